@@ -1,0 +1,152 @@
+//! Just enough H.264 to report a stream's picture size: an SPS parser.
+
+/// Width and height in pixels from an H.264 SPS NAL unit (with its 1-byte NAL header).
+/// Returns `None` for anything malformed; never panics.
+pub fn sps_dimensions(nal: &[u8]) -> Option<(u32, u32)> {
+    if nal.first()? & 0x1f != 7 {
+        return None;
+    }
+    // Drop emulation-prevention bytes (00 00 03 -> 00 00).
+    let mut rbsp = Vec::with_capacity(nal.len());
+    let mut zeros = 0;
+    for &b in &nal[1..] {
+        if zeros >= 2 && b == 3 {
+            zeros = 0;
+            continue;
+        }
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+        rbsp.push(b);
+    }
+    let mut r = BitReader { data: &rbsp, pos: 0 };
+    let profile_idc = r.bits(8)?;
+    r.bits(16)?; // constraint flags + level
+    r.ue()?; // seq_parameter_set_id
+    let mut chroma_format_idc = 1;
+    if matches!(profile_idc, 100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135) {
+        chroma_format_idc = r.ue()?;
+        if chroma_format_idc == 3 {
+            r.bits(1)?;
+        }
+        r.ue()?; // bit_depth_luma
+        r.ue()?; // bit_depth_chroma
+        r.bits(1)?;
+        if r.bits(1)? == 1 {
+            let lists = if chroma_format_idc == 3 { 12 } else { 8 };
+            for i in 0..lists {
+                if r.bits(1)? == 1 {
+                    skip_scaling_list(&mut r, if i < 6 { 16 } else { 64 })?;
+                }
+            }
+        }
+    }
+    r.ue()?; // log2_max_frame_num
+    let poc_type = r.ue()?;
+    if poc_type == 0 {
+        r.ue()?;
+    } else if poc_type == 1 {
+        r.bits(1)?;
+        r.se()?;
+        r.se()?;
+        let n = r.ue()?;
+        if n > 255 {
+            return None;
+        }
+        for _ in 0..n {
+            r.se()?;
+        }
+    }
+    r.ue()?; // max_num_ref_frames
+    r.bits(1)?;
+    let width_mbs = r.ue()?.checked_add(1)?;
+    let height_map_units = r.ue()?.checked_add(1)?;
+    let frame_mbs_only = r.bits(1)?;
+    if frame_mbs_only == 0 {
+        r.bits(1)?;
+    }
+    r.bits(1)?; // direct_8x8_inference
+    let (mut cl, mut cr, mut ct, mut cb) = (0, 0, 0, 0);
+    if r.bits(1)? == 1 {
+        cl = r.ue()?;
+        cr = r.ue()?;
+        ct = r.ue()?;
+        cb = r.ue()?;
+    }
+    let (crop_x, crop_y) = match chroma_format_idc {
+        0 => (1, 2 - frame_mbs_only),
+        1 => (2, 2 * (2 - frame_mbs_only)),
+        2 => (2, 2 - frame_mbs_only),
+        _ => (1, 2 - frame_mbs_only),
+    };
+    let width = (width_mbs.checked_mul(16)?).checked_sub(crop_x * (cl + cr))?;
+    let height = ((2 - frame_mbs_only) * height_map_units * 16).checked_sub(crop_y * (ct + cb))?;
+    Some((width, height))
+}
+
+fn skip_scaling_list(r: &mut BitReader, size: usize) -> Option<()> {
+    let (mut last, mut next) = (8i64, 8i64);
+    for _ in 0..size {
+        if next != 0 {
+            next = (last + r.se()? as i64 + 256) % 256;
+        }
+        if next != 0 {
+            last = next;
+        }
+    }
+    Some(())
+}
+
+struct BitReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl BitReader<'_> {
+    fn bits(&mut self, n: u32) -> Option<u32> {
+        let mut v = 0u32;
+        for _ in 0..n {
+            let byte = *self.data.get(self.pos / 8)?;
+            v = (v << 1) | ((byte >> (7 - self.pos % 8)) & 1) as u32;
+            self.pos += 1;
+        }
+        Some(v)
+    }
+
+    fn ue(&mut self) -> Option<u32> {
+        let mut zeros = 0;
+        while self.bits(1)? == 0 {
+            zeros += 1;
+            if zeros > 31 {
+                return None;
+            }
+        }
+        Some((1u32 << zeros) - 1 + self.bits(zeros)?)
+    }
+
+    fn se(&mut self) -> Option<i32> {
+        let k = self.ue()? as i64;
+        Some(if k % 2 == 1 { ((k + 1) / 2) as i32 } else { -(k / 2) as i32 })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn x264_sps_640x360() {
+        // SPS written by x264 (High profile, level 3.0) for 640x360 (cropped from 368 rows).
+        let sps = [
+            0x67, 0x64, 0x00, 0x1e, 0xac, 0xd9, 0x40, 0xa0, 0x2f, 0xf9, 0x70, 0x11, 0x00, 0x00, 0x03, 0x00, 0x01, 0x00, 0x00,
+            0x03, 0x00, 0x32, 0x0f, 0x16, 0x2d, 0x96,
+        ];
+        assert_eq!(sps_dimensions(&sps), Some((640, 360)));
+    }
+
+    #[test]
+    fn garbage_is_none() {
+        assert_eq!(sps_dimensions(&[]), None);
+        assert_eq!(sps_dimensions(&[0x67]), None);
+        assert_eq!(sps_dimensions(&[0x68, 1, 2, 3]), None);
+        assert_eq!(sps_dimensions(&[0x67, 0x64, 0, 0, 0, 0, 0, 0]), None);
+    }
+}

@@ -1,0 +1,342 @@
+//! FLV file/stream format: header, tags, and a streaming tag reader.
+//!
+//! Also home to the small codec inspections the server needs on every media message
+//! (keyframe? sequence header? which codec?), since they are defined by FLV's tag bodies.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+pub const TAG_AUDIO: u8 = 8;
+pub const TAG_VIDEO: u8 = 9;
+pub const TAG_SCRIPT: u8 = 18;
+
+/// Size of the FLV file header plus the first PreviousTagSize (always zero).
+pub const HEADER_LEN: usize = 13;
+/// Size of a tag header.
+pub const TAG_HEADER_LEN: usize = 11;
+
+/// The 9-byte FLV header followed by PreviousTagSize0.
+pub fn header(has_audio: bool, has_video: bool) -> [u8; HEADER_LEN] {
+    let flags = (has_audio as u8) << 2 | has_video as u8;
+    [b'F', b'L', b'V', 1, flags, 0, 0, 0, 9, 0, 0, 0, 0]
+}
+
+/// Writes the 11-byte tag header for a tag of `data_len` bytes.
+pub fn put_tag_header(out: &mut BytesMut, tag_type: u8, timestamp: u32, data_len: usize) {
+    out.put_u8(tag_type);
+    put_u24(out, data_len as u32);
+    put_u24(out, timestamp & 0x00ff_ffff);
+    out.put_u8((timestamp >> 24) as u8);
+    put_u24(out, 0);
+}
+
+/// A whole tag: header, body and the trailing PreviousTagSize, as one buffer.
+pub fn encode_tag(tag_type: u8, timestamp: u32, data: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(TAG_HEADER_LEN + data.len() + 4);
+    put_tag_header(&mut out, tag_type, timestamp, data.len());
+    out.put_slice(data);
+    out.put_u32((TAG_HEADER_LEN + data.len()) as u32);
+    out.freeze()
+}
+
+fn put_u24(out: &mut BytesMut, v: u32) {
+    out.put_u8((v >> 16) as u8);
+    out.put_u8((v >> 8) as u8);
+    out.put_u8(v as u8);
+}
+
+/// One FLV tag as read from a stream or file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tag {
+    pub tag_type: u8,
+    pub timestamp: u32,
+    pub data: Bytes,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum FlvError {
+    #[error("not an FLV stream: header starts with {0:02x?}")]
+    BadSignature([u8; 3]),
+    #[error("FLV tag of {len} bytes exceeds the limit of {max}")]
+    TagTooLarge { len: usize, max: usize },
+    #[error("FLV header data offset {0} is invalid")]
+    BadHeaderOffset(u32),
+}
+
+/// Incremental FLV reader: push bytes as they arrive, pull tags out.
+#[derive(Debug)]
+pub struct FlvReader {
+    buf: BytesMut,
+    header: Option<(bool, bool)>,
+    max_tag: usize,
+}
+
+impl FlvReader {
+    pub fn new(max_tag: usize) -> Self {
+        FlvReader { buf: BytesMut::new(), header: None, max_tag }
+    }
+
+    pub fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    /// `(has_audio, has_video)` from the header, once read.
+    pub fn header_flags(&self) -> Option<(bool, bool)> {
+        self.header
+    }
+
+    /// Bytes buffered but not yet returned as tags.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Returns the next complete tag, `Ok(None)` if more bytes are needed.
+    pub fn next_tag(&mut self) -> Result<Option<Tag>, FlvError> {
+        if self.header.is_none() {
+            if self.buf.len() < 9 {
+                return Ok(None);
+            }
+            if &self.buf[..3] != b"FLV" {
+                return Err(FlvError::BadSignature([self.buf[0], self.buf[1], self.buf[2]]));
+            }
+            let offset = u32::from_be_bytes([self.buf[5], self.buf[6], self.buf[7], self.buf[8]]);
+            if !(9..=1024).contains(&offset) {
+                return Err(FlvError::BadHeaderOffset(offset));
+            }
+            if self.buf.len() < offset as usize + 4 {
+                return Ok(None);
+            }
+            let flags = self.buf[4];
+            self.header = Some((flags & 4 != 0, flags & 1 != 0));
+            self.buf.advance(offset as usize + 4);
+        }
+        if self.buf.len() < TAG_HEADER_LEN {
+            return Ok(None);
+        }
+        let b = &self.buf;
+        let len = (b[1] as usize) << 16 | (b[2] as usize) << 8 | b[3] as usize;
+        if len > self.max_tag {
+            return Err(FlvError::TagTooLarge { len, max: self.max_tag });
+        }
+        if b.len() < TAG_HEADER_LEN + len + 4 {
+            return Ok(None);
+        }
+        let tag_type = b[0] & 0x1f;
+        let timestamp = (b[4] as u32) << 16 | (b[5] as u32) << 8 | b[6] as u32 | (b[7] as u32) << 24;
+        self.buf.advance(TAG_HEADER_LEN);
+        let data = self.buf.split_to(len).freeze();
+        self.buf.advance(4);
+        Ok(Some(Tag { tag_type, timestamp, data }))
+    }
+}
+
+/// Video codec ids of the FLV VideoTagHeader (legacy, non-enhanced).
+pub const VIDEO_CODEC_AVC: u8 = 7;
+pub const VIDEO_CODEC_HEVC: u8 = 12;
+/// Audio format ids of the FLV AudioTagHeader.
+pub const AUDIO_FORMAT_MP3: u8 = 2;
+pub const AUDIO_FORMAT_AAC: u8 = 10;
+
+/// True for a video keyframe (frame type 1), including enhanced-RTMP headers.
+pub fn is_video_keyframe(data: &[u8]) -> bool {
+    data.first().is_some_and(|b| (b >> 4) & 0x07 == 1)
+}
+
+/// True for an AVC/HEVC decoder configuration record (the video "sequence header").
+pub fn is_video_sequence_header(data: &[u8]) -> bool {
+    let Some(&b0) = data.first() else { return false };
+    if b0 & 0x80 != 0 {
+        // Enhanced RTMP: packet type 0 is SequenceStart.
+        return b0 & 0x0f == 0;
+    }
+    let codec = b0 & 0x0f;
+    (codec == VIDEO_CODEC_AVC || codec == VIDEO_CODEC_HEVC) && data.get(1) == Some(&0)
+}
+
+/// True for an AAC AudioSpecificConfig (the audio "sequence header").
+pub fn is_audio_sequence_header(data: &[u8]) -> bool {
+    data.len() >= 2 && data[0] >> 4 == AUDIO_FORMAT_AAC && data[1] == 0
+}
+
+/// What the API reports about a video track.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VideoInfo {
+    pub codec: &'static str,
+    pub profile: &'static str,
+    pub level: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// What the API reports about an audio track.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AudioInfo {
+    pub codec: &'static str,
+    pub sample_rate: u32,
+    pub channels: u8,
+    pub profile: &'static str,
+}
+
+/// Reads codec, profile, level and size from an AVC sequence header tag body.
+pub fn video_info(data: &[u8]) -> Option<VideoInfo> {
+    let b0 = *data.first()?;
+    let codec = b0 & 0x0f;
+    if b0 & 0x80 != 0 {
+        let fourcc = data.get(1..5)?;
+        let name = match fourcc {
+            b"hvc1" => "HEVC",
+            b"av01" => "AV1",
+            b"avc1" => "H264",
+            _ => "Unknown",
+        };
+        return Some(VideoInfo { codec: name, ..Default::default() });
+    }
+    if codec == VIDEO_CODEC_HEVC {
+        return Some(VideoInfo { codec: "HEVC", ..Default::default() });
+    }
+    if codec != VIDEO_CODEC_AVC || data.get(1) != Some(&0) {
+        return None;
+    }
+    // AVCDecoderConfigurationRecord starts at byte 5.
+    let rec = data.get(5..)?;
+    let profile_idc = *rec.get(1)?;
+    let level_idc = *rec.get(3)?;
+    let num_sps = *rec.get(5)? & 0x1f;
+    let mut info = VideoInfo {
+        codec: "H264",
+        profile: avc_profile_name(profile_idc),
+        level: format!("{}", level_idc as f32 / 10.0),
+        width: 0,
+        height: 0,
+    };
+    if num_sps > 0 {
+        let len = u16::from_be_bytes([*rec.get(6)?, *rec.get(7)?]) as usize;
+        let sps = rec.get(8..8 + len)?;
+        if let Some((w, h)) = crate::avc::sps_dimensions(sps) {
+            info.width = w;
+            info.height = h;
+        }
+    }
+    Some(info)
+}
+
+fn avc_profile_name(idc: u8) -> &'static str {
+    match idc {
+        66 => "Baseline",
+        77 => "Main",
+        88 => "Extended",
+        100 => "High",
+        110 => "High10",
+        122 => "High422",
+        244 => "High444",
+        _ => "Other",
+    }
+}
+
+/// Reads codec, rate and channels from an audio tag body (AAC sequence header preferred).
+pub fn audio_info(data: &[u8]) -> Option<AudioInfo> {
+    let b0 = *data.first()?;
+    let format = b0 >> 4;
+    let flv_rates = [5512, 11025, 22050, 44100];
+    let mut info = AudioInfo {
+        codec: match format {
+            AUDIO_FORMAT_AAC => "AAC",
+            AUDIO_FORMAT_MP3 => "MP3",
+            11 => "Speex",
+            1 => "ADPCM",
+            7 => "G711A",
+            8 => "G711U",
+            _ => "Unknown",
+        },
+        sample_rate: flv_rates[((b0 >> 2) & 3) as usize],
+        channels: (b0 & 1) + 1,
+        profile: "",
+    };
+    if format == AUDIO_FORMAT_AAC && data.get(1) == Some(&0) && data.len() >= 4 {
+        // AudioSpecificConfig: 5 bits object type, 4 bits frequency index, 4 bits channels.
+        let object = data[2] >> 3;
+        let freq_index = ((data[2] & 0x07) << 1) | (data[3] >> 7);
+        let channels = (data[3] >> 3) & 0x0f;
+        const RATES: [u32; 13] = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
+        if let Some(&r) = RATES.get(freq_index as usize) {
+            info.sample_rate = r;
+        }
+        if channels > 0 {
+            info.channels = channels;
+        }
+        info.profile = match object {
+            1 => "Main",
+            2 => "LC",
+            3 => "SSR",
+            5 => "HE",
+            29 => "HEv2",
+            _ => "Other",
+        };
+    }
+    Some(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_bytes() {
+        assert_eq!(header(true, true), [b'F', b'L', b'V', 1, 5, 0, 0, 0, 9, 0, 0, 0, 0]);
+        assert_eq!(header(false, true)[4], 1);
+        assert_eq!(header(true, false)[4], 4);
+    }
+
+    #[test]
+    fn tag_bytes_with_extended_timestamp() {
+        let t = encode_tag(TAG_VIDEO, 0x0102_0304, &[0xAA, 0xBB]);
+        assert_eq!(&t[..], &[9, 0, 0, 2, 0x02, 0x03, 0x04, 0x01, 0, 0, 0, 0xAA, 0xBB, 0, 0, 0, 13]);
+    }
+
+    #[test]
+    fn reader_round_trip_byte_by_byte() {
+        let mut stream = header(true, false).to_vec();
+        stream.extend_from_slice(&encode_tag(TAG_AUDIO, 40, &[0xAF, 1, 2, 3]));
+        stream.extend_from_slice(&encode_tag(TAG_SCRIPT, 0x0100_0000, &[2, 0, 0]));
+        let mut r = FlvReader::new(1 << 20);
+        let mut tags = vec![];
+        for b in &stream {
+            r.push(std::slice::from_ref(b));
+            while let Some(t) = r.next_tag().unwrap() {
+                tags.push(t);
+            }
+        }
+        assert_eq!(r.header_flags(), Some((true, false)));
+        assert_eq!(tags.len(), 2);
+        assert_eq!(tags[0], Tag { tag_type: TAG_AUDIO, timestamp: 40, data: Bytes::from_static(&[0xAF, 1, 2, 3]) });
+        assert_eq!(tags[1].timestamp, 0x0100_0000);
+    }
+
+    #[test]
+    fn reader_rejects_garbage_and_huge_tags() {
+        let mut r = FlvReader::new(100);
+        r.push(b"GET / HTTP/1.1\r\n");
+        assert!(matches!(r.next_tag(), Err(FlvError::BadSignature(_))));
+        let mut r = FlvReader::new(100);
+        r.push(&header(true, true));
+        r.push(&[9, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(r.next_tag(), Err(FlvError::TagTooLarge { len: 0xff_ffff, max: 100 }));
+    }
+
+    #[test]
+    fn classification() {
+        assert!(is_video_keyframe(&[0x17, 1]));
+        assert!(!is_video_keyframe(&[0x27, 1]));
+        assert!(is_video_sequence_header(&[0x17, 0, 0, 0, 0]));
+        assert!(!is_video_sequence_header(&[0x17, 1, 0, 0, 0]));
+        assert!(is_audio_sequence_header(&[0xAF, 0, 0x12, 0x10]));
+        assert!(!is_audio_sequence_header(&[0xAF, 1]));
+        assert!(!is_audio_sequence_header(&[0x2F, 0]));
+    }
+
+    #[test]
+    fn aac_config_info() {
+        // AAC LC, 44100 Hz (index 4), 2 channels: 0x12 0x10.
+        let i = audio_info(&[0xAF, 0, 0x12, 0x10]).unwrap();
+        assert_eq!((i.codec, i.sample_rate, i.channels, i.profile), ("AAC", 44100, 2, "LC"));
+    }
+}

@@ -1,0 +1,10 @@
+//! Sans-io media protocol codecs for rsrs.
+//!
+//! Everything here is a pure function or a state machine over bytes: no sockets, no clocks, no
+//! async. The server crate drives these with I/O; tests and fuzzers drive them directly.
+//! Nothing in this crate panics on input from a peer.
+
+pub mod amf0;
+pub mod avc;
+pub mod flv;
+pub mod rtmp;
