@@ -1,0 +1,679 @@
+//! The typed config: what the server reads. Defaults are SRS's (see the reference tables).
+
+use crate::parse::{self, Directive, Location};
+use crate::{schema, ConfigError};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+/// Environment variables, captured once so loading is deterministic.
+pub type Env = BTreeMap<String, String>;
+
+/// The process environment as an [`Env`].
+pub fn process_env() -> Env {
+    std::env::vars().collect()
+}
+
+pub const DEFAULT_VHOST: &str = "__defaultVhost__";
+
+/// A listen endpoint: `port`, `ip:port` or `[ipv6]:port`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint(pub SocketAddr);
+
+impl Endpoint {
+    pub fn parse(s: &str) -> Result<Endpoint, String> {
+        let bad = || format!("invalid listen endpoint `{s}`: expected PORT, IP:PORT or [IPV6]:PORT");
+        if let Ok(port) = s.parse::<u16>() {
+            if port == 0 {
+                return Err(format!("invalid listen endpoint `{s}`: port must be 1-65535"));
+            }
+            return Ok(Endpoint(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)));
+        }
+        if let Some(port) = s.strip_prefix(':') {
+            return Endpoint::parse(port);
+        }
+        let addr: SocketAddr = s.parse().map_err(|_| bad())?;
+        if addr.port() == 0 {
+            return Err(format!("invalid listen endpoint `{s}`: port must be 1-65535"));
+        }
+        Ok(Endpoint(addr))
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogTank {
+    Console,
+    File,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpApi {
+    pub enabled: bool,
+    pub listen: Endpoint,
+    pub crossdomain: bool,
+    pub raw_api: bool,
+    pub allow_reload: bool,
+    pub auth: Option<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpServer {
+    pub enabled: bool,
+    pub listen: Endpoint,
+    pub dir: String,
+    pub crossdomain: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeJitter {
+    Full,
+    Zero,
+    Off,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Play {
+    pub gop_cache: bool,
+    pub gop_cache_max_frames: usize,
+    /// Most media a player may have queued before it is skipped ahead.
+    pub queue_length: Duration,
+    /// Merged-write window: how long a player's output is held to batch writes.
+    pub mw_latency: Duration,
+    pub mw_msgs: usize,
+    pub time_jitter: TimeJitter,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Publish {
+    pub firstpkt_timeout: Duration,
+    pub normal_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpRemux {
+    pub enabled: bool,
+    pub mount: String,
+    pub drop_if_not_match: bool,
+    pub has_audio: bool,
+    pub has_video: bool,
+    pub guess_has_av: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cluster {
+    /// `mode remote`: this vhost is an edge.
+    pub edge: bool,
+    pub origins: Vec<String>,
+    pub token_traverse: bool,
+    pub vhost: String,
+    pub debug_srs_upnode: bool,
+    pub origin_cluster: bool,
+    pub coworkers: Vec<String>,
+    pub protocol: String,
+    pub follow_client: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vhost {
+    pub name: String,
+    pub enabled: bool,
+    pub chunk_size: u32,
+    pub min_latency: bool,
+    pub tcp_nodelay: bool,
+    pub in_ack_size: u32,
+    pub out_ack_size: u32,
+    pub play: Play,
+    pub publish: Publish,
+    pub http_remux: HttpRemux,
+    pub cluster: Cluster,
+    pub hls_enabled: bool,
+    pub dvr_enabled: bool,
+}
+
+/// The whole server configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where it came from (`-c` path, `built-in default`, or `environment`).
+    pub source: String,
+    pub listen: Vec<Endpoint>,
+    pub max_connections: u32,
+    pub daemon: bool,
+    pub pid: String,
+    pub chunk_size: u32,
+    pub log_tank: LogTank,
+    pub log_level: String,
+    pub log_file: String,
+    pub work_dir: String,
+    pub utc_time: bool,
+    pub server_id: Option<String>,
+    pub grace_start_wait: Duration,
+    pub grace_final_wait: Duration,
+    pub force_grace_quit: bool,
+    pub http_api: HttpApi,
+    pub http_server: HttpServer,
+    pub vhosts: Vec<Vhost>,
+    /// Non-fatal findings (unimplemented directives, odd values) to log at start.
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Loads a config file (as `rsrs -c FILE`).
+    pub fn load_file(path: &Path, env: &Env) -> Result<Config, ConfigError> {
+        let tree = parse::parse_file(path)?;
+        Config::from_tree(tree, env, &path.display().to_string(), false)
+    }
+
+    /// Loads config text; `name` appears in errors.
+    pub fn load_str(text: &str, name: &str, env: &Env) -> Result<Config, ConfigError> {
+        let tree = parse::parse_str(text, name)?;
+        Config::from_tree(tree, env, name, false)
+    }
+
+    /// The built-in default config, with env overrides applied.
+    pub fn builtin(env: &Env) -> Result<Config, ConfigError> {
+        Config::load_str(crate::DEFAULT_CONFIG, "built-in default", env)
+    }
+
+    /// Env-only mode (`-e` / `SRS_ENV_ONLY`): no file; a default vhost; everything from `SRS_*`.
+    pub fn from_env_only(env: &Env) -> Result<Config, ConfigError> {
+        let loc = Location { file: "environment".into(), line: 0 };
+        let vhost = Directive { name: "vhost".into(), args: vec![DEFAULT_VHOST.into()], block: Some(vec![]), loc };
+        Config::from_tree(vec![vhost], env, "environment", true)
+    }
+
+    fn from_tree(mut tree: Vec<Directive>, env: &Env, source: &str, env_only: bool) -> Result<Config, ConfigError> {
+        schema::transform(&mut tree);
+        let mut warnings = schema::check(&tree)?;
+        let g = Getter { env, root: &tree };
+
+        if g.global(&["is_full"]).map(|v| v.bool()).transpose()?.unwrap_or(false) {
+            return Err(ConfigError::plain("is_full is on: this is SRS's full.conf reference, never use it to run a server"));
+        }
+        let listen = match g.global(&["listen"]) {
+            Some(v) => {
+                if v.args.is_empty() {
+                    return Err(v.err("needs at least one [ip:]port"));
+                }
+                v.args.iter().map(|a| Endpoint::parse(a).map_err(|e| v.err(e))).collect::<Result<Vec<_>, _>>()?
+            }
+            None if env_only => Vec::new(),
+            None => return Err(ConfigError::plain(format!("{source}: `listen` is required (e.g. `listen 1935;`)"))),
+        };
+        let max_connections = g.global(&["max_connections"]).map(|v| v.u32()).transpose()?.unwrap_or(1000);
+        if max_connections == 0 {
+            return Err(g.global(&["max_connections"]).map(|v| v.err("must be greater than 0")).unwrap_or_else(|| ConfigError::plain("max_connections must be > 0")));
+        }
+        let daemon = if env_only { false } else { g.global(&["daemon"]).map(|v| v.bool()).transpose()?.unwrap_or(true) };
+        let tank = g.log("srs_log_tank");
+        let log_tank = match tank.as_ref().map(|v| v.str()).transpose()? {
+            Some("console") => LogTank::Console,
+            Some("file") => LogTank::File,
+            Some(other) => return Err(tank.as_ref().map(|v| v.err(format!("must be console or file, not `{other}`"))).unwrap_or_else(|| ConfigError::plain(""))),
+            None if env_only => LogTank::Console,
+            None => LogTank::File,
+        };
+        let level_v2 = g.log("srs_log_level_v2");
+        let level = g.log("srs_log_level");
+        let log_level = match (&level_v2, &level) {
+            (Some(v), _) => {
+                let s = v.str()?;
+                if !["trace", "debug", "info", "warn", "error"].contains(&s) {
+                    return Err(v.err(format!("`{s}` is not one of trace, debug, info, warn, error")));
+                }
+                s.to_string()
+            }
+            (None, Some(v)) => {
+                let s = v.str()?;
+                // SRS v1 names: verbose < info < trace < warn < error. Map to tracing levels.
+                match s {
+                    "verbose" => "trace",
+                    "info" => "debug",
+                    "trace" => "info",
+                    "warn" => "warn",
+                    "error" => "error",
+                    _ => return Err(v.err(format!("`{s}` is not one of verbose, info, trace, warn, error"))),
+                }
+                .to_string()
+            }
+            (None, None) => "info".into(),
+        };
+        let log_file = g
+            .log("srs_log_file")
+            .map(|v| v.string())
+            .transpose()?
+            .unwrap_or_else(|| "./objs/srs.log".into());
+        let chunk_size = g.global(&["chunk_size"]).map(|v| v.u32()).transpose()?.unwrap_or(60000);
+        let http_api = HttpApi {
+            enabled: g.global(&["http_api", "enabled"]).map(|v| v.bool()).transpose()?.unwrap_or(false),
+            listen: g.global(&["http_api", "listen"]).map(|v| v.endpoint()).transpose()?.unwrap_or(Endpoint::parse("1985").expect("valid")),
+            crossdomain: g.global(&["http_api", "crossdomain"]).map(|v| v.bool()).transpose()?.unwrap_or(true),
+            raw_api: g.global(&["http_api", "raw_api", "enabled"]).map(|v| v.bool()).transpose()?.unwrap_or(false),
+            allow_reload: g.global(&["http_api", "raw_api", "allow_reload"]).map(|v| v.bool()).transpose()?.unwrap_or(false),
+            auth: if g.global(&["http_api", "auth", "enabled"]).map(|v| v.bool()).transpose()?.unwrap_or(false) {
+                Some((
+                    g.global(&["http_api", "auth", "username"]).map(|v| v.string()).transpose()?.unwrap_or_default(),
+                    g.global(&["http_api", "auth", "password"]).map(|v| v.string()).transpose()?.unwrap_or_default(),
+                ))
+            } else {
+                None
+            },
+        };
+        let http_server = HttpServer {
+            enabled: g.global(&["http_server", "enabled"]).map(|v| v.bool()).transpose()?.unwrap_or(false),
+            listen: g.global(&["http_server", "listen"]).map(|v| v.endpoint()).transpose()?.unwrap_or(Endpoint::parse("8080").expect("valid")),
+            dir: g.global(&["http_server", "dir"]).map(|v| v.string()).transpose()?.unwrap_or_else(|| "./objs/nginx/html".into()),
+            crossdomain: g.global(&["http_server", "crossdomain"]).map(|v| v.bool()).transpose()?.unwrap_or(true),
+        };
+        let ms = |path: &[&str], default: u64| -> Result<Duration, ConfigError> {
+            Ok(Duration::from_millis(g.global(path).map(|v| v.u64()).transpose()?.unwrap_or(default)))
+        };
+        let mut vhosts = Vec::new();
+        for d in tree.iter().filter(|d| d.name == "vhost") {
+            let Some(name) = d.arg0() else {
+                return Err(ConfigError::at(&d.loc, "vhost", "needs a name, e.g. `vhost __defaultVhost__ { }`"));
+            };
+            if vhosts.iter().any(|v: &Vhost| v.name == name) {
+                warnings.push(format!("{}: vhost `{name}` is defined again; the first definition wins (as in SRS)", d.loc));
+                continue;
+            }
+            vhosts.push(vhost_from(&g, d, name, chunk_size, &mut warnings)?);
+        }
+        let cfg = Config {
+            source: source.to_string(),
+            listen,
+            max_connections,
+            daemon,
+            pid: g.global(&["pid"]).map(|v| v.string()).transpose()?.unwrap_or_else(|| "./objs/srs.pid".into()),
+            chunk_size,
+            log_tank,
+            log_level,
+            log_file,
+            work_dir: g.global(&["work_dir"]).map(|v| v.string()).transpose()?.unwrap_or_else(|| "./".into()),
+            utc_time: g.global(&["utc_time"]).map(|v| v.bool()).transpose()?.unwrap_or(false),
+            server_id: g.global(&["server_id"]).map(|v| v.string()).transpose()?,
+            grace_start_wait: ms(&["grace_start_wait"], 2300)?,
+            grace_final_wait: ms(&["grace_final_wait"], 3200)?,
+            force_grace_quit: g.global(&["force_grace_quit"]).map(|v| v.bool()).transpose()?.unwrap_or(false),
+            http_api,
+            http_server,
+            vhosts,
+            warnings,
+        };
+        Ok(cfg)
+    }
+
+    /// The vhost for a request's host, falling back to `__defaultVhost__` as SRS does.
+    pub fn vhost(&self, name: &str) -> Option<&Vhost> {
+        self.vhosts.iter().find(|v| v.name == name).or_else(|| self.vhosts.iter().find(|v| v.name == DEFAULT_VHOST))
+    }
+}
+
+fn vhost_from(g: &Getter, d: &Directive, name: &str, global_chunk: u32, warnings: &mut Vec<String>) -> Result<Vhost, ConfigError> {
+    let b = |p: &[&str], default: bool| -> Result<bool, ConfigError> { Ok(g.vhost(d, p).map(|v| v.bool()).transpose()?.unwrap_or(default)) };
+    let ms = |p: &[&str], default: f64| -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs_f64(g.vhost(d, p).map(|v| v.f64()).transpose()?.unwrap_or(default) / 1000.0))
+    };
+    let secs = |p: &[&str], default: f64| -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs_f64(g.vhost(d, p).map(|v| v.f64()).transpose()?.unwrap_or(default)))
+    };
+    let min_latency = b(&["min_latency"], false)?;
+    let chunk_size = g.vhost(d, &["chunk_size"]).map(|v| v.u32()).transpose()?.unwrap_or(global_chunk);
+    if !(128..=65536).contains(&chunk_size) {
+        warnings.push(format!("vhost {name}: chunk_size {chunk_size} is outside 128..=65536; clients may reject it"));
+    }
+    let time_jitter = match g.vhost(d, &["play", "time_jitter"]) {
+        None => TimeJitter::Full,
+        Some(v) => match v.str()? {
+            "full" => TimeJitter::Full,
+            "zero" => TimeJitter::Zero,
+            "off" => TimeJitter::Off,
+            other => return Err(v.err(format!("must be full, zero or off, not `{other}`"))),
+        },
+    };
+    let mut remux = HttpRemux {
+        enabled: b(&["http_remux", "enabled"], false)?,
+        mount: g.vhost(d, &["http_remux", "mount"]).map(|v| v.string()).transpose()?.unwrap_or_else(|| "[vhost]/[app]/[stream].flv".into()),
+        drop_if_not_match: b(&["http_remux", "drop_if_not_match"], true)?,
+        has_audio: b(&["http_remux", "has_audio"], true)?,
+        has_video: b(&["http_remux", "has_video"], true)?,
+        guess_has_av: b(&["http_remux", "guess_has_av"], true)?,
+    };
+    if remux.enabled && !remux.mount.ends_with(".flv") {
+        warnings.push(format!(
+            "vhost {name}: http_remux mount `{}`: only .flv mounts are implemented by rsrs yet; HTTP remux is off for this vhost",
+            remux.mount
+        ));
+        remux.enabled = false;
+    }
+    let mode = g.vhost(d, &["cluster", "mode"]).map(|v| v.string()).transpose()?.unwrap_or_else(|| "local".into());
+    if mode != "local" && mode != "remote" {
+        return Err(g.vhost(d, &["cluster", "mode"]).map(|v| v.err(format!("must be local or remote, not `{mode}`"))).unwrap_or_else(|| ConfigError::plain("bad mode")));
+    }
+    let list = |p: &[&str]| -> Vec<String> { g.vhost(d, p).map(|v| v.args).unwrap_or_default() };
+    let cluster = Cluster {
+        edge: mode == "remote",
+        origins: list(&["cluster", "origin"]),
+        token_traverse: b(&["cluster", "token_traverse"], false)?,
+        vhost: g.vhost(d, &["cluster", "vhost"]).map(|v| v.string()).transpose()?.unwrap_or_else(|| "[vhost]".into()),
+        debug_srs_upnode: b(&["cluster", "debug_srs_upnode"], true)?,
+        origin_cluster: b(&["cluster", "origin_cluster"], false)?,
+        coworkers: list(&["cluster", "coworkers"]),
+        protocol: g.vhost(d, &["cluster", "protocol"]).map(|v| v.string()).transpose()?.unwrap_or_else(|| "rtmp".into()),
+        follow_client: b(&["cluster", "follow_client"], false)?,
+    };
+    if cluster.edge {
+        if cluster.origins.is_empty() {
+            return Err(ConfigError::at(&d.loc, "vhost.cluster", format!("vhost {name}: mode remote needs at least one `origin`")));
+        }
+        warnings.push(format!("vhost {name}: edge mode (cluster.mode remote) is not implemented by rsrs yet; it serves as an origin"));
+    }
+    if cluster.origin_cluster {
+        warnings.push(format!("vhost {name}: origin_cluster is not implemented by rsrs yet; coworkers are not consulted"));
+    }
+    Ok(Vhost {
+        name: name.to_string(),
+        enabled: b(&["enabled"], true)?,
+        chunk_size,
+        min_latency,
+        tcp_nodelay: b(&["tcp_nodelay"], false)?,
+        in_ack_size: g.vhost(d, &["in_ack_size"]).map(|v| v.u32()).transpose()?.unwrap_or(0),
+        out_ack_size: g.vhost(d, &["out_ack_size"]).map(|v| v.u32()).transpose()?.unwrap_or(2_500_000),
+        play: Play {
+            gop_cache: b(&["play", "gop_cache"], true)?,
+            gop_cache_max_frames: g.vhost(d, &["play", "gop_cache_max_frames"]).map(|v| v.u32()).transpose()?.unwrap_or(2500) as usize,
+            queue_length: secs(&["play", "queue_length"], 30.0)?,
+            mw_latency: ms(&["play", "mw_latency"], if min_latency { 0.0 } else { 350.0 })?,
+            mw_msgs: (g.vhost(d, &["play", "mw_msgs"]).map(|v| v.u32()).transpose()?.unwrap_or(if min_latency { 0 } else { 8 }) as usize).min(128),
+            time_jitter,
+        },
+        publish: Publish {
+            firstpkt_timeout: ms(&["publish", "firstpkt_timeout"], 20000.0)?,
+            normal_timeout: ms(&["publish", "normal_timeout"], 5000.0)?,
+        },
+        http_remux: remux,
+        cluster,
+        hls_enabled: b(&["hls", "enabled"], false)?,
+        dvr_enabled: b(&["dvr", "enabled"], false)?,
+    })
+}
+
+/// Where a value came from, for error messages.
+#[derive(Debug, Clone)]
+enum Origin {
+    File(Location, String),
+    Env(String),
+}
+
+/// One directive's arguments with their origin.
+#[derive(Debug, Clone)]
+struct Val {
+    args: Vec<String>,
+    origin: Origin,
+}
+
+impl Val {
+    fn err(&self, msg: impl Into<String>) -> ConfigError {
+        match &self.origin {
+            Origin::File(loc, path) => ConfigError::at(loc, path, msg),
+            Origin::Env(var) => ConfigError::env(var, msg),
+        }
+    }
+
+    fn str(&self) -> Result<&str, ConfigError> {
+        self.args.first().map(|s| s.as_str()).ok_or_else(|| self.err("needs a value"))
+    }
+
+    fn string(&self) -> Result<String, ConfigError> {
+        self.str().map(str::to_string)
+    }
+
+    fn bool(&self) -> Result<bool, ConfigError> {
+        match self.str()? {
+            "on" => Ok(true),
+            "off" => Ok(false),
+            other => Err(self.err(format!("must be on or off, not `{other}`"))),
+        }
+    }
+
+    fn u64(&self) -> Result<u64, ConfigError> {
+        let s = self.str()?;
+        s.parse::<u64>().map_err(|_| self.err(format!("must be a whole non-negative number, not `{s}`")))
+    }
+
+    fn u32(&self) -> Result<u32, ConfigError> {
+        let s = self.str()?;
+        s.parse::<u32>().map_err(|_| self.err(format!("must be a whole number from 0 to 4294967295, not `{s}`")))
+    }
+
+    fn f64(&self) -> Result<f64, ConfigError> {
+        let s = self.str()?;
+        match s.parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+            _ => Err(self.err(format!("must be a non-negative number, not `{s}`"))),
+        }
+    }
+
+    fn endpoint(&self) -> Result<Endpoint, ConfigError> {
+        Endpoint::parse(self.str()?).map_err(|e| self.err(e))
+    }
+}
+
+struct Getter<'a> {
+    env: &'a Env,
+    root: &'a [Directive],
+}
+
+impl Getter<'_> {
+    fn env_val(&self, var: &str) -> Option<Val> {
+        let v = self.env.get(var).filter(|v| !v.is_empty())?;
+        Some(Val { args: v.split_whitespace().map(str::to_string).collect(), origin: Origin::Env(var.to_string()) })
+    }
+
+    /// Log directives: `SRS_SRS_LOG_X` and the short `SRS_LOG_X` both override the file.
+    fn log(&self, name: &str) -> Option<Val> {
+        let short = format!("SRS_{}", name.trim_start_matches("srs_").to_uppercase());
+        self.global(&[name]).filter(|v| matches!(v.origin, Origin::Env(_))).or_else(|| self.env_val(&short)).or_else(|| self.global(&[name]))
+    }
+
+    /// A global directive by path; `SRS_<PATH>` in the environment wins, as in SRS.
+    fn global(&self, path: &[&str]) -> Option<Val> {
+        let var = format!("SRS_{}", path.join("_").to_uppercase());
+        if let Some(v) = self.env_val(&var) {
+            return Some(v);
+        }
+        find(self.root, path)
+    }
+
+    /// A vhost directive by path; `SRS_VHOST_<PATH>` applies to every vhost, as in SRS.
+    fn vhost(&self, vhost: &Directive, path: &[&str]) -> Option<Val> {
+        let var = format!("SRS_VHOST_{}", path.join("_").to_uppercase());
+        if let Some(v) = self.env_val(&var) {
+            return Some(v);
+        }
+        find(vhost.children(), path).map(|v| match v.origin {
+            Origin::File(loc, p) => Val { args: v.args, origin: Origin::File(loc, format!("vhost.{p}")) },
+            o => Val { args: v.args, origin: o },
+        })
+    }
+}
+
+fn find(dirs: &[Directive], path: &[&str]) -> Option<Val> {
+    let (first, rest) = path.split_first()?;
+    let d = dirs.iter().find(|d| d.name == *first)?;
+    if rest.is_empty() {
+        return Some(Val { args: d.args.clone(), origin: Origin::File(d.loc.clone(), path.join(".")) });
+    }
+    let v = find(d.children(), rest)?;
+    // Keep the full dotted path in the origin so errors name e.g. `http_api.listen`.
+    Some(match v.origin {
+        Origin::File(loc, _) => Val { args: v.args, origin: Origin::File(loc, path.join(".")) },
+        o => Val { args: v.args, origin: o },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn builtin_default_matches_srs_docker_default() {
+        let c = Config::builtin(&Env::new()).unwrap();
+        assert_eq!(c.listen, vec![Endpoint::parse("1935").unwrap()]);
+        assert!(c.http_api.enabled && c.http_server.enabled);
+        assert_eq!(c.http_api.listen.0.port(), 1985);
+        assert_eq!(c.http_server.listen.0.port(), 8080);
+        assert_eq!(c.http_server.dir, "./objs/nginx/html");
+        let v = c.vhost("anything.example").unwrap();
+        assert_eq!(v.name, DEFAULT_VHOST);
+        assert!(v.http_remux.enabled);
+        assert_eq!(v.http_remux.mount, "[vhost]/[app]/[stream].flv");
+        assert_eq!(c.log_tank, LogTank::Console);
+        assert!(!c.daemon);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn srs_defaults_when_absent() {
+        let c = Config::load_str("listen 1935;\nvhost v {}\n", "t", &Env::new()).unwrap();
+        assert_eq!(c.max_connections, 1000);
+        assert!(c.daemon);
+        assert_eq!(c.pid, "./objs/srs.pid");
+        assert_eq!(c.log_tank, LogTank::File);
+        assert_eq!(c.log_file, "./objs/srs.log");
+        assert_eq!(c.grace_start_wait, Duration::from_millis(2300));
+        assert_eq!(c.grace_final_wait, Duration::from_millis(3200));
+        assert!(!c.http_api.enabled && !c.http_server.enabled);
+        let v = &c.vhosts[0];
+        assert_eq!(v.chunk_size, 60000);
+        assert_eq!(v.out_ack_size, 2_500_000);
+        assert_eq!(v.play.queue_length, Duration::from_secs(30));
+        assert_eq!(v.play.mw_latency, Duration::from_millis(350));
+        assert_eq!(v.play.gop_cache_max_frames, 2500);
+        assert_eq!(v.publish.firstpkt_timeout, Duration::from_secs(20));
+        assert_eq!(v.publish.normal_timeout, Duration::from_secs(5));
+        assert!(c.vhost("other").is_none(), "no default vhost, no fallback");
+    }
+
+    #[test]
+    fn env_overrides_named_as_srs() {
+        let e = env(&[
+            ("SRS_LISTEN", "1936 127.0.0.1:1937"),
+            ("SRS_HTTP_API_ENABLED", "off"),
+            ("SRS_HTTP_SERVER_LISTEN", "9090"),
+            ("SRS_VHOST_HTTP_REMUX_ENABLED", "off"),
+            ("SRS_VHOST_PLAY_GOP_CACHE", "off"),
+            ("SRS_LOG_TANK", "file"),
+            ("SRS_MAX_CONNECTIONS", ""),
+        ]);
+        let c = Config::builtin(&e).unwrap();
+        assert_eq!(c.listen.len(), 2);
+        assert_eq!(c.listen[1].to_string(), "127.0.0.1:1937");
+        assert!(!c.http_api.enabled);
+        assert_eq!(c.http_server.listen.0.port(), 9090);
+        assert!(!c.vhosts[0].http_remux.enabled);
+        assert!(!c.vhosts[0].play.gop_cache);
+        assert_eq!(c.log_tank, LogTank::File, "SRS_LOG_TANK overrides the file");
+        let c = Config::builtin(&env(&[("SRS_SRS_LOG_TANK", "file")])).unwrap();
+        assert_eq!(c.log_tank, LogTank::File);
+        assert_eq!(c.max_connections, 1000, "empty env values are ignored");
+        let e = Config::builtin(&env(&[("SRS_HTTP_API_ENABLED", "yes")])).unwrap_err();
+        assert_eq!(e.to_string(), "environment variable SRS_HTTP_API_ENABLED: must be on or off, not `yes`");
+    }
+
+    #[test]
+    fn env_only_mode() {
+        let c = Config::from_env_only(&env(&[("SRS_LISTEN", "1935"), ("SRS_HTTP_API_ENABLED", "on")])).unwrap();
+        assert_eq!(c.listen.len(), 1);
+        assert!(c.http_api.enabled);
+        assert!(!c.daemon);
+        assert_eq!(c.log_tank, LogTank::Console);
+        assert_eq!(c.vhosts[0].name, DEFAULT_VHOST);
+        let c = Config::from_env_only(&Env::new()).unwrap();
+        assert!(c.listen.is_empty(), "no RTMP listener without SRS_LISTEN");
+    }
+
+    #[test]
+    fn errors_name_file_line_and_directive() {
+        let e = Config::load_str("listen 1935;\nvhost v {\n  play { gop_cach on; }\n}\n", "srs.conf", &Env::new()).unwrap_err();
+        assert_eq!(e.to_string(), "srs.conf:3: directive `vhost.play.gop_cach`: unknown directive in `play`");
+        let e = Config::load_str("listen 1935;\nlisten_x 1;\n", "srs.conf", &Env::new()).unwrap_err();
+        assert_eq!(e.to_string(), "srs.conf:2: directive `listen_x`: unknown directive at top level");
+        let e = Config::load_str("listen 19x5;\n", "srs.conf", &Env::new()).unwrap_err();
+        assert!(e.to_string().starts_with("srs.conf:1: directive `listen`: invalid listen endpoint `19x5`"), "{e}");
+        let e = Config::load_str("listen 1935;\nhttp_api {\n enabled yes;\n}\n", "srs.conf", &Env::new()).unwrap_err();
+        assert_eq!(e.to_string(), "srs.conf:3: directive `http_api.enabled`: must be on or off, not `yes`");
+        let e = Config::load_str("max_connections 10;\n", "srs.conf", &Env::new()).unwrap_err();
+        assert!(e.to_string().contains("`listen` is required"));
+        let e = Config::load_str("listen 1935;\nmax_connections 0;\n", "srs.conf", &Env::new()).unwrap_err();
+        assert!(e.to_string().contains("srs.conf:2"), "{e}");
+        let e = Config::load_str("listen 1935;\nis_full on;\n", "srs.conf", &Env::new()).unwrap_err();
+        assert!(e.to_string().contains("full.conf"));
+        let e = Config::load_str("listen 1935;\nvhost v { cluster { mode remote; } }\n", "srs.conf", &Env::new()).unwrap_err();
+        assert!(e.to_string().contains("needs at least one `origin`"), "{e}");
+        let e = Config::load_str("listen 1935;\nvhost v { play { time_jitter fast; } }\n", "srs.conf", &Env::new()).unwrap_err();
+        assert!(e.to_string().contains("`vhost.play.time_jitter`"), "{e}");
+        let e = Config::load_str("listen 1935;\nhttp_api on;\n", "srs.conf", &Env::new()).unwrap_err();
+        assert!(e.to_string().contains("must be a { } block"), "{e}");
+    }
+
+    #[test]
+    fn unimplemented_directives_warn() {
+        let c = Config::load_str(
+            "listen 1935;\ngrace_start_wait 700;\nvhost __defaultVhost__ {\n hls { enabled on; }\n http_hooks { enabled on; }\n}\n",
+            "srs.conf",
+            &Env::new(),
+        )
+        .unwrap();
+        assert_eq!(c.grace_start_wait, Duration::from_millis(700));
+        assert!(c.warnings.iter().any(|w| w.contains("srs.conf:2") && w.contains("grace_start_wait")), "{:?}", c.warnings);
+        assert!(c.warnings.iter().any(|w| w.contains("srs.conf:4") && w.contains("hls")), "{:?}", c.warnings);
+        assert!(c.warnings.iter().any(|w| w.contains("http_hooks")), "{:?}", c.warnings);
+        assert!(c.vhosts[0].hls_enabled);
+    }
+
+    #[test]
+    fn legacy_forms_are_transformed() {
+        let c = Config::load_str(
+            "listen 1935;\nhttp_stream { enabled on; listen 8081; }\nvhost v { gop_cache off; mw_latency 100; publish_normal_timeout 7000; mode remote; origin 127.0.0.1; }\n",
+            "t",
+            &Env::new(),
+        )
+        .unwrap();
+        assert!(c.http_server.enabled);
+        assert_eq!(c.http_server.listen.0.port(), 8081);
+        let v = &c.vhosts[0];
+        assert!(!v.play.gop_cache);
+        assert_eq!(v.play.mw_latency, Duration::from_millis(100));
+        assert_eq!(v.publish.normal_timeout, Duration::from_millis(7000));
+        assert!(v.cluster.edge);
+        assert_eq!(v.cluster.origins, vec!["127.0.0.1"]);
+    }
+
+    #[test]
+    fn min_latency_changes_merge_defaults() {
+        let c = Config::load_str("listen 1935;\nvhost v { min_latency on; }\n", "t", &Env::new()).unwrap();
+        assert_eq!(c.vhosts[0].play.mw_latency, Duration::ZERO);
+        assert_eq!(c.vhosts[0].play.mw_msgs, 0);
+    }
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(Endpoint::parse("1935").unwrap().to_string(), "0.0.0.0:1935");
+        assert_eq!(Endpoint::parse("127.0.0.2:80").unwrap().to_string(), "127.0.0.2:80");
+        assert_eq!(Endpoint::parse("[::1]:1935").unwrap().to_string(), "[::1]:1935");
+        assert_eq!(Endpoint::parse(":8080").unwrap().to_string(), "0.0.0.0:8080");
+        assert!(Endpoint::parse("0").is_err());
+        assert!(Endpoint::parse("host:1").is_err());
+    }
+}
