@@ -43,15 +43,16 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
     let leaf = Yes(Leaf);
     Some(match section {
         Vhost => match name {
-            "enabled" | "chunk_size" | "min_latency" | "tcp_nodelay" | "in_ack_size" | "out_ack_size" => leaf,
+            "enabled" | "chunk_size" | "min_latency" | "tcp_nodelay" | "in_ack_size"
+            | "out_ack_size" => leaf,
             "play" => Yes(Play),
             "publish" => Yes(Publish),
             "http_remux" => Yes(HttpRemux),
             "cluster" => Yes(Cluster),
             "hls" => Yes(Hls),
             "dvr" => Yes(Dvr),
-            "ingest" | "http_hooks" | "refer" | "forward" | "transcode" | "bandcheck" | "security" | "dash" | "http_static"
-            | "hds" | "exec" | "rtc" | "srt" => Yes(Opaque),
+            "ingest" | "http_hooks" | "refer" | "forward" | "transcode" | "bandcheck"
+            | "security" | "dash" | "http_static" | "hds" | "exec" | "rtc" | "srt" => Yes(Opaque),
             _ => return None,
         },
         HttpApi => match name {
@@ -75,8 +76,15 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
             _ => return None,
         },
         Play => match name {
-            "gop_cache" | "gop_cache_max_frames" | "queue_length" | "mw_latency" | "mw_msgs" | "time_jitter" => leaf,
-            "atc" | "atc_auto" | "mix_correct" | "send_min_interval" | "reduce_sequence_header" => NotYet,
+            "gop_cache"
+            | "gop_cache_max_frames"
+            | "queue_length"
+            | "mw_latency"
+            | "mw_msgs"
+            | "time_jitter" => leaf,
+            "atc" | "atc_auto" | "mix_correct" | "send_min_interval" | "reduce_sequence_header" => {
+                NotYet
+            }
             _ => return None,
         },
         Publish => match name {
@@ -86,25 +94,50 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
             _ => return None,
         },
         HttpRemux => match name {
-            "enabled" | "mount" | "drop_if_not_match" | "has_audio" | "has_video" | "guess_has_av" => leaf,
+            "enabled" | "mount" | "drop_if_not_match" | "has_audio" | "has_video"
+            | "guess_has_av" => leaf,
             "fast_cache" => NotYet,
             _ => return None,
         },
         Cluster => match name {
-            "mode" | "origin" | "token_traverse" | "vhost" | "debug_srs_upnode" | "origin_cluster" | "coworkers" | "protocol"
-            | "follow_client" => leaf,
+            "mode" | "origin" | "token_traverse" | "vhost" | "debug_srs_upnode"
+            | "origin_cluster" | "coworkers" | "protocol" | "follow_client" => leaf,
             _ => return None,
         },
         Hls => match name {
-            "enabled" | "hls_fragment" | "hls_td_ratio" | "hls_aof_ratio" | "hls_window" | "hls_on_error" | "hls_path"
-            | "hls_m3u8_file" | "hls_ts_file" | "hls_entry_prefix" | "hls_acodec" | "hls_vcodec" | "hls_cleanup"
-            | "hls_dispose" | "hls_wait_keyframe" | "hls_ts_floor" | "hls_nb_notify" | "hls_dts_directly" | "hls_ctx"
-            | "hls_ts_ctx" | "hls_keys" | "hls_fragments_per_key" | "hls_key_file" | "hls_key_file_path" | "hls_key_url"
-            | "hls_recover" | "hls_mount" | "hls_storage" => leaf,
+            "enabled"
+            | "hls_fragment"
+            | "hls_td_ratio"
+            | "hls_aof_ratio"
+            | "hls_window"
+            | "hls_on_error"
+            | "hls_path"
+            | "hls_m3u8_file"
+            | "hls_ts_file"
+            | "hls_entry_prefix"
+            | "hls_acodec"
+            | "hls_vcodec"
+            | "hls_cleanup"
+            | "hls_dispose"
+            | "hls_wait_keyframe"
+            | "hls_ts_floor"
+            | "hls_nb_notify"
+            | "hls_dts_directly"
+            | "hls_ctx"
+            | "hls_ts_ctx"
+            | "hls_keys"
+            | "hls_fragments_per_key"
+            | "hls_key_file"
+            | "hls_key_file_path"
+            | "hls_key_url"
+            | "hls_recover"
+            | "hls_mount"
+            | "hls_storage" => leaf,
             _ => return None,
         },
         Dvr => match name {
-            "enabled" | "dvr_apply" | "dvr_plan" | "dvr_path" | "dvr_duration" | "dvr_wait_keyframe" | "time_jitter" => leaf,
+            "enabled" | "dvr_apply" | "dvr_plan" | "dvr_path" | "dvr_duration"
+            | "dvr_wait_keyframe" | "time_jitter" => leaf,
             _ => return None,
         },
         Leaf | Opaque => return None,
@@ -115,17 +148,35 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
 pub(crate) fn root(name: &str) -> Option<Support> {
     use Support::*;
     Some(match name {
-        "listen" | "pid" | "chunk_size" | "srs_log_tank" | "srs_log_level" | "srs_log_level_v2" | "srs_log_file"
-        | "max_connections" | "daemon" | "work_dir" | "utc_time" | "server_id" | "pithy_print_ms" | "is_full" => {
-            Yes(Section::Leaf)
-        }
+        "listen" | "pid" | "chunk_size" | "srs_log_tank" | "srs_log_level" | "srs_log_level_v2"
+        | "srs_log_file" | "max_connections" | "daemon" | "work_dir" | "utc_time" | "server_id"
+        | "pithy_print_ms" | "is_full" => Yes(Section::Leaf),
         "http_api" => Yes(Section::HttpApi),
         "http_server" => Yes(Section::HttpServer),
         "vhost" => Yes(Section::Vhost),
-        "grace_start_wait" | "grace_final_wait" | "force_grace_quit" | "inotify_auto_reload" | "auto_reload_for_docker"
-        | "asprocess" | "heartbeat" | "stats" | "stream_caster" | "rtc_server" | "srt_server" | "exporter" => NotYet,
-        "ff_log_dir" | "ff_log_level" | "empty_ip_ok" | "disable_daemon_for_docker" | "in_docker" | "tcmalloc_release_rate"
-        | "query_latest_version" | "first_wait_for_qlv" | "threads" | "circuit_breaker" | "tencentcloud_apm"
+        "grace_start_wait"
+        | "grace_final_wait"
+        | "force_grace_quit"
+        | "inotify_auto_reload"
+        | "auto_reload_for_docker"
+        | "asprocess"
+        | "heartbeat"
+        | "stats"
+        | "stream_caster"
+        | "rtc_server"
+        | "srt_server"
+        | "exporter" => NotYet,
+        "ff_log_dir"
+        | "ff_log_level"
+        | "empty_ip_ok"
+        | "disable_daemon_for_docker"
+        | "in_docker"
+        | "tcmalloc_release_rate"
+        | "query_latest_version"
+        | "first_wait_for_qlv"
+        | "threads"
+        | "circuit_breaker"
+        | "tencentcloud_apm"
         | "tencentcloud_cls" => Ignored,
         _ => return None,
     })
@@ -137,10 +188,19 @@ pub(crate) fn check(root_dirs: &[Directive]) -> Result<Vec<String>, ConfigError>
     let mut warnings = Vec::new();
     for d in root_dirs {
         match root(&d.name) {
-            None => return Err(ConfigError::at(&d.loc, &d.name, "unknown directive at top level")),
+            None => {
+                return Err(ConfigError::at(
+                    &d.loc,
+                    &d.name,
+                    "unknown directive at top level",
+                ))
+            }
             Some(Support::NotYet) => {
                 if is_switched_on(d) {
-                    warnings.push(format!("{}: `{}` is recognized but not implemented by rsrs yet; ignored", d.loc, d.name))
+                    warnings.push(format!(
+                        "{}: `{}` is recognized but not implemented by rsrs yet; ignored",
+                        d.loc, d.name
+                    ))
                 }
             }
             Some(Support::Ignored) => {}
@@ -157,16 +217,28 @@ fn is_switched_on(d: &Directive) -> bool {
     }
 }
 
-fn check_children(d: &Directive, section: Section, path: &str, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
+fn check_children(
+    d: &Directive,
+    section: Section,
+    path: &str,
+    warnings: &mut Vec<String>,
+) -> Result<(), ConfigError> {
     if section == Section::Leaf {
         if d.block.is_some() {
-            return Err(ConfigError::at(&d.loc, path, "takes a value, not a { } block"));
+            return Err(ConfigError::at(
+                &d.loc,
+                path,
+                "takes a value, not a { } block",
+            ));
         }
         return Ok(());
     }
     if section == Section::Opaque {
         if is_switched_on(d) {
-            warnings.push(format!("{}: `{}` is recognized but not implemented by rsrs yet; ignored", d.loc, path));
+            warnings.push(format!(
+                "{}: `{}` is recognized but not implemented by rsrs yet; ignored",
+                d.loc, path
+            ));
         }
         return Ok(());
     }
@@ -174,15 +246,25 @@ fn check_children(d: &Directive, section: Section, path: &str, warnings: &mut Ve
         return Err(ConfigError::at(&d.loc, path, "must be a { } block"));
     }
     if matches!(section, Section::Hls | Section::Dvr) && is_switched_on(d) {
-        warnings.push(format!("{}: `{}` is recognized but not implemented by rsrs yet; ignored", d.loc, path));
+        warnings.push(format!(
+            "{}: `{}` is recognized but not implemented by rsrs yet; ignored",
+            d.loc, path
+        ));
     }
     for c in d.children() {
         let child_path = format!("{path}.{}", c.name);
         match lookup(section, &c.name) {
-            None => return Err(ConfigError::at(&c.loc, &child_path, format!("unknown directive in `{}`", d.name))),
-            Some(Support::NotYet) => {
-                warnings.push(format!("{}: `{child_path}` is recognized but not implemented by rsrs yet; ignored", c.loc))
+            None => {
+                return Err(ConfigError::at(
+                    &c.loc,
+                    &child_path,
+                    format!("unknown directive in `{}`", d.name),
+                ))
             }
+            Some(Support::NotYet) => warnings.push(format!(
+                "{}: `{child_path}` is recognized but not implemented by rsrs yet; ignored",
+                c.loc
+            )),
             Some(Support::Ignored) => {}
             Some(Support::Yes(s)) => check_children(c, s, &child_path, warnings)?,
         }
@@ -203,13 +285,23 @@ pub(crate) fn transform(dirs: &mut Vec<Directive>) {
 }
 
 fn transform_vhost(v: &mut Directive) {
-    let Some(children) = v.block.as_mut() else { return };
+    let Some(children) = v.block.as_mut() else {
+        return;
+    };
     let mut moved: Vec<(&str, Directive)> = Vec::new();
     let mut kept = Vec::new();
     for mut c in children.drain(..) {
         match c.name.as_str() {
-            "time_jitter" | "mix_correct" | "atc" | "atc_auto" | "mw_latency" | "gop_cache" | "gop_cache_max_frames"
-            | "queue_length" | "send_min_interval" | "reduce_sequence_header" => moved.push(("play", c)),
+            "time_jitter"
+            | "mix_correct"
+            | "atc"
+            | "atc_auto"
+            | "mw_latency"
+            | "gop_cache"
+            | "gop_cache_max_frames"
+            | "queue_length"
+            | "send_min_interval"
+            | "reduce_sequence_header" => moved.push(("play", c)),
             "mode" | "origin" | "token_traverse" | "debug_srs_upnode" => moved.push(("cluster", c)),
             "publish_1stpkt_timeout" => {
                 c.name = "firstpkt_timeout".into();
@@ -225,7 +317,11 @@ fn transform_vhost(v: &mut Directive) {
             }
             "mr" if c.block.is_some() => {
                 for mut m in c.block.take().unwrap_or_default() {
-                    m.name = if m.name == "enabled" { "mr".into() } else { "mr_latency".into() };
+                    m.name = if m.name == "enabled" {
+                        "mr".into()
+                    } else {
+                        "mr_latency".into()
+                    };
                     moved.push(("publish", m));
                 }
             }
@@ -237,7 +333,12 @@ fn transform_vhost(v: &mut Directive) {
         let target = match kept.iter_mut().position(|k| k.name == section) {
             Some(i) => &mut kept[i],
             None => {
-                kept.push(Directive { name: section.into(), args: vec![], block: Some(vec![]), loc });
+                kept.push(Directive {
+                    name: section.into(),
+                    args: vec![],
+                    block: Some(vec![]),
+                    loc,
+                });
                 kept.last_mut().expect("just pushed")
             }
         };

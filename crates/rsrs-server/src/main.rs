@@ -1,1 +1,226 @@
-fn main(){}
+//! The `rsrs` binary: parse the command line, load and check the config, then serve.
+
+use rsrs_config::{process_env, Config};
+use rsrs_server::{cli, logging, server};
+use std::path::Path;
+use std::process::ExitCode;
+use tracing::{error, info, warn};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opts = match cli::parse(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("rsrs: {e}\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    if opts.help {
+        print!("{}", cli::USAGE);
+        return ExitCode::SUCCESS;
+    }
+    if opts.version {
+        println!("{}", server::VERSION);
+        return ExitCode::SUCCESS;
+    }
+    if opts.signature {
+        println!("{}", server::signature());
+        return ExitCode::SUCCESS;
+    }
+    let env = process_env();
+    let env_only = opts.env_only || env.contains_key("SRS_ENV_ONLY");
+    let path = if env_only {
+        None
+    } else {
+        env.get("SRS_CONFIG_FILE")
+            .filter(|v| !v.is_empty())
+            .cloned()
+            .or(opts.config.clone())
+    };
+    let loaded = match (&path, env_only) {
+        (_, true) => Config::from_env_only(&env),
+        (Some(p), false) => Config::load_file(Path::new(p), &env),
+        (None, false) => Config::builtin(&env),
+    };
+    let cfg = match loaded {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rsrs: config error: {e}");
+            if opts.test {
+                eprintln!(
+                    "rsrs: configuration file {} test failed",
+                    path.as_deref().unwrap_or("(built-in)")
+                );
+            }
+            return ExitCode::from(1);
+        }
+    };
+    if opts.test {
+        for w in &cfg.warnings {
+            println!("rsrs: warning: {w}");
+        }
+        println!("rsrs: the configuration file {} syntax is ok", cfg.source);
+        println!("rsrs: configuration file {} test is successful", cfg.source);
+        return ExitCode::SUCCESS;
+    }
+    if !cfg.work_dir.is_empty() && cfg.work_dir != "./" {
+        if let Err(e) = std::env::set_current_dir(&cfg.work_dir) {
+            eprintln!("rsrs: cannot change to work_dir {}: {e}", cfg.work_dir);
+            return ExitCode::from(1);
+        }
+    }
+    if cfg.daemon && !in_container() {
+        if let Err(e) = daemonize() {
+            eprintln!("rsrs: cannot run as a daemon: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    if let Err(e) = logging::init(&cfg) {
+        eprintln!("rsrs: {e}");
+        return ExitCode::from(1);
+    }
+    info!(
+        "rsrs {} starting, config: {}, pid {}",
+        server::VERSION,
+        cfg.source,
+        std::process::id()
+    );
+    for w in &cfg.warnings {
+        warn!("config: {w}");
+    }
+    let _pid = match PidFile::acquire(&cfg.pid) {
+        Ok(p) => p,
+        Err(e) => {
+            error!("{e}");
+            eprintln!("rsrs: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rsrs: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    rt.block_on(async move {
+        let srv = server::Server::new(cfg);
+        let run = tokio::spawn(server::run(srv.clone()));
+        tokio::select! {
+            r = run => match r {
+                Ok(Ok(())) => ExitCode::SUCCESS,
+                Ok(Err(e)) => {
+                    error!("{e}");
+                    eprintln!("rsrs: {e}");
+                    ExitCode::from(1)
+                }
+                Err(e) => {
+                    error!("server task failed: {e}");
+                    ExitCode::from(1)
+                }
+            },
+            sig = quit_signal() => {
+                info!("received {sig}, quitting");
+                srv.shutdown.cancel();
+                ExitCode::SUCCESS
+            }
+        }
+    })
+}
+
+/// Waits for SIGINT, SIGTERM or SIGQUIT. (Graceful quit with grace_start_wait/grace_final_wait
+/// is tracked separately; today every quit signal stops at once.)
+async fn quit_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut quit = signal(SignalKind::quit()).ok();
+    let mut int = signal(SignalKind::interrupt()).ok();
+    async fn wait(s: &mut Option<tokio::signal::unix::Signal>) {
+        match s {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+    tokio::select! {
+        _ = wait(&mut term) => "SIGTERM",
+        _ = wait(&mut quit) => "SIGQUIT",
+        _ = wait(&mut int) => "SIGINT",
+    }
+}
+
+/// SRS does not daemonize inside docker; neither do we (nor in Kubernetes).
+fn in_container() -> bool {
+    Path::new("/.dockerenv").exists()
+        || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+        || std::fs::read_to_string("/proc/1/cgroup")
+            .map(|s| s.contains("docker") || s.contains("kubepods"))
+            .unwrap_or(false)
+}
+
+fn daemonize() -> Result<(), String> {
+    // Safety: called before any thread is started (no runtime yet), so fork is sound.
+    unsafe {
+        match libc::fork() {
+            -1 => return Err(std::io::Error::last_os_error().to_string()),
+            0 => {}
+            _ => libc::_exit(0),
+        }
+        if libc::setsid() == -1 {
+            return Err(std::io::Error::last_os_error().to_string());
+        }
+        match libc::fork() {
+            -1 => return Err(std::io::Error::last_os_error().to_string()),
+            0 => {}
+            _ => libc::_exit(0),
+        }
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::dup2(null, 1);
+            libc::dup2(null, 2);
+        }
+    }
+    Ok(())
+}
+
+/// The pid file, write-locked for the life of the process so a second instance refuses to start.
+struct PidFile {
+    _file: std::fs::File,
+}
+
+impl PidFile {
+    fn acquire(path: &str) -> Result<PidFile, String> {
+        use std::io::Write;
+        use std::os::unix::io::AsRawFd;
+        let p = Path::new(path);
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create pid directory {}: {e}", dir.display()))?;
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(p)
+            .map_err(|e| format!("cannot open pid file {path}: {e}"))?;
+        // Safety: flock on a file descriptor we own.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let other = std::fs::read_to_string(p).unwrap_or_default();
+            return Err(format!(
+                "pid file {path} is locked: another rsrs (pid {}) is running here",
+                other.trim()
+            ));
+        }
+        f.set_len(0)
+            .map_err(|e| format!("cannot write pid file {path}: {e}"))?;
+        write!(f, "{}", std::process::id())
+            .map_err(|e| format!("cannot write pid file {path}: {e}"))?;
+        Ok(PidFile { _file: f })
+    }
+}

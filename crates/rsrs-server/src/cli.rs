@@ -1,0 +1,99 @@
+//! Command line, compatible with SRS where the guide and its tooling rely on it:
+//! `-c FILE` (also `-cFILE`, `-tc FILE`), `-t`, `-v`/`-V`/`--version`, `-g`, `-e`, `-h`.
+//! Unlike SRS, no arguments at all runs the built-in default config instead of printing help.
+
+#[derive(Debug, Default, PartialEq)]
+pub struct Options {
+    pub config: Option<String>,
+    pub test: bool,
+    pub version: bool,
+    pub signature: bool,
+    pub env_only: bool,
+    pub help: bool,
+}
+
+pub const USAGE: &str = "\
+Usage: rsrs [-h] [-v] [-g] [-t] [-e] [-c FILE]
+  -c FILE   run with the SRS-format config FILE (default: the built-in default config)
+  -t        check the config, print the verdict, exit 0 (ok) or 1 (error)
+  -e        env-only mode: no config file, everything from SRS_* environment variables
+  -v, -V    print the version and exit
+  -g        print the server signature and exit
+  -h        print this help
+Environment: SRS_CONFIG_FILE overrides -c; SRS_<DIRECTIVE_PATH> overrides a directive
+(e.g. SRS_LISTEN, SRS_HTTP_API_ENABLED, SRS_VHOST_HLS_ENABLED); RUST_LOG overrides the log
+level; RSRS_LOG_FORMAT=json logs JSON lines.
+";
+
+pub fn parse(args: &[String]) -> Result<Options, String> {
+    let mut o = Options::default();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        i += 1;
+        match a.as_str() {
+            "--help" => o.help = true,
+            "--version" => o.version = true,
+            _ if a.starts_with('-') && a.len() > 1 && !a.starts_with("--") => {
+                let flags: Vec<char> = a[1..].chars().collect();
+                let mut j = 0;
+                while j < flags.len() {
+                    match flags[j] {
+                        'c' => {
+                            let rest: String = flags[j + 1..].iter().collect();
+                            if !rest.is_empty() {
+                                o.config = Some(rest);
+                            } else if i < args.len() {
+                                o.config = Some(args[i].clone());
+                                i += 1;
+                            } else {
+                                return Err("option -c needs a config file".into());
+                            }
+                            j = flags.len();
+                            continue;
+                        }
+                        't' => o.test = true,
+                        'v' | 'V' => o.version = true,
+                        'g' | 'G' => o.signature = true,
+                        'e' => o.env_only = true,
+                        'h' | '?' => o.help = true,
+                        other => return Err(format!("invalid option -{other}")),
+                    }
+                    j += 1;
+                }
+            }
+            other => return Err(format!("unexpected argument `{other}`")),
+        }
+    }
+    Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(a: &[&str]) -> Result<Options, String> {
+        parse(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn srs_forms() {
+        assert_eq!(
+            p(&["-c", "conf/srs.conf"]).unwrap().config.as_deref(),
+            Some("conf/srs.conf")
+        );
+        assert_eq!(
+            p(&["-cconf/a.conf"]).unwrap().config.as_deref(),
+            Some("conf/a.conf")
+        );
+        let o = p(&["-tc", "x.conf"]).unwrap();
+        assert!(o.test);
+        assert_eq!(o.config.as_deref(), Some("x.conf"));
+        assert!(p(&["-v"]).unwrap().version);
+        assert!(p(&["--version"]).unwrap().version);
+        assert!(p(&["-e"]).unwrap().env_only);
+        assert!(p(&[]).unwrap() == Options::default());
+        assert_eq!(p(&["-x"]).unwrap_err(), "invalid option -x");
+        assert_eq!(p(&["-c"]).unwrap_err(), "option -c needs a config file");
+    }
+}

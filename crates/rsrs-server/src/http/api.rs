@@ -1,0 +1,344 @@
+//! The HTTP API (SRS's `/api/v1/...`): same paths, JSON envelope and field names as SRS, so
+//! SRS consoles and scripts read it. Where SRS's behaviour hurts (a 302 from `/api/v1/streams`
+//! to `/api/v1/streams/`), both forms answer directly.
+
+use super::{Request, Response};
+use crate::server::{Server, VERSION};
+use crate::stats::{Client, ClientGuard};
+use serde_json::{json, Map, Value};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+/// SRS error codes the API returns.
+pub const ERROR_RTMP_VHOST_NOT_FOUND: i64 = 2014;
+pub const ERROR_RTMP_STREAM_NOT_FOUND: i64 = 2048;
+pub const ERROR_RTMP_CLIENT_NOT_FOUND: i64 = 2049;
+pub const ERROR_HTTP_JSONP: i64 = 4058;
+
+fn envelope(server: &Server, extra: Value) -> Value {
+    let mut m = Map::new();
+    m.insert("code".into(), json!(0));
+    m.insert("server".into(), json!(server.server_id));
+    m.insert("service".into(), json!(server.service_id));
+    m.insert("pid".into(), json!(std::process::id().to_string()));
+    if let Value::Object(e) = extra {
+        m.extend(e);
+    }
+    Value::Object(m)
+}
+
+fn code(c: i64) -> Value {
+    json!({ "code": c })
+}
+
+pub fn handle(server: &Arc<Server>, req: &Request, guard: &ClientGuard) -> Response {
+    let cfg = server.config();
+    if let Some((user, pass)) = &cfg.http_api.auth {
+        if req.path.contains("/api/") && !basic_auth_ok(req, user, pass) {
+            return Response::new(401, "text/plain", "")
+                .header("WWW-Authenticate", "Basic realm=\"rsrs\"");
+        }
+    }
+    let _ = guard;
+    let path = req.path.trim_end_matches('/');
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let body = match segs.as_slice() {
+        [] => envelope(server, json!({ "urls": { "api": "the api root" } })),
+        ["api"] => envelope(server, json!({ "urls": { "v1": "the api version 1.0" } })),
+        ["api", "v1", "versions"] => {
+            let mut p = VERSION.split('.').map(|x| x.parse::<u64>().unwrap_or(0));
+            envelope(
+                server,
+                json!({ "data": { "major": p.next().unwrap_or(0), "minor": p.next().unwrap_or(0), "revision": p.next().unwrap_or(0), "version": VERSION } }),
+            )
+        }
+        ["api", "v1", "summaries"] => envelope(server, json!({ "data": summaries(server) })),
+        ["api", "v1", "authors"] => envelope(
+            server,
+            json!({ "data": { "license": "MIT", "contributors": "rsrs developers" } }),
+        ),
+        ["api", "v1", "vhosts"] => {
+            let list: Vec<Value> = cfg
+                .vhosts
+                .iter()
+                .map(|v| vhost_json(server, &v.name, v.enabled))
+                .collect();
+            envelope(server, json!({ "vhosts": list }))
+        }
+        ["api", "v1", "vhosts", id] => {
+            match cfg.vhosts.iter().find(|v| server.vhost_id(&v.name) == *id) {
+                Some(v) => envelope(
+                    server,
+                    json!({ "vhost": vhost_json(server, &v.name, v.enabled) }),
+                ),
+                None => code(ERROR_RTMP_VHOST_NOT_FOUND),
+            }
+        }
+        ["api", "v1", "streams"] => {
+            let (start, count) = paging(req);
+            let list: Vec<Value> = streams(server)
+                .into_iter()
+                .skip(start)
+                .take(count)
+                .collect();
+            envelope(server, json!({ "streams": list }))
+        }
+        ["api", "v1", "streams", id] => {
+            match streams(server).into_iter().find(|s| s["id"] == *id) {
+                Some(s) => envelope(server, json!({ "stream": s })),
+                None => code(ERROR_RTMP_STREAM_NOT_FOUND),
+            }
+        }
+        ["api", "v1", "clients"] => {
+            let (start, count) = paging(req);
+            let list: Vec<Value> = server
+                .clients
+                .all()
+                .iter()
+                .filter_map(|c| client_json(server, c))
+                .skip(start)
+                .take(count)
+                .collect();
+            envelope(server, json!({ "clients": list }))
+        }
+        ["api", "v1", "clients", id] => match server.clients.get(id) {
+            None => code(ERROR_RTMP_CLIENT_NOT_FOUND),
+            Some(c) if req.method == "DELETE" => {
+                tracing::info!(client = %c.id, "kicked through the API");
+                c.kill.cancel();
+                envelope(server, json!({}))
+            }
+            Some(c) => match client_json(server, &c) {
+                Some(j) => envelope(server, json!({ "client": j })),
+                None => code(ERROR_RTMP_CLIENT_NOT_FOUND),
+            },
+        },
+        ["api", "v1", "raw"] => match req.query_param("rpc").as_deref() {
+            Some("raw") => json!({ "code": 0, "http_api": {
+                "enabled": cfg.http_api.enabled, "listen": cfg.http_api.listen.to_string(), "crossdomain": cfg.http_api.crossdomain,
+                "raw_api": { "enabled": cfg.http_api.raw_api, "allow_reload": cfg.http_api.allow_reload, "allow_query": false, "allow_update": false } } }),
+            _ if !cfg.http_api.raw_api => code(1061),
+            _ => code(1060),
+        },
+        ["api", "v1", ..] => envelope(
+            server,
+            json!({ "urls": {
+                "versions": "the version of server", "summaries": "the summary(pid, argv, pwd, cpu, mem) of server",
+                "authors": "the license, copyright, authors and contributors", "vhosts": "manage all vhosts or specified vhost",
+                "streams": "manage all streams or specified stream", "clients": "manage all clients or specified client, default query top 10 clients",
+                "raw": "raw api for srs, support CUID srs for instance the config" } }),
+        ),
+        _ => return Response::text(404, "Not Found"),
+    };
+    if let Some(cb) = req.query_param("callback") {
+        if cb.is_empty()
+            || !cb
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '$')
+        {
+            return Response::json(&code(ERROR_HTTP_JSONP));
+        }
+        return Response::new(200, "text/javascript", format!("{cb}({body})"));
+    }
+    Response::json(&body)
+}
+
+/// SRS paging: `start` from 0, `count` at least 10 (default 10).
+fn paging(req: &Request) -> (usize, usize) {
+    let start = req
+        .query_param("start")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let count = req
+        .query_param("count")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10usize)
+        .max(10);
+    (start, count)
+}
+
+fn basic_auth_ok(req: &Request, user: &str, pass: &str) -> bool {
+    let Some(h) = req.header("authorization") else {
+        return false;
+    };
+    let Some(b64) = h.strip_prefix("Basic ") else {
+        return false;
+    };
+    base64_decode(b64.trim())
+        .map(|d| d == format!("{user}:{pass}").into_bytes())
+        .unwrap_or(false)
+}
+
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for c in s.bytes().filter(|&c| c != b'=') {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+fn vhost_json(server: &Server, name: &str, enabled: bool) -> Value {
+    let clients: Vec<_> = server
+        .clients
+        .all()
+        .into_iter()
+        .filter(|c| c.details().is_some_and(|d| d.vhost == name))
+        .collect();
+    let streams = server
+        .hub
+        .all()
+        .into_iter()
+        .filter(|s| s.key.vhost == name)
+        .count();
+    let (mut send, mut recv) = (0u64, 0u64);
+    for c in &clients {
+        send += c.counters.send_bytes.load(Ordering::Relaxed);
+        recv += c.counters.recv_bytes.load(Ordering::Relaxed);
+    }
+    json!({ "id": server.vhost_id(name), "name": name, "enabled": enabled, "clients": clients.len(), "streams": streams,
+            "send_bytes": send, "recv_bytes": recv, "kbps": { "recv_30s": 0, "send_30s": 0 }, "hls": { "enabled": false } })
+}
+
+fn streams(server: &Server) -> Vec<Value> {
+    let clients = server.clients.all();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    server
+        .hub
+        .all()
+        .into_iter()
+        .filter_map(|s| {
+            let publisher = s.publisher();
+            let players = s.consumers.load(Ordering::Relaxed);
+            if publisher.is_none() && players == 0 {
+                return None;
+            }
+            let (video, audio) = s.codec_info();
+            let (mut recv_kbps, mut send_kbps) = (0, 0);
+            for c in clients.iter().filter(|c| c.details().is_some_and(|d| d.stream_id == s.id)) {
+                let (r, w) = c.kbps();
+                recv_kbps += r;
+                send_kbps += w;
+            }
+            let mut publish = json!({ "active": publisher.is_some() });
+            if let Some(p) = &publisher {
+                publish["cid"] = json!(p);
+            }
+            Some(json!({
+                "id": s.id, "name": s.key.stream, "vhost": server.vhost_id(&s.key.vhost), "app": s.key.app,
+                "tcUrl": s.publisher_tc_url(), "url": s.key.url(), "live_ms": now_ms,
+                "clients": players + publisher.is_some() as usize,
+                "frames": s.video_frames.load(Ordering::Relaxed),
+                "send_bytes": s.send_bytes.load(Ordering::Relaxed), "recv_bytes": s.recv_bytes.load(Ordering::Relaxed),
+                "kbps": { "recv_30s": recv_kbps, "send_30s": send_kbps },
+                "publish": publish,
+                "video": video.map(|v| json!({ "codec": v.codec, "profile": v.profile, "level": v.level, "width": v.width, "height": v.height })),
+                "audio": audio.map(|a| json!({ "codec": a.codec, "sample_rate": a.sample_rate, "channel": a.channels, "profile": a.profile })),
+            }))
+        })
+        .collect()
+}
+
+fn client_json(server: &Server, c: &Client) -> Option<Value> {
+    let d = c.details()?;
+    let (recv, send) = c.kbps();
+    Some(json!({
+        "id": c.id, "vhost": server.vhost_id(&d.vhost), "stream": d.stream_id, "ip": c.ip.to_string(),
+        "pageUrl": d.page_url, "swfUrl": d.swf_url, "tcUrl": d.tc_url, "url": d.stream_url, "name": d.stream,
+        "type": d.kind.as_str(), "publish": d.kind.is_publish(), "alive": c.started.elapsed().as_secs_f64(),
+        "send_bytes": c.counters.send_bytes.load(Ordering::Relaxed), "recv_bytes": c.counters.recv_bytes.load(Ordering::Relaxed),
+        "kbps": { "recv_30s": recv, "send_30s": send },
+    }))
+}
+
+fn summaries(server: &Server) -> Value {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |text: &str, key: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let rss_kb = field(&status, "VmRSS:");
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let total_kb = field(&meminfo, "MemTotal:").max(1);
+    let avail_kb = field(&meminfo, "MemAvailable:");
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let loads: Vec<f64> = load
+        .split_whitespace()
+        .take(3)
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse().ok()))
+        .unwrap_or(0.0);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let (mut send, mut recv) = (0u64, 0u64);
+    for c in server.clients.all() {
+        send += c.counters.send_bytes.load(Ordering::Relaxed);
+        recv += c.counters.recv_bytes.load(Ordering::Relaxed);
+    }
+    json!({
+        "ok": true, "now_ms": now_ms,
+        "self": {
+            "version": VERSION, "pid": std::process::id(), "ppid": unsafe_free_ppid(),
+            "argv": std::env::args().collect::<Vec<_>>().join(" "),
+            "cwd": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
+            "mem_kbyte": rss_kb, "mem_percent": rss_kb as f64 / total_kb as f64, "cpu_percent": 0.0,
+            "srs_uptime": server.started.elapsed().as_secs(),
+        },
+        "system": {
+            "cpu_percent": 0.0, "disk_read_KBps": 0, "disk_write_KBps": 0, "disk_busy_percent": 0.0,
+            "mem_ram_kbyte": total_kb, "mem_ram_percent": 1.0 - avail_kb as f64 / total_kb as f64,
+            "mem_swap_kbyte": 0, "mem_swap_percent": 0.0, "cpus": cpus, "cpus_online": cpus,
+            "uptime": uptime, "ilde_time": 0.0,
+            "load_1m": loads.first().copied().unwrap_or(0.0), "load_5m": loads.get(1).copied().unwrap_or(0.0), "load_15m": loads.get(2).copied().unwrap_or(0.0),
+            "net_sample_time": now_ms, "net_recv_bytes": 0, "net_send_bytes": 0, "net_recvi_bytes": 0, "net_sendi_bytes": 0,
+            "srs_sample_time": now_ms, "srs_recv_bytes": recv, "srs_send_bytes": send,
+            "conn_sys": 0, "conn_sys_et": 0, "conn_sys_tw": 0, "conn_sys_udp": 0, "conn_srs": server.clients.count(),
+        }
+    })
+}
+
+fn unsafe_free_ppid() -> u32 {
+    std::os::unix::process::parent_id()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64() {
+        assert_eq!(base64_decode("YWRtaW46c2VjcmV0").unwrap(), b"admin:secret");
+        assert_eq!(base64_decode("YQ==").unwrap(), b"a");
+        assert!(base64_decode("!!").is_none());
+    }
+}

@@ -1,0 +1,412 @@
+//! HTTP/1.1 for the API port (1985) and the HTTP server port (8080): a small request reader,
+//! routing to the API, HTTP-FLV streams and static files, and response writing.
+//!
+//! Written on httparse rather than a framework so that HTTP-FLV can write shared media buffers
+//! straight to the socket with vectored writes, and so the headers of a live stream can be held
+//! back until its first bytes, as SRS does.
+
+pub mod api;
+pub mod files;
+pub mod flv;
+
+use crate::server::{HttpRole, Server};
+use crate::stats::ClientGuard;
+use bytes::{Bytes, BytesMut};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tracing::{debug, Instrument};
+
+/// Longest request head we read.
+const MAX_HEAD: usize = 16 * 1024;
+/// Largest request body we accept (the API takes no large bodies).
+const MAX_BODY: usize = 64 * 1024;
+/// How long an idle keep-alive connection may wait for its next request.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A parsed request head.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    /// Path without the query, percent-decoded.
+    pub path: String,
+    /// Query without the leading `?`.
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub http10: bool,
+    pub body: Bytes,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Host header without the port.
+    pub fn host(&self) -> String {
+        let h = self.header("host").unwrap_or("");
+        if let Some(rest) = h.strip_prefix('[') {
+            return rest.split(']').next().unwrap_or("").to_string();
+        }
+        h.rsplit_once(':').map(|x| x.0).unwrap_or(h).to_string()
+    }
+
+    pub fn query_param(&self, key: &str) -> Option<String> {
+        self.query.split('&').find_map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (k == key).then(|| percent_decode(v))
+        })
+    }
+
+    pub fn keep_alive(&self) -> bool {
+        let conn = self.header("connection").map(|s| s.to_ascii_lowercase());
+        match conn.as_deref() {
+            Some(c) if c.contains("close") => false,
+            Some(c) if c.contains("keep-alive") => true,
+            _ => !self.http10,
+        }
+    }
+}
+
+/// A complete (non-streaming) response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Bytes,
+}
+
+impl Response {
+    pub fn new(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response {
+        Response {
+            status,
+            headers: vec![("Content-Type", content_type.to_string())],
+            body: body.into(),
+        }
+    }
+
+    pub fn text(status: u16, body: &str) -> Response {
+        Response::new(
+            status,
+            "text/plain; charset=utf-8",
+            Bytes::copy_from_slice(body.as_bytes()),
+        )
+    }
+
+    pub fn json(value: &serde_json::Value) -> Response {
+        Response::new(
+            200,
+            "application/json",
+            serde_json::to_vec(value).unwrap_or_default(),
+        )
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Response {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Payload Too Large",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
+
+/// CORS headers as SRS sends them (only when the request carries `Origin`).
+pub fn cors_headers(req: &Request, crossdomain: bool) -> Vec<(&'static str, String)> {
+    if !crossdomain || req.header("origin").is_none() {
+        return Vec::new();
+    }
+    vec![
+        ("Access-Control-Allow-Origin", "*".into()),
+        ("Access-Control-Allow-Headers", "*".into()),
+        ("Access-Control-Allow-Methods", "*".into()),
+        ("Access-Control-Expose-Headers", "*".into()),
+        ("Access-Control-Allow-Credentials", "false".into()),
+        ("Access-Control-Request-Private-Network", "true".into()),
+    ]
+}
+
+/// Serializes a response head.
+pub fn head_bytes(
+    status: u16,
+    headers: &[(&'static str, String)],
+    content_length: Option<usize>,
+    keep_alive: bool,
+) -> BytesMut {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(256);
+    let _ = write!(
+        s,
+        "HTTP/1.1 {status} {}\r\nServer: {}\r\n",
+        reason(status),
+        crate::server::signature()
+    );
+    for (k, v) in headers {
+        let _ = write!(s, "{k}: {v}\r\n");
+    }
+    if let Some(n) = content_length {
+        let _ = write!(s, "Content-Length: {n}\r\n");
+    }
+    s.push_str(if keep_alive {
+        "Connection: Keep-Alive\r\n\r\n"
+    } else {
+        "Connection: Close\r\n\r\n"
+    });
+    BytesMut::from(s.as_bytes())
+}
+
+#[derive(Debug, thiserror::Error)]
+enum HttpError {
+    #[error("socket: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Bad(String),
+}
+
+/// Serves one HTTP connection (keep-alive: many requests) until it closes.
+pub async fn serve(
+    server: Arc<Server>,
+    sock: TcpStream,
+    peer: SocketAddr,
+    guard: ClientGuard,
+    role: HttpRole,
+) {
+    let span = tracing::debug_span!("http", cid = %guard.client.id, peer = %peer);
+    async move {
+        if let Err(e) = connection(&server, sock, peer, &guard, role).await {
+            debug!("closed: {e}");
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn connection(
+    server: &Arc<Server>,
+    mut sock: TcpStream,
+    peer: SocketAddr,
+    guard: &ClientGuard,
+    role: HttpRole,
+) -> Result<(), HttpError> {
+    let mut buf = BytesMut::with_capacity(4096);
+    let kill = guard.client.kill.clone();
+    loop {
+        let req = tokio::select! {
+            _ = kill.cancelled() => return Ok(()),
+            r = tokio::time::timeout(IDLE_TIMEOUT, read_request(&mut sock, &mut buf)) => match r {
+                Err(_) => return Ok(()),
+                Ok(Ok(Some(req))) => req,
+                Ok(Ok(None)) => return Ok(()),
+                Ok(Err(HttpError::Bad(why))) => {
+                    let resp = Response::text(400, &why);
+                    write_response(&mut sock, &resp, false, false).await?;
+                    return Err(HttpError::Bad(why));
+                }
+                Ok(Err(e)) => return Err(e),
+            },
+        };
+        guard.client.counters.received(req.body.len());
+        let cfg = server.config();
+        let head_only = req.method == "HEAD";
+        if role.files && (req.method == "GET" || head_only) && req.path.ends_with(".flv") {
+            if let Some((vhost, key)) = flv::match_mount(&cfg, &req) {
+                if !head_only {
+                    return flv::serve(server, sock, &req, &vhost, key, guard)
+                        .await
+                        .map_err(HttpError::Io);
+                }
+            }
+        }
+        let crossdomain = cfg.http_server.crossdomain;
+        let mut resp = if req.method == "OPTIONS" {
+            if crossdomain {
+                Response::new(200, "text/plain", Bytes::new())
+            } else {
+                Response::text(405, "Method Not Allowed")
+            }
+        } else if role.api && (req.path.starts_with("/api/") || req.path == "/api" || (!role.files))
+        {
+            api::handle(server, &req, guard)
+        } else if role.files {
+            match files::serve(&cfg.http_server.dir, &req).await {
+                files::FileReply::Full(r) => r,
+                files::FileReply::Stream(head, file, len) => {
+                    let keep = req.keep_alive();
+                    let mut head = head;
+                    head.headers.extend(cors_headers(&req, crossdomain));
+                    let bytes = head_bytes(head.status, &head.headers, Some(len as usize), keep);
+                    sock.write_all(&bytes).await?;
+                    if !head_only {
+                        let mut f = file.take(len);
+                        let n = tokio::io::copy(&mut f, &mut sock).await?;
+                        guard.client.counters.sent(n as usize);
+                    }
+                    if !keep {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            }
+        } else {
+            Response::text(404, "Not Found")
+        };
+        resp.headers.extend(cors_headers(&req, crossdomain));
+        let keep = req.keep_alive();
+        let n = write_response(&mut sock, &resp, keep, head_only).await?;
+        guard.client.counters.sent(n);
+        if !keep {
+            return Ok(());
+        }
+        let _ = peer;
+    }
+}
+
+async fn write_response(
+    sock: &mut TcpStream,
+    resp: &Response,
+    keep_alive: bool,
+    head_only: bool,
+) -> std::io::Result<usize> {
+    let mut out = head_bytes(
+        resp.status,
+        &resp.headers,
+        Some(resp.body.len()),
+        keep_alive,
+    );
+    if !head_only {
+        out.extend_from_slice(&resp.body);
+    }
+    sock.write_all(&out).await?;
+    Ok(out.len())
+}
+
+/// Reads one request (head and body). `Ok(None)` when the peer closed cleanly between requests.
+async fn read_request(
+    sock: &mut TcpStream,
+    buf: &mut BytesMut,
+) -> Result<Option<Request>, HttpError> {
+    loop {
+        if !buf.is_empty() {
+            let mut headers = [httparse::EMPTY_HEADER; 64];
+            let mut r = httparse::Request::new(&mut headers);
+            match r.parse(buf) {
+                Ok(httparse::Status::Complete(head_len)) => {
+                    let method = r.method.unwrap_or("GET").to_string();
+                    let target = r.path.unwrap_or("/");
+                    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+                    let headers: Vec<(String, String)> = r
+                        .headers
+                        .iter()
+                        .map(|h| {
+                            (
+                                h.name.to_string(),
+                                String::from_utf8_lossy(h.value).into_owned(),
+                            )
+                        })
+                        .collect();
+                    let http10 = r.version == Some(0);
+                    let content_length: usize = headers
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                        .and_then(|(_, v)| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if content_length > MAX_BODY {
+                        return Err(HttpError::Bad(format!(
+                            "request body of {content_length} bytes exceeds {MAX_BODY}"
+                        )));
+                    }
+                    let path = percent_decode(path);
+                    let query = query.to_string();
+                    let _ = bytes::Buf::advance(buf, head_len);
+                    while buf.len() < content_length {
+                        if sock.read_buf(buf).await? == 0 {
+                            return Err(HttpError::Bad(
+                                "connection closed inside the request body".into(),
+                            ));
+                        }
+                    }
+                    let body = buf.split_to(content_length).freeze();
+                    return Ok(Some(Request {
+                        method,
+                        path,
+                        query,
+                        headers,
+                        http10,
+                        body,
+                    }));
+                }
+                Ok(httparse::Status::Partial) => {
+                    if buf.len() > MAX_HEAD {
+                        return Err(HttpError::Bad(format!(
+                            "request head exceeds {MAX_HEAD} bytes"
+                        )));
+                    }
+                }
+                Err(e) => return Err(HttpError::Bad(format!("malformed HTTP request: {e}"))),
+            }
+        }
+        if sock.read_buf(buf).await? == 0 {
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            return Err(HttpError::Bad(
+                "connection closed inside the request head".into(),
+            ));
+        }
+    }
+}
+
+/// Decodes `%XX` escapes (and leaves malformed ones as they are).
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (
+                (b[i + 1] as char).to_digit(16),
+                (b[i + 2] as char).to_digit(16),
+            ) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("/a%20b/%2e%2E"), "/a b/..");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("%41"), "A");
+    }
+}

@@ -1,0 +1,692 @@
+//! The stream hub: one [`Source`] per stream, holding the GOP cache and fanning media out to
+//! every consumer (RTMP and HTTP-FLV players).
+//!
+//! Fan-out is the hot path. A publisher's message becomes one `Arc<Frame>`; every consumer gets
+//! a reference to it through a bounded broadcast ring shared by the stream, so memory does not
+//! grow with the number of players, and the publisher never waits for any of them. Wire forms
+//! (RTMP chunk bodies, FLV tag bodies) are computed once per frame and shared; each consumer
+//! only writes its own few header bytes (its timestamps start at zero, as in SRS).
+//! A consumer that falls a whole ring behind is told so and skips ahead to the next keyframe.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use rsrs_codec::flv;
+use rsrs_codec::rtmp::message::{CSID_AUDIO, CSID_METADATA, CSID_VIDEO};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Instant, SystemTime};
+use tokio::sync::broadcast;
+
+/// Messages a stream's ring holds (about 6 s of a typical A/V stream). A consumer further behind
+/// than this skips to the next keyframe.
+pub const RING_CAPACITY: usize = 512;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    Audio,
+    Video,
+    Metadata,
+}
+
+/// One media message, shared by every consumer.
+#[derive(Debug)]
+pub struct Frame {
+    pub kind: FrameKind,
+    /// Source timeline (jitter-corrected) in milliseconds.
+    pub timestamp: u32,
+    pub payload: Bytes,
+    pub keyframe: bool,
+    pub sequence_header: bool,
+    rtmp_body: OnceLock<(usize, Bytes)>,
+}
+
+impl Frame {
+    pub fn new(kind: FrameKind, timestamp: u32, payload: Bytes) -> Frame {
+        let keyframe = kind == FrameKind::Video && flv::is_video_keyframe(&payload);
+        let sequence_header = match kind {
+            FrameKind::Video => flv::is_video_sequence_header(&payload),
+            FrameKind::Audio => flv::is_audio_sequence_header(&payload),
+            FrameKind::Metadata => false,
+        };
+        Frame {
+            kind,
+            timestamp,
+            payload,
+            keyframe,
+            sequence_header,
+            rtmp_body: OnceLock::new(),
+        }
+    }
+
+    pub fn rtmp_type(&self) -> u8 {
+        match self.kind {
+            FrameKind::Audio => 8,
+            FrameKind::Video => 9,
+            FrameKind::Metadata => 18,
+        }
+    }
+
+    pub fn csid(&self) -> u32 {
+        match self.kind {
+            FrameKind::Audio => CSID_AUDIO,
+            FrameKind::Video => CSID_VIDEO,
+            FrameKind::Metadata => CSID_METADATA,
+        }
+    }
+
+    pub fn flv_type(&self) -> u8 {
+        match self.kind {
+            FrameKind::Audio => flv::TAG_AUDIO,
+            FrameKind::Video => flv::TAG_VIDEO,
+            FrameKind::Metadata => flv::TAG_SCRIPT,
+        }
+    }
+
+    /// The payload split into chunks (fmt 3 basic headers between pieces), without the first
+    /// chunk's header, which each consumer writes itself. Computed once per chunk size; for
+    /// messages that fit one chunk this is the payload itself (no copy).
+    pub fn rtmp_body(&self, chunk_size: usize) -> Bytes {
+        if self.payload.len() <= chunk_size {
+            return self.payload.clone();
+        }
+        if let Some((size, body)) = self.rtmp_body.get() {
+            if *size == chunk_size {
+                return body.clone();
+            }
+        }
+        let body = split_chunks(&self.payload, chunk_size, self.csid());
+        let _ = self.rtmp_body.set((chunk_size, body.clone()));
+        body
+    }
+}
+
+fn split_chunks(payload: &[u8], chunk_size: usize, csid: u32) -> Bytes {
+    let mut out = BytesMut::with_capacity(payload.len() + payload.len() / chunk_size + 1);
+    for (i, piece) in payload.chunks(chunk_size).enumerate() {
+        if i > 0 {
+            // csid < 64 for everything we send: one-byte basic header.
+            out.put_u8(0xC0 | csid as u8);
+        }
+        out.put_slice(piece);
+    }
+    out.freeze()
+}
+
+/// What flows through a stream's ring.
+#[derive(Debug, Clone)]
+pub enum HubEvent {
+    Media(Arc<Frame>),
+    /// The publisher left; HTTP-FLV responses end, RTMP players wait for a republish.
+    Unpublished,
+}
+
+/// Identifies a stream: vhost (after default-vhost fallback), app, stream name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StreamKey {
+    pub vhost: String,
+    pub app: String,
+    pub stream: String,
+}
+
+impl StreamKey {
+    /// SRS's stream URL: `/app/stream` on the default vhost, `vhost/app/stream` otherwise.
+    pub fn url(&self) -> String {
+        if self.vhost == rsrs_config::DEFAULT_VHOST {
+            format!("/{}/{}", self.app, self.stream)
+        } else {
+            format!("{}/{}/{}", self.vhost, self.app, self.stream)
+        }
+    }
+}
+
+/// SRS's "full" time-jitter correction, applied once per stream: deltas beyond ±250 ms become
+/// 10 ms, and time never goes below zero. Doing it at the source (not per player) keeps the
+/// timeline smooth across republishes and lets every player share the same frames.
+#[derive(Debug)]
+struct Jitter {
+    last_in: i64,
+    last_out: i64,
+}
+
+impl Jitter {
+    fn new() -> Self {
+        Jitter {
+            last_in: 0,
+            last_out: -1,
+        }
+    }
+
+    fn correct(&mut self, ts: u32) -> u32 {
+        let ts = ts as i64;
+        let mut delta = ts - self.last_in;
+        if !(-250..=250).contains(&delta) {
+            delta = 10;
+        }
+        self.last_in = ts;
+        self.last_out = (self.last_out + delta).max(0);
+        self.last_out as u32
+    }
+}
+
+#[derive(Debug)]
+struct SourceState {
+    publisher: Option<String>,
+    publisher_tc_url: String,
+    metadata: Option<Arc<Frame>>,
+    audio_sh: Option<Arc<Frame>>,
+    video_sh: Option<Arc<Frame>>,
+    gop: Vec<Arc<Frame>>,
+    gop_has_video: bool,
+    audio_after_video: usize,
+    jitter: Jitter,
+    settings: SourceSettings,
+    video_info: Option<flv::VideoInfo>,
+    audio_info: Option<flv::AudioInfo>,
+}
+
+/// Settings a source takes from its vhost when published.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceSettings {
+    pub gop_cache: bool,
+    pub gop_cache_max_frames: usize,
+    pub time_jitter: rsrs_config::TimeJitter,
+}
+
+/// One live stream.
+#[derive(Debug)]
+pub struct Source {
+    pub key: StreamKey,
+    pub id: String,
+    pub created: SystemTime,
+    state: Mutex<SourceState>,
+    tx: broadcast::Sender<HubEvent>,
+    pub consumers: AtomicUsize,
+    pub video_frames: AtomicU64,
+    pub recv_bytes: AtomicU64,
+    pub send_bytes: AtomicU64,
+    created_at: Instant,
+}
+
+/// What a new consumer gets: the cached start of the stream and its place in the ring.
+pub struct Subscription {
+    pub initial: Vec<Arc<Frame>>,
+    pub rx: broadcast::Receiver<HubEvent>,
+    pub has_audio: bool,
+    pub has_video: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("stream {0} is already being published by client {1}")]
+pub struct StreamBusy(pub String, pub String);
+
+impl Source {
+    fn new(key: StreamKey, settings: SourceSettings) -> Source {
+        let (tx, _) = broadcast::channel(RING_CAPACITY);
+        Source {
+            key,
+            id: crate::ids::random_id("vid-", 7),
+            created: SystemTime::now(),
+            state: Mutex::new(SourceState {
+                publisher: None,
+                publisher_tc_url: String::new(),
+                metadata: None,
+                audio_sh: None,
+                video_sh: None,
+                gop: Vec::new(),
+                gop_has_video: false,
+                audio_after_video: 0,
+                jitter: Jitter::new(),
+                settings,
+                video_info: None,
+                audio_info: None,
+            }),
+            tx,
+            consumers: AtomicUsize::new(0),
+            video_frames: AtomicU64::new(0),
+            recv_bytes: AtomicU64::new(0),
+            send_bytes: AtomicU64::new(0),
+            created_at: Instant::now(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SourceState> {
+        // A panic while holding the lock would be a bug; recover the data rather than cascade.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Claims the stream for a publisher. Fails if another publisher holds it.
+    fn publish(
+        &self,
+        client_id: &str,
+        tc_url: &str,
+        settings: SourceSettings,
+    ) -> Result<(), StreamBusy> {
+        let mut st = self.lock();
+        if let Some(other) = &st.publisher {
+            return Err(StreamBusy(self.key.url(), other.clone()));
+        }
+        st.publisher = Some(client_id.to_string());
+        st.publisher_tc_url = tc_url.to_string();
+        // A new publish starts a new cache (SRS resets metadata and sequence headers too).
+        st.metadata = None;
+        st.audio_sh = None;
+        st.video_sh = None;
+        st.gop.clear();
+        st.gop_has_video = false;
+        st.audio_after_video = 0;
+        st.settings = settings;
+        Ok(())
+    }
+
+    /// Releases the stream if `client_id` holds it, and tells consumers.
+    pub fn unpublish(&self, client_id: &str) {
+        let mut st = self.lock();
+        if st.publisher.as_deref() != Some(client_id) {
+            return;
+        }
+        st.publisher = None;
+        st.gop.clear();
+        let _ = self.tx.send(HubEvent::Unpublished);
+    }
+
+    pub fn publisher(&self) -> Option<String> {
+        self.lock().publisher.clone()
+    }
+
+    pub fn publisher_tc_url(&self) -> String {
+        self.lock().publisher_tc_url.clone()
+    }
+
+    pub fn codec_info(&self) -> (Option<flv::VideoInfo>, Option<flv::AudioInfo>) {
+        let st = self.lock();
+        (st.video_info.clone(), st.audio_info.clone())
+    }
+
+    pub fn uptime(&self) -> std::time::Duration {
+        self.created_at.elapsed()
+    }
+
+    /// Adds a message from the publisher. Never blocks on consumers.
+    pub fn push(&self, kind: FrameKind, timestamp: u32, payload: Bytes) {
+        self.recv_bytes
+            .fetch_add(payload.len() as u64, Ordering::Relaxed);
+        let mut st = self.lock();
+        let settings = st.settings;
+        let ts = match (kind, settings.time_jitter) {
+            (FrameKind::Metadata, _) => 0,
+            (_, rsrs_config::TimeJitter::Off) => timestamp,
+            _ => st.jitter.correct(timestamp),
+        };
+        let frame = Arc::new(Frame::new(kind, ts, payload));
+        match kind {
+            FrameKind::Metadata => st.metadata = Some(frame.clone()),
+            FrameKind::Audio if frame.sequence_header => {
+                st.audio_info = flv::audio_info(&frame.payload);
+                st.audio_sh = Some(frame.clone());
+            }
+            FrameKind::Video if frame.sequence_header => {
+                st.video_info = flv::video_info(&frame.payload);
+                st.video_sh = Some(frame.clone());
+            }
+            FrameKind::Audio => {
+                if st.audio_info.is_none() {
+                    st.audio_info = flv::audio_info(&frame.payload);
+                }
+                cache_gop(&mut st, &frame, &settings);
+            }
+            FrameKind::Video => {
+                self.video_frames.fetch_add(1, Ordering::Relaxed);
+                cache_gop(&mut st, &frame, &settings);
+            }
+        }
+        // Sent under the lock so a subscriber's snapshot and its ring position line up exactly.
+        let _ = self.tx.send(HubEvent::Media(frame));
+    }
+
+    /// Attaches a consumer: the cached stream start (only while published) and a ring receiver.
+    pub fn subscribe(&self) -> Subscription {
+        let st = self.lock();
+        let rx = self.tx.subscribe();
+        let mut initial = Vec::new();
+        if st.publisher.is_some() {
+            initial.extend(st.metadata.iter().cloned());
+            initial.extend(st.audio_sh.iter().cloned());
+            initial.extend(st.video_sh.iter().cloned());
+            initial.extend(st.gop.iter().cloned());
+        }
+        let has_audio = st.audio_sh.is_some() || st.audio_info.is_some();
+        let has_video = st.video_sh.is_some();
+        Subscription {
+            initial,
+            rx,
+            has_audio,
+            has_video,
+        }
+    }
+
+    /// Metadata and sequence headers, for a consumer that skipped ahead.
+    pub fn headers(&self) -> Vec<Arc<Frame>> {
+        let st = self.lock();
+        st.metadata
+            .iter()
+            .chain(st.audio_sh.iter())
+            .chain(st.video_sh.iter())
+            .cloned()
+            .collect()
+    }
+}
+
+fn cache_gop(st: &mut SourceState, frame: &Arc<Frame>, settings: &SourceSettings) {
+    if !settings.gop_cache {
+        return;
+    }
+    if frame.kind == FrameKind::Video {
+        if frame.keyframe {
+            st.gop.clear();
+        }
+        st.gop_has_video = true;
+        st.audio_after_video = 0;
+    } else {
+        st.audio_after_video += 1;
+        // Pure audio stream (SRS: more than 115 audio messages since the last video): the
+        // cache cannot start on a keyframe, so keep nothing.
+        if st.audio_after_video > 115 {
+            st.gop.clear();
+            st.gop_has_video = false;
+        }
+    }
+    if !st.gop_has_video {
+        return;
+    }
+    // Only start a GOP at a keyframe, so late joiners always begin decodable.
+    if st.gop.is_empty() && !frame.keyframe {
+        return;
+    }
+    if st.gop.len() >= settings.gop_cache_max_frames {
+        st.gop.clear();
+        return;
+    }
+    st.gop.push(frame.clone());
+}
+
+/// All live sources, by stream key.
+#[derive(Debug, Default)]
+pub struct Hub {
+    sources: Mutex<HashMap<StreamKey, Arc<Source>>>,
+}
+
+impl Hub {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<StreamKey, Arc<Source>>> {
+        self.sources.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Claims `key` for a publisher, creating the source if needed. Done under the map lock so
+    /// an idle source cannot be released between lookup and claim.
+    pub fn publish(
+        &self,
+        key: &StreamKey,
+        client_id: &str,
+        tc_url: &str,
+        settings: SourceSettings,
+    ) -> Result<Arc<Source>, StreamBusy> {
+        let mut map = self.map();
+        let s = map
+            .entry(key.clone())
+            .or_insert_with(|| Arc::new(Source::new(key.clone(), settings)))
+            .clone();
+        s.publish(client_id, tc_url, settings)?;
+        Ok(s)
+    }
+
+    /// Attaches a consumer to `key` (creating the source so a player can wait for a publisher).
+    pub fn attach(self: &Arc<Self>, key: &StreamKey, settings: SourceSettings) -> ConsumerGuard {
+        let mut map = self.map();
+        let s = map
+            .entry(key.clone())
+            .or_insert_with(|| Arc::new(Source::new(key.clone(), settings)))
+            .clone();
+        s.consumers.fetch_add(1, Ordering::AcqRel);
+        ConsumerGuard {
+            source: s,
+            hub: self.clone(),
+        }
+    }
+
+    /// Releases a publisher's claim and drops the source if nobody is left.
+    pub fn unpublish(&self, source: &Source, client_id: &str) {
+        source.unpublish(client_id);
+        self.release_if_idle(&source.key);
+    }
+
+    pub fn get(&self, key: &StreamKey) -> Option<Arc<Source>> {
+        self.map().get(key).cloned()
+    }
+
+    pub fn all(&self) -> Vec<Arc<Source>> {
+        let mut v: Vec<_> = self.map().values().cloned().collect();
+        v.sort_by_key(|s| s.created);
+        v
+    }
+
+    /// Drops a source nobody publishes or plays. Called when a publisher or consumer leaves.
+    fn release_if_idle(&self, key: &StreamKey) {
+        let mut map = self.map();
+        if let Some(s) = map.get(key) {
+            if s.publisher().is_none() && s.consumers.load(Ordering::Acquire) == 0 {
+                map.remove(key);
+            }
+        }
+    }
+}
+
+/// Keeps a consumer counted on its source while alive.
+pub struct ConsumerGuard {
+    pub source: Arc<Source>,
+    hub: Arc<Hub>,
+}
+
+impl Drop for ConsumerGuard {
+    fn drop(&mut self) {
+        self.source.consumers.fetch_sub(1, Ordering::AcqRel);
+        self.hub.release_if_idle(&self.source.key);
+    }
+}
+
+/// Per-consumer view of time: the first media frame it receives is its zero, as SRS's per-player
+/// jitter correction gives players; headers sent before that are stamped zero.
+#[derive(Debug, Default)]
+pub struct ConsumerClock {
+    base: Option<u32>,
+}
+
+impl ConsumerClock {
+    pub fn stamp(&mut self, f: &Frame) -> u32 {
+        if f.kind == FrameKind::Metadata {
+            return 0;
+        }
+        if f.sequence_header && self.base.is_none() {
+            return 0;
+        }
+        let base = *self.base.get_or_insert(f.timestamp);
+        f.timestamp.saturating_sub(base)
+    }
+}
+
+/// Keyframe-skip state for a consumer that lagged behind the ring.
+#[derive(Debug, Default)]
+pub struct SkipAhead {
+    waiting: bool,
+}
+
+impl SkipAhead {
+    pub fn lagged(&mut self) {
+        self.waiting = true;
+    }
+
+    /// Whether to deliver this frame: while waiting, drop everything until a video keyframe.
+    pub fn admit(&mut self, f: &Frame, stream_has_video: bool) -> bool {
+        if !self.waiting {
+            return true;
+        }
+        if f.sequence_header || f.kind == FrameKind::Metadata || !stream_has_video || f.keyframe {
+            if f.keyframe || !stream_has_video {
+                self.waiting = false;
+            }
+            return true;
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> SourceSettings {
+        SourceSettings {
+            gop_cache: true,
+            gop_cache_max_frames: 2500,
+            time_jitter: rsrs_config::TimeJitter::Full,
+        }
+    }
+
+    fn key() -> StreamKey {
+        StreamKey {
+            vhost: "__defaultVhost__".into(),
+            app: "live".into(),
+            stream: "s".into(),
+        }
+    }
+
+    fn video(key: bool, n: u8) -> Bytes {
+        Bytes::from(vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0, n])
+    }
+
+    #[test]
+    fn late_joiner_gets_headers_then_gop_from_keyframe() {
+        let s = Source::new(key(), settings());
+        s.publish("c1", "rtmp://x/live", settings()).unwrap();
+        s.push(FrameKind::Metadata, 0, Bytes::from_static(b"meta"));
+        s.push(
+            FrameKind::Video,
+            0,
+            Bytes::from_static(&[0x17, 0, 0, 0, 0, 1]),
+        );
+        s.push(
+            FrameKind::Audio,
+            0,
+            Bytes::from_static(&[0xAF, 0, 0x12, 0x10]),
+        );
+        s.push(FrameKind::Video, 40, video(false, 1)); // before any keyframe: not cached
+        s.push(FrameKind::Video, 80, video(true, 2));
+        s.push(FrameKind::Audio, 90, Bytes::from_static(&[0xAF, 1, 9]));
+        s.push(FrameKind::Video, 120, video(false, 3));
+        let sub = s.subscribe();
+        let kinds: Vec<(FrameKind, bool, bool)> = sub
+            .initial
+            .iter()
+            .map(|f| (f.kind, f.sequence_header, f.keyframe))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (FrameKind::Metadata, false, false),
+                (FrameKind::Audio, true, false),
+                (FrameKind::Video, true, true),
+                (FrameKind::Video, false, true),
+                (FrameKind::Audio, false, false),
+                (FrameKind::Video, false, false),
+            ]
+        );
+        assert!(sub.has_audio && sub.has_video);
+        // Second keyframe resets the GOP.
+        s.push(FrameKind::Video, 160, video(true, 4));
+        assert_eq!(s.subscribe().initial.len(), 4);
+    }
+
+    #[test]
+    fn second_publisher_is_refused_and_unpublish_notifies() {
+        let s = Source::new(key(), settings());
+        s.publish("a", "", settings()).unwrap();
+        let err = s.publish("b", "", settings()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "stream /live/s is already being published by client a"
+        );
+        let mut sub = s.subscribe();
+        s.unpublish("b"); // not the holder: no effect
+        assert_eq!(s.publisher().as_deref(), Some("a"));
+        s.unpublish("a");
+        assert!(matches!(sub.rx.try_recv(), Ok(HubEvent::Unpublished)));
+        assert!(
+            s.subscribe().initial.is_empty(),
+            "no cache dump without a publisher"
+        );
+    }
+
+    #[test]
+    fn jitter_full_clamps_jumps() {
+        let mut j = Jitter::new();
+        let out: Vec<u32> = [1000, 1040, 1080, 50000, 50040, 100]
+            .iter()
+            .map(|&t| j.correct(t))
+            .collect();
+        assert_eq!(out, vec![9, 49, 89, 99, 139, 149]);
+    }
+
+    #[test]
+    fn ring_lag_is_reported_and_memory_is_bounded() {
+        let s = Source::new(key(), settings());
+        s.publish("a", "", settings()).unwrap();
+        let mut sub = s.subscribe();
+        for i in 0..(RING_CAPACITY + 10) {
+            s.push(FrameKind::Video, i as u32 * 40, video(i % 50 == 0, 0));
+        }
+        assert!(matches!(
+            sub.rx.try_recv(),
+            Err(broadcast::error::TryRecvError::Lagged(_))
+        ));
+        let mut skip = SkipAhead::default();
+        skip.lagged();
+        let mut admitted = 0;
+        while let Ok(HubEvent::Media(f)) = sub.rx.try_recv() {
+            if skip.admit(&f, true) {
+                assert!(
+                    admitted > 0 || f.keyframe,
+                    "first admitted frame after lag must be a keyframe"
+                );
+                admitted += 1;
+            }
+        }
+        assert!(admitted > 0);
+    }
+
+    #[test]
+    fn consumer_clock_starts_at_zero() {
+        let mut c = ConsumerClock::default();
+        let sh = Frame::new(
+            FrameKind::Video,
+            500,
+            Bytes::from_static(&[0x17, 0, 0, 0, 0]),
+        );
+        let k = Frame::new(FrameKind::Video, 9000, video(true, 0));
+        let a = Frame::new(FrameKind::Audio, 9020, Bytes::from_static(&[0xAF, 1]));
+        assert_eq!((c.stamp(&sh), c.stamp(&k), c.stamp(&a)), (0, 0, 20));
+    }
+
+    #[test]
+    fn rtmp_body_is_shared_and_split() {
+        let f = Frame::new(FrameKind::Video, 0, Bytes::from(vec![7u8; 300]));
+        let b = f.rtmp_body(128);
+        assert_eq!(b.len(), 302);
+        assert_eq!(b[128], 0xC6);
+        assert_eq!(b[257], 0xC6);
+        assert_eq!(f.rtmp_body(128).as_ptr(), b.as_ptr(), "computed once");
+        let small = Frame::new(FrameKind::Audio, 0, Bytes::from(vec![1u8; 10]));
+        assert_eq!(
+            small.rtmp_body(128).as_ptr(),
+            small.payload.as_ptr(),
+            "no copy for one chunk"
+        );
+    }
+}

@@ -1,0 +1,15 @@
+//! rsrs: an SRS-compatible live streaming server.
+//!
+//! Layout: [`server`] owns listeners and shared state; [`rtmp`] serves RTMP connections;
+//! [`http`] serves the API, HTTP-FLV and static files; [`hub`] is the per-stream fan-out with
+//! the GOP cache; [`stats`] tracks clients for the API. Protocol encoding and decoding live in
+//! the sans-io `rsrs-codec` crate, configuration in `rsrs-config`.
+
+pub mod cli;
+pub mod http;
+pub mod hub;
+pub mod ids;
+pub mod logging;
+pub mod rtmp;
+pub mod server;
+pub mod stats;

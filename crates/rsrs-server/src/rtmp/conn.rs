@@ -1,0 +1,751 @@
+//! One RTMP connection on the server side: handshake, `connect`, identification (publish or
+//! play, the FMLE/flash/Haivision command sequences), then the publish or play loop.
+
+use super::io::{IoError, RtmpReader, RtmpWriter};
+use crate::hub::{ConsumerClock, Frame, FrameKind, HubEvent, SkipAhead, StreamKey};
+use crate::server::{source_settings, Server};
+use crate::stats::{ClientDetails, ClientGuard, ClientType};
+use rsrs_codec::amf0::Amf0Value;
+use rsrs_codec::rtmp::handshake;
+use rsrs_codec::rtmp::message::{self as msg, Command, DEFAULT_STREAM_ID};
+use rsrs_codec::rtmp::Message;
+use rsrs_config::Vhost;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::broadcast::error::RecvError;
+use tracing::{debug, info, warn, Instrument};
+
+/// Time allowed for the handshake and for a client to say what it wants (SRS: 30 s).
+const IDENTIFY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time a connection may idle between play/publish sessions (SRS: 3 min).
+const REIDENTIFY_TIMEOUT: Duration = Duration::from_secs(180);
+/// A player whose socket accepts nothing for this long is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most frames written in one batch.
+const MAX_BATCH: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("{0}")]
+    Io(#[from] IoError),
+    #[error("socket: {0}")]
+    Socket(#[from] std::io::Error),
+    #[error("handshake: {0}")]
+    Handshake(#[from] handshake::HandshakeError),
+    #[error("timed out {0}")]
+    Timeout(&'static str),
+    #[error("{0}")]
+    Protocol(String),
+    #[error("kicked by the API")]
+    Kicked,
+}
+
+impl From<tokio::time::error::Elapsed> for SessionError {
+    fn from(_: tokio::time::error::Elapsed) -> Self {
+        SessionError::Timeout("waiting for the peer")
+    }
+}
+
+/// Serves one accepted RTMP connection until it ends. Logs why it ended.
+pub async fn serve(server: Arc<Server>, sock: TcpStream, peer: SocketAddr, guard: ClientGuard) {
+    let cid = guard.client.id.clone();
+    let span = tracing::info_span!("rtmp", cid = %cid, peer = %peer);
+    async move {
+        debug!("accepted");
+        match session(&server, sock, peer, &guard).await {
+            Ok(()) | Err(SessionError::Io(IoError::Closed)) => info!("closed"),
+            Err(SessionError::Kicked) => info!("kicked by the API"),
+            Err(SessionError::Socket(e) | SessionError::Io(IoError::Io(e)))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::BrokenPipe
+                        | std::io::ErrorKind::UnexpectedEof
+                ) =>
+            {
+                info!("closed by peer: {e}")
+            }
+            Err(e) => warn!("closed: {e}"),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// What the client sent in `connect`.
+struct ConnectInfo {
+    tc_url: String,
+    app: String,
+    /// Query carried on the app or tcUrl (`?token=...`), applied to the stream.
+    param: String,
+    vhost: Vhost,
+    page_url: String,
+    swf_url: String,
+}
+
+async fn session(
+    server: &Arc<Server>,
+    mut sock: TcpStream,
+    peer: SocketAddr,
+    guard: &ClientGuard,
+) -> Result<(), SessionError> {
+    let kill = guard.client.kill.clone();
+    let counters = guard.client.counters.clone();
+    let local = sock
+        .local_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let _ = sock.set_nodelay(true);
+
+    // Handshake: C0C1 -> S0S1S2 -> C2.
+    let mut c0c1 = vec![0u8; handshake::C0C1_LEN];
+    tokio::time::timeout(IDENTIFY_TIMEOUT, sock.read_exact(&mut c0c1))
+        .await
+        .map_err(|_| SessionError::Timeout("in handshake"))??;
+    let epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as u32)
+        .unwrap_or(0);
+    let (s0s1s2, kind) = handshake::server_response(&c0c1, epoch, &mut rand::thread_rng())?;
+    sock.write_all(&s0s1s2).await?;
+    let mut c2 = vec![0u8; handshake::PACKET_LEN];
+    tokio::time::timeout(IDENTIFY_TIMEOUT, sock.read_exact(&mut c2))
+        .await
+        .map_err(|_| SessionError::Timeout("in handshake"))??;
+    counters.received(c0c1.len() + c2.len());
+    counters.sent(s0s1s2.len());
+    debug!(?kind, "handshake done");
+
+    let (rd, wr) = sock.into_split();
+    let mut reader = RtmpReader::new(rd, &[], counters.clone());
+    let mut writer = RtmpWriter::new(wr, counters);
+
+    // connect
+    let connect = loop {
+        let m = read_timed(&mut reader, &kill, IDENTIFY_TIMEOUT, "waiting for connect").await?;
+        if let Some(cmd) = parse_command(&m) {
+            if cmd.name == "connect" {
+                break cmd;
+            }
+            debug!(command = %cmd.name, "ignored before connect");
+        }
+    };
+    let info = parse_connect(server, &connect)?;
+    let v = &info.vhost;
+    let mut out = Vec::new();
+    if v.out_ack_size > 0 {
+        out.push(msg::window_ack_size(v.out_ack_size));
+    }
+    if v.in_ack_size > 0 {
+        reader.set_ack_window(v.in_ack_size);
+    }
+    out.push(msg::set_peer_bandwidth(2_500_000, 2));
+    out.push(msg::set_chunk_size(v.chunk_size));
+    let oe = connect
+        .object()
+        .and_then(|o| o.get("objectEncoding"))
+        .and_then(|x| x.as_number())
+        .unwrap_or(0.0);
+    out.push(msg::connect_result(
+        &server.identity,
+        connect.transaction_id,
+        oe,
+        &local,
+        &guard.client.id,
+    ));
+    out.push(msg::on_bw_done());
+    writer.send(&out).await?;
+    info!(tc_url = %info.tc_url, vhost = %v.name, app = %info.app, "connected");
+
+    // Identify, then publish or play; a client may do several in turn on one connection.
+    let mut timeout = IDENTIFY_TIMEOUT;
+    let mut fmle = false;
+    loop {
+        let m = read_timed(&mut reader, &kill, timeout, "waiting for play or publish").await?;
+        flush_owed(&mut reader, &mut writer).await?;
+        let Some(cmd) = parse_command(&m) else {
+            continue;
+        };
+        let tid = cmd.transaction_id;
+        match cmd.name.as_str() {
+            "releaseStream" | "FCPublish" => {
+                fmle = true;
+                writer
+                    .send(&[msg::result(tid, Amf0Value::Undefined)])
+                    .await?;
+            }
+            "createStream" => {
+                writer
+                    .send(&[msg::result(
+                        tid,
+                        Amf0Value::Number(DEFAULT_STREAM_ID as f64),
+                    )])
+                    .await?
+            }
+            "publish" => {
+                let kind = if fmle {
+                    ClientType::FmlePublish
+                } else {
+                    ClientType::FlashPublish
+                };
+                publish(
+                    server,
+                    &info,
+                    &cmd,
+                    kind,
+                    guard,
+                    &mut reader,
+                    &mut writer,
+                    peer,
+                )
+                .await?;
+                timeout = REIDENTIFY_TIMEOUT;
+                fmle = false;
+            }
+            "play" => {
+                play(server, &info, &cmd, guard, &mut reader, &mut writer).await?;
+                timeout = REIDENTIFY_TIMEOUT;
+            }
+            "FCUnpublish" | "deleteStream" | "closeStream" => {}
+            // ffmpeg asks before playing; a live stream has no length.
+            "getStreamLength" => {
+                writer
+                    .send(&[msg::result(tid, Amf0Value::Number(0.0))])
+                    .await?
+            }
+            _ => {
+                if tid > 0.0 {
+                    writer.send(&[msg::result(tid, Amf0Value::Null)]).await?;
+                }
+            }
+        }
+    }
+}
+
+async fn read_timed(
+    reader: &mut RtmpReader,
+    kill: &tokio_util::sync::CancellationToken,
+    timeout: Duration,
+    what: &'static str,
+) -> Result<Message, SessionError> {
+    tokio::select! {
+        _ = kill.cancelled() => Err(SessionError::Kicked),
+        r = tokio::time::timeout(timeout, reader.next()) => match r {
+            Ok(m) => Ok(m?),
+            Err(_) => Err(SessionError::Timeout(what)),
+        },
+    }
+}
+
+async fn flush_owed(reader: &mut RtmpReader, writer: &mut RtmpWriter) -> Result<(), SessionError> {
+    if !reader.owed.is_empty() {
+        let owed = std::mem::take(&mut reader.owed);
+        writer.send(&owed).await?;
+    }
+    Ok(())
+}
+
+fn parse_command(m: &Message) -> Option<Command> {
+    if m.type_id != msg::AMF0_COMMAND && m.type_id != msg::AMF3_COMMAND {
+        return None;
+    }
+    match Command::parse(m.type_id, &m.payload) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            debug!("undecodable command ignored: {e}");
+            None
+        }
+    }
+}
+
+/// Splits `rtmp://host[:port]/app[?query]` into (host, app, query-with-`?`).
+pub fn split_tc_url(tc_url: &str) -> (String, String, String) {
+    let rest = tc_url.split_once("://").map(|x| x.1).unwrap_or(tc_url);
+    let (hostport, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host = if let Some(h) = hostport.strip_prefix('[') {
+        h.split_once(']').map(|x| x.0).unwrap_or(h).to_string()
+    } else {
+        hostport
+            .rsplit_once(':')
+            .map(|x| x.0)
+            .unwrap_or(hostport)
+            .to_string()
+    };
+    let (app, query) = match path.split_once('?') {
+        Some((a, q)) => (a.to_string(), format!("?{q}")),
+        None => (path.to_string(), String::new()),
+    };
+    (host, app.trim_end_matches('/').to_string(), query)
+}
+
+/// Looks up `vhost=` or `domain=` in a query string.
+fn query_vhost(query: &str) -> Option<String> {
+    query.trim_start_matches('?').split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == "vhost" || k == "domain")
+            .then(|| v.to_string())
+            .filter(|v| !v.is_empty())
+    })
+}
+
+fn parse_connect(server: &Server, cmd: &Command) -> Result<ConnectInfo, SessionError> {
+    let obj = cmd
+        .object()
+        .ok_or_else(|| SessionError::Protocol("connect without a command object".into()))?;
+    let s = |k: &str| {
+        obj.get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let tc_url = s("tcUrl");
+    if tc_url.is_empty() {
+        return Err(SessionError::Protocol("connect has no tcUrl".into()));
+    }
+    let (host, url_app, url_query) = split_tc_url(&tc_url);
+    let mut app = s("app");
+    if app.is_empty() {
+        app = url_app;
+    }
+    let mut param = url_query;
+    if let Some((a, q)) = app.clone().split_once('?') {
+        app = a.to_string();
+        param = format!("?{q}");
+    }
+    let app = app.trim_end_matches('/').replace("/_definst_", "");
+    let app = if app.is_empty() {
+        "__defaultApp__".to_string()
+    } else {
+        app
+    };
+    let vhost_name = query_vhost(&param).unwrap_or(host);
+    let cfg = server.config();
+    let vhost = cfg.vhost(&vhost_name).ok_or_else(|| {
+        SessionError::Protocol(format!(
+            "no vhost `{vhost_name}` and no __defaultVhost__ configured"
+        ))
+    })?;
+    if !vhost.enabled {
+        return Err(SessionError::Protocol(format!(
+            "vhost `{}` is disabled",
+            vhost.name
+        )));
+    }
+    Ok(ConnectInfo {
+        tc_url,
+        app,
+        param,
+        vhost: vhost.clone(),
+        page_url: s("pageUrl"),
+        swf_url: s("swfUrl"),
+    })
+}
+
+/// Normalizes a play/publish stream name: strips the query and any extension, as SRS does.
+pub fn parse_stream_name(raw: &str) -> (String, String) {
+    let (name, query) = match raw.split_once('?') {
+        Some((n, q)) => (n, format!("?{q}")),
+        None => (raw, String::new()),
+    };
+    let name = name.trim_matches('/');
+    let name = match name.rsplit_once('.') {
+        Some((base, ext)) if !base.is_empty() && !ext.is_empty() && !ext.contains('/') => base,
+        _ => name,
+    };
+    (name.to_string(), query)
+}
+
+fn stream_key(info: &ConnectInfo, cmd: &Command) -> Result<(StreamKey, String), SessionError> {
+    let raw = cmd.arg(0).and_then(|v| v.as_str()).unwrap_or("");
+    let (stream, query) = parse_stream_name(raw);
+    if stream.is_empty() {
+        return Err(SessionError::Protocol(format!(
+            "{} with an empty stream name",
+            cmd.name
+        )));
+    }
+    let param = if query.is_empty() {
+        info.param.clone()
+    } else {
+        query
+    };
+    Ok((
+        StreamKey {
+            vhost: info.vhost.name.clone(),
+            app: info.app.clone(),
+            stream,
+        },
+        param,
+    ))
+}
+
+fn details(
+    info: &ConnectInfo,
+    key: &StreamKey,
+    stream_id: &str,
+    kind: ClientType,
+) -> ClientDetails {
+    ClientDetails {
+        vhost: key.vhost.clone(),
+        app: key.app.clone(),
+        stream: key.stream.clone(),
+        stream_url: key.url(),
+        stream_id: stream_id.to_string(),
+        tc_url: info.tc_url.clone(),
+        page_url: info.page_url.clone(),
+        swf_url: info.swf_url.clone(),
+        kind,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn publish(
+    server: &Arc<Server>,
+    info: &ConnectInfo,
+    cmd: &Command,
+    kind: ClientType,
+    guard: &ClientGuard,
+    reader: &mut RtmpReader,
+    writer: &mut RtmpWriter,
+    peer: SocketAddr,
+) -> Result<(), SessionError> {
+    let (key, _param) = stream_key(info, cmd)?;
+    let cid = &guard.client.id;
+    let source = match server
+        .hub
+        .publish(&key, cid, &info.tc_url, source_settings(&info.vhost))
+    {
+        Ok(s) => s,
+        Err(busy) => {
+            // SRS closes silently; a status first tells the encoder why.
+            let m = msg::on_status(
+                DEFAULT_STREAM_ID,
+                "error",
+                "NetStream.Publish.BadName",
+                &busy.to_string(),
+                vec![],
+            );
+            let _ = writer.send(&[m]).await;
+            return Err(SessionError::Protocol(format!("publish refused: {busy}")));
+        }
+    };
+    guard
+        .client
+        .set_details(details(info, &key, &source.id, kind));
+    let mut replies = Vec::new();
+    if kind == ClientType::FmlePublish {
+        replies.push(msg::on_fc(
+            "onFCPublish",
+            "NetStream.Publish.Start",
+            "Started publishing stream.",
+        ));
+    }
+    replies.push(msg::stream_status(
+        "NetStream.Publish.Start",
+        "Started publishing stream.",
+        &key.stream,
+    ));
+    let result = async {
+        writer.send(&replies).await?;
+        info!(stream = %key.url(), peer = %peer, "publish started");
+        publish_loop(
+            server.identity.clone(),
+            &source,
+            &info.vhost,
+            kind,
+            guard,
+            reader,
+            writer,
+        )
+        .await
+    }
+    .await;
+    server.hub.unpublish(&source, cid);
+    info!(stream = %key.url(), "publish stopped");
+    result
+}
+
+async fn publish_loop(
+    server_identity: msg::ServerIdentity,
+    source: &crate::hub::Source,
+    vhost: &Vhost,
+    kind: ClientType,
+    guard: &ClientGuard,
+    reader: &mut RtmpReader,
+    writer: &mut RtmpWriter,
+) -> Result<(), SessionError> {
+    let kill = &guard.client.kill;
+    let id = &server_identity;
+    let mut timeout = vhost.publish.firstpkt_timeout;
+    loop {
+        let m = read_timed(reader, kill, timeout, "waiting for the publisher's media").await?;
+        flush_owed(reader, writer).await?;
+        match m.type_id {
+            msg::AUDIO | msg::VIDEO | msg::AMF0_DATA | msg::AMF3_DATA => {
+                timeout = vhost.publish.normal_timeout;
+                ingest(source, id, &m);
+            }
+            msg::AGGREGATE => {
+                timeout = vhost.publish.normal_timeout;
+                for part in msg::split_aggregate(&m) {
+                    ingest(source, id, &part);
+                }
+            }
+            msg::AMF0_COMMAND | msg::AMF3_COMMAND => {
+                let Some(cmd) = parse_command(&m) else {
+                    continue;
+                };
+                match cmd.name.as_str() {
+                    "FCUnpublish" | "deleteStream" | "closeStream" => {
+                        if kind == ClientType::FmlePublish && cmd.name == "FCUnpublish" {
+                            let mut out = vec![msg::on_fc(
+                                "onFCUnpublish",
+                                "NetStream.Unpublish.Success",
+                                "Stop publishing stream.",
+                            )];
+                            if cmd.transaction_id > 0.0 {
+                                out.push(msg::result(cmd.transaction_id, Amf0Value::Undefined));
+                            }
+                            out.push(msg::stream_status(
+                                "NetStream.Unpublish.Success",
+                                "Stream is now unpublished",
+                                "",
+                            ));
+                            writer.send(&out).await?;
+                        }
+                        return Ok(());
+                    }
+                    _ => {
+                        if cmd.transaction_id > 0.0 {
+                            writer
+                                .send(&[msg::result(cmd.transaction_id, Amf0Value::Null)])
+                                .await?;
+                        }
+                    }
+                }
+            }
+            other => debug!(type_id = other, "ignored message while publishing"),
+        }
+    }
+}
+
+fn ingest(source: &crate::hub::Source, id: &msg::ServerIdentity, m: &Message) {
+    match m.type_id {
+        msg::AUDIO if !m.payload.is_empty() => {
+            source.push(FrameKind::Audio, m.timestamp, m.payload.clone())
+        }
+        msg::VIDEO if !m.payload.is_empty() => {
+            source.push(FrameKind::Video, m.timestamp, m.payload.clone())
+        }
+        msg::AMF0_DATA | msg::AMF3_DATA => {
+            let body = if m.type_id == msg::AMF3_DATA && !m.payload.is_empty() {
+                m.payload.slice(1..)
+            } else {
+                m.payload.clone()
+            };
+            if let Some(meta) = msg::normalize_metadata(&body, id) {
+                source.push(FrameKind::Metadata, 0, meta);
+            }
+        }
+        _ => {}
+    }
+}
+
+async fn play(
+    server: &Arc<Server>,
+    info: &ConnectInfo,
+    cmd: &Command,
+    guard: &ClientGuard,
+    reader: &mut RtmpReader,
+    writer: &mut RtmpWriter,
+) -> Result<(), SessionError> {
+    let (key, _param) = stream_key(info, cmd)?;
+    let consumer = server.hub.attach(&key, source_settings(&info.vhost));
+    let source = consumer.source.clone();
+    guard
+        .client
+        .set_details(details(info, &key, &source.id, ClientType::RtmpPlay));
+    writer
+        .send(&[
+            msg::user_control(msg::UC_STREAM_BEGIN, DEFAULT_STREAM_ID),
+            msg::stream_status(
+                "NetStream.Play.Reset",
+                "Playing and resetting stream.",
+                &key.stream,
+            ),
+            msg::stream_status(
+                "NetStream.Play.Start",
+                "Started playing stream.",
+                &key.stream,
+            ),
+            msg::sample_access(),
+        ])
+        .await?;
+    info!(stream = %key.url(), "play started");
+    let sub = source.subscribe();
+    let mut rx = sub.rx;
+    let mut has_video = sub.has_video;
+    let mut clock = ConsumerClock::default();
+    let mut skip = SkipAhead::default();
+    let mut paused = false;
+    let mw = info.vhost.play.mw_latency;
+    let kill = guard.client.kill.clone();
+
+    let mut batch: Vec<Arc<Frame>> = sub.initial;
+    let mut flush_at: Option<tokio::time::Instant> = None;
+    if !batch.is_empty() {
+        write_batch(writer, &mut batch, &mut clock, &source).await?;
+    }
+    loop {
+        let deadline = flush_at;
+        tokio::select! {
+            biased;
+            _ = kill.cancelled() => return Err(SessionError::Kicked),
+            r = reader.next() => {
+                let m = r?;
+                flush_owed(reader, writer).await?;
+                let Some(cmd) = parse_command(&m) else { continue };
+                match cmd.name.as_str() {
+                    "closeStream" | "deleteStream" => {
+                        info!(stream = %key.url(), "play stopped by client");
+                        return Ok(());
+                    }
+                    "pause" => {
+                        let pause = matches!(cmd.arg(0), Some(Amf0Value::Boolean(true)));
+                        paused = pause;
+                        let out = if pause {
+                            vec![
+                                msg::stream_status("NetStream.Pause.Notify", "Paused stream.", &key.stream),
+                                msg::user_control(msg::UC_STREAM_EOF, DEFAULT_STREAM_ID),
+                            ]
+                        } else {
+                            // Resume on a keyframe so the decoder can pick up.
+                            skip.lagged();
+                            batch.extend(source.headers());
+                            vec![
+                                msg::stream_status("NetStream.Unpause.Notify", "Unpaused stream.", &key.stream),
+                                msg::user_control(msg::UC_STREAM_BEGIN, DEFAULT_STREAM_ID),
+                            ]
+                        };
+                        writer.send(&out).await?;
+                    }
+                    _ => {
+                        if cmd.transaction_id > 0.0 {
+                            writer.send(&[msg::result(cmd.transaction_id, Amf0Value::Null)]).await?;
+                        }
+                    }
+                }
+            }
+            ev = rx.recv() => {
+                match ev {
+                    Ok(HubEvent::Media(f)) => {
+                        if f.sequence_header && f.kind == FrameKind::Video {
+                            has_video = true;
+                        }
+                        if !paused && skip.admit(&f, has_video) {
+                            batch.push(f);
+                        }
+                        // Take whatever else is already waiting, without yielding.
+                        while batch.len() < MAX_BATCH {
+                            match rx.try_recv() {
+                                Ok(HubEvent::Media(f)) => {
+                                    if !paused && skip.admit(&f, has_video) {
+                                        batch.push(f);
+                                    }
+                                }
+                                Ok(HubEvent::Unpublished) => {
+                                    writer.send(&[msg::stream_status("NetStream.Play.UnpublishNotify", "stream is now unpublished.", &key.stream)]).await?;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    Ok(HubEvent::Unpublished) => {
+                        writer.send(&[msg::stream_status("NetStream.Play.UnpublishNotify", "stream is now unpublished.", &key.stream)]).await?;
+                    }
+                    Err(RecvError::Lagged(n)) => {
+                        debug!(missed = n, "player fell behind; skipping to the next keyframe");
+                        skip.lagged();
+                        batch.extend(source.headers());
+                    }
+                    Err(RecvError::Closed) => return Ok(()),
+                }
+                if batch.is_empty() {
+                    continue;
+                }
+                if mw.is_zero() || batch.len() >= MAX_BATCH {
+                    write_batch(writer, &mut batch, &mut clock, &source).await?;
+                    flush_at = None;
+                } else if flush_at.is_none() {
+                    flush_at = Some(tokio::time::Instant::now() + mw);
+                }
+            }
+            _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if deadline.is_some() => {
+                write_batch(writer, &mut batch, &mut clock, &source).await?;
+                flush_at = None;
+            }
+        }
+    }
+}
+
+async fn write_batch(
+    writer: &mut RtmpWriter,
+    batch: &mut Vec<Arc<Frame>>,
+    clock: &mut ConsumerClock,
+    source: &crate::hub::Source,
+) -> Result<(), SessionError> {
+    let n = tokio::time::timeout(
+        WRITE_TIMEOUT,
+        writer.send_frames(batch, clock, DEFAULT_STREAM_ID),
+    )
+    .await
+    .map_err(|_| SessionError::Timeout("writing to a player that stopped reading"))??;
+    source.send_bytes.fetch_add(n as u64, Ordering::Relaxed);
+    batch.clear();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tc_url_parts() {
+        assert_eq!(
+            split_tc_url("rtmp://127.0.0.1:1935/live"),
+            ("127.0.0.1".into(), "live".into(), "".into())
+        );
+        assert_eq!(
+            split_tc_url("rtmp://example.com/live/sub?vhost=v1&token=x"),
+            (
+                "example.com".into(),
+                "live/sub".into(),
+                "?vhost=v1&token=x".into()
+            )
+        );
+        assert_eq!(
+            split_tc_url("rtmp://[::1]:1935/app/"),
+            ("::1".into(), "app".into(), "".into())
+        );
+        assert_eq!(query_vhost("?token=1&vhost=v1"), Some("v1".into()));
+        assert_eq!(query_vhost("?domain=d"), Some("d".into()));
+        assert_eq!(query_vhost("?x=1"), None);
+    }
+
+    #[test]
+    fn stream_names() {
+        assert_eq!(
+            parse_stream_name("livestream"),
+            ("livestream".into(), "".into())
+        );
+        assert_eq!(
+            parse_stream_name("livestream.flv?token=1"),
+            ("livestream".into(), "?token=1".into())
+        );
+        assert_eq!(parse_stream_name("?x"), ("".into(), "?x".into()));
+    }
+}

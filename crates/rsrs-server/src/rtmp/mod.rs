@@ -1,0 +1,4 @@
+//! RTMP serving: the per-connection session and its message I/O.
+
+pub mod conn;
+pub mod io;

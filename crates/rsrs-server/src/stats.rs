@@ -1,0 +1,226 @@
+//! Live statistics: the connected clients (for `/api/v1/clients`, kicking, and counts) and
+//! byte-rate sampling for the `kbps` fields.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// SRS's client type strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientType {
+    RtmpPlay,
+    FlvPlay,
+    FmlePublish,
+    FlashPublish,
+    HaivisionPublish,
+}
+
+impl ClientType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientType::RtmpPlay => "rtmp-play",
+            ClientType::FlvPlay => "flv-play",
+            ClientType::FmlePublish => "fmle-publish",
+            ClientType::FlashPublish => "flash-publish",
+            ClientType::HaivisionPublish => "haivision-publish",
+        }
+    }
+
+    pub fn is_publish(self) -> bool {
+        matches!(
+            self,
+            ClientType::FmlePublish | ClientType::FlashPublish | ClientType::HaivisionPublish
+        )
+    }
+}
+
+/// Byte counters for one connection, shared with its I/O code.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub send_bytes: AtomicU64,
+    pub recv_bytes: AtomicU64,
+}
+
+impl Counters {
+    pub fn sent(&self, n: usize) {
+        self.send_bytes.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    pub fn received(&self, n: usize) {
+        self.recv_bytes.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// What a connection has identified itself as.
+#[derive(Debug, Clone)]
+pub struct ClientDetails {
+    pub vhost: String,
+    pub app: String,
+    pub stream: String,
+    pub stream_url: String,
+    pub stream_id: String,
+    pub tc_url: String,
+    pub page_url: String,
+    pub swf_url: String,
+    pub kind: ClientType,
+}
+
+/// One connection known to the API.
+#[derive(Debug)]
+pub struct Client {
+    pub id: String,
+    pub ip: IpAddr,
+    pub started: Instant,
+    pub counters: Arc<Counters>,
+    pub kill: CancellationToken,
+    pub details: Mutex<Option<ClientDetails>>,
+    rate: Mutex<RateSampler>,
+}
+
+impl Client {
+    pub fn details(&self) -> Option<ClientDetails> {
+        self.details
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn set_details(&self, d: ClientDetails) {
+        *self.details.lock().unwrap_or_else(|e| e.into_inner()) = Some(d);
+    }
+
+    /// (recv, send) kbps over about the last 30 s.
+    pub fn kbps(&self) -> (u64, u64) {
+        self.rate.lock().unwrap_or_else(|e| e.into_inner()).kbps()
+    }
+}
+
+/// Keeps (time, recv, send) samples to derive a 30 s average rate.
+#[derive(Debug, Default)]
+pub struct RateSampler {
+    samples: VecDeque<(Instant, u64, u64)>,
+}
+
+impl RateSampler {
+    pub fn sample(&mut self, now: Instant, recv: u64, send: u64) {
+        self.samples.push_back((now, recv, send));
+        while self.samples.len() > 2
+            && now.duration_since(self.samples[1].0) >= Duration::from_secs(30)
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    pub fn kbps(&self) -> (u64, u64) {
+        match (self.samples.front(), self.samples.back()) {
+            (Some(a), Some(b)) if b.0 > a.0 => {
+                let secs = b.0.duration_since(a.0).as_secs_f64();
+                (
+                    ((b.1 - a.1) as f64 * 8.0 / 1000.0 / secs) as u64,
+                    ((b.2 - a.2) as f64 * 8.0 / 1000.0 / secs) as u64,
+                )
+            }
+            _ => (0, 0),
+        }
+    }
+}
+
+/// Every connection that counts against `max_connections` and appears in the API.
+#[derive(Debug, Default)]
+pub struct Clients {
+    map: Mutex<HashMap<String, Arc<Client>>>,
+    pub total: AtomicU64,
+}
+
+impl Clients {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Client>>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a connection; it is removed when the returned guard drops.
+    pub fn register(self: &Arc<Self>, ip: IpAddr) -> ClientGuard {
+        let client = Arc::new(Client {
+            id: crate::ids::client_id(),
+            ip,
+            started: Instant::now(),
+            counters: Arc::new(Counters::default()),
+            kill: CancellationToken::new(),
+            details: Mutex::new(None),
+            rate: Mutex::new(RateSampler::default()),
+        });
+        self.map().insert(client.id.clone(), client.clone());
+        self.total.fetch_add(1, Ordering::Relaxed);
+        ClientGuard {
+            client,
+            clients: self.clone(),
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Client>> {
+        self.map().get(id).cloned()
+    }
+
+    pub fn count(&self) -> usize {
+        self.map().len()
+    }
+
+    /// Identified clients, oldest first.
+    pub fn all(&self) -> Vec<Arc<Client>> {
+        let mut v: Vec<_> = self.map().values().cloned().collect();
+        v.sort_by_key(|c| c.started);
+        v
+    }
+
+    /// Takes a rate sample of every client (called periodically).
+    pub fn sample(&self, now: Instant) {
+        for c in self.map().values() {
+            let (r, s) = (
+                c.counters.recv_bytes.load(Ordering::Relaxed),
+                c.counters.send_bytes.load(Ordering::Relaxed),
+            );
+            c.rate
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .sample(now, r, s);
+        }
+    }
+}
+
+/// Deregisters a client when its connection ends.
+#[derive(Debug)]
+pub struct ClientGuard {
+    pub client: Arc<Client>,
+    clients: Arc<Clients>,
+}
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        self.clients.map().remove(&self.client.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn register_and_drop() {
+        let c = Arc::new(Clients::default());
+        let g = c.register("127.0.0.1".parse().unwrap());
+        assert_eq!(c.count(), 1);
+        assert!(c.get(&g.client.id).is_some());
+        drop(g);
+        assert_eq!(c.count(), 0);
+    }
+
+    #[test]
+    fn rate_over_window() {
+        let mut r = RateSampler::default();
+        let t0 = Instant::now();
+        r.sample(t0, 0, 0);
+        r.sample(t0 + Duration::from_secs(10), 125_000, 250_000);
+        assert_eq!(r.kbps(), (100, 200));
+    }
+}

@@ -1,0 +1,469 @@
+//! End-to-end test harness: real rsrs processes on their own loopback addresses, real ffmpeg,
+//! ffprobe and rtmpdump. Every wait is bounded; waits are on events (log lines, process exit)
+//! rather than fixed sleeps wherever the event is observable.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_rsrs");
+
+/// A small H.264/AAC FLV made with ffmpeg once per test run: 6 s, 640x360 at 30 fps, a keyframe
+/// every second, 44.1 kHz stereo AAC.
+pub fn sample() -> PathBuf {
+    static SAMPLE: OnceLock<PathBuf> = OnceLock::new();
+    SAMPLE
+        .get_or_init(|| {
+            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+            let path = dir.join("sample-640x360-6s.flv");
+            if path.exists() {
+                return path;
+            }
+            let tmp = dir.join(format!("sample-{}.flv.tmp", std::process::id()));
+            let st = Command::new("ffmpeg")
+                .args(["-hide_banner", "-loglevel", "error", "-y"])
+                .args(["-f", "lavfi", "-i", "testsrc=size=640x360:rate=30"])
+                .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+                .args([
+                    "-t",
+                    "6",
+                    "-c:v",
+                    "libx264",
+                    "-preset",
+                    "veryfast",
+                    "-g",
+                    "30",
+                    "-keyint_min",
+                    "30",
+                ])
+                .args([
+                    "-pix_fmt",
+                    "yuv420p",
+                    "-c:a",
+                    "aac",
+                    "-ac",
+                    "2",
+                    "-b:a",
+                    "64k",
+                    "-shortest",
+                    "-f",
+                    "flv",
+                ])
+                .arg(&tmp)
+                .status()
+                .expect("ffmpeg must be installed (apt-get install ffmpeg)");
+            assert!(st.success(), "ffmpeg could not make the sample");
+            std::fs::rename(&tmp, &path).unwrap();
+            path
+        })
+        .clone()
+}
+
+/// A running rsrs process with its own working directory.
+pub struct Rsrs {
+    pub ip: String,
+    pub dir: PathBuf,
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Rsrs {
+    /// Starts rsrs with `conf` (where `IP` is replaced by this server's address) and waits until
+    /// every listener is up.
+    pub fn start(name: &str, ip: &str, conf: &str) -> Rsrs {
+        Rsrs::start_with(name, ip, Some(conf), &[], &[])
+    }
+
+    pub fn start_with(
+        name: &str,
+        ip: &str,
+        conf: Option<&str>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Rsrs {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-{name}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env("RUST_LOG", "info");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        if let Some(conf) = conf {
+            std::fs::write(dir.join("srs.conf"), conf.replace("IP", ip)).unwrap();
+            cmd.args(["-c", "srs.conf"]);
+        }
+        cmd.args(args);
+        let mut child = cmd.spawn().expect("spawn rsrs");
+        let (tx, rx) = mpsc::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    log.lock().unwrap().push(line.clone());
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        let mut s = Rsrs {
+            ip: ip.to_string(),
+            dir,
+            child,
+            log,
+            lines: rx,
+        };
+        let expected = conf.map(|c| c.matches("listen").count()).unwrap_or(1);
+        let mut listening = 0;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while listening < expected.min(3) {
+            match s
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(l) if l.contains("listening on") => listening += 1,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+            if let Ok(Some(st)) = s.child.try_wait() {
+                panic!("rsrs exited with {st} during start-up:\n{}", s.log_text());
+            }
+        }
+        assert!(
+            listening > 0,
+            "rsrs did not start listening:\n{}",
+            s.log_text()
+        );
+        s
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Waits for a log line containing `needle` (seen before or after this call).
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.log.lock().unwrap().iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            match self.lines.recv_timeout(
+                deadline
+                    .saturating_duration_since(Instant::now())
+                    .min(Duration::from_millis(200)),
+            ) {
+                Ok(l) if l.contains(needle) => return true,
+                _ => {}
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+        }
+    }
+
+    pub fn count_log(&self, needle: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
+    pub fn rtmp(&self, path: &str) -> String {
+        format!("rtmp://{}:1935/{path}", self.ip)
+    }
+
+    pub fn http(&self, path: &str) -> String {
+        format!("http://{}:8080/{path}", self.ip)
+    }
+
+    pub fn api(&self, path: &str) -> serde_json::Value {
+        let (status, _, body) = http_request(&format!("{}:1985", self.ip), "GET", path, &[]);
+        assert_eq!(
+            status,
+            200,
+            "GET {path}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        serde_json::from_slice(&body).unwrap_or_else(|e| {
+            panic!(
+                "GET {path}: not JSON ({e}): {}",
+                String::from_utf8_lossy(&body)
+            )
+        })
+    }
+
+    /// Polls the API until `pred` holds (bounded).
+    pub fn wait_api(
+        &self,
+        path: &str,
+        timeout: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let v = self.api(path);
+            if pred(&v) {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "API {path} never satisfied the condition; last: {v}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Rsrs {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A child process killed when dropped.
+pub struct Proc(pub Child);
+
+impl Proc {
+    pub fn wait_timeout(&mut self, t: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + t;
+        loop {
+            if let Some(s) = self.0.try_wait().unwrap() {
+                return Some(s);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn stderr_text(&mut self) -> String {
+        let mut s = String::new();
+        if let Some(e) = self.0.stderr.as_mut() {
+            let _ = e.read_to_string(&mut s);
+        }
+        s
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// ffmpeg publishing the sample in real time (`-re`), optionally looping.
+pub fn publish(url: &str, looping: bool) -> Proc {
+    let mut c = Command::new("ffmpeg");
+    c.args(["-hide_banner", "-loglevel", "error", "-re"]);
+    if looping {
+        c.args(["-stream_loop", "-1"]);
+    }
+    c.arg("-i")
+        .arg(sample())
+        .args(["-c", "copy", "-f", "flv", url]);
+    c.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    Proc(c.spawn().expect("spawn ffmpeg"))
+}
+
+/// One packet from `ffprobe -show_packets`.
+#[derive(Debug, Clone)]
+pub struct Packet {
+    pub codec_type: String,
+    pub dts: f64,
+    pub pts: f64,
+    pub keyframe: bool,
+}
+
+/// Runs ffprobe on `url` for `seconds` of media; returns (streams, packets).
+pub fn probe(url: &str, seconds: u32) -> (Vec<serde_json::Value>, Vec<Packet>) {
+    let out = Command::new("timeout")
+        .arg("30")
+        .arg("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_streams",
+            "-show_packets",
+            "-of",
+            "json",
+        ])
+        .args(["-read_intervals", &format!("%+{seconds}")])
+        .arg(url)
+        .output()
+        .expect("ffprobe");
+    assert!(
+        out.status.success(),
+        "ffprobe {url} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse_probe(&out.stdout)
+}
+
+/// Probes a file completely.
+pub fn probe_file(path: &Path) -> (Vec<serde_json::Value>, Vec<Packet>) {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_streams",
+            "-show_packets",
+            "-of",
+            "json",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    assert!(
+        out.status.success(),
+        "ffprobe {} failed: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse_probe(&out.stdout)
+}
+
+fn parse_probe(stdout: &[u8]) -> (Vec<serde_json::Value>, Vec<Packet>) {
+    let v: serde_json::Value = serde_json::from_slice(stdout).expect("ffprobe JSON");
+    let streams = v["streams"].as_array().cloned().unwrap_or_default();
+    let num = |p: &serde_json::Value, k: &str| {
+        p[k].as_str()
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let packets = v["packets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|p| Packet {
+            codec_type: p["codec_type"].as_str().unwrap_or("").to_string(),
+            dts: num(p, "dts_time"),
+            pts: num(p, "pts_time"),
+            keyframe: p["flags"].as_str().unwrap_or("").starts_with('K'),
+        })
+        .collect();
+    (streams, packets)
+}
+
+/// Asserts the shape every playback of the sample must have.
+pub fn assert_sample_stream(streams: &[serde_json::Value], packets: &[Packet]) {
+    let v = streams
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .expect("a video stream");
+    let a = streams
+        .iter()
+        .find(|s| s["codec_type"] == "audio")
+        .expect("an audio stream");
+    assert_eq!(v["codec_name"], "h264");
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(640), Some(360))
+    );
+    assert_eq!(a["codec_name"], "aac");
+    assert_eq!(a["sample_rate"], "44100");
+    let first_video = packets
+        .iter()
+        .find(|p| p.codec_type == "video")
+        .expect("video packets");
+    assert!(first_video.keyframe, "playback must start on a keyframe");
+    for kind in ["video", "audio"] {
+        let dts: Vec<f64> = packets
+            .iter()
+            .filter(|p| p.codec_type == kind)
+            .map(|p| p.dts)
+            .collect();
+        assert!(dts.len() > 10, "too few {kind} packets: {}", dts.len());
+        for w in dts.windows(2) {
+            assert!(
+                w[1] >= w[0],
+                "{kind} timestamps go backwards: {} then {}",
+                w[0],
+                w[1]
+            );
+        }
+    }
+}
+
+/// A plain HTTP/1.1 request with `Connection: close`; returns (status, head, body).
+pub fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete response head");
+    let head = String::from_utf8_lossy(&buf[..split]).to_string();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head, buf[split + 4..].to_vec())
+}
+
+/// Base config for a single origin on `IP` (RTMP 1935, API 1985, HTTP 8080), HTTP-FLV on.
+pub const ORIGIN_CONF: &str = "\
+listen              IP:1935;
+max_connections     1000;
+daemon              off;
+srs_log_tank        console;
+http_api {
+    enabled         on;
+    listen          IP:1985;
+}
+http_server {
+    enabled         on;
+    listen          IP:8080;
+    dir             ./objs/nginx/html;
+}
+vhost __defaultVhost__ {
+    http_remux {
+        enabled     on;
+        mount       [vhost]/[app]/[stream].flv;
+    }
+}
+";

@@ -1,0 +1,499 @@
+//! The quick-start origin (scenario S1) against real clients: ffmpeg publishes, ffmpeg,
+//! ffprobe and rtmpdump play over RTMP and HTTP-FLV. Each test runs its own rsrs on its own
+//! loopback address with the standard ports.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+#[test]
+fn rtmp_publish_and_play_with_ffprobe() {
+    let s = Rsrs::start("rtmp-play", "127.0.2.1", ORIGIN_CONF);
+    let _pub = publish(&s.rtmp("live/livestream"), true);
+    assert!(
+        s.wait_log("publish started", Duration::from_secs(10)),
+        "{}",
+        s.log_text()
+    );
+    let (streams, packets) = probe(&s.rtmp("live/livestream"), 3);
+    assert_sample_stream(&streams, &packets);
+    // The guide's canary check: ffmpeg shows which server version served the stream.
+    let out = Command::new("timeout")
+        .args(["20", "ffprobe", "-hide_banner", "-read_intervals", "%+1"])
+        .arg(s.rtmp("live/livestream"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("server_version") && text.contains(env!("CARGO_PKG_VERSION")),
+        "{text}"
+    );
+}
+
+#[test]
+fn http_flv_plays_the_whole_stream_and_ends_with_it() {
+    let s = Rsrs::start("flv-whole", "127.0.2.2", ORIGIN_CONF);
+    let out = s.dir.join("got.flv");
+    // The player connects first and waits; it must then get the whole 6 s publish and stop
+    // when the publisher leaves.
+    let mut player = Proc(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+            .arg(s.http("live/whole.flv"))
+            .args(["-c", "copy", "-f", "flv"])
+            .arg(&out)
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        s.wait_log("HTTP-FLV play started", Duration::from_secs(10)),
+        "{}",
+        s.log_text()
+    );
+    let mut publisher = publish(&s.rtmp("live/whole"), false);
+    let st = publisher
+        .wait_timeout(Duration::from_secs(30))
+        .expect("publisher finishes");
+    assert!(
+        st.success(),
+        "publisher failed: {}",
+        publisher.stderr_text()
+    );
+    let st = player
+        .wait_timeout(Duration::from_secs(15))
+        .expect("HTTP-FLV response ends when the stream is unpublished");
+    assert!(st.success(), "player failed: {}", player.stderr_text());
+    let (streams, packets) = probe_file(&out);
+    assert_sample_stream(&streams, &packets);
+    let video: Vec<&Packet> = packets.iter().filter(|p| p.codec_type == "video").collect();
+    let duration = video.last().unwrap().dts - video.first().unwrap().dts;
+    assert!(
+        (5.5..=6.1).contains(&duration),
+        "received {duration:.2}s of the 6 s stream"
+    );
+    assert!(
+        video.len() >= 175,
+        "lost frames: got {} of 180",
+        video.len()
+    );
+}
+
+#[test]
+fn rtmpdump_plays() {
+    let s = Rsrs::start("rtmpdump", "127.0.2.3", ORIGIN_CONF);
+    let _pub = publish(&s.rtmp("live/dump"), true);
+    assert!(s.wait_log("publish started", Duration::from_secs(10)));
+    let out = s.dir.join("dump.flv");
+    // rtmpdump ignores --stop on live streams: bound it with timeout (it flushes on SIGTERM).
+    let st = Command::new("timeout")
+        .args(["4", "rtmpdump", "-q", "--live", "-r"])
+        .arg(s.rtmp("live/dump"))
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert_eq!(
+        st.code(),
+        Some(124),
+        "rtmpdump should still be playing when stopped: {st}"
+    );
+    let (streams, packets) = probe_file(&out);
+    assert_sample_stream(&streams, &packets);
+}
+
+#[test]
+fn late_joiner_starts_at_once_on_a_keyframe() {
+    let s = Rsrs::start("late", "127.0.2.4", ORIGIN_CONF);
+    let _pub = publish(&s.rtmp("live/late"), true);
+    // Join well after the first GOP (more than 45 video frames = 1.5 GOPs published).
+    s.wait_api("/api/v1/streams/", Duration::from_secs(20), |v| {
+        v["streams"][0]["frames"].as_u64().unwrap_or(0) > 45
+    });
+    for url in [s.rtmp("live/late"), s.http("live/late.flv")] {
+        let (streams, packets) = probe(&url, 2);
+        assert_sample_stream(&streams, &packets);
+        // The GOP cache gives the joiner the current GOP at once: more media than the wall
+        // time it waited, starting at its own zero.
+        let first = packets.iter().find(|p| p.codec_type == "video").unwrap();
+        assert!(
+            first.dts < 0.1,
+            "{url}: player timeline should start near zero, got {}",
+            first.dts
+        );
+    }
+}
+
+#[test]
+fn second_publisher_is_refused_and_the_first_keeps_going() {
+    let s = Rsrs::start("busy", "127.0.2.5", ORIGIN_CONF);
+    let mut first = publish(&s.rtmp("live/busy"), true);
+    assert!(s.wait_log("publish started", Duration::from_secs(10)));
+    let mut second = publish(&s.rtmp("live/busy"), true);
+    let st = second
+        .wait_timeout(Duration::from_secs(15))
+        .expect("second publisher must be refused");
+    assert!(!st.success());
+    let err = second.stderr_text();
+    assert!(
+        s.wait_log("publish refused", Duration::from_secs(2)),
+        "{}",
+        s.log_text()
+    );
+    // ffmpeg shows the status description: "Server error: stream /live/busy is already ...".
+    assert!(
+        err.contains("stream /live/busy is already being published"),
+        "{err}"
+    );
+    assert!(
+        first.0.try_wait().unwrap().is_none(),
+        "first publisher must be unaffected"
+    );
+    let (streams, packets) = probe(&s.rtmp("live/busy"), 2);
+    assert_sample_stream(&streams, &packets);
+}
+
+#[test]
+fn api_lists_and_kicks_clients() {
+    let s = Rsrs::start("kick", "127.0.2.6", ORIGIN_CONF);
+    let _pub = publish(&s.rtmp("live/kick"), true);
+    assert!(s.wait_log("publish started", Duration::from_secs(10)));
+    let mut player = Proc(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-i"])
+            .arg(s.rtmp("live/kick"))
+            .args(["-f", "null", "-"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let v = s.wait_api("/api/v1/clients/", Duration::from_secs(10), |v| {
+        v["clients"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["type"] == "rtmp-play"))
+    });
+    assert_eq!(v["code"], 0);
+    let clients = v["clients"].as_array().unwrap();
+    let publisher = clients
+        .iter()
+        .find(|c| c["publish"] == true)
+        .expect("publisher listed");
+    assert_eq!(publisher["type"], "fmle-publish");
+    assert_eq!(publisher["url"], "/live/kick");
+    let play = clients.iter().find(|c| c["type"] == "rtmp-play").unwrap();
+    let id = play["id"].as_str().unwrap().to_string();
+    // The stream lists both, and its id links them.
+    let streams = s.api("/api/v1/streams");
+    let stream = &streams["streams"][0];
+    assert_eq!(stream["name"], "kick");
+    assert_eq!(stream["publish"]["active"], true);
+    assert_eq!(stream["clients"], 2);
+    assert_eq!(stream["video"]["codec"], "H264");
+    assert_eq!(stream["video"]["width"], 640);
+    assert_eq!(stream["audio"]["codec"], "AAC");
+    assert_eq!(play["stream"], stream["id"]);
+    let one = s.api(&format!(
+        "/api/v1/streams/{}",
+        stream["id"].as_str().unwrap()
+    ));
+    assert_eq!(one["stream"]["id"], stream["id"]);
+
+    let (status, _, body) = http_request(
+        &format!("{}:1985", s.ip),
+        "DELETE",
+        &format!("/api/v1/clients/{id}"),
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()["code"],
+        0
+    );
+    assert!(
+        player.wait_timeout(Duration::from_secs(10)).is_some(),
+        "kicked player must be disconnected"
+    );
+    assert!(s.wait_log("kicked by the API", Duration::from_secs(5)));
+    let v = s.api(&format!("/api/v1/clients/{id}"));
+    assert_eq!(v["code"], 2049, "a kicked client is gone: {v}");
+}
+
+#[test]
+fn http_server_files_api_shapes_and_cors() {
+    let s = Rsrs::start("http", "127.0.2.7", ORIGIN_CONF);
+    let web = format!("{}:8080", s.ip);
+    let api = format!("{}:1985", s.ip);
+    let (st, head, body) = http_request(&web, "GET", "/", &[]);
+    assert_eq!(st, 200);
+    assert!(head.contains("Content-Type: text/html"), "{head}");
+    assert!(String::from_utf8_lossy(&body).contains("rsrs"));
+    std::fs::create_dir_all(s.dir.join("objs/nginx/html/live")).unwrap();
+    std::fs::write(s.dir.join("objs/nginx/html/live/a.m3u8"), "#EXTM3U\n").unwrap();
+    let (st, head, body) = http_request(
+        &web,
+        "GET",
+        "/live/a.m3u8",
+        &[("Origin", "http://example.com")],
+    );
+    assert_eq!(st, 200);
+    assert!(
+        head.contains("Content-Type: application/vnd.apple.mpegurl"),
+        "{head}"
+    );
+    assert!(head.contains("Access-Control-Allow-Origin: *"), "{head}");
+    assert_eq!(body, b"#EXTM3U\n");
+    let (st, head, body) = http_request(&web, "HEAD", "/live/a.m3u8", &[]);
+    assert_eq!(st, 200);
+    assert!(head.contains("Content-Length: 8"), "{head}");
+    assert!(body.is_empty());
+    let (st, head, _) = http_request(&web, "GET", "/live/a.m3u8", &[]);
+    assert_eq!(st, 200);
+    assert!(
+        !head.contains("Access-Control"),
+        "CORS only when Origin is sent: {head}"
+    );
+    assert_eq!(http_request(&web, "GET", "/nope.ts", &[]).0, 404);
+    assert_eq!(http_request(&web, "GET", "/../../etc/passwd", &[]).0, 404);
+    assert_eq!(
+        http_request(&web, "OPTIONS", "/live/a.m3u8", &[("Origin", "x")]).0,
+        200
+    );
+
+    let v = s.api("/api/v1/versions");
+    assert_eq!(v["code"], 0);
+    assert!(v["server"].as_str().unwrap().starts_with("vid-"));
+    assert!(v["pid"].is_string(), "SRS sends pid as a string");
+    assert_eq!(v["data"]["version"], env!("CARGO_PKG_VERSION"));
+    let v = s.api("/api/v1/summaries");
+    assert_eq!(v["data"]["ok"], true);
+    assert!(v["data"]["self"]["mem_kbyte"].as_u64().unwrap() > 0);
+    assert!(v["data"]["system"]["conn_srs"].as_u64().unwrap() >= 1);
+    assert_eq!(s.api("/api/v1/streams/vid-nothere")["code"], 2048);
+    assert_eq!(s.api("/api/v1/clients/nothere")["code"], 2049);
+    assert!(s.api("/api/v1/")["urls"]["streams"].is_string());
+    let (st, head, body) = http_request(&api, "GET", "/api/v1/versions?callback=cb", &[]);
+    assert_eq!(st, 200);
+    assert!(head.contains("text/javascript"));
+    assert!(body.starts_with(b"cb({"));
+}
+
+#[test]
+fn config_check_reports_file_line_and_directive() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("config-check");
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.conf");
+    std::fs::write(&good, ORIGIN_CONF.replace("IP", "127.0.0.1")).unwrap();
+    let out = Command::new(BIN)
+        .arg("-t")
+        .arg("-c")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("test is successful"));
+    let bad = dir.join("bad.conf");
+    std::fs::write(
+        &bad,
+        "listen 1935;\nvhost __defaultVhost__ {\n    http_remux {\n        enabeld on;\n    }\n}\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("-t")
+        .arg("-c")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.conf:4") && err.contains("vhost.http_remux.enabeld"),
+        "{err}"
+    );
+    let out = Command::new(BIN)
+        .args(["-t", "-c", "/nonexistent/srs.conf"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/srs.conf"));
+    let out = Command::new(BIN).arg("-v").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        env!("CARGO_PKG_VERSION")
+    );
+}
+
+#[test]
+fn max_connections_refuses_cleanly() {
+    let conf = ORIGIN_CONF.replace("max_connections     1000;", "max_connections     2;");
+    let s = Rsrs::start("maxconn", "127.0.2.8", &conf);
+    let addr = format!("{}:1935", s.ip);
+    let _a = TcpStream::connect(&addr).unwrap();
+    let _b = TcpStream::connect(&addr).unwrap();
+    // Once both are registered, a third is closed at once (retry covers accept ordering).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut c = TcpStream::connect(&addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut buf = [0u8; 1];
+        let r = c.read(&mut buf);
+        if matches!(r, Ok(0))
+            || matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "third connection was not refused"
+        );
+    }
+    assert!(
+        s.wait_log("reached max_connections 2", Duration::from_secs(5)),
+        "{}",
+        s.log_text()
+    );
+}
+
+#[test]
+fn hostile_peers_are_cut_off_and_players_unaffected() {
+    let s = Rsrs::start("hostile", "127.0.2.9", ORIGIN_CONF);
+    let _pub = publish(&s.rtmp("live/h"), true);
+    assert!(s.wait_log("publish started", Duration::from_secs(10)));
+    let addr = format!("{}:1935", s.ip);
+    let hs = |c: &mut TcpStream| {
+        let mut c0c1 = vec![3u8];
+        c0c1.extend_from_slice(&[0u8; 1536]);
+        c.write_all(&c0c1).unwrap();
+        let mut s0s1s2 = vec![0u8; 3073];
+        c.read_exact(&mut s0s1s2).unwrap();
+        c.write_all(&s0s1s2[1..1537]).unwrap();
+    };
+    let attacks: Vec<(&str, Box<dyn Fn(&mut TcpStream)>)> = vec![
+        (
+            "wrong version",
+            Box::new(|c: &mut TcpStream| c.write_all(&[6u8; 1537]).unwrap()),
+        ),
+        (
+            "absurd chunk size",
+            Box::new(move |c: &mut TcpStream| {
+                hs(c);
+                c.write_all(&[
+                    0x02, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff,
+                ])
+                .unwrap();
+            }),
+        ),
+        (
+            "huge message",
+            Box::new(move |c: &mut TcpStream| {
+                hs(c);
+                // 16 MB video message header, then a trickle.
+                c.write_all(&[0x06, 0, 0, 0, 0xff, 0xff, 0xff, 9, 1, 0, 0, 0, 0x17])
+                    .unwrap();
+            }),
+        ),
+        (
+            "truncated AMF connect",
+            Box::new(move |c: &mut TcpStream| {
+                hs(c);
+                c.write_all(&[
+                    0x03, 0, 0, 0, 0, 0, 5, 20, 0, 0, 0, 0, 0x02, 0x00, 0x07, b'c', b'o',
+                ])
+                .unwrap();
+                c.write_all(&[0x03, 0, 0, 0, 0, 0, 3, 20, 0, 0, 0, 0, 0x03, 0x00, 0x01])
+                    .unwrap();
+            }),
+        ),
+        (
+            "garbage chunks",
+            Box::new(move |c: &mut TcpStream| {
+                hs(c);
+                let junk: Vec<u8> = (0..5000u32)
+                    .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+                    .collect();
+                let _ = c.write_all(&junk);
+            }),
+        ),
+    ];
+    let mut player = Proc(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-i"])
+            .arg(s.rtmp("live/h"))
+            .args(["-t", "4", "-f", "null", "-"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    for (name, attack) in &attacks {
+        let mut c = TcpStream::connect(&addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        attack(&mut c);
+        // The server must end this connection (EOF or reset), not hang or crash.
+        let mut buf = [0u8; 4096];
+        let ended = loop {
+            match c.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(_) => continue,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    break false
+                }
+                Err(_) => break true,
+            }
+        };
+        if *name == "huge message" || *name == "truncated AMF connect" {
+            // These wait for more bytes; the server must bound them by timeouts, and must not
+            // have crashed meanwhile.
+            let _ = ended;
+        } else {
+            assert!(ended, "{name}: connection not closed");
+        }
+    }
+    let st = player
+        .wait_timeout(Duration::from_secs(20))
+        .expect("player finishes its 4 s");
+    assert!(st.success(), "player was hurt: {}", player.stderr_text());
+    let mut s = s;
+    assert!(s.alive(), "server died:\n{}", s.log_text());
+    assert!(
+        s.log_text().contains("chunk size"),
+        "absurd chunk size should be logged:\n{}",
+        s.log_text()
+    );
+}
+
+#[test]
+fn env_only_mode_serves() {
+    let ip = "127.0.2.10";
+    let listen = format!("{ip}:1935");
+    let api = format!("{ip}:1985");
+    let s = Rsrs::start_with(
+        "envonly",
+        ip,
+        None,
+        &["-e"],
+        &[
+            ("SRS_LISTEN", &listen),
+            ("SRS_HTTP_API_ENABLED", "on"),
+            ("SRS_HTTP_API_LISTEN", &api),
+        ],
+    );
+    assert!(s.wait_log("HTTP API listening", Duration::from_secs(5)));
+    assert_eq!(s.api("/api/v1/versions")["code"], 0);
+    let _pub = publish(&s.rtmp("live/env"), true);
+    assert!(s.wait_log("publish started", Duration::from_secs(10)));
+    let (streams, packets) = probe(&s.rtmp("live/env"), 2);
+    assert_sample_stream(&streams, &packets);
+}
