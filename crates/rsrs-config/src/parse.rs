@@ -182,7 +182,7 @@ fn lex(text: &str, file: &Arc<str>) -> Result<Vec<(Tok, usize)>, ConfigError> {
                         if !(c == '{' && s.ends_with('$')) {
                             break;
                         }
-                        while let Some(c) = chars.next() {
+                        for c in chars.by_ref() {
                             s.push(c);
                             if c == '}' || c == '\n' {
                                 break;

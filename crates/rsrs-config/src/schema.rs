@@ -273,7 +273,7 @@ fn check_children(
 }
 
 /// SRS's rewrites of older config forms, applied before validation (see SRS `transform_vhost`).
-pub(crate) fn transform(dirs: &mut Vec<Directive>) {
+pub(crate) fn transform(dirs: &mut [Directive]) {
     for d in dirs.iter_mut() {
         if d.name == "http_stream" {
             d.name = "http_server".into();

@@ -338,7 +338,7 @@ async fn read_request(
                     }
                     let path = percent_decode(path);
                     let query = query.to_string();
-                    let _ = bytes::Buf::advance(buf, head_len);
+                    bytes::Buf::advance(buf, head_len);
                     while buf.len() < content_length {
                         if sock.read_buf(buf).await? == 0 {
                             return Err(HttpError::Bad(
