@@ -129,7 +129,8 @@ pub async fn serve(
                         return Ok(());
                     }
                 }
-                ev = rx.recv() => {
+                // While a merge window is open the ring is not polled (see the RTMP player).
+                ev = rx.recv(), if flush_at.is_none() => {
                     let mut ended = false;
                     let mut take = |ev: HubEvent, batch: &mut Vec<Arc<Frame>>, skip: &mut SkipAhead, has_video: &mut bool| match ev {
                         HubEvent::Media(f) => {
@@ -181,8 +182,44 @@ pub async fn serve(
                     }
                 }
                 _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if deadline.is_some() => {
-                    out.write(&mut head, &mut batch, &mut clock, guard, &source).await?;
+                    let mut ended = false;
+                    loop {
+                        match rx.try_recv() {
+                            Ok(HubEvent::Media(f)) => {
+                                if f.sequence_header && f.kind == FrameKind::Video {
+                                    has_video = true;
+                                }
+                                if skip.admit(&f, has_video) {
+                                    batch.push(f);
+                                }
+                                if batch.len() >= MAX_BATCH {
+                                    out.write(&mut head, &mut batch, &mut clock, guard, &source).await?;
+                                }
+                            }
+                            Ok(HubEvent::Unpublished) => {
+                                ended = true;
+                                break;
+                            }
+                            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => {
+                                debug!(missed = n, "HTTP-FLV player fell behind; skipping to the next keyframe");
+                                skip.lagged();
+                                batch.clear();
+                                batch.extend(source.headers());
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    if !batch.is_empty() {
+                        out.write(&mut head, &mut batch, &mut clock, guard, &source).await?;
+                    }
                     flush_at = None;
+                    if ended {
+                        if head.is_none() {
+                            out.finish().await?;
+                        }
+                        info!(stream = %key.url(), "HTTP-FLV play ended: stream unpublished");
+                        return Ok(());
+                    }
                 }
             }
         }

@@ -640,7 +640,9 @@ async fn play(
                     }
                 }
             }
-            ev = rx.recv() => {
+            // While a merge window is open the ring is not polled: one wake-up per window
+            // instead of one per message; the flush drains what arrived meanwhile.
+            ev = rx.recv(), if flush_at.is_none() => {
                 match ev {
                     Ok(HubEvent::Media(f)) => {
                         if f.sequence_header && f.kind == FrameKind::Video {
@@ -685,7 +687,34 @@ async fn play(
                 }
             }
             _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if deadline.is_some() => {
-                write_batch(writer, &mut batch, &mut clock, &source).await?;
+                loop {
+                    match rx.try_recv() {
+                        Ok(HubEvent::Media(f)) => {
+                            if f.sequence_header && f.kind == FrameKind::Video {
+                                has_video = true;
+                            }
+                            if !paused && skip.admit(&f, has_video) {
+                                batch.push(f);
+                            }
+                            if batch.len() >= MAX_BATCH {
+                                write_batch(writer, &mut batch, &mut clock, &source).await?;
+                            }
+                        }
+                        Ok(HubEvent::Unpublished) => {
+                            writer.send(&[msg::stream_status("NetStream.Play.UnpublishNotify", "stream is now unpublished.", &key.stream)]).await?;
+                        }
+                        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => {
+                            debug!(missed = n, "player fell behind; skipping to the next keyframe");
+                            skip.lagged();
+                            batch.clear();
+                            batch.extend(source.headers());
+                        }
+                        Err(_) => break,
+                    }
+                }
+                if !batch.is_empty() {
+                    write_batch(writer, &mut batch, &mut clock, &source).await?;
+                }
                 flush_at = None;
             }
         }

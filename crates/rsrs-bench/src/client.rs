@@ -1,0 +1,517 @@
+//! Minimal, cheap RTMP and HTTP-FLV clients for load generation. Protocol parsing comes from
+//! `rsrs-codec`; this only drives sockets.
+
+use bytes::{Buf, Bytes, BytesMut};
+use rsrs_codec::amf0::Amf0Value;
+use rsrs_codec::flv::{FlvReader, Tag};
+use rsrs_codec::rtmp::chunk::{self, ChunkDecoder, Message};
+use rsrs_codec::rtmp::handshake;
+use rsrs_codec::rtmp::message::{self as msg, Command};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("bad URL {0}")]
+    Url(String),
+    #[error("connect: {0}")]
+    Connect(std::io::Error),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("closed by server")]
+    Closed,
+    #[error("rtmp: {0}")]
+    Rtmp(String),
+    #[error("http: {0}")]
+    Http(String),
+    #[error("timeout: {0}")]
+    Timeout(&'static str),
+}
+
+/// `scheme://host[:port]/app.../stream` split into parts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Url {
+    pub scheme: String,
+    pub host: String,
+    pub port: u16,
+    /// Everything between host and the last segment.
+    pub app: String,
+    /// Last segment, with any query.
+    pub stream: String,
+    pub path: String,
+}
+
+impl Url {
+    pub fn parse(s: &str) -> Result<Url, ClientError> {
+        let (scheme, rest) = s
+            .split_once("://")
+            .ok_or_else(|| ClientError::Url(s.into()))?;
+        let (hostport, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let default = match scheme {
+            "rtmp" => 1935,
+            "http" => 80,
+            "tcp" => 0,
+            _ => return Err(ClientError::Url(s.into())),
+        };
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) => (
+                h.to_string(),
+                p.parse().map_err(|_| ClientError::Url(s.into()))?,
+            ),
+            None => (hostport.to_string(), default),
+        };
+        let (app, stream) = path.rsplit_once('/').unwrap_or(("", path));
+        Ok(Url {
+            scheme: scheme.into(),
+            host,
+            port,
+            app: app.into(),
+            stream: stream.into(),
+            path: format!("/{path}"),
+        })
+    }
+
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// An RTMP client connection after `connect` and `createStream`.
+pub struct RtmpClient {
+    sock: TcpStream,
+    dec: ChunkDecoder,
+    out_chunk: usize,
+    pub stream_id: u32,
+    received: u64,
+    acked: u64,
+    ack_window: u64,
+    wbuf: BytesMut,
+}
+
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl RtmpClient {
+    /// TCP connect, handshake, `connect`, `createStream`.
+    pub async fn connect(url: &Url) -> Result<RtmpClient, ClientError> {
+        let sock = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(url.addr()))
+            .await
+            .map_err(|_| ClientError::Timeout("connecting"))?
+            .map_err(ClientError::Connect)?;
+        sock.set_nodelay(true)?;
+        let mut c = RtmpClient {
+            sock,
+            dec: ChunkDecoder::new(16 << 20, 32 << 20),
+            out_chunk: chunk::DEFAULT_CHUNK_SIZE,
+            stream_id: 1,
+            received: 0,
+            acked: 0,
+            ack_window: 0,
+            wbuf: BytesMut::with_capacity(8192),
+        };
+        let c0c1 = handshake::client_c0c1(0, false, &mut rand::thread_rng());
+        c.sock.write_all(&c0c1).await?;
+        let mut s = vec![0u8; handshake::S0S1S2_LEN];
+        tokio::time::timeout(IO_TIMEOUT, c.sock.read_exact(&mut s))
+            .await
+            .map_err(|_| ClientError::Timeout("handshake"))??;
+        let c2 = handshake::client_c2(&s).map_err(|e| ClientError::Rtmp(e.to_string()))?;
+        c.sock.write_all(&c2).await?;
+        c.send(&[msg::set_chunk_size(60000)]).await?;
+        c.out_chunk = 60000;
+        let tc_url = format!("rtmp://{}:{}/{}", url.host, url.port, url.app);
+        let connect = Command {
+            name: "connect".into(),
+            transaction_id: 1.0,
+            args: vec![Amf0Value::object([
+                ("app", Amf0Value::String(url.app.clone())),
+                ("flashVer", Amf0Value::str("LNX 9,0,124,2")),
+                ("tcUrl", Amf0Value::String(tc_url)),
+                ("fpad", Amf0Value::Boolean(false)),
+                ("capabilities", Amf0Value::Number(15.0)),
+                ("audioCodecs", Amf0Value::Number(4071.0)),
+                ("videoCodecs", Amf0Value::Number(252.0)),
+                ("videoFunction", Amf0Value::Number(1.0)),
+            ])],
+        };
+        c.send(&[connect.to_message(3, 0)]).await?;
+        c.expect_result(1.0).await?;
+        let create = Command {
+            name: "createStream".into(),
+            transaction_id: 2.0,
+            args: vec![Amf0Value::Null],
+        };
+        c.send(&[create.to_message(3, 0)]).await?;
+        let r = c.expect_result(2.0).await?;
+        if let Some(id) = r.arg(0).and_then(|v| v.as_number()) {
+            c.stream_id = id as u32;
+        }
+        Ok(c)
+    }
+
+    pub async fn send(&mut self, msgs: &[Message]) -> Result<(), ClientError> {
+        self.wbuf.clear();
+        for m in msgs {
+            chunk::encode_message(
+                &mut self.wbuf,
+                self.out_chunk,
+                m.csid,
+                m.timestamp,
+                m.type_id,
+                m.stream_id,
+                &m.payload,
+            );
+        }
+        self.sock.write_all(&self.wbuf).await?;
+        Ok(())
+    }
+
+    async fn expect_result(&mut self, tid: f64) -> Result<Command, ClientError> {
+        loop {
+            let m = tokio::time::timeout(IO_TIMEOUT, self.next())
+                .await
+                .map_err(|_| ClientError::Timeout("waiting for _result"))??;
+            if m.type_id == msg::AMF0_COMMAND || m.type_id == msg::AMF3_COMMAND {
+                let cmd = Command::parse(m.type_id, &m.payload)
+                    .map_err(|e| ClientError::Rtmp(e.to_string()))?;
+                if cmd.name == "_error" {
+                    return Err(ClientError::Rtmp(format!(
+                        "server answered _error to transaction {tid}"
+                    )));
+                }
+                if cmd.name == "_result" && cmd.transaction_id == tid {
+                    return Ok(cmd);
+                }
+            }
+        }
+    }
+
+    /// Starts playing `stream` (with any query).
+    pub async fn play(&mut self, stream: &str) -> Result<(), ClientError> {
+        let play = Command {
+            name: "play".into(),
+            transaction_id: 0.0,
+            args: vec![
+                Amf0Value::Null,
+                Amf0Value::str(stream),
+                Amf0Value::Number(-1000.0),
+            ],
+        };
+        let sid = self.stream_id;
+        self.send(&[
+            play.to_message(8, sid),
+            msg::user_control(msg::UC_SET_BUFFER_LENGTH, sid),
+        ])
+        .await
+    }
+
+    /// FMLE publish sequence; waits for NetStream.Publish.Start.
+    pub async fn publish(&mut self, stream: &str) -> Result<(), ClientError> {
+        let sid = self.stream_id;
+        let p = Command {
+            name: "publish".into(),
+            transaction_id: 0.0,
+            args: vec![
+                Amf0Value::Null,
+                Amf0Value::str(stream),
+                Amf0Value::str("live"),
+            ],
+        };
+        self.send(&[p.to_message(8, sid)]).await?;
+        loop {
+            let m = tokio::time::timeout(IO_TIMEOUT, self.next())
+                .await
+                .map_err(|_| ClientError::Timeout("waiting for publish"))??;
+            if m.type_id != msg::AMF0_COMMAND {
+                continue;
+            }
+            let cmd = Command::parse(m.type_id, &m.payload)
+                .map_err(|e| ClientError::Rtmp(e.to_string()))?;
+            let info = cmd.arg(0);
+            let code = info
+                .and_then(|i| i.get("code"))
+                .and_then(|c| c.as_str())
+                .unwrap_or("");
+            if code == "NetStream.Publish.Start" {
+                return Ok(());
+            }
+            if info.and_then(|i| i.get("level")).and_then(|c| c.as_str()) == Some("error") {
+                let d = info
+                    .and_then(|i| i.get("description"))
+                    .and_then(|c| c.as_str())
+                    .unwrap_or("");
+                return Err(ClientError::Rtmp(format!("publish refused: {code} {d}")));
+            }
+        }
+    }
+
+    /// Next message, handling chunk size and acknowledgements.
+    pub async fn next(&mut self) -> Result<Message, ClientError> {
+        loop {
+            while let Some(m) = self
+                .dec
+                .next_message()
+                .map_err(|e| ClientError::Rtmp(e.to_string()))?
+            {
+                match m.type_id {
+                    msg::SET_CHUNK_SIZE => {
+                        let s = msg::control_u32(&m.payload).unwrap_or(128);
+                        self.dec
+                            .set_chunk_size(s)
+                            .map_err(|e| ClientError::Rtmp(e.to_string()))?;
+                    }
+                    msg::WINDOW_ACK_SIZE => {
+                        self.ack_window = msg::control_u32(&m.payload).unwrap_or(0) as u64
+                    }
+                    _ => return Ok(m),
+                }
+            }
+            let n = self.sock.read_buf(self.dec.buffer_mut()).await?;
+            if n == 0 {
+                return Err(ClientError::Closed);
+            }
+            self.received += n as u64;
+            if self.ack_window > 0 && self.received - self.acked >= self.ack_window {
+                self.acked = self.received;
+                let ack = msg::acknowledgement(self.received as u32);
+                self.send(&[ack]).await?;
+            }
+        }
+    }
+
+    /// Bytes read from the socket so far.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// Sends one media message on the client's stream.
+    pub async fn send_media(
+        &mut self,
+        type_id: u8,
+        timestamp: u32,
+        payload: Bytes,
+    ) -> Result<(), ClientError> {
+        let csid = if type_id == msg::AUDIO { 4 } else { 6 };
+        let m = Message {
+            csid,
+            timestamp,
+            type_id,
+            stream_id: self.stream_id,
+            payload,
+        };
+        self.send(std::slice::from_ref(&m)).await
+    }
+}
+
+/// Streaming decoder of an HTTP/1.1 chunked body.
+#[derive(Debug, Default)]
+pub struct Dechunker {
+    state: DechunkState,
+    line: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+enum DechunkState {
+    #[default]
+    Size,
+    Data(usize),
+    DataEnd(u8),
+    Done,
+}
+
+impl Dechunker {
+    /// Appends the body bytes found in `input` to `out`. Returns true once the final chunk
+    /// arrived.
+    pub fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<bool, String> {
+        while !input.is_empty() {
+            match self.state {
+                DechunkState::Done => return Ok(true),
+                DechunkState::Size => {
+                    let b = input[0];
+                    input = &input[1..];
+                    if b == b'\n' {
+                        let line = String::from_utf8_lossy(&self.line).trim().to_string();
+                        let hex = line.split(';').next().unwrap_or("");
+                        let n = usize::from_str_radix(hex, 16)
+                            .map_err(|_| format!("bad chunk size line {line:?}"))?;
+                        self.line.clear();
+                        self.state = if n == 0 {
+                            DechunkState::Done
+                        } else {
+                            DechunkState::Data(n)
+                        };
+                    } else {
+                        if self.line.len() > 64 {
+                            return Err("chunk size line too long".into());
+                        }
+                        self.line.push(b);
+                    }
+                }
+                DechunkState::Data(n) => {
+                    let take = n.min(input.len());
+                    out.extend_from_slice(&input[..take]);
+                    input = &input[take..];
+                    self.state = if take == n {
+                        DechunkState::DataEnd(2)
+                    } else {
+                        DechunkState::Data(n - take)
+                    };
+                }
+                DechunkState::DataEnd(k) => {
+                    input = &input[1..];
+                    self.state = if k == 1 {
+                        DechunkState::Size
+                    } else {
+                        DechunkState::DataEnd(k - 1)
+                    };
+                }
+            }
+        }
+        Ok(matches!(self.state, DechunkState::Done))
+    }
+}
+
+/// An HTTP-FLV player connection.
+pub struct FlvClient {
+    sock: TcpStream,
+    chunked: Option<Dechunker>,
+    reader: FlvReader,
+    raw: BytesMut,
+    body: Vec<u8>,
+    ended: bool,
+    head_done: bool,
+    received: u64,
+}
+
+impl FlvClient {
+    pub async fn connect(url: &Url) -> Result<FlvClient, ClientError> {
+        let mut sock = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(url.addr()))
+            .await
+            .map_err(|_| ClientError::Timeout("connecting"))?
+            .map_err(ClientError::Connect)?;
+        let req = format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: rsrs-bench\r\nAccept: */*\r\n\r\n",
+            url.path,
+            url.addr()
+        );
+        sock.write_all(req.as_bytes()).await?;
+        Ok(FlvClient {
+            sock,
+            chunked: None,
+            reader: FlvReader::new(16 << 20),
+            raw: BytesMut::with_capacity(16384),
+            body: Vec::new(),
+            ended: false,
+            head_done: false,
+            received: 0,
+        })
+    }
+
+    /// Waits for the response head (servers may hold it until media flows).
+    async fn read_head(&mut self) -> Result<(), ClientError> {
+        loop {
+            if let Some(end) = self.raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.raw[..end]).to_string();
+                let status = head.split_whitespace().nth(1).unwrap_or("");
+                if status != "200" {
+                    return Err(ClientError::Http(format!("status {status}")));
+                }
+                if head
+                    .to_ascii_lowercase()
+                    .contains("transfer-encoding: chunked")
+                {
+                    self.chunked = Some(Dechunker::default());
+                }
+                self.raw.advance(end + 4);
+                let rest = self.raw.split().to_vec();
+                self.push_body(&rest)?;
+                return Ok(());
+            }
+            if self.raw.len() > 16384 {
+                return Err(ClientError::Http("response head too large".into()));
+            }
+            let n = self.sock.read_buf(&mut self.raw).await?;
+            if n == 0 {
+                return Err(ClientError::Closed);
+            }
+            self.received += n as u64;
+        }
+    }
+
+    fn push_body(&mut self, data: &[u8]) -> Result<(), ClientError> {
+        match &mut self.chunked {
+            Some(d) => {
+                self.body.clear();
+                self.ended = d.feed(data, &mut self.body).map_err(ClientError::Http)?;
+                self.reader.push(&self.body);
+            }
+            None => self.reader.push(data),
+        }
+        Ok(())
+    }
+
+    /// Bytes read from the socket so far.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// Next FLV tag.
+    pub async fn next(&mut self) -> Result<Tag, ClientError> {
+        if !self.head_done {
+            self.read_head().await?;
+            self.head_done = true;
+        }
+        loop {
+            if let Some(t) = self
+                .reader
+                .next_tag()
+                .map_err(|e| ClientError::Http(e.to_string()))?
+            {
+                return Ok(t);
+            }
+            if self.ended {
+                return Err(ClientError::Closed);
+            }
+            let mut buf = [0u8; 16384];
+            let r = self.sock.read(&mut buf).await?;
+            if r == 0 {
+                return Err(ClientError::Closed);
+            }
+            self.received += r as u64;
+            self.push_body(&buf[..r])?;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let u = Url::parse("rtmp://127.0.0.1/live/livestream").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.app.as_str(), u.stream.as_str()),
+            ("127.0.0.1", 1935, "live", "livestream")
+        );
+        let u = Url::parse("http://h:8080/live/s.flv?x=1").unwrap();
+        assert_eq!((u.port, u.path.as_str()), (8080, "/live/s.flv?x=1"));
+        assert!(Url::parse("ftp://x/y").is_err());
+    }
+
+    #[test]
+    fn dechunk_across_splits() {
+        let body = b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n";
+        for split in 1..body.len() {
+            let mut d = Dechunker::default();
+            let mut out = Vec::new();
+            let a = d.feed(&body[..split], &mut out).unwrap();
+            let b = d.feed(&body[split..], &mut out).unwrap();
+            assert_eq!(out, b"hello world", "split at {split}");
+            assert!(a || b);
+        }
+        assert!(Dechunker::default()
+            .feed(b"zz\r\n", &mut Vec::new())
+            .is_err());
+    }
+}
