@@ -12,12 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 
 /// Serves until `end`: every `interval`, the next slice of the FLV (by media time) goes to all.
-pub async fn serve(
-    listen: &str,
-    tags: Arc<Vec<Tag>>,
-    interval: Duration,
-    end: Instant,
-) -> std::io::Result<()> {
+pub async fn serve(listen: &str, tags: Arc<Vec<Tag>>, interval: Duration, end: Instant) -> std::io::Result<()> {
     let l = TcpListener::bind(listen).await?;
     eprintln!("baseline listening on {listen}");
     let data = flv_bytes(&tags);

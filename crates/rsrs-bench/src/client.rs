@@ -44,9 +44,7 @@ pub struct Url {
 
 impl Url {
     pub fn parse(s: &str) -> Result<Url, ClientError> {
-        let (scheme, rest) = s
-            .split_once("://")
-            .ok_or_else(|| ClientError::Url(s.into()))?;
+        let (scheme, rest) = s.split_once("://").ok_or_else(|| ClientError::Url(s.into()))?;
         let (hostport, path) = rest.split_once('/').unwrap_or((rest, ""));
         let default = match scheme {
             "rtmp" => 1935,
@@ -55,21 +53,11 @@ impl Url {
             _ => return Err(ClientError::Url(s.into())),
         };
         let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) => (
-                h.to_string(),
-                p.parse().map_err(|_| ClientError::Url(s.into()))?,
-            ),
+            Some((h, p)) => (h.to_string(), p.parse().map_err(|_| ClientError::Url(s.into()))?),
             None => (hostport.to_string(), default),
         };
         let (app, stream) = path.rsplit_once('/').unwrap_or(("", path));
-        Ok(Url {
-            scheme: scheme.into(),
-            host,
-            port,
-            app: app.into(),
-            stream: stream.into(),
-            path: format!("/{path}"),
-        })
+        Ok(Url { scheme: scheme.into(), host, port, app: app.into(), stream: stream.into(), path: format!("/{path}") })
     }
 
     pub fn addr(&self) -> String {
@@ -136,11 +124,7 @@ impl RtmpClient {
         };
         c.send(&[connect.to_message(3, 0)]).await?;
         c.expect_result(1.0).await?;
-        let create = Command {
-            name: "createStream".into(),
-            transaction_id: 2.0,
-            args: vec![Amf0Value::Null],
-        };
+        let create = Command { name: "createStream".into(), transaction_id: 2.0, args: vec![Amf0Value::Null] };
         c.send(&[create.to_message(3, 0)]).await?;
         let r = c.expect_result(2.0).await?;
         if let Some(id) = r.arg(0).and_then(|v| v.as_number()) {
@@ -172,12 +156,9 @@ impl RtmpClient {
                 .await
                 .map_err(|_| ClientError::Timeout("waiting for _result"))??;
             if m.type_id == msg::AMF0_COMMAND || m.type_id == msg::AMF3_COMMAND {
-                let cmd = Command::parse(m.type_id, &m.payload)
-                    .map_err(|e| ClientError::Rtmp(e.to_string()))?;
+                let cmd = Command::parse(m.type_id, &m.payload).map_err(|e| ClientError::Rtmp(e.to_string()))?;
                 if cmd.name == "_error" {
-                    return Err(ClientError::Rtmp(format!(
-                        "server answered _error to transaction {tid}"
-                    )));
+                    return Err(ClientError::Rtmp(format!("server answered _error to transaction {tid}")));
                 }
                 if cmd.name == "_result" && cmd.transaction_id == tid {
                     return Ok(cmd);
@@ -191,18 +172,10 @@ impl RtmpClient {
         let play = Command {
             name: "play".into(),
             transaction_id: 0.0,
-            args: vec![
-                Amf0Value::Null,
-                Amf0Value::str(stream),
-                Amf0Value::Number(-1000.0),
-            ],
+            args: vec![Amf0Value::Null, Amf0Value::str(stream), Amf0Value::Number(-1000.0)],
         };
         let sid = self.stream_id;
-        self.send(&[
-            play.to_message(8, sid),
-            msg::user_control(msg::UC_SET_BUFFER_LENGTH, sid),
-        ])
-        .await
+        self.send(&[play.to_message(8, sid), msg::user_control(msg::UC_SET_BUFFER_LENGTH, sid)]).await
     }
 
     /// FMLE publish sequence; waits for NetStream.Publish.Start.
@@ -211,11 +184,7 @@ impl RtmpClient {
         let p = Command {
             name: "publish".into(),
             transaction_id: 0.0,
-            args: vec![
-                Amf0Value::Null,
-                Amf0Value::str(stream),
-                Amf0Value::str("live"),
-            ],
+            args: vec![Amf0Value::Null, Amf0Value::str(stream), Amf0Value::str("live")],
         };
         self.send(&[p.to_message(8, sid)]).await?;
         loop {
@@ -225,21 +194,14 @@ impl RtmpClient {
             if m.type_id != msg::AMF0_COMMAND {
                 continue;
             }
-            let cmd = Command::parse(m.type_id, &m.payload)
-                .map_err(|e| ClientError::Rtmp(e.to_string()))?;
+            let cmd = Command::parse(m.type_id, &m.payload).map_err(|e| ClientError::Rtmp(e.to_string()))?;
             let info = cmd.arg(0);
-            let code = info
-                .and_then(|i| i.get("code"))
-                .and_then(|c| c.as_str())
-                .unwrap_or("");
+            let code = info.and_then(|i| i.get("code")).and_then(|c| c.as_str()).unwrap_or("");
             if code == "NetStream.Publish.Start" {
                 return Ok(());
             }
             if info.and_then(|i| i.get("level")).and_then(|c| c.as_str()) == Some("error") {
-                let d = info
-                    .and_then(|i| i.get("description"))
-                    .and_then(|c| c.as_str())
-                    .unwrap_or("");
+                let d = info.and_then(|i| i.get("description")).and_then(|c| c.as_str()).unwrap_or("");
                 return Err(ClientError::Rtmp(format!("publish refused: {code} {d}")));
             }
         }
@@ -248,21 +210,13 @@ impl RtmpClient {
     /// Next message, handling chunk size and acknowledgements.
     pub async fn next(&mut self) -> Result<Message, ClientError> {
         loop {
-            while let Some(m) = self
-                .dec
-                .next_message()
-                .map_err(|e| ClientError::Rtmp(e.to_string()))?
-            {
+            while let Some(m) = self.dec.next_message().map_err(|e| ClientError::Rtmp(e.to_string()))? {
                 match m.type_id {
                     msg::SET_CHUNK_SIZE => {
                         let s = msg::control_u32(&m.payload).unwrap_or(128);
-                        self.dec
-                            .set_chunk_size(s)
-                            .map_err(|e| ClientError::Rtmp(e.to_string()))?;
+                        self.dec.set_chunk_size(s).map_err(|e| ClientError::Rtmp(e.to_string()))?;
                     }
-                    msg::WINDOW_ACK_SIZE => {
-                        self.ack_window = msg::control_u32(&m.payload).unwrap_or(0) as u64
-                    }
+                    msg::WINDOW_ACK_SIZE => self.ack_window = msg::control_u32(&m.payload).unwrap_or(0) as u64,
                     _ => return Ok(m),
                 }
             }
@@ -285,20 +239,9 @@ impl RtmpClient {
     }
 
     /// Sends one media message on the client's stream.
-    pub async fn send_media(
-        &mut self,
-        type_id: u8,
-        timestamp: u32,
-        payload: Bytes,
-    ) -> Result<(), ClientError> {
+    pub async fn send_media(&mut self, type_id: u8, timestamp: u32, payload: Bytes) -> Result<(), ClientError> {
         let csid = if type_id == msg::AUDIO { 4 } else { 6 };
-        let m = Message {
-            csid,
-            timestamp,
-            type_id,
-            stream_id: self.stream_id,
-            payload,
-        };
+        let m = Message { csid, timestamp, type_id, stream_id: self.stream_id, payload };
         self.send(std::slice::from_ref(&m)).await
     }
 }
@@ -332,14 +275,9 @@ impl Dechunker {
                     if b == b'\n' {
                         let line = String::from_utf8_lossy(&self.line).trim().to_string();
                         let hex = line.split(';').next().unwrap_or("");
-                        let n = usize::from_str_radix(hex, 16)
-                            .map_err(|_| format!("bad chunk size line {line:?}"))?;
+                        let n = usize::from_str_radix(hex, 16).map_err(|_| format!("bad chunk size line {line:?}"))?;
                         self.line.clear();
-                        self.state = if n == 0 {
-                            DechunkState::Done
-                        } else {
-                            DechunkState::Data(n)
-                        };
+                        self.state = if n == 0 { DechunkState::Done } else { DechunkState::Data(n) };
                     } else {
                         if self.line.len() > 64 {
                             return Err("chunk size line too long".into());
@@ -351,19 +289,11 @@ impl Dechunker {
                     let take = n.min(input.len());
                     out.extend_from_slice(&input[..take]);
                     input = &input[take..];
-                    self.state = if take == n {
-                        DechunkState::DataEnd(2)
-                    } else {
-                        DechunkState::Data(n - take)
-                    };
+                    self.state = if take == n { DechunkState::DataEnd(2) } else { DechunkState::Data(n - take) };
                 }
                 DechunkState::DataEnd(k) => {
                     input = &input[1..];
-                    self.state = if k == 1 {
-                        DechunkState::Size
-                    } else {
-                        DechunkState::DataEnd(k - 1)
-                    };
+                    self.state = if k == 1 { DechunkState::Size } else { DechunkState::DataEnd(k - 1) };
                 }
             }
         }
@@ -416,10 +346,7 @@ impl FlvClient {
                 if status != "200" {
                     return Err(ClientError::Http(format!("status {status}")));
                 }
-                if head
-                    .to_ascii_lowercase()
-                    .contains("transfer-encoding: chunked")
-                {
+                if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
                     self.chunked = Some(Dechunker::default());
                 }
                 self.raw.advance(end + 4);
@@ -462,11 +389,7 @@ impl FlvClient {
             self.head_done = true;
         }
         loop {
-            if let Some(t) = self
-                .reader
-                .next_tag()
-                .map_err(|e| ClientError::Http(e.to_string()))?
-            {
+            if let Some(t) = self.reader.next_tag().map_err(|e| ClientError::Http(e.to_string()))? {
                 return Ok(t);
             }
             if self.ended {
@@ -510,8 +433,6 @@ mod tests {
             assert_eq!(out, b"hello world", "split at {split}");
             assert!(a || b);
         }
-        assert!(Dechunker::default()
-            .feed(b"zz\r\n", &mut Vec::new())
-            .is_err());
+        assert!(Dechunker::default().feed(b"zz\r\n", &mut Vec::new()).is_err());
     }
 }

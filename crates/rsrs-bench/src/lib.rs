@@ -34,17 +34,10 @@ impl DelayBook {
     }
 
     pub fn record(&self, payload: &[u8], at: Instant) {
-        self.sent
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(Self::key(payload), at);
+        self.sent.write().unwrap_or_else(|e| e.into_inner()).insert(Self::key(payload), at);
     }
 
     pub fn lookup(&self, payload: &[u8]) -> Option<Instant> {
-        self.sent
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&Self::key(payload))
-            .copied()
+        self.sent.read().unwrap_or_else(|e| e.into_inner()).get(&Self::key(payload)).copied()
     }
 }

@@ -15,11 +15,7 @@ const MAX_PLAYERS: usize = 20_000;
 const MAX_SECS: u64 = 900;
 
 #[derive(Parser)]
-#[command(
-    name = "rsrs-bench",
-    version,
-    about = "Load generator for live streaming servers (loopback only)"
-)]
+#[command(name = "rsrs-bench", version, about = "Load generator for live streaming servers (loopback only)")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -99,25 +95,12 @@ enum Cmd {
 
 fn main() {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let code = rt.block_on(async move {
         match cli.cmd {
             Cmd::Play(a) => play(a, None).await,
-            Cmd::Publish {
-                url,
-                file,
-                duration,
-                count,
-            } => publish_cmd(&url, &file, duration, count).await,
-            Cmd::Run {
-                publish_url,
-                file,
-                warmup,
-                play: a,
-            } => {
+            Cmd::Publish { url, file, duration, count } => publish_cmd(&url, &file, duration, count).await,
+            Cmd::Run { publish_url, file, warmup, play: a } => {
                 let tags = match load(&file) {
                     Ok(t) => t,
                     Err(e) => return fail(&e),
@@ -130,8 +113,7 @@ fn main() {
                 let total = a.ramp + a.duration + warmup + 2.0;
                 let end = Instant::now() + secs(total);
                 let pb = book.clone();
-                let pubtask =
-                    tokio::spawn(async move { publisher::run(url, tags, end, Some(pb)).await });
+                let pubtask = tokio::spawn(async move { publisher::run(url, tags, end, Some(pb)).await });
                 tokio::time::sleep(secs(warmup)).await;
                 if pubtask.is_finished() {
                     return match pubtask.await {
@@ -143,12 +125,7 @@ fn main() {
                 pubtask.abort();
                 code
             }
-            Cmd::Baseline {
-                listen,
-                file,
-                interval_ms,
-                duration,
-            } => {
+            Cmd::Baseline { listen, file, interval_ms, duration } => {
                 let tags = match load(&file) {
                     Ok(t) => t,
                     Err(e) => return fail(&e),
@@ -157,14 +134,7 @@ fn main() {
                     return fail(&e);
                 }
                 let end = Instant::now() + secs(duration);
-                match baseline::serve(
-                    &listen,
-                    tags,
-                    Duration::from_millis(interval_ms.max(1)),
-                    end,
-                )
-                .await
-                {
+                match baseline::serve(&listen, tags, Duration::from_millis(interval_ms.max(1)), end).await {
                     Ok(()) => 0,
                     Err(e) => fail(&format!("baseline: {e}")),
                 }
@@ -195,9 +165,7 @@ fn loopback_url(s: &str) -> Result<Url, String> {
         Err(_) => u.host == "localhost",
     };
     if !ok {
-        return Err(format!(
-            "{s}: only loopback addresses (127.0.0.0/8, ::1, localhost) may be loaded"
-        ));
+        return Err(format!("{s}: only loopback addresses (127.0.0.0/8, ::1, localhost) may be loaded"));
     }
     Ok(u)
 }
@@ -219,9 +187,7 @@ async fn publish_cmd(url: &str, file: &std::path::Path, duration: f64, count: us
             u.stream = format!("{}-{i}", base.stream);
         }
         let tags = tags.clone();
-        tasks.push(tokio::spawn(async move {
-            (u.stream.clone(), publisher::run(u, tags, end, None).await)
-        }));
+        tasks.push(tokio::spawn(async move { (u.stream.clone(), publisher::run(u, tags, end, None).await) }));
     }
     let mut code = 0;
     for t in tasks {
@@ -291,10 +257,12 @@ async fn play(a: PlayArgs, book: Option<Arc<DelayBook>>) -> i32 {
     }
     let mut stats: Vec<PlayerStats> = Vec::with_capacity(count);
     for t in tasks {
-        stats.push(t.await.unwrap_or_else(|e| PlayerStats {
-            error: Some(format!("player task failed: {e}")),
-            ..Default::default()
-        }));
+        stats.push(
+            t.await.unwrap_or_else(|e| PlayerStats {
+                error: Some(format!("player task failed: {e}")),
+                ..Default::default()
+            }),
+        );
     }
     if let Some(p) = progress {
         p.abort();

@@ -65,9 +65,7 @@ impl Track {
         self.last = ts;
     }
     fn span(&self) -> f64 {
-        self.first
-            .map(|f| self.last.saturating_sub(f) as f64 / 1000.0)
-            .unwrap_or(0.0)
+        self.first.map(|f| self.last.saturating_sub(f) as f64 / 1000.0).unwrap_or(0.0)
     }
 }
 
@@ -82,13 +80,13 @@ struct Observer<'a> {
     delays: Option<&'a DelayBook>,
     total: &'a AtomicU64,
     counted: u64,
+    raw: bool,
 }
 
 impl Observer<'_> {
     fn media(&mut self, tag_type: u8, ts: u32, payload: &[u8], received: u64) {
         let now = Instant::now();
-        self.total
-            .fetch_add(received - self.counted, Ordering::Relaxed);
+        self.total.fetch_add(received - self.counted, Ordering::Relaxed);
         self.counted = received;
         self.stats.bytes = received;
         if tag_type != flv::TAG_AUDIO && tag_type != flv::TAG_VIDEO {
@@ -123,15 +121,11 @@ impl Observer<'_> {
                 self.video.see(ts);
                 // The first seconds are the server's GOP cache (old frames, by design): only
                 // frames that arrive once the player is live measure delivery delay.
-                let live = self
-                    .first_media
-                    .is_some_and(|f| now.duration_since(f) > LIVE_AFTER);
+                let live = self.first_media.is_some_and(|f| now.duration_since(f) > LIVE_AFTER);
                 if let (Some(book), true) = (self.delays, live) {
-                    if self.stats.video_frames % 5 == 0 {
+                    if self.stats.video_frames.is_multiple_of(5) {
                         if let Some(sent) = book.lookup(payload) {
-                            self.stats
-                                .delays_ms
-                                .push(ms(now.saturating_duration_since(sent)));
+                            self.stats.delays_ms.push(ms(now.saturating_duration_since(sent)));
                         }
                     }
                 }
@@ -153,10 +147,14 @@ impl Observer<'_> {
                 }
             }
         }
-        self.stats.kept_up = self.stats.error.is_none()
-            && !self.stats.disconnected
-            && self.first_media.is_some()
-            && self.stats.media_secs + 1.5 >= self.stats.wall_secs;
+        let in_time = if self.raw {
+            // Raw bytes carry no media time: keeping up means data never stopped for a second.
+            self.stats.stalls == 0
+        } else {
+            self.stats.media_secs + 1.5 >= self.stats.wall_secs
+        };
+        self.stats.kept_up =
+            self.stats.error.is_none() && !self.stats.disconnected && self.first_media.is_some() && in_time;
         self.stats
     }
 }
@@ -176,10 +174,7 @@ pub async fn run(
     let start = Instant::now();
     let mut obs = Observer {
         start,
-        stats: PlayerStats {
-            timestamps_monotonic: true,
-            ..Default::default()
-        },
+        stats: PlayerStats { timestamps_monotonic: true, ..Default::default() },
         last_arrival: None,
         first_media: None,
         video: Track::default(),
@@ -188,6 +183,7 @@ pub async fn run(
         delays: delays.as_deref(),
         total: &total,
         counted: 0,
+        raw: proto == Proto::Raw,
     };
     let deadline = tokio::time::Instant::from_std(end);
     let r = tokio::time::timeout_at(deadline, play(proto, &url, &mut obs)).await;
@@ -225,9 +221,7 @@ async fn play(proto: Proto, url: &Url, obs: &mut Observer<'_>) -> Result<(), Cli
             }
         }
         Proto::Raw => {
-            let mut s = tokio::net::TcpStream::connect(url.addr())
-                .await
-                .map_err(ClientError::Connect)?;
+            let mut s = tokio::net::TcpStream::connect(url.addr()).await.map_err(ClientError::Connect)?;
             obs.stats.connect_ms = Some(ms(obs.start.elapsed()));
             let mut buf = vec![0u8; 65536];
             let mut received = 0u64;
@@ -239,8 +233,7 @@ async fn play(proto: Proto, url: &Url, obs: &mut Observer<'_>) -> Result<(), Cli
                 received += n as u64;
                 // Raw bytes carry no frames: count every read as an arrival of audio+video so
                 // stall and first-byte timing still mean something.
-                obs.total
-                    .fetch_add(received - obs.counted, Ordering::Relaxed);
+                obs.total.fetch_add(received - obs.counted, Ordering::Relaxed);
                 obs.counted = received;
                 obs.stats.bytes = received;
                 let now = Instant::now();
@@ -269,10 +262,7 @@ mod tests {
         let total = AtomicU64::new(0);
         let mut o = Observer {
             start: Instant::now(),
-            stats: PlayerStats {
-                timestamps_monotonic: true,
-                ..Default::default()
-            },
+            stats: PlayerStats { timestamps_monotonic: true, ..Default::default() },
             last_arrival: None,
             first_media: None,
             video: Track::default(),
@@ -281,6 +271,7 @@ mod tests {
             delays: None,
             total: &total,
             counted: 0,
+            raw: false,
         };
         o.media(flv::TAG_VIDEO, 0, &[0x17, 0, 0, 0, 0], 10); // sequence header: not a frame
         o.media(flv::TAG_VIDEO, 0, &[0x17, 1, 0, 0, 0], 20);

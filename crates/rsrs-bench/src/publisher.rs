@@ -15,10 +15,7 @@ pub fn load_flv(path: &std::path::Path) -> Result<Vec<Tag>, String> {
     let mut r = FlvReader::new(64 << 20);
     r.push(&data);
     let mut tags = Vec::new();
-    while let Some(t) = r
-        .next_tag()
-        .map_err(|e| format!("{}: {e}", path.display()))?
-    {
+    while let Some(t) = r.next_tag().map_err(|e| format!("{}: {e}", path.display()))? {
         tags.push(t);
     }
     if tags.is_empty() {
@@ -69,11 +66,7 @@ pub async fn run(
                     c.send(&[m]).await?;
                 }
                 flv::TAG_AUDIO | flv::TAG_VIDEO => {
-                    let type_id = if t.tag_type == flv::TAG_AUDIO {
-                        msg::AUDIO
-                    } else {
-                        msg::VIDEO
-                    };
+                    let type_id = if t.tag_type == flv::TAG_AUDIO { msg::AUDIO } else { msg::VIDEO };
                     if t.tag_type == flv::TAG_VIDEO && !flv::is_video_sequence_header(&t.data) {
                         if let Some(b) = &book {
                             b.record(&t.data, Instant::now());

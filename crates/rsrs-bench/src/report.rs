@@ -57,13 +57,8 @@ impl Report {
         window_secs: f64,
         raw: bool,
     ) -> Report {
-        let mut r = Report {
-            label: label.into(),
-            players: stats.len(),
-            window_bytes,
-            window_secs,
-            ..Default::default()
-        };
+        let mut r =
+            Report { label: label.into(), players: stats.len(), window_bytes, window_secs, ..Default::default() };
         let (mut ttff, mut ttfk, mut delays) = (vec![], vec![], vec![]);
         for s in stats {
             if let Some(e) = &s.error {
@@ -104,16 +99,14 @@ impl Report {
         if let Some(b) = before {
             r.server_rss_kib_before = Some(b.rss_kib);
             if let (Some(after), true) = (r.server_rss_kib_after, r.players > 0) {
-                r.server_rss_kib_per_player =
-                    Some(after.saturating_sub(b.rss_kib) as f64 / r.players as f64);
+                r.server_rss_kib_per_player = Some(after.saturating_sub(b.rss_kib) as f64 / r.players as f64);
             }
         }
         r
     }
 
     pub fn table(&self) -> String {
-        let o =
-            |v: Option<f64>, d: usize| v.map(|x| format!("{x:.d$}")).unwrap_or_else(|| "-".into());
+        let o = |v: Option<f64>, d: usize| v.map(|x| format!("{x:.d$}")).unwrap_or_else(|| "-".into());
         let mut s = String::new();
         s.push_str(&format!("== {} ==\n", self.label));
         s.push_str(&format!(
@@ -122,10 +115,7 @@ impl Report {
         ));
         s.push_str(&format!(
             "no audio {}  no video {}  not starting on keyframe {}  non-monotonic {}\n",
-            self.without_audio,
-            self.without_video,
-            self.not_starting_on_keyframe,
-            self.non_monotonic
+            self.without_audio, self.without_video, self.not_starting_on_keyframe, self.non_monotonic
         ));
         s.push_str(&format!(
             "received {:.1} MB, {:.0} media s  TTFF p50/p99 {}/{} ms  TTFK p50/p99 {}/{} ms  delay p50/p99 {}/{} ms\n",
@@ -143,12 +133,8 @@ impl Report {
             o(self.server_cpu_secs, 2),
             self.window_secs,
             o(self.server_cpu_secs_per_gb, 3),
-            self.server_rss_kib_before
-                .map(|v| v.to_string())
-                .unwrap_or("-".into()),
-            self.server_rss_kib_after
-                .map(|v| v.to_string())
-                .unwrap_or("-".into()),
+            self.server_rss_kib_before.map(|v| v.to_string()).unwrap_or("-".into()),
+            self.server_rss_kib_after.map(|v| v.to_string()).unwrap_or("-".into()),
             o(self.server_rss_kib_per_player, 1),
         ));
         for (e, n) in &self.failures {
@@ -183,37 +169,13 @@ mod tests {
             first_video_is_key: Some(true),
             ..Default::default()
         };
-        let bad = PlayerStats {
-            error: Some("connect: refused".into()),
-            ..Default::default()
-        };
-        let silent = PlayerStats {
-            connect_ms: Some(1.0),
-            video_frames: 3,
-            timestamps_monotonic: true,
-            ..Default::default()
-        };
-        let u0 = Usage {
-            cpu_secs: 1.0,
-            rss_kib: 1000,
-        };
-        let u1 = Usage {
-            cpu_secs: 1.5,
-            rss_kib: 1300,
-        };
-        let r = Report::build(
-            "t",
-            &[ok, bad, silent],
-            Some(u0),
-            Some((u0, u1)),
-            500_000_000,
-            10.0,
-            false,
-        );
-        assert_eq!(
-            (r.players, r.connected, r.failed, r.kept_up, r.without_audio),
-            (3, 2, 1, 1, 1)
-        );
+        let bad = PlayerStats { error: Some("connect: refused".into()), ..Default::default() };
+        let silent =
+            PlayerStats { connect_ms: Some(1.0), video_frames: 3, timestamps_monotonic: true, ..Default::default() };
+        let u0 = Usage { cpu_secs: 1.0, rss_kib: 1000 };
+        let u1 = Usage { cpu_secs: 1.5, rss_kib: 1300 };
+        let r = Report::build("t", &[ok, bad, silent], Some(u0), Some((u0, u1)), 500_000_000, 10.0, false);
+        assert_eq!((r.players, r.connected, r.failed, r.kept_up, r.without_audio), (3, 2, 1, 1, 1));
         assert_eq!(r.failures.get("connect: refused"), Some(&1));
         assert_eq!(r.server_cpu_secs_per_gb, Some(1.0));
         assert_eq!(r.server_rss_kib_per_player, Some(100.0));

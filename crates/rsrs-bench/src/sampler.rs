@@ -44,10 +44,7 @@ fn one(pid: u32) -> Option<Usage> {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    Some(Usage {
-        cpu_secs: (utime + stime) / ticks_per_sec(),
-        rss_kib: rss,
-    })
+    Some(Usage { cpu_secs: (utime + stime) / ticks_per_sec(), rss_kib: rss })
 }
 
 /// Usage of the given processes and their descendants, summed.

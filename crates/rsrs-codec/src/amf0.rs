@@ -87,10 +87,7 @@ impl Amf0Value {
 
     /// Looks up a property of an object or ECMA array.
     pub fn get(&self, key: &str) -> Option<&Amf0Value> {
-        self.properties()?
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v)
+        self.properties()?.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
     pub fn encode(&self, out: &mut BytesMut) {
@@ -197,10 +194,7 @@ impl<'a> Reader<'a> {
             .pos
             .checked_add(n)
             .filter(|&e| e <= self.buf.len())
-            .ok_or(Amf0Error::Truncated {
-                offset: self.pos,
-                needed: n.saturating_sub(self.buf.len() - self.pos),
-            })?;
+            .ok_or(Amf0Error::Truncated { offset: self.pos, needed: n.saturating_sub(self.buf.len() - self.pos) })?;
         let s = &self.buf[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -286,10 +280,7 @@ impl<'a> Reader<'a> {
                 let n = self.u32()? as usize;
                 // Each element takes at least one byte, so a count beyond the buffer is a lie.
                 if n > self.buf.len() - self.pos {
-                    return Err(Amf0Error::Truncated {
-                        offset: self.pos,
-                        needed: n,
-                    });
+                    return Err(Amf0Error::Truncated { offset: self.pos, needed: n });
                 }
                 let mut items = Vec::with_capacity(n);
                 for _ in 0..n {
@@ -302,12 +293,7 @@ impl<'a> Reader<'a> {
                 self.u16()?;
                 Amf0Value::Date(ms)
             }
-            other => {
-                return Err(Amf0Error::UnsupportedMarker {
-                    offset,
-                    marker: other,
-                })
-            }
+            other => return Err(Amf0Error::UnsupportedMarker { offset, marker: other }),
         })
     }
 }
@@ -318,12 +304,7 @@ mod tests {
 
     #[test]
     fn number_string_bool_bytes() {
-        let v = [
-            Amf0Value::str("connect"),
-            Amf0Value::Number(1.0),
-            Amf0Value::Boolean(true),
-            Amf0Value::Null,
-        ];
+        let v = [Amf0Value::str("connect"), Amf0Value::Number(1.0), Amf0Value::Boolean(true), Amf0Value::Null];
         let b = encode_all(&v);
         assert_eq!(
             &b[..],
@@ -341,17 +322,11 @@ mod tests {
         let obj = Amf0Value::object([("a", Amf0Value::Number(0.0))]);
         let mut b = BytesMut::new();
         obj.encode(&mut b);
-        assert_eq!(
-            &b[..],
-            &[0x03, 0x00, 0x01, b'a', 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x00, 0x09]
-        );
+        assert_eq!(&b[..], &[0x03, 0x00, 0x01, b'a', 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x00, 0x09]);
         let arr = Amf0Value::EcmaArray(vec![("k".into(), Amf0Value::str("v"))]);
         let mut b = BytesMut::new();
         arr.encode(&mut b);
-        assert_eq!(
-            &b[..],
-            &[0x08, 0, 0, 0, 1, 0x00, 0x01, b'k', 0x02, 0x00, 0x01, b'v', 0x00, 0x00, 0x09]
-        );
+        assert_eq!(&b[..], &[0x08, 0, 0, 0, 1, 0x00, 0x01, b'k', 0x02, 0x00, 0x01, b'v', 0x00, 0x00, 0x09]);
         assert_eq!(decode_one(&b).unwrap(), (arr, b.len()));
     }
 
@@ -359,15 +334,9 @@ mod tests {
     fn round_trip_nested() {
         let v = Amf0Value::object([
             ("app", Amf0Value::str("live")),
-            (
-                "list",
-                Amf0Value::StrictArray(vec![Amf0Value::Number(1.5), Amf0Value::Undefined]),
-            ),
+            ("list", Amf0Value::StrictArray(vec![Amf0Value::Number(1.5), Amf0Value::Undefined])),
             ("when", Amf0Value::Date(1234.0)),
-            (
-                "inner",
-                Amf0Value::EcmaArray(vec![("x".into(), Amf0Value::Boolean(false))]),
-            ),
+            ("inner", Amf0Value::EcmaArray(vec![("x".into(), Amf0Value::Boolean(false))])),
         ]);
         let b = encode_all(std::slice::from_ref(&v));
         assert_eq!(decode_all(&b).unwrap(), vec![v]);
@@ -383,10 +352,7 @@ mod tests {
 
     #[test]
     fn truncated_input_is_an_error_at_every_cut() {
-        let b = encode_all(&[Amf0Value::object([
-            ("key", Amf0Value::str("value")),
-            ("n", Amf0Value::Number(3.0)),
-        ])]);
+        let b = encode_all(&[Amf0Value::object([("key", Amf0Value::str("value")), ("n", Amf0Value::Number(3.0))])]);
         for cut in 1..b.len() {
             assert!(decode_all(&b[..cut]).is_err(), "cut at {cut} decoded");
         }
@@ -403,14 +369,8 @@ mod tests {
         // Strict array claiming billions of elements.
         assert!(decode_all(&[0x0a, 0xff, 0xff, 0xff, 0xff, 0x05]).is_err());
         // Unknown marker.
-        assert!(matches!(
-            decode_all(&[0x42]),
-            Err(Amf0Error::UnsupportedMarker { marker: 0x42, .. })
-        ));
+        assert!(matches!(decode_all(&[0x42]), Err(Amf0Error::UnsupportedMarker { marker: 0x42, .. })));
         // Bad UTF-8.
-        assert!(matches!(
-            decode_all(&[0x02, 0, 1, 0xff]),
-            Err(Amf0Error::BadUtf8 { .. })
-        ));
+        assert!(matches!(decode_all(&[0x02, 0, 1, 0xff]), Err(Amf0Error::BadUtf8 { .. })));
     }
 }

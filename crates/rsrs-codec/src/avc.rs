@@ -17,18 +17,12 @@ pub fn sps_dimensions(nal: &[u8]) -> Option<(u32, u32)> {
         zeros = if b == 0 { zeros + 1 } else { 0 };
         rbsp.push(b);
     }
-    let mut r = BitReader {
-        data: &rbsp,
-        pos: 0,
-    };
+    let mut r = BitReader { data: &rbsp, pos: 0 };
     let profile_idc = r.bits(8)?;
     r.bits(16)?; // constraint flags + level
     r.ue()?; // seq_parameter_set_id
     let mut chroma_format_idc = 1;
-    if matches!(
-        profile_idc,
-        100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
-    ) {
+    if matches!(profile_idc, 100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135) {
         chroma_format_idc = r.ue()?;
         if chroma_format_idc == 3 {
             r.bits(1)?;
@@ -130,11 +124,7 @@ impl BitReader<'_> {
 
     fn se(&mut self) -> Option<i32> {
         let k = self.ue()? as i64;
-        Some(if k % 2 == 1 {
-            ((k + 1) / 2) as i32
-        } else {
-            -(k / 2) as i32
-        })
+        Some(if k % 2 == 1 { ((k + 1) / 2) as i32 } else { -(k / 2) as i32 })
     }
 }
 
@@ -146,8 +136,8 @@ mod tests {
     fn x264_sps_640x360() {
         // SPS written by x264 (High profile, level 3.0) for 640x360 (cropped from 368 rows).
         let sps = [
-            0x67, 0x64, 0x00, 0x1e, 0xac, 0xd9, 0x40, 0xa0, 0x2f, 0xf9, 0x70, 0x11, 0x00, 0x00,
-            0x03, 0x00, 0x01, 0x00, 0x00, 0x03, 0x00, 0x32, 0x0f, 0x16, 0x2d, 0x96,
+            0x67, 0x64, 0x00, 0x1e, 0xac, 0xd9, 0x40, 0xa0, 0x2f, 0xf9, 0x70, 0x11, 0x00, 0x00, 0x03, 0x00, 0x01, 0x00,
+            0x00, 0x03, 0x00, 0x32, 0x0f, 0x16, 0x2d, 0x96,
         ];
         assert_eq!(sps_dimensions(&sps), Some((640, 360)));
     }

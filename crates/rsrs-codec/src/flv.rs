@@ -72,11 +72,7 @@ pub struct FlvReader {
 
 impl FlvReader {
     pub fn new(max_tag: usize) -> Self {
-        FlvReader {
-            buf: BytesMut::new(),
-            header: None,
-            max_tag,
-        }
+        FlvReader { buf: BytesMut::new(), header: None, max_tag }
     }
 
     pub fn push(&mut self, data: &[u8]) {
@@ -100,11 +96,7 @@ impl FlvReader {
                 return Ok(None);
             }
             if &self.buf[..3] != b"FLV" {
-                return Err(FlvError::BadSignature([
-                    self.buf[0],
-                    self.buf[1],
-                    self.buf[2],
-                ]));
+                return Err(FlvError::BadSignature([self.buf[0], self.buf[1], self.buf[2]]));
             }
             let offset = u32::from_be_bytes([self.buf[5], self.buf[6], self.buf[7], self.buf[8]]);
             if !(9..=1024).contains(&offset) {
@@ -123,25 +115,17 @@ impl FlvReader {
         let b = &self.buf;
         let len = (b[1] as usize) << 16 | (b[2] as usize) << 8 | b[3] as usize;
         if len > self.max_tag {
-            return Err(FlvError::TagTooLarge {
-                len,
-                max: self.max_tag,
-            });
+            return Err(FlvError::TagTooLarge { len, max: self.max_tag });
         }
         if b.len() < TAG_HEADER_LEN + len + 4 {
             return Ok(None);
         }
         let tag_type = b[0] & 0x1f;
-        let timestamp =
-            (b[4] as u32) << 16 | (b[5] as u32) << 8 | b[6] as u32 | (b[7] as u32) << 24;
+        let timestamp = (b[4] as u32) << 16 | (b[5] as u32) << 8 | b[6] as u32 | (b[7] as u32) << 24;
         self.buf.advance(TAG_HEADER_LEN);
         let data = self.buf.split_to(len).freeze();
         self.buf.advance(4);
-        Ok(Some(Tag {
-            tag_type,
-            timestamp,
-            data,
-        }))
+        Ok(Some(Tag { tag_type, timestamp, data }))
     }
 }
 
@@ -206,16 +190,10 @@ pub fn video_info(data: &[u8]) -> Option<VideoInfo> {
             b"avc1" => "H264",
             _ => "Unknown",
         };
-        return Some(VideoInfo {
-            codec: name,
-            ..Default::default()
-        });
+        return Some(VideoInfo { codec: name, ..Default::default() });
     }
     if codec == VIDEO_CODEC_HEVC {
-        return Some(VideoInfo {
-            codec: "HEVC",
-            ..Default::default()
-        });
+        return Some(VideoInfo { codec: "HEVC", ..Default::default() });
     }
     if codec != VIDEO_CODEC_AVC || data.get(1) != Some(&0) {
         return None;
@@ -280,9 +258,8 @@ pub fn audio_info(data: &[u8]) -> Option<AudioInfo> {
         let object = data[2] >> 3;
         let freq_index = ((data[2] & 0x07) << 1) | (data[3] >> 7);
         let channels = (data[3] >> 3) & 0x0f;
-        const RATES: [u32; 13] = [
-            96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
-        ];
+        const RATES: [u32; 13] =
+            [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
         if let Some(&r) = RATES.get(freq_index as usize) {
             info.sample_rate = r;
         }
@@ -307,10 +284,7 @@ mod tests {
 
     #[test]
     fn header_bytes() {
-        assert_eq!(
-            header(true, true),
-            [b'F', b'L', b'V', 1, 5, 0, 0, 0, 9, 0, 0, 0, 0]
-        );
+        assert_eq!(header(true, true), [b'F', b'L', b'V', 1, 5, 0, 0, 0, 9, 0, 0, 0, 0]);
         assert_eq!(header(false, true)[4], 1);
         assert_eq!(header(true, false)[4], 4);
     }
@@ -318,10 +292,7 @@ mod tests {
     #[test]
     fn tag_bytes_with_extended_timestamp() {
         let t = encode_tag(TAG_VIDEO, 0x0102_0304, &[0xAA, 0xBB]);
-        assert_eq!(
-            &t[..],
-            &[9, 0, 0, 2, 0x02, 0x03, 0x04, 0x01, 0, 0, 0, 0xAA, 0xBB, 0, 0, 0, 13]
-        );
+        assert_eq!(&t[..], &[9, 0, 0, 2, 0x02, 0x03, 0x04, 0x01, 0, 0, 0, 0xAA, 0xBB, 0, 0, 0, 13]);
     }
 
     #[test]
@@ -339,14 +310,7 @@ mod tests {
         }
         assert_eq!(r.header_flags(), Some((true, false)));
         assert_eq!(tags.len(), 2);
-        assert_eq!(
-            tags[0],
-            Tag {
-                tag_type: TAG_AUDIO,
-                timestamp: 40,
-                data: Bytes::from_static(&[0xAF, 1, 2, 3])
-            }
-        );
+        assert_eq!(tags[0], Tag { tag_type: TAG_AUDIO, timestamp: 40, data: Bytes::from_static(&[0xAF, 1, 2, 3]) });
         assert_eq!(tags[1].timestamp, 0x0100_0000);
     }
 
@@ -358,13 +322,7 @@ mod tests {
         let mut r = FlvReader::new(100);
         r.push(&header(true, true));
         r.push(&[9, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(
-            r.next_tag(),
-            Err(FlvError::TagTooLarge {
-                len: 0xff_ffff,
-                max: 100
-            })
-        );
+        assert_eq!(r.next_tag(), Err(FlvError::TagTooLarge { len: 0xff_ffff, max: 100 }));
     }
 
     #[test]
@@ -382,9 +340,6 @@ mod tests {
     fn aac_config_info() {
         // AAC LC, 44100 Hz (index 4), 2 channels: 0x12 0x10.
         let i = audio_info(&[0xAF, 0, 0x12, 0x10]).unwrap();
-        assert_eq!(
-            (i.codec, i.sample_rate, i.channels, i.profile),
-            ("AAC", 44100, 2, "LC")
-        );
+        assert_eq!((i.codec, i.sample_rate, i.channels, i.profile), ("AAC", 44100, 2, "LC"));
     }
 }

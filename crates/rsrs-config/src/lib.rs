@@ -24,27 +24,15 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn at(loc: &Location, directive: &str, message: impl Into<String>) -> Self {
-        ConfigError {
-            where_: Some(loc.to_string()),
-            directive: Some(directive.to_string()),
-            message: message.into(),
-        }
+        ConfigError { where_: Some(loc.to_string()), directive: Some(directive.to_string()), message: message.into() }
     }
 
     pub fn env(var: &str, message: impl Into<String>) -> Self {
-        ConfigError {
-            where_: Some(format!("environment variable {var}")),
-            directive: None,
-            message: message.into(),
-        }
+        ConfigError { where_: Some(format!("environment variable {var}")), directive: None, message: message.into() }
     }
 
     pub fn plain(message: impl Into<String>) -> Self {
-        ConfigError {
-            where_: None,
-            directive: None,
-            message: message.into(),
-        }
+        ConfigError { where_: None, directive: None, message: message.into() }
     }
 }
 

@@ -23,27 +23,19 @@ pub struct Endpoint(pub SocketAddr);
 
 impl Endpoint {
     pub fn parse(s: &str) -> Result<Endpoint, String> {
-        let bad =
-            || format!("invalid listen endpoint `{s}`: expected PORT, IP:PORT or [IPV6]:PORT");
+        let bad = || format!("invalid listen endpoint `{s}`: expected PORT, IP:PORT or [IPV6]:PORT");
         if let Ok(port) = s.parse::<u16>() {
             if port == 0 {
-                return Err(format!(
-                    "invalid listen endpoint `{s}`: port must be 1-65535"
-                ));
+                return Err(format!("invalid listen endpoint `{s}`: port must be 1-65535"));
             }
-            return Ok(Endpoint(SocketAddr::new(
-                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                port,
-            )));
+            return Ok(Endpoint(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)));
         }
         if let Some(port) = s.strip_prefix(':') {
             return Endpoint::parse(port);
         }
         let addr: SocketAddr = s.parse().map_err(|_| bad())?;
         if addr.port() == 0 {
-            return Err(format!(
-                "invalid listen endpoint `{s}`: port must be 1-65535"
-            ));
+            return Err(format!("invalid listen endpoint `{s}`: port must be 1-65535"));
         }
         Ok(Endpoint(addr))
     }
@@ -191,34 +183,17 @@ impl Config {
 
     /// Env-only mode (`-e` / `SRS_ENV_ONLY`): no file; a default vhost; everything from `SRS_*`.
     pub fn from_env_only(env: &Env) -> Result<Config, ConfigError> {
-        let loc = Location {
-            file: "environment".into(),
-            line: 0,
-        };
-        let vhost = Directive {
-            name: "vhost".into(),
-            args: vec![DEFAULT_VHOST.into()],
-            block: Some(vec![]),
-            loc,
-        };
+        let loc = Location { file: "environment".into(), line: 0 };
+        let vhost = Directive { name: "vhost".into(), args: vec![DEFAULT_VHOST.into()], block: Some(vec![]), loc };
         Config::from_tree(vec![vhost], env, "environment", true)
     }
 
-    fn from_tree(
-        mut tree: Vec<Directive>,
-        env: &Env,
-        source: &str,
-        env_only: bool,
-    ) -> Result<Config, ConfigError> {
+    fn from_tree(mut tree: Vec<Directive>, env: &Env, source: &str, env_only: bool) -> Result<Config, ConfigError> {
         schema::transform(&mut tree);
         let mut warnings = schema::check(&tree)?;
         let g = Getter { env, root: &tree };
 
-        if g.global(&["is_full"])
-            .map(|v| v.bool())
-            .transpose()?
-            .unwrap_or(false)
-        {
+        if g.global(&["is_full"]).map(|v| v.bool()).transpose()?.unwrap_or(false) {
             return Err(ConfigError::plain(
                 "is_full is on: this is SRS's full.conf reference, never use it to run a server",
             ));
@@ -228,37 +203,20 @@ impl Config {
                 if v.args.is_empty() {
                     return Err(v.err("needs at least one [ip:]port"));
                 }
-                v.args
-                    .iter()
-                    .map(|a| Endpoint::parse(a).map_err(|e| v.err(e)))
-                    .collect::<Result<Vec<_>, _>>()?
+                v.args.iter().map(|a| Endpoint::parse(a).map_err(|e| v.err(e))).collect::<Result<Vec<_>, _>>()?
             }
             None if env_only => Vec::new(),
-            None => {
-                return Err(ConfigError::plain(format!(
-                    "{source}: `listen` is required (e.g. `listen 1935;`)"
-                )))
-            }
+            None => return Err(ConfigError::plain(format!("{source}: `listen` is required (e.g. `listen 1935;`)"))),
         };
-        let max_connections = g
-            .global(&["max_connections"])
-            .map(|v| v.u32())
-            .transpose()?
-            .unwrap_or(1000);
+        let max_connections = g.global(&["max_connections"]).map(|v| v.u32()).transpose()?.unwrap_or(1000);
         if max_connections == 0 {
             return Err(g
                 .global(&["max_connections"])
                 .map(|v| v.err("must be greater than 0"))
                 .unwrap_or_else(|| ConfigError::plain("max_connections must be > 0")));
         }
-        let daemon = if env_only {
-            false
-        } else {
-            g.global(&["daemon"])
-                .map(|v| v.bool())
-                .transpose()?
-                .unwrap_or(true)
-        };
+        let daemon =
+            if env_only { false } else { g.global(&["daemon"]).map(|v| v.bool()).transpose()?.unwrap_or(true) };
         let tank = g.log("srs_log_tank");
         let log_tank = match tank.as_ref().map(|v| v.str()).transpose()? {
             Some("console") => LogTank::Console,
@@ -278,9 +236,7 @@ impl Config {
             (Some(v), _) => {
                 let s = v.str()?;
                 if !["trace", "debug", "info", "warn", "error"].contains(&s) {
-                    return Err(v.err(format!(
-                        "`{s}` is not one of trace, debug, info, warn, error"
-                    )));
+                    return Err(v.err(format!("`{s}` is not one of trace, debug, info, warn, error")));
                 }
                 s.to_string()
             }
@@ -293,78 +249,40 @@ impl Config {
                     "trace" => "info",
                     "warn" => "warn",
                     "error" => "error",
-                    _ => {
-                        return Err(v.err(format!(
-                            "`{s}` is not one of verbose, info, trace, warn, error"
-                        )))
-                    }
+                    _ => return Err(v.err(format!("`{s}` is not one of verbose, info, trace, warn, error"))),
                 }
                 .to_string()
             }
             (None, None) => "info".into(),
         };
-        let log_file = g
-            .log("srs_log_file")
-            .map(|v| v.string())
-            .transpose()?
-            .unwrap_or_else(|| "./objs/srs.log".into());
-        let chunk_size = g
-            .global(&["chunk_size"])
-            .map(|v| v.u32())
-            .transpose()?
-            .unwrap_or(60000);
+        let log_file =
+            g.log("srs_log_file").map(|v| v.string()).transpose()?.unwrap_or_else(|| "./objs/srs.log".into());
+        let chunk_size = g.global(&["chunk_size"]).map(|v| v.u32()).transpose()?.unwrap_or(60000);
         let http_api = HttpApi {
-            enabled: g
-                .global(&["http_api", "enabled"])
-                .map(|v| v.bool())
-                .transpose()?
-                .unwrap_or(false),
+            enabled: g.global(&["http_api", "enabled"]).map(|v| v.bool()).transpose()?.unwrap_or(false),
             listen: g
                 .global(&["http_api", "listen"])
                 .map(|v| v.endpoint())
                 .transpose()?
                 .unwrap_or(Endpoint::parse("1985").expect("valid")),
-            crossdomain: g
-                .global(&["http_api", "crossdomain"])
-                .map(|v| v.bool())
-                .transpose()?
-                .unwrap_or(true),
-            raw_api: g
-                .global(&["http_api", "raw_api", "enabled"])
-                .map(|v| v.bool())
-                .transpose()?
-                .unwrap_or(false),
+            crossdomain: g.global(&["http_api", "crossdomain"]).map(|v| v.bool()).transpose()?.unwrap_or(true),
+            raw_api: g.global(&["http_api", "raw_api", "enabled"]).map(|v| v.bool()).transpose()?.unwrap_or(false),
             allow_reload: g
                 .global(&["http_api", "raw_api", "allow_reload"])
                 .map(|v| v.bool())
                 .transpose()?
                 .unwrap_or(false),
-            auth: if g
-                .global(&["http_api", "auth", "enabled"])
-                .map(|v| v.bool())
-                .transpose()?
-                .unwrap_or(false)
-            {
+            auth: if g.global(&["http_api", "auth", "enabled"]).map(|v| v.bool()).transpose()?.unwrap_or(false) {
                 Some((
-                    g.global(&["http_api", "auth", "username"])
-                        .map(|v| v.string())
-                        .transpose()?
-                        .unwrap_or_default(),
-                    g.global(&["http_api", "auth", "password"])
-                        .map(|v| v.string())
-                        .transpose()?
-                        .unwrap_or_default(),
+                    g.global(&["http_api", "auth", "username"]).map(|v| v.string()).transpose()?.unwrap_or_default(),
+                    g.global(&["http_api", "auth", "password"]).map(|v| v.string()).transpose()?.unwrap_or_default(),
                 ))
             } else {
                 None
             },
         };
         let http_server = HttpServer {
-            enabled: g
-                .global(&["http_server", "enabled"])
-                .map(|v| v.bool())
-                .transpose()?
-                .unwrap_or(false),
+            enabled: g.global(&["http_server", "enabled"]).map(|v| v.bool()).transpose()?.unwrap_or(false),
             listen: g
                 .global(&["http_server", "listen"])
                 .map(|v| v.endpoint())
@@ -375,34 +293,19 @@ impl Config {
                 .map(|v| v.string())
                 .transpose()?
                 .unwrap_or_else(|| "./objs/nginx/html".into()),
-            crossdomain: g
-                .global(&["http_server", "crossdomain"])
-                .map(|v| v.bool())
-                .transpose()?
-                .unwrap_or(true),
+            crossdomain: g.global(&["http_server", "crossdomain"]).map(|v| v.bool()).transpose()?.unwrap_or(true),
         };
         let ms = |path: &[&str], default: u64| -> Result<Duration, ConfigError> {
-            Ok(Duration::from_millis(
-                g.global(path)
-                    .map(|v| v.u64())
-                    .transpose()?
-                    .unwrap_or(default),
-            ))
+            Ok(Duration::from_millis(g.global(path).map(|v| v.u64()).transpose()?.unwrap_or(default)))
         };
         let mut vhosts = Vec::new();
         for d in tree.iter().filter(|d| d.name == "vhost") {
             let Some(name) = d.arg0() else {
-                return Err(ConfigError::at(
-                    &d.loc,
-                    "vhost",
-                    "needs a name, e.g. `vhost __defaultVhost__ { }`",
-                ));
+                return Err(ConfigError::at(&d.loc, "vhost", "needs a name, e.g. `vhost __defaultVhost__ { }`"));
             };
             if vhosts.iter().any(|v: &Vhost| v.name == name) {
-                warnings.push(format!(
-                    "{}: vhost `{name}` is defined again; the first definition wins (as in SRS)",
-                    d.loc
-                ));
+                warnings
+                    .push(format!("{}: vhost `{name}` is defined again; the first definition wins (as in SRS)", d.loc));
                 continue;
             }
             vhosts.push(vhost_from(&g, d, name, chunk_size, &mut warnings)?);
@@ -412,33 +315,17 @@ impl Config {
             listen,
             max_connections,
             daemon,
-            pid: g
-                .global(&["pid"])
-                .map(|v| v.string())
-                .transpose()?
-                .unwrap_or_else(|| "./objs/srs.pid".into()),
+            pid: g.global(&["pid"]).map(|v| v.string()).transpose()?.unwrap_or_else(|| "./objs/srs.pid".into()),
             chunk_size,
             log_tank,
             log_level,
             log_file,
-            work_dir: g
-                .global(&["work_dir"])
-                .map(|v| v.string())
-                .transpose()?
-                .unwrap_or_else(|| "./".into()),
-            utc_time: g
-                .global(&["utc_time"])
-                .map(|v| v.bool())
-                .transpose()?
-                .unwrap_or(false),
+            work_dir: g.global(&["work_dir"]).map(|v| v.string()).transpose()?.unwrap_or_else(|| "./".into()),
+            utc_time: g.global(&["utc_time"]).map(|v| v.bool()).transpose()?.unwrap_or(false),
             server_id: g.global(&["server_id"]).map(|v| v.string()).transpose()?,
             grace_start_wait: ms(&["grace_start_wait"], 2300)?,
             grace_final_wait: ms(&["grace_final_wait"], 3200)?,
-            force_grace_quit: g
-                .global(&["force_grace_quit"])
-                .map(|v| v.bool())
-                .transpose()?
-                .unwrap_or(false),
+            force_grace_quit: g.global(&["force_grace_quit"]).map(|v| v.bool()).transpose()?.unwrap_or(false),
             http_api,
             http_server,
             vhosts,
@@ -449,10 +336,7 @@ impl Config {
 
     /// The vhost for a request's host, falling back to `__defaultVhost__` as SRS does.
     pub fn vhost(&self, name: &str) -> Option<&Vhost> {
-        self.vhosts
-            .iter()
-            .find(|v| v.name == name)
-            .or_else(|| self.vhosts.iter().find(|v| v.name == DEFAULT_VHOST))
+        self.vhosts.iter().find(|v| v.name == name).or_else(|| self.vhosts.iter().find(|v| v.name == DEFAULT_VHOST))
     }
 }
 
@@ -464,38 +348,18 @@ fn vhost_from(
     warnings: &mut Vec<String>,
 ) -> Result<Vhost, ConfigError> {
     let b = |p: &[&str], default: bool| -> Result<bool, ConfigError> {
-        Ok(g.vhost(d, p)
-            .map(|v| v.bool())
-            .transpose()?
-            .unwrap_or(default))
+        Ok(g.vhost(d, p).map(|v| v.bool()).transpose()?.unwrap_or(default))
     };
     let ms = |p: &[&str], default: f64| -> Result<Duration, ConfigError> {
-        Ok(Duration::from_secs_f64(
-            g.vhost(d, p)
-                .map(|v| v.f64())
-                .transpose()?
-                .unwrap_or(default)
-                / 1000.0,
-        ))
+        Ok(Duration::from_secs_f64(g.vhost(d, p).map(|v| v.f64()).transpose()?.unwrap_or(default) / 1000.0))
     };
     let secs = |p: &[&str], default: f64| -> Result<Duration, ConfigError> {
-        Ok(Duration::from_secs_f64(
-            g.vhost(d, p)
-                .map(|v| v.f64())
-                .transpose()?
-                .unwrap_or(default),
-        ))
+        Ok(Duration::from_secs_f64(g.vhost(d, p).map(|v| v.f64()).transpose()?.unwrap_or(default)))
     };
     let min_latency = b(&["min_latency"], false)?;
-    let chunk_size = g
-        .vhost(d, &["chunk_size"])
-        .map(|v| v.u32())
-        .transpose()?
-        .unwrap_or(global_chunk);
+    let chunk_size = g.vhost(d, &["chunk_size"]).map(|v| v.u32()).transpose()?.unwrap_or(global_chunk);
     if !(128..=65536).contains(&chunk_size) {
-        warnings.push(format!(
-            "vhost {name}: chunk_size {chunk_size} is outside 128..=65536; clients may reject it"
-        ));
+        warnings.push(format!("vhost {name}: chunk_size {chunk_size} is outside 128..=65536; clients may reject it"));
     }
     let time_jitter = match g.vhost(d, &["play", "time_jitter"]) {
         None => TimeJitter::Full,
@@ -525,11 +389,7 @@ fn vhost_from(
         ));
         remux.enabled = false;
     }
-    let mode = g
-        .vhost(d, &["cluster", "mode"])
-        .map(|v| v.string())
-        .transpose()?
-        .unwrap_or_else(|| "local".into());
+    let mode = g.vhost(d, &["cluster", "mode"]).map(|v| v.string()).transpose()?.unwrap_or_else(|| "local".into());
     if mode != "local" && mode != "remote" {
         return Err(g
             .vhost(d, &["cluster", "mode"])
@@ -541,11 +401,7 @@ fn vhost_from(
         edge: mode == "remote",
         origins: list(&["cluster", "origin"]),
         token_traverse: b(&["cluster", "token_traverse"], false)?,
-        vhost: g
-            .vhost(d, &["cluster", "vhost"])
-            .map(|v| v.string())
-            .transpose()?
-            .unwrap_or_else(|| "[vhost]".into()),
+        vhost: g.vhost(d, &["cluster", "vhost"]).map(|v| v.string()).transpose()?.unwrap_or_else(|| "[vhost]".into()),
         debug_srs_upnode: b(&["cluster", "debug_srs_upnode"], true)?,
         origin_cluster: b(&["cluster", "origin_cluster"], false)?,
         coworkers: list(&["cluster", "coworkers"]),
@@ -564,10 +420,13 @@ fn vhost_from(
                 format!("vhost {name}: mode remote needs at least one `origin`"),
             ));
         }
-        warnings.push(format!("vhost {name}: edge mode (cluster.mode remote) is not implemented by rsrs yet; it serves as an origin"));
+        warnings.push(format!(
+            "vhost {name}: edge mode (cluster.mode remote) is not implemented by rsrs yet; it serves as an origin"
+        ));
     }
     if cluster.origin_cluster {
-        warnings.push(format!("vhost {name}: origin_cluster is not implemented by rsrs yet; coworkers are not consulted"));
+        warnings
+            .push(format!("vhost {name}: origin_cluster is not implemented by rsrs yet; coworkers are not consulted"));
     }
     Ok(Vhost {
         name: name.to_string(),
@@ -575,16 +434,8 @@ fn vhost_from(
         chunk_size,
         min_latency,
         tcp_nodelay: b(&["tcp_nodelay"], false)?,
-        in_ack_size: g
-            .vhost(d, &["in_ack_size"])
-            .map(|v| v.u32())
-            .transpose()?
-            .unwrap_or(0),
-        out_ack_size: g
-            .vhost(d, &["out_ack_size"])
-            .map(|v| v.u32())
-            .transpose()?
-            .unwrap_or(2_500_000),
+        in_ack_size: g.vhost(d, &["in_ack_size"]).map(|v| v.u32()).transpose()?.unwrap_or(0),
+        out_ack_size: g.vhost(d, &["out_ack_size"]).map(|v| v.u32()).transpose()?.unwrap_or(2_500_000),
         play: Play {
             gop_cache: b(&["play", "gop_cache"], true)?,
             gop_cache_max_frames: g
@@ -593,15 +444,12 @@ fn vhost_from(
                 .transpose()?
                 .unwrap_or(2500) as usize,
             queue_length: secs(&["play", "queue_length"], 30.0)?,
-            mw_latency: ms(
-                &["play", "mw_latency"],
-                if min_latency { 0.0 } else { 350.0 },
-            )?,
-            mw_msgs: (g
-                .vhost(d, &["play", "mw_msgs"])
-                .map(|v| v.u32())
-                .transpose()?
-                .unwrap_or(if min_latency { 0 } else { 8 }) as usize)
+            mw_latency: ms(&["play", "mw_latency"], if min_latency { 0.0 } else { 350.0 })?,
+            mw_msgs: (g.vhost(d, &["play", "mw_msgs"]).map(|v| v.u32()).transpose()?.unwrap_or(if min_latency {
+                0
+            } else {
+                8
+            }) as usize)
                 .min(128),
             time_jitter,
         },
@@ -639,10 +487,7 @@ impl Val {
     }
 
     fn str(&self) -> Result<&str, ConfigError> {
-        self.args
-            .first()
-            .map(|s| s.as_str())
-            .ok_or_else(|| self.err("needs a value"))
+        self.args.first().map(|s| s.as_str()).ok_or_else(|| self.err("needs a value"))
     }
 
     fn string(&self) -> Result<String, ConfigError> {
@@ -659,17 +504,12 @@ impl Val {
 
     fn u64(&self) -> Result<u64, ConfigError> {
         let s = self.str()?;
-        s.parse::<u64>()
-            .map_err(|_| self.err(format!("must be a whole non-negative number, not `{s}`")))
+        s.parse::<u64>().map_err(|_| self.err(format!("must be a whole non-negative number, not `{s}`")))
     }
 
     fn u32(&self) -> Result<u32, ConfigError> {
         let s = self.str()?;
-        s.parse::<u32>().map_err(|_| {
-            self.err(format!(
-                "must be a whole number from 0 to 4294967295, not `{s}`"
-            ))
-        })
+        s.parse::<u32>().map_err(|_| self.err(format!("must be a whole number from 0 to 4294967295, not `{s}`")))
     }
 
     fn f64(&self) -> Result<f64, ConfigError> {
@@ -693,10 +533,7 @@ struct Getter<'a> {
 impl Getter<'_> {
     fn env_val(&self, var: &str) -> Option<Val> {
         let v = self.env.get(var).filter(|v| !v.is_empty())?;
-        Some(Val {
-            args: v.split_whitespace().map(str::to_string).collect(),
-            origin: Origin::Env(var.to_string()),
-        })
+        Some(Val { args: v.split_whitespace().map(str::to_string).collect(), origin: Origin::Env(var.to_string()) })
     }
 
     /// Log directives: `SRS_SRS_LOG_X` and the short `SRS_LOG_X` both override the file.
@@ -724,14 +561,8 @@ impl Getter<'_> {
             return Some(v);
         }
         find(vhost.children(), path).map(|v| match v.origin {
-            Origin::File(loc, p) => Val {
-                args: v.args,
-                origin: Origin::File(loc, format!("vhost.{p}")),
-            },
-            o => Val {
-                args: v.args,
-                origin: o,
-            },
+            Origin::File(loc, p) => Val { args: v.args, origin: Origin::File(loc, format!("vhost.{p}")) },
+            o => Val { args: v.args, origin: o },
         })
     }
 }
@@ -740,22 +571,13 @@ fn find(dirs: &[Directive], path: &[&str]) -> Option<Val> {
     let (first, rest) = path.split_first()?;
     let d = dirs.iter().find(|d| d.name == *first)?;
     if rest.is_empty() {
-        return Some(Val {
-            args: d.args.clone(),
-            origin: Origin::File(d.loc.clone(), path.join(".")),
-        });
+        return Some(Val { args: d.args.clone(), origin: Origin::File(d.loc.clone(), path.join(".")) });
     }
     let v = find(d.children(), rest)?;
     // Keep the full dotted path in the origin so errors name e.g. `http_api.listen`.
     Some(match v.origin {
-        Origin::File(loc, _) => Val {
-            args: v.args,
-            origin: Origin::File(loc, path.join(".")),
-        },
-        o => Val {
-            args: v.args,
-            origin: o,
-        },
+        Origin::File(loc, _) => Val { args: v.args, origin: Origin::File(loc, path.join(".")) },
+        o => Val { args: v.args, origin: o },
     })
 }
 
@@ -764,10 +586,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Env {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -832,19 +651,12 @@ mod tests {
         assert_eq!(c.log_tank, LogTank::File);
         assert_eq!(c.max_connections, 1000, "empty env values are ignored");
         let e = Config::builtin(&env(&[("SRS_HTTP_API_ENABLED", "yes")])).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "environment variable SRS_HTTP_API_ENABLED: must be on or off, not `yes`"
-        );
+        assert_eq!(e.to_string(), "environment variable SRS_HTTP_API_ENABLED: must be on or off, not `yes`");
     }
 
     #[test]
     fn env_only_mode() {
-        let c = Config::from_env_only(&env(&[
-            ("SRS_LISTEN", "1935"),
-            ("SRS_HTTP_API_ENABLED", "on"),
-        ]))
-        .unwrap();
+        let c = Config::from_env_only(&env(&[("SRS_LISTEN", "1935"), ("SRS_HTTP_API_ENABLED", "on")])).unwrap();
         assert_eq!(c.listen.len(), 1);
         assert!(c.http_api.enabled);
         assert!(!c.daemon);
@@ -856,66 +668,28 @@ mod tests {
 
     #[test]
     fn errors_name_file_line_and_directive() {
-        let e = Config::load_str(
-            "listen 1935;\nvhost v {\n  play { gop_cach on; }\n}\n",
-            "srs.conf",
-            &Env::new(),
-        )
-        .unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "srs.conf:3: directive `vhost.play.gop_cach`: unknown directive in `play`"
-        );
-        let e =
-            Config::load_str("listen 1935;\nlisten_x 1;\n", "srs.conf", &Env::new()).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "srs.conf:2: directive `listen_x`: unknown directive at top level"
-        );
+        let e = Config::load_str("listen 1935;\nvhost v {\n  play { gop_cach on; }\n}\n", "srs.conf", &Env::new())
+            .unwrap_err();
+        assert_eq!(e.to_string(), "srs.conf:3: directive `vhost.play.gop_cach`: unknown directive in `play`");
+        let e = Config::load_str("listen 1935;\nlisten_x 1;\n", "srs.conf", &Env::new()).unwrap_err();
+        assert_eq!(e.to_string(), "srs.conf:2: directive `listen_x`: unknown directive at top level");
         let e = Config::load_str("listen 19x5;\n", "srs.conf", &Env::new()).unwrap_err();
-        assert!(
-            e.to_string()
-                .starts_with("srs.conf:1: directive `listen`: invalid listen endpoint `19x5`"),
-            "{e}"
-        );
-        let e = Config::load_str(
-            "listen 1935;\nhttp_api {\n enabled yes;\n}\n",
-            "srs.conf",
-            &Env::new(),
-        )
-        .unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "srs.conf:3: directive `http_api.enabled`: must be on or off, not `yes`"
-        );
+        assert!(e.to_string().starts_with("srs.conf:1: directive `listen`: invalid listen endpoint `19x5`"), "{e}");
+        let e = Config::load_str("listen 1935;\nhttp_api {\n enabled yes;\n}\n", "srs.conf", &Env::new()).unwrap_err();
+        assert_eq!(e.to_string(), "srs.conf:3: directive `http_api.enabled`: must be on or off, not `yes`");
         let e = Config::load_str("max_connections 10;\n", "srs.conf", &Env::new()).unwrap_err();
         assert!(e.to_string().contains("`listen` is required"));
-        let e = Config::load_str(
-            "listen 1935;\nmax_connections 0;\n",
-            "srs.conf",
-            &Env::new(),
-        )
-        .unwrap_err();
+        let e = Config::load_str("listen 1935;\nmax_connections 0;\n", "srs.conf", &Env::new()).unwrap_err();
         assert!(e.to_string().contains("srs.conf:2"), "{e}");
-        let e =
-            Config::load_str("listen 1935;\nis_full on;\n", "srs.conf", &Env::new()).unwrap_err();
+        let e = Config::load_str("listen 1935;\nis_full on;\n", "srs.conf", &Env::new()).unwrap_err();
         assert!(e.to_string().contains("full.conf"));
-        let e = Config::load_str(
-            "listen 1935;\nvhost v { cluster { mode remote; } }\n",
-            "srs.conf",
-            &Env::new(),
-        )
-        .unwrap_err();
+        let e = Config::load_str("listen 1935;\nvhost v { cluster { mode remote; } }\n", "srs.conf", &Env::new())
+            .unwrap_err();
         assert!(e.to_string().contains("needs at least one `origin`"), "{e}");
-        let e = Config::load_str(
-            "listen 1935;\nvhost v { play { time_jitter fast; } }\n",
-            "srs.conf",
-            &Env::new(),
-        )
-        .unwrap_err();
+        let e = Config::load_str("listen 1935;\nvhost v { play { time_jitter fast; } }\n", "srs.conf", &Env::new())
+            .unwrap_err();
         assert!(e.to_string().contains("`vhost.play.time_jitter`"), "{e}");
-        let e =
-            Config::load_str("listen 1935;\nhttp_api on;\n", "srs.conf", &Env::new()).unwrap_err();
+        let e = Config::load_str("listen 1935;\nhttp_api on;\n", "srs.conf", &Env::new()).unwrap_err();
         assert!(e.to_string().contains("must be a { } block"), "{e}");
     }
 
@@ -929,24 +703,12 @@ mod tests {
         .unwrap();
         assert_eq!(c.grace_start_wait, Duration::from_millis(700));
         assert!(
-            c.warnings
-                .iter()
-                .any(|w| w.contains("srs.conf:2") && w.contains("grace_start_wait")),
+            c.warnings.iter().any(|w| w.contains("srs.conf:2") && w.contains("grace_start_wait")),
             "{:?}",
             c.warnings
         );
-        assert!(
-            c.warnings
-                .iter()
-                .any(|w| w.contains("srs.conf:4") && w.contains("hls")),
-            "{:?}",
-            c.warnings
-        );
-        assert!(
-            c.warnings.iter().any(|w| w.contains("http_hooks")),
-            "{:?}",
-            c.warnings
-        );
+        assert!(c.warnings.iter().any(|w| w.contains("srs.conf:4") && w.contains("hls")), "{:?}", c.warnings);
+        assert!(c.warnings.iter().any(|w| w.contains("http_hooks")), "{:?}", c.warnings);
         assert!(c.vhosts[0].hls_enabled);
     }
 
@@ -970,12 +732,7 @@ mod tests {
 
     #[test]
     fn min_latency_changes_merge_defaults() {
-        let c = Config::load_str(
-            "listen 1935;\nvhost v { min_latency on; }\n",
-            "t",
-            &Env::new(),
-        )
-        .unwrap();
+        let c = Config::load_str("listen 1935;\nvhost v { min_latency on; }\n", "t", &Env::new()).unwrap();
         assert_eq!(c.vhosts[0].play.mw_latency, Duration::ZERO);
         assert_eq!(c.vhosts[0].play.mw_msgs, 0);
     }
@@ -983,18 +740,9 @@ mod tests {
     #[test]
     fn endpoints() {
         assert_eq!(Endpoint::parse("1935").unwrap().to_string(), "0.0.0.0:1935");
-        assert_eq!(
-            Endpoint::parse("127.0.0.2:80").unwrap().to_string(),
-            "127.0.0.2:80"
-        );
-        assert_eq!(
-            Endpoint::parse("[::1]:1935").unwrap().to_string(),
-            "[::1]:1935"
-        );
-        assert_eq!(
-            Endpoint::parse(":8080").unwrap().to_string(),
-            "0.0.0.0:8080"
-        );
+        assert_eq!(Endpoint::parse("127.0.0.2:80").unwrap().to_string(), "127.0.0.2:80");
+        assert_eq!(Endpoint::parse("[::1]:1935").unwrap().to_string(), "[::1]:1935");
+        assert_eq!(Endpoint::parse(":8080").unwrap().to_string(), "0.0.0.0:8080");
         assert!(Endpoint::parse("0").is_err());
         assert!(Endpoint::parse("host:1").is_err());
     }

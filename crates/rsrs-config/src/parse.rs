@@ -56,11 +56,7 @@ pub fn parse_file(path: &Path) -> Result<Vec<Directive>, ConfigError> {
     parse_file_at(path, 0, None)
 }
 
-fn parse_file_at(
-    path: &Path,
-    depth: usize,
-    from: Option<&Location>,
-) -> Result<Vec<Directive>, ConfigError> {
+fn parse_file_at(path: &Path, depth: usize, from: Option<&Location>) -> Result<Vec<Directive>, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         let msg = format!("cannot read config file {}: {e}", path.display());
         match from {
@@ -76,21 +72,10 @@ pub fn parse_str(text: &str, name: &str) -> Result<Vec<Directive>, ConfigError> 
     parse_str_at(text, name, 0, None)
 }
 
-fn parse_str_at(
-    text: &str,
-    name: &str,
-    depth: usize,
-    dir: Option<&Path>,
-) -> Result<Vec<Directive>, ConfigError> {
+fn parse_str_at(text: &str, name: &str, depth: usize, dir: Option<&Path>) -> Result<Vec<Directive>, ConfigError> {
     let file: Arc<str> = Arc::from(name);
     let tokens = lex(text, &file)?;
-    let mut p = Parser {
-        tokens,
-        pos: 0,
-        file,
-        depth,
-        dir: dir.map(Path::to_path_buf),
-    };
+    let mut p = Parser { tokens, pos: 0, file, depth, dir: dir.map(Path::to_path_buf) };
     let out = p.block(false)?;
     Ok(out)
 }
@@ -108,10 +93,7 @@ fn lex(text: &str, file: &Arc<str>) -> Result<Vec<(Tok, usize)>, ConfigError> {
     let mut out = Vec::new();
     let mut line = 1;
     let mut chars = text.chars().peekable();
-    let loc = |line| Location {
-        file: file.clone(),
-        line,
-    };
+    let loc = |line| Location { file: file.clone(), line };
     while let Some(&c) = chars.peek() {
         match c {
             '\n' => {
@@ -210,10 +192,7 @@ struct Parser {
 
 impl Parser {
     fn loc(&self, line: usize) -> Location {
-        Location {
-            file: self.file.clone(),
-            line,
-        }
+        Location { file: self.file.clone(), line }
     }
 
     fn block(&mut self, nested: bool) -> Result<Vec<Directive>, ConfigError> {
@@ -222,19 +201,11 @@ impl Parser {
         loop {
             let Some((tok, line)) = self.tokens.get(self.pos).cloned() else {
                 if let Some((name, _, l)) = pending {
-                    return Err(ConfigError::at(
-                        &self.loc(l),
-                        &name,
-                        "unexpected end of file, expecting ';' or '{'",
-                    ));
+                    return Err(ConfigError::at(&self.loc(l), &name, "unexpected end of file, expecting ';' or '{'"));
                 }
                 if nested {
                     let line = self.tokens.last().map(|t| t.1).unwrap_or(1);
-                    return Err(ConfigError::at(
-                        &self.loc(line),
-                        "",
-                        "unexpected end of file, expecting '}'",
-                    ));
+                    return Err(ConfigError::at(&self.loc(line), "", "unexpected end of file, expecting '}'"));
                 }
                 return Ok(out);
             };
@@ -261,21 +232,12 @@ impl Parser {
                 }
                 Tok::Semi => {
                     let Some((name, args, l)) = pending.take() else {
-                        return Err(ConfigError::at(
-                            &self.loc(line),
-                            "",
-                            "unexpected ';' with no directive before it",
-                        ));
+                        return Err(ConfigError::at(&self.loc(line), "", "unexpected ';' with no directive before it"));
                     };
                     if name == "include" {
                         out.extend(self.include(&args, l)?);
                     } else {
-                        out.push(Directive {
-                            name,
-                            args,
-                            block: None,
-                            loc: self.loc(l),
-                        });
+                        out.push(Directive { name, args, block: None, loc: self.loc(l) });
                     }
                 }
                 Tok::Open => {
@@ -287,12 +249,7 @@ impl Parser {
                         ));
                     };
                     let children = self.block(true)?;
-                    out.push(Directive {
-                        name,
-                        args,
-                        block: Some(children),
-                        loc: self.loc(l),
-                    });
+                    out.push(Directive { name, args, block: Some(children), loc: self.loc(l) });
                 }
                 Tok::Close => {
                     if let Some((name, _, l)) = pending {
@@ -303,11 +260,7 @@ impl Parser {
                         ));
                     }
                     if !nested {
-                        return Err(ConfigError::at(
-                            &self.loc(line),
-                            "",
-                            "unexpected '}' with no block open",
-                        ));
+                        return Err(ConfigError::at(&self.loc(line), "", "unexpected '}' with no block open"));
                     }
                     return Ok(out);
                 }
@@ -339,11 +292,7 @@ impl Parser {
     fn include(&self, files: &[String], line: usize) -> Result<Vec<Directive>, ConfigError> {
         let loc = self.loc(line);
         if files.is_empty() {
-            return Err(ConfigError::at(
-                &loc,
-                "include",
-                "include needs at least one file",
-            ));
+            return Err(ConfigError::at(&loc, "include", "include needs at least one file"));
         }
         if self.depth >= MAX_INCLUDE_DEPTH {
             return Err(ConfigError::at(
@@ -381,7 +330,8 @@ mod tests {
 
     #[test]
     fn parses_blocks_args_comments_quotes() {
-        let text = "listen 1935; # rtmp\nvhost __defaultVhost__ {\n  hls { enabled on; hls_path \"/a b\"; }\n  x 'y';\n}\n";
+        let text =
+            "listen 1935; # rtmp\nvhost __defaultVhost__ {\n  hls { enabled on; hls_path \"/a b\"; }\n  x 'y';\n}\n";
         let d = parse_str(text, "t.conf").unwrap();
         assert_eq!(d.len(), 2);
         assert_eq!(d[0].name, "listen");
@@ -436,21 +386,14 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("rsrs-cfg-inc-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("inner.conf"), "chunk_size 4096;\n").unwrap();
-        std::fs::write(
-            dir.join("main.conf"),
-            "listen 1935;\nvhost v { include inner.conf; }\n",
-        )
-        .unwrap();
+        std::fs::write(dir.join("main.conf"), "listen 1935;\nvhost v { include inner.conf; }\n").unwrap();
         let d = parse_file(&dir.join("main.conf")).unwrap();
         assert_eq!(d[1].get("chunk_size").unwrap().args, vec!["4096"]);
         std::fs::write(dir.join("bad.conf"), "include nope.conf;\n").unwrap();
         let e = parse_file(&dir.join("bad.conf")).unwrap_err().to_string();
         assert!(e.contains("bad.conf:1") && e.contains("nope.conf"), "{e}");
         std::fs::write(dir.join("loop.conf"), "include loop.conf;\n").unwrap();
-        assert!(parse_file(&dir.join("loop.conf"))
-            .unwrap_err()
-            .to_string()
-            .contains("nested deeper"));
+        assert!(parse_file(&dir.join("loop.conf")).unwrap_err().to_string().contains("nested deeper"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -43,16 +43,15 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
     let leaf = Yes(Leaf);
     Some(match section {
         Vhost => match name {
-            "enabled" | "chunk_size" | "min_latency" | "tcp_nodelay" | "in_ack_size"
-            | "out_ack_size" => leaf,
+            "enabled" | "chunk_size" | "min_latency" | "tcp_nodelay" | "in_ack_size" | "out_ack_size" => leaf,
             "play" => Yes(Play),
             "publish" => Yes(Publish),
             "http_remux" => Yes(HttpRemux),
             "cluster" => Yes(Cluster),
             "hls" => Yes(Hls),
             "dvr" => Yes(Dvr),
-            "ingest" | "http_hooks" | "refer" | "forward" | "transcode" | "bandcheck"
-            | "security" | "dash" | "http_static" | "hds" | "exec" | "rtc" | "srt" => Yes(Opaque),
+            "ingest" | "http_hooks" | "refer" | "forward" | "transcode" | "bandcheck" | "security" | "dash"
+            | "http_static" | "hds" | "exec" | "rtc" | "srt" => Yes(Opaque),
             _ => return None,
         },
         HttpApi => match name {
@@ -76,15 +75,8 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
             _ => return None,
         },
         Play => match name {
-            "gop_cache"
-            | "gop_cache_max_frames"
-            | "queue_length"
-            | "mw_latency"
-            | "mw_msgs"
-            | "time_jitter" => leaf,
-            "atc" | "atc_auto" | "mix_correct" | "send_min_interval" | "reduce_sequence_header" => {
-                NotYet
-            }
+            "gop_cache" | "gop_cache_max_frames" | "queue_length" | "mw_latency" | "mw_msgs" | "time_jitter" => leaf,
+            "atc" | "atc_auto" | "mix_correct" | "send_min_interval" | "reduce_sequence_header" => NotYet,
             _ => return None,
         },
         Publish => match name {
@@ -94,14 +86,13 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
             _ => return None,
         },
         HttpRemux => match name {
-            "enabled" | "mount" | "drop_if_not_match" | "has_audio" | "has_video"
-            | "guess_has_av" => leaf,
+            "enabled" | "mount" | "drop_if_not_match" | "has_audio" | "has_video" | "guess_has_av" => leaf,
             "fast_cache" => NotYet,
             _ => return None,
         },
         Cluster => match name {
-            "mode" | "origin" | "token_traverse" | "vhost" | "debug_srs_upnode"
-            | "origin_cluster" | "coworkers" | "protocol" | "follow_client" => leaf,
+            "mode" | "origin" | "token_traverse" | "vhost" | "debug_srs_upnode" | "origin_cluster" | "coworkers"
+            | "protocol" | "follow_client" => leaf,
             _ => return None,
         },
         Hls => match name {
@@ -136,8 +127,8 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
             _ => return None,
         },
         Dvr => match name {
-            "enabled" | "dvr_apply" | "dvr_plan" | "dvr_path" | "dvr_duration"
-            | "dvr_wait_keyframe" | "time_jitter" => leaf,
+            "enabled" | "dvr_apply" | "dvr_plan" | "dvr_path" | "dvr_duration" | "dvr_wait_keyframe"
+            | "time_jitter" => leaf,
             _ => return None,
         },
         Leaf | Opaque => return None,
@@ -148,9 +139,10 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
 pub(crate) fn root(name: &str) -> Option<Support> {
     use Support::*;
     Some(match name {
-        "listen" | "pid" | "chunk_size" | "srs_log_tank" | "srs_log_level" | "srs_log_level_v2"
-        | "srs_log_file" | "max_connections" | "daemon" | "work_dir" | "utc_time" | "server_id"
-        | "pithy_print_ms" | "is_full" => Yes(Section::Leaf),
+        "listen" | "pid" | "chunk_size" | "srs_log_tank" | "srs_log_level" | "srs_log_level_v2" | "srs_log_file"
+        | "max_connections" | "daemon" | "work_dir" | "utc_time" | "server_id" | "pithy_print_ms" | "is_full" => {
+            Yes(Section::Leaf)
+        }
         "http_api" => Yes(Section::HttpApi),
         "http_server" => Yes(Section::HttpServer),
         "vhost" => Yes(Section::Vhost),
@@ -188,19 +180,11 @@ pub(crate) fn check(root_dirs: &[Directive]) -> Result<Vec<String>, ConfigError>
     let mut warnings = Vec::new();
     for d in root_dirs {
         match root(&d.name) {
-            None => {
-                return Err(ConfigError::at(
-                    &d.loc,
-                    &d.name,
-                    "unknown directive at top level",
-                ))
-            }
+            None => return Err(ConfigError::at(&d.loc, &d.name, "unknown directive at top level")),
             Some(Support::NotYet) => {
                 if is_switched_on(d) {
-                    warnings.push(format!(
-                        "{}: `{}` is recognized but not implemented by rsrs yet; ignored",
-                        d.loc, d.name
-                    ))
+                    warnings
+                        .push(format!("{}: `{}` is recognized but not implemented by rsrs yet; ignored", d.loc, d.name))
                 }
             }
             Some(Support::Ignored) => {}
@@ -217,28 +201,16 @@ fn is_switched_on(d: &Directive) -> bool {
     }
 }
 
-fn check_children(
-    d: &Directive,
-    section: Section,
-    path: &str,
-    warnings: &mut Vec<String>,
-) -> Result<(), ConfigError> {
+fn check_children(d: &Directive, section: Section, path: &str, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
     if section == Section::Leaf {
         if d.block.is_some() {
-            return Err(ConfigError::at(
-                &d.loc,
-                path,
-                "takes a value, not a { } block",
-            ));
+            return Err(ConfigError::at(&d.loc, path, "takes a value, not a { } block"));
         }
         return Ok(());
     }
     if section == Section::Opaque {
         if is_switched_on(d) {
-            warnings.push(format!(
-                "{}: `{}` is recognized but not implemented by rsrs yet; ignored",
-                d.loc, path
-            ));
+            warnings.push(format!("{}: `{}` is recognized but not implemented by rsrs yet; ignored", d.loc, path));
         }
         return Ok(());
     }
@@ -246,25 +218,14 @@ fn check_children(
         return Err(ConfigError::at(&d.loc, path, "must be a { } block"));
     }
     if matches!(section, Section::Hls | Section::Dvr) && is_switched_on(d) {
-        warnings.push(format!(
-            "{}: `{}` is recognized but not implemented by rsrs yet; ignored",
-            d.loc, path
-        ));
+        warnings.push(format!("{}: `{}` is recognized but not implemented by rsrs yet; ignored", d.loc, path));
     }
     for c in d.children() {
         let child_path = format!("{path}.{}", c.name);
         match lookup(section, &c.name) {
-            None => {
-                return Err(ConfigError::at(
-                    &c.loc,
-                    &child_path,
-                    format!("unknown directive in `{}`", d.name),
-                ))
-            }
-            Some(Support::NotYet) => warnings.push(format!(
-                "{}: `{child_path}` is recognized but not implemented by rsrs yet; ignored",
-                c.loc
-            )),
+            None => return Err(ConfigError::at(&c.loc, &child_path, format!("unknown directive in `{}`", d.name))),
+            Some(Support::NotYet) => warnings
+                .push(format!("{}: `{child_path}` is recognized but not implemented by rsrs yet; ignored", c.loc)),
             Some(Support::Ignored) => {}
             Some(Support::Yes(s)) => check_children(c, s, &child_path, warnings)?,
         }
@@ -317,11 +278,7 @@ fn transform_vhost(v: &mut Directive) {
             }
             "mr" if c.block.is_some() => {
                 for mut m in c.block.take().unwrap_or_default() {
-                    m.name = if m.name == "enabled" {
-                        "mr".into()
-                    } else {
-                        "mr_latency".into()
-                    };
+                    m.name = if m.name == "enabled" { "mr".into() } else { "mr_latency".into() };
                     moved.push(("publish", m));
                 }
             }
@@ -333,12 +290,7 @@ fn transform_vhost(v: &mut Directive) {
         let target = match kept.iter_mut().position(|k| k.name == section) {
             Some(i) => &mut kept[i],
             None => {
-                kept.push(Directive {
-                    name: section.into(),
-                    args: vec![],
-                    block: Some(vec![]),
-                    loc,
-                });
+                kept.push(Directive { name: section.into(), args: vec![], block: Some(vec![]), loc });
                 kept.last_mut().expect("just pushed")
             }
         };

@@ -12,10 +12,7 @@ fn guide_configs(text: &str) -> Vec<String> {
         if line.trim_start().starts_with("srs.conf: |") {
             let mut conf = String::new();
             while let Some(l) = lines.peek() {
-                if !(l.starts_with("    ") || l.trim().is_empty())
-                    || l.trim() == "EOF"
-                    || l.trim() == "---"
-                {
+                if !(l.starts_with("    ") || l.trim().is_empty()) || l.trim() == "EOF" || l.trim() == "---" {
                     break;
                 }
                 conf.push_str(l.trim_start_matches("    "));
@@ -33,11 +30,7 @@ fn every_guide_config_loads() {
     let seed = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/seed");
     let Ok(dir) = std::fs::read_dir(&seed) else {
         // The guide lives beside the repository (shared/); CI always has it.
-        assert!(
-            std::env::var("CI").is_err(),
-            "shared/seed is missing at {}",
-            seed.display()
-        );
+        assert!(std::env::var("CI").is_err(), "shared/seed is missing at {}", seed.display());
         eprintln!("skipping: {} not present", seed.display());
         return;
     };
@@ -63,10 +56,7 @@ fn guide_forms_mean_what_srs_means() {
     let c = Config::load_str(edge, "edge.conf", &Env::new()).unwrap();
     let v = c.vhost("x").unwrap();
     assert!(v.cluster.edge);
-    assert_eq!(
-        v.cluster.origins,
-        vec!["srs-origin-0.socs", "srs-origin-1.socs"]
-    );
+    assert_eq!(v.cluster.origins, vec!["srs-origin-0.socs", "srs-origin-1.socs"]);
     assert!(c.force_grace_quit);
     assert_eq!(c.grace_start_wait.as_millis(), 700);
     assert!(!c.daemon);

@@ -78,14 +78,8 @@ mod tests {
 
     #[test]
     fn srs_forms() {
-        assert_eq!(
-            p(&["-c", "conf/srs.conf"]).unwrap().config.as_deref(),
-            Some("conf/srs.conf")
-        );
-        assert_eq!(
-            p(&["-cconf/a.conf"]).unwrap().config.as_deref(),
-            Some("conf/a.conf")
-        );
+        assert_eq!(p(&["-c", "conf/srs.conf"]).unwrap().config.as_deref(), Some("conf/srs.conf"));
+        assert_eq!(p(&["-cconf/a.conf"]).unwrap().config.as_deref(), Some("conf/a.conf"));
         let o = p(&["-tc", "x.conf"]).unwrap();
         assert!(o.test);
         assert_eq!(o.config.as_deref(), Some("x.conf"));

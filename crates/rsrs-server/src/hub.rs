@@ -48,14 +48,7 @@ impl Frame {
             FrameKind::Audio => flv::is_audio_sequence_header(&payload),
             FrameKind::Metadata => false,
         };
-        Frame {
-            kind,
-            timestamp,
-            payload,
-            keyframe,
-            sequence_header,
-            rtmp_body: OnceLock::new(),
-        }
+        Frame { kind, timestamp, payload, keyframe, sequence_header, rtmp_body: OnceLock::new() }
     }
 
     pub fn rtmp_type(&self) -> u8 {
@@ -150,10 +143,7 @@ struct Jitter {
 
 impl Jitter {
     fn new() -> Self {
-        Jitter {
-            last_in: 0,
-            last_out: -1,
-        }
+        Jitter { last_in: 0, last_out: -1 }
     }
 
     fn correct(&mut self, ts: u32) -> u32 {
@@ -255,12 +245,7 @@ impl Source {
     }
 
     /// Claims the stream for a publisher. Fails if another publisher holds it.
-    fn publish(
-        &self,
-        client_id: &str,
-        tc_url: &str,
-        settings: SourceSettings,
-    ) -> Result<(), StreamBusy> {
+    fn publish(&self, client_id: &str, tc_url: &str, settings: SourceSettings) -> Result<(), StreamBusy> {
         let mut st = self.lock();
         if let Some(other) = &st.publisher {
             return Err(StreamBusy(self.key.url(), other.clone()));
@@ -308,8 +293,7 @@ impl Source {
 
     /// Adds a message from the publisher. Never blocks on consumers.
     pub fn push(&self, kind: FrameKind, timestamp: u32, payload: Bytes) {
-        self.recv_bytes
-            .fetch_add(payload.len() as u64, Ordering::Relaxed);
+        self.recv_bytes.fetch_add(payload.len() as u64, Ordering::Relaxed);
         let mut st = self.lock();
         let settings = st.settings;
         let ts = match (kind, settings.time_jitter) {
@@ -356,23 +340,13 @@ impl Source {
         }
         let has_audio = st.audio_sh.is_some() || st.audio_info.is_some();
         let has_video = st.video_sh.is_some();
-        Subscription {
-            initial,
-            rx,
-            has_audio,
-            has_video,
-        }
+        Subscription { initial, rx, has_audio, has_video }
     }
 
     /// Metadata and sequence headers, for a consumer that skipped ahead.
     pub fn headers(&self) -> Vec<Arc<Frame>> {
         let st = self.lock();
-        st.metadata
-            .iter()
-            .chain(st.audio_sh.iter())
-            .chain(st.video_sh.iter())
-            .cloned()
-            .collect()
+        st.metadata.iter().chain(st.audio_sh.iter()).chain(st.video_sh.iter()).cloned().collect()
     }
 }
 
@@ -430,10 +404,7 @@ impl Hub {
         settings: SourceSettings,
     ) -> Result<Arc<Source>, StreamBusy> {
         let mut map = self.map();
-        let s = map
-            .entry(key.clone())
-            .or_insert_with(|| Arc::new(Source::new(key.clone(), settings)))
-            .clone();
+        let s = map.entry(key.clone()).or_insert_with(|| Arc::new(Source::new(key.clone(), settings))).clone();
         s.publish(client_id, tc_url, settings)?;
         Ok(s)
     }
@@ -441,15 +412,9 @@ impl Hub {
     /// Attaches a consumer to `key` (creating the source so a player can wait for a publisher).
     pub fn attach(self: &Arc<Self>, key: &StreamKey, settings: SourceSettings) -> ConsumerGuard {
         let mut map = self.map();
-        let s = map
-            .entry(key.clone())
-            .or_insert_with(|| Arc::new(Source::new(key.clone(), settings)))
-            .clone();
+        let s = map.entry(key.clone()).or_insert_with(|| Arc::new(Source::new(key.clone(), settings))).clone();
         s.consumers.fetch_add(1, Ordering::AcqRel);
-        ConsumerGuard {
-            source: s,
-            hub: self.clone(),
-        }
+        ConsumerGuard { source: s, hub: self.clone() }
     }
 
     /// Releases a publisher's claim and drops the source if nobody is left.
@@ -543,19 +508,11 @@ mod tests {
     use super::*;
 
     fn settings() -> SourceSettings {
-        SourceSettings {
-            gop_cache: true,
-            gop_cache_max_frames: 2500,
-            time_jitter: rsrs_config::TimeJitter::Full,
-        }
+        SourceSettings { gop_cache: true, gop_cache_max_frames: 2500, time_jitter: rsrs_config::TimeJitter::Full }
     }
 
     fn key() -> StreamKey {
-        StreamKey {
-            vhost: "__defaultVhost__".into(),
-            app: "live".into(),
-            stream: "s".into(),
-        }
+        StreamKey { vhost: "__defaultVhost__".into(), app: "live".into(), stream: "s".into() }
     }
 
     fn video(key: bool, n: u8) -> Bytes {
@@ -567,26 +524,15 @@ mod tests {
         let s = Source::new(key(), settings());
         s.publish("c1", "rtmp://x/live", settings()).unwrap();
         s.push(FrameKind::Metadata, 0, Bytes::from_static(b"meta"));
-        s.push(
-            FrameKind::Video,
-            0,
-            Bytes::from_static(&[0x17, 0, 0, 0, 0, 1]),
-        );
-        s.push(
-            FrameKind::Audio,
-            0,
-            Bytes::from_static(&[0xAF, 0, 0x12, 0x10]),
-        );
+        s.push(FrameKind::Video, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1]));
+        s.push(FrameKind::Audio, 0, Bytes::from_static(&[0xAF, 0, 0x12, 0x10]));
         s.push(FrameKind::Video, 40, video(false, 1)); // before any keyframe: not cached
         s.push(FrameKind::Video, 80, video(true, 2));
         s.push(FrameKind::Audio, 90, Bytes::from_static(&[0xAF, 1, 9]));
         s.push(FrameKind::Video, 120, video(false, 3));
         let sub = s.subscribe();
-        let kinds: Vec<(FrameKind, bool, bool)> = sub
-            .initial
-            .iter()
-            .map(|f| (f.kind, f.sequence_header, f.keyframe))
-            .collect();
+        let kinds: Vec<(FrameKind, bool, bool)> =
+            sub.initial.iter().map(|f| (f.kind, f.sequence_header, f.keyframe)).collect();
         assert_eq!(
             kinds,
             vec![
@@ -609,28 +555,19 @@ mod tests {
         let s = Source::new(key(), settings());
         s.publish("a", "", settings()).unwrap();
         let err = s.publish("b", "", settings()).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "stream /live/s is already being published by client a"
-        );
+        assert_eq!(err.to_string(), "stream /live/s is already being published by client a");
         let mut sub = s.subscribe();
         s.unpublish("b"); // not the holder: no effect
         assert_eq!(s.publisher().as_deref(), Some("a"));
         s.unpublish("a");
         assert!(matches!(sub.rx.try_recv(), Ok(HubEvent::Unpublished)));
-        assert!(
-            s.subscribe().initial.is_empty(),
-            "no cache dump without a publisher"
-        );
+        assert!(s.subscribe().initial.is_empty(), "no cache dump without a publisher");
     }
 
     #[test]
     fn jitter_full_clamps_jumps() {
         let mut j = Jitter::new();
-        let out: Vec<u32> = [1000, 1040, 1080, 50000, 50040, 100]
-            .iter()
-            .map(|&t| j.correct(t))
-            .collect();
+        let out: Vec<u32> = [1000, 1040, 1080, 50000, 50040, 100].iter().map(|&t| j.correct(t)).collect();
         assert_eq!(out, vec![9, 49, 89, 99, 139, 149]);
     }
 
@@ -642,19 +579,13 @@ mod tests {
         for i in 0..(RING_CAPACITY + 10) {
             s.push(FrameKind::Video, i as u32 * 40, video(i % 50 == 0, 0));
         }
-        assert!(matches!(
-            sub.rx.try_recv(),
-            Err(broadcast::error::TryRecvError::Lagged(_))
-        ));
+        assert!(matches!(sub.rx.try_recv(), Err(broadcast::error::TryRecvError::Lagged(_))));
         let mut skip = SkipAhead::default();
         skip.lagged();
         let mut admitted = 0;
         while let Ok(HubEvent::Media(f)) = sub.rx.try_recv() {
             if skip.admit(&f, true) {
-                assert!(
-                    admitted > 0 || f.keyframe,
-                    "first admitted frame after lag must be a keyframe"
-                );
+                assert!(admitted > 0 || f.keyframe, "first admitted frame after lag must be a keyframe");
                 admitted += 1;
             }
         }
@@ -664,11 +595,7 @@ mod tests {
     #[test]
     fn consumer_clock_starts_at_zero() {
         let mut c = ConsumerClock::default();
-        let sh = Frame::new(
-            FrameKind::Video,
-            500,
-            Bytes::from_static(&[0x17, 0, 0, 0, 0]),
-        );
+        let sh = Frame::new(FrameKind::Video, 500, Bytes::from_static(&[0x17, 0, 0, 0, 0]));
         let k = Frame::new(FrameKind::Video, 9000, video(true, 0));
         let a = Frame::new(FrameKind::Audio, 9020, Bytes::from_static(&[0xAF, 1]));
         assert_eq!((c.stamp(&sh), c.stamp(&k), c.stamp(&a)), (0, 0, 20));
@@ -683,10 +610,6 @@ mod tests {
         assert_eq!(b[257], 0xC6);
         assert_eq!(f.rtmp_body(128).as_ptr(), b.as_ptr(), "computed once");
         let small = Frame::new(FrameKind::Audio, 0, Bytes::from(vec![1u8; 10]));
-        assert_eq!(
-            small.rtmp_body(128).as_ptr(),
-            small.payload.as_ptr(),
-            "no copy for one chunk"
-        );
+        assert_eq!(small.rtmp_body(128).as_ptr(), small.payload.as_ptr(), "no copy for one chunk");
     }
 }

@@ -6,16 +6,10 @@ use std::sync::Mutex;
 use tracing_subscriber::EnvFilter;
 
 pub fn init(cfg: &Config) -> Result<(), String> {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.log_level));
-    let json = std::env::var("RSRS_LOG_FORMAT")
-        .map(|v| v == "json")
-        .unwrap_or(false);
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.log_level));
+    let json = std::env::var("RSRS_LOG_FORMAT").map(|v| v == "json").unwrap_or(false);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(ansi);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi);
     match cfg.log_tank {
         LogTank::Console => {
             if json {

@@ -32,10 +32,7 @@ fn main() -> ExitCode {
     let path = if env_only {
         None
     } else {
-        env.get("SRS_CONFIG_FILE")
-            .filter(|v| !v.is_empty())
-            .cloned()
-            .or(opts.config.clone())
+        env.get("SRS_CONFIG_FILE").filter(|v| !v.is_empty()).cloned().or(opts.config.clone())
     };
     let loaded = match (&path, env_only) {
         (_, true) => Config::from_env_only(&env),
@@ -47,10 +44,7 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("rsrs: config error: {e}");
             if opts.test {
-                eprintln!(
-                    "rsrs: configuration file {} test failed",
-                    path.as_deref().unwrap_or("(built-in)")
-                );
+                eprintln!("rsrs: configuration file {} test failed", path.as_deref().unwrap_or("(built-in)"));
             }
             return ExitCode::from(1);
         }
@@ -79,12 +73,7 @@ fn main() -> ExitCode {
         eprintln!("rsrs: {e}");
         return ExitCode::from(1);
     }
-    info!(
-        "rsrs {} starting, config: {}, pid {}",
-        server::VERSION,
-        cfg.source,
-        std::process::id()
-    );
+    info!("rsrs {} starting, config: {}, pid {}", server::VERSION, cfg.source, std::process::id());
     for w in &cfg.warnings {
         warn!("config: {w}");
     }
@@ -96,10 +85,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("rsrs: cannot start the runtime: {e}");
@@ -199,8 +185,7 @@ impl PidFile {
         use std::os::unix::io::AsRawFd;
         let p = Path::new(path);
         if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create pid directory {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create pid directory {}: {e}", dir.display()))?;
         }
         let mut f = std::fs::OpenOptions::new()
             .read(true)
@@ -212,15 +197,10 @@ impl PidFile {
         // Safety: flock on a file descriptor we own.
         if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             let other = std::fs::read_to_string(p).unwrap_or_default();
-            return Err(format!(
-                "pid file {path} is locked: another rsrs (pid {}) is running here",
-                other.trim()
-            ));
+            return Err(format!("pid file {path} is locked: another rsrs (pid {}) is running here", other.trim()));
         }
-        f.set_len(0)
-            .map_err(|e| format!("cannot write pid file {path}: {e}"))?;
-        write!(f, "{}", std::process::id())
-            .map_err(|e| format!("cannot write pid file {path}: {e}"))?;
+        f.set_len(0).map_err(|e| format!("cannot write pid file {path}: {e}"))?;
+        write!(f, "{}", std::process::id()).map_err(|e| format!("cannot write pid file {path}: {e}"))?;
         Ok(PidFile { _file: f })
     }
 }

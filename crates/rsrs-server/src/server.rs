@@ -37,19 +37,12 @@ pub struct Server {
 
 impl Server {
     pub fn new(config: Config) -> Arc<Server> {
-        let server_id = config
-            .server_id
-            .clone()
-            .unwrap_or_else(|| crate::ids::random_id("vid-", 7));
+        let server_id = config.server_id.clone().unwrap_or_else(|| crate::ids::random_id("vid-", 7));
         Arc::new(Server {
             config: RwLock::new(Arc::new(config)),
             hub: Arc::new(Hub::default()),
             clients: Arc::new(Clients::default()),
-            identity: ServerIdentity {
-                server: signature(),
-                version: VERSION.to_string(),
-                pid: std::process::id(),
-            },
+            identity: ServerIdentity { server: signature(), version: VERSION.to_string(), pid: std::process::id() },
             server_id,
             service_id: crate::ids::random_id("", 8),
             started: Instant::now(),
@@ -61,18 +54,13 @@ impl Server {
 
     /// The current config (a cheap snapshot; reload swaps it).
     pub fn config(&self) -> Arc<Config> {
-        self.config
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The API id of a vhost (`vid-xxxxxxx`), stable for the life of the process.
     pub fn vhost_id(&self, name: &str) -> String {
         let mut ids = self.vhost_ids.lock().unwrap_or_else(|e| e.into_inner());
-        ids.entry(name.to_string())
-            .or_insert_with(|| crate::ids::random_id("vid-", 7))
-            .clone()
+        ids.entry(name.to_string()).or_insert_with(|| crate::ids::random_id("vid-", 7)).clone()
     }
 
     /// Registers an accepted connection, or refuses it when `max_connections` is reached.
@@ -103,17 +91,11 @@ pub struct HttpRole {
 }
 
 async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, String> {
-    let sock = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()
-    } else {
-        tokio::net::TcpSocket::new_v6()
-    }
-    .map_err(|e| format!("cannot create a socket for {what} {addr}: {e}"))?;
+    let sock = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() }
+        .map_err(|e| format!("cannot create a socket for {what} {addr}: {e}"))?;
     let _ = sock.set_reuseaddr(true);
-    sock.bind(addr)
-        .map_err(|e| format!("cannot listen for {what} on {addr}: {e}"))?;
-    sock.listen(1024)
-        .map_err(|e| format!("cannot listen for {what} on {addr}: {e}"))
+    sock.bind(addr).map_err(|e| format!("cannot listen for {what} on {addr}: {e}"))?;
+    sock.listen(1024).map_err(|e| format!("cannot listen for {what} on {addr}: {e}"))
 }
 
 /// Binds every configured listener and serves until shutdown. Errors binding are returned
@@ -130,31 +112,13 @@ pub async fn run(server: Arc<Server>) -> Result<(), String> {
     let files = cfg.http_server.enabled.then_some(cfg.http_server.listen);
     let mut http = Vec::new();
     match (api, files) {
-        (Some(a), Some(f)) if a == f => http.push((
-            a,
-            HttpRole {
-                api: true,
-                files: true,
-            },
-        )),
+        (Some(a), Some(f)) if a == f => http.push((a, HttpRole { api: true, files: true })),
         _ => {
             if let Some(a) = api {
-                http.push((
-                    a,
-                    HttpRole {
-                        api: true,
-                        files: false,
-                    },
-                ));
+                http.push((a, HttpRole { api: true, files: false }));
             }
             if let Some(f) = files {
-                http.push((
-                    f,
-                    HttpRole {
-                        api: false,
-                        files: true,
-                    },
-                ));
+                http.push((f, HttpRole { api: false, files: true }));
             }
         }
     }

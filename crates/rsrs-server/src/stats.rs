@@ -30,10 +30,7 @@ impl ClientType {
     }
 
     pub fn is_publish(self) -> bool {
-        matches!(
-            self,
-            ClientType::FmlePublish | ClientType::FlashPublish | ClientType::HaivisionPublish
-        )
+        matches!(self, ClientType::FmlePublish | ClientType::FlashPublish | ClientType::HaivisionPublish)
     }
 }
 
@@ -81,10 +78,7 @@ pub struct Client {
 
 impl Client {
     pub fn details(&self) -> Option<ClientDetails> {
-        self.details
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.details.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn set_details(&self, d: ClientDetails) {
@@ -106,9 +100,7 @@ pub struct RateSampler {
 impl RateSampler {
     pub fn sample(&mut self, now: Instant, recv: u64, send: u64) {
         self.samples.push_back((now, recv, send));
-        while self.samples.len() > 2
-            && now.duration_since(self.samples[1].0) >= Duration::from_secs(30)
-        {
+        while self.samples.len() > 2 && now.duration_since(self.samples[1].0) >= Duration::from_secs(30) {
             self.samples.pop_front();
         }
     }
@@ -117,10 +109,7 @@ impl RateSampler {
         match (self.samples.front(), self.samples.back()) {
             (Some(a), Some(b)) if b.0 > a.0 => {
                 let secs = b.0.duration_since(a.0).as_secs_f64();
-                (
-                    ((b.1 - a.1) as f64 * 8.0 / 1000.0 / secs) as u64,
-                    ((b.2 - a.2) as f64 * 8.0 / 1000.0 / secs) as u64,
-                )
+                (((b.1 - a.1) as f64 * 8.0 / 1000.0 / secs) as u64, ((b.2 - a.2) as f64 * 8.0 / 1000.0 / secs) as u64)
             }
             _ => (0, 0),
         }
@@ -152,10 +141,7 @@ impl Clients {
         });
         self.map().insert(client.id.clone(), client.clone());
         self.total.fetch_add(1, Ordering::Relaxed);
-        ClientGuard {
-            client,
-            clients: self.clone(),
-        }
+        ClientGuard { client, clients: self.clone() }
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<Client>> {
@@ -176,14 +162,8 @@ impl Clients {
     /// Takes a rate sample of every client (called periodically).
     pub fn sample(&self, now: Instant) {
         for c in self.map().values() {
-            let (r, s) = (
-                c.counters.recv_bytes.load(Ordering::Relaxed),
-                c.counters.send_bytes.load(Ordering::Relaxed),
-            );
-            c.rate
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .sample(now, r, s);
+            let (r, s) = (c.counters.recv_bytes.load(Ordering::Relaxed), c.counters.send_bytes.load(Ordering::Relaxed));
+            c.rate.lock().unwrap_or_else(|e| e.into_inner()).sample(now, r, s);
         }
     }
 }

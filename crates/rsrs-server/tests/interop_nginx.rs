@@ -11,7 +11,20 @@ use std::time::Duration;
 
 const NGINX_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
 
-fn start_nginx(name: &str, rtmp_block: &str) -> Proc {
+/// nginx in the foreground; stopped with SIGTERM so the master also stops its worker (a
+/// SIGKILLed master leaves an orphaned worker holding the port).
+struct Nginx(Proc);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.0 .0.id().to_string()).status();
+        if self.0.wait_timeout(Duration::from_secs(5)).is_none() {
+            let _ = Command::new("pkill").args(["-KILL", "-P"]).arg(self.0 .0.id().to_string()).status();
+        }
+    }
+}
+
+fn start_nginx(name: &str, rtmp_block: &str) -> Nginx {
     assert!(
         std::path::Path::new(NGINX_MODULE).exists(),
         "nginx RTMP module missing: apt-get install nginx libnginx-mod-rtmp (.ci/run installs it)"
@@ -37,25 +50,16 @@ fn start_nginx(name: &str, rtmp_block: &str) -> Proc {
         .expect("nginx must be installed");
     let mut p = Proc(child);
     // nginx binds before it forks its worker; wait until the port answers.
-    let addr = rtmp_block
-        .split("listen ")
-        .nth(1)
-        .and_then(|s| s.split(';').next())
-        .unwrap()
-        .trim()
-        .to_string();
+    let addr = rtmp_block.split("listen ").nth(1).and_then(|s| s.split(';').next()).unwrap().trim().to_string();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(&addr).is_err() {
         if let Some(st) = p.0.try_wait().unwrap() {
             panic!("nginx exited {st}: {}", p.stderr_text());
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "nginx did not listen on {addr}"
-        );
+        assert!(std::time::Instant::now() < deadline, "nginx did not listen on {addr}");
         std::thread::sleep(Duration::from_millis(50));
     }
-    p
+    Nginx(p)
 }
 
 #[test]
@@ -71,11 +75,7 @@ fn nginx_rtmp_pulls_from_rsrs() {
     assert_sample_stream(&streams, &packets);
     // What ffprobe got came through nginx's pull, which rsrs served as an RTMP play (nginx
     // stops pulling once its last player leaves, so check the log rather than the live API).
-    assert!(
-        s.wait_log("play started stream=/live/pulled", Duration::from_secs(1)),
-        "{}",
-        s.log_text()
-    );
+    assert!(s.wait_log("play started stream=/live/pulled", Duration::from_secs(1)), "{}", s.log_text());
 }
 
 #[test]
@@ -86,11 +86,7 @@ fn nginx_rtmp_pushes_to_rsrs() {
         &format!("server {{ listen 127.0.3.4:1935; application live {{ live on; push rtmp://{}:1935/live; }} }}", s.ip),
     );
     let _pub = publish("rtmp://127.0.3.4:1935/live/pushed", true);
-    assert!(
-        s.wait_log("publish started", Duration::from_secs(15)),
-        "{}",
-        s.log_text()
-    );
+    assert!(s.wait_log("publish started", Duration::from_secs(15)), "{}", s.log_text());
     for url in [s.rtmp("live/pushed"), s.http("live/pushed.flv")] {
         let (streams, packets) = probe(&url, 3);
         assert_sample_stream(&streams, &packets);

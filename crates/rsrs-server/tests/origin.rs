@@ -14,11 +14,7 @@ use std::time::Duration;
 fn rtmp_publish_and_play_with_ffprobe() {
     let s = Rsrs::start("rtmp-play", "127.0.2.1", ORIGIN_CONF);
     let _pub = publish(&s.rtmp("live/livestream"), true);
-    assert!(
-        s.wait_log("publish started", Duration::from_secs(10)),
-        "{}",
-        s.log_text()
-    );
+    assert!(s.wait_log("publish started", Duration::from_secs(10)), "{}", s.log_text());
     let (streams, packets) = probe(&s.rtmp("live/livestream"), 3);
     assert_sample_stream(&streams, &packets);
     // The guide's canary check: ffmpeg shows which server version served the stream.
@@ -28,10 +24,7 @@ fn rtmp_publish_and_play_with_ffprobe() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        text.contains("server_version") && text.contains(env!("CARGO_PKG_VERSION")),
-        "{text}"
-    );
+    assert!(text.contains("server_version") && text.contains(env!("CARGO_PKG_VERSION")), "{text}");
 }
 
 #[test]
@@ -51,37 +44,19 @@ fn http_flv_plays_the_whole_stream_and_ends_with_it() {
             .spawn()
             .unwrap(),
     );
-    assert!(
-        s.wait_log("HTTP-FLV play started", Duration::from_secs(10)),
-        "{}",
-        s.log_text()
-    );
+    assert!(s.wait_log("HTTP-FLV play started", Duration::from_secs(10)), "{}", s.log_text());
     let mut publisher = publish(&s.rtmp("live/whole"), false);
-    let st = publisher
-        .wait_timeout(Duration::from_secs(30))
-        .expect("publisher finishes");
-    assert!(
-        st.success(),
-        "publisher failed: {}",
-        publisher.stderr_text()
-    );
-    let st = player
-        .wait_timeout(Duration::from_secs(15))
-        .expect("HTTP-FLV response ends when the stream is unpublished");
+    let st = publisher.wait_timeout(Duration::from_secs(30)).expect("publisher finishes");
+    assert!(st.success(), "publisher failed: {}", publisher.stderr_text());
+    let st =
+        player.wait_timeout(Duration::from_secs(15)).expect("HTTP-FLV response ends when the stream is unpublished");
     assert!(st.success(), "player failed: {}", player.stderr_text());
     let (streams, packets) = probe_file(&out);
     assert_sample_stream(&streams, &packets);
     let video: Vec<&Packet> = packets.iter().filter(|p| p.codec_type == "video").collect();
     let duration = video.last().unwrap().dts - video.first().unwrap().dts;
-    assert!(
-        (5.5..=6.1).contains(&duration),
-        "received {duration:.2}s of the 6 s stream"
-    );
-    assert!(
-        video.len() >= 175,
-        "lost frames: got {} of 180",
-        video.len()
-    );
+    assert!((5.5..=6.1).contains(&duration), "received {duration:.2}s of the 6 s stream");
+    assert!(video.len() >= 175, "lost frames: got {} of 180", video.len());
 }
 
 #[test]
@@ -98,11 +73,7 @@ fn rtmpdump_plays() {
         .arg(&out)
         .status()
         .unwrap();
-    assert_eq!(
-        st.code(),
-        Some(124),
-        "rtmpdump should still be playing when stopped: {st}"
-    );
+    assert_eq!(st.code(), Some(124), "rtmpdump should still be playing when stopped: {st}");
     let (streams, packets) = probe_file(&out);
     assert_sample_stream(&streams, &packets);
 }
@@ -112,20 +83,14 @@ fn late_joiner_starts_at_once_on_a_keyframe() {
     let s = Rsrs::start("late", "127.0.2.4", ORIGIN_CONF);
     let _pub = publish(&s.rtmp("live/late"), true);
     // Join well after the first GOP (more than 45 video frames = 1.5 GOPs published).
-    s.wait_api("/api/v1/streams/", Duration::from_secs(20), |v| {
-        v["streams"][0]["frames"].as_u64().unwrap_or(0) > 45
-    });
+    s.wait_api("/api/v1/streams/", Duration::from_secs(20), |v| v["streams"][0]["frames"].as_u64().unwrap_or(0) > 45);
     for url in [s.rtmp("live/late"), s.http("live/late.flv")] {
         let (streams, packets) = probe(&url, 2);
         assert_sample_stream(&streams, &packets);
         // The GOP cache gives the joiner the current GOP at once: more media than the wall
         // time it waited, starting at its own zero.
         let first = packets.iter().find(|p| p.codec_type == "video").unwrap();
-        assert!(
-            first.dts < 0.1,
-            "{url}: player timeline should start near zero, got {}",
-            first.dts
-        );
+        assert!(first.dts < 0.1, "{url}: player timeline should start near zero, got {}", first.dts);
     }
 }
 
@@ -135,25 +100,13 @@ fn second_publisher_is_refused_and_the_first_keeps_going() {
     let mut first = publish(&s.rtmp("live/busy"), true);
     assert!(s.wait_log("publish started", Duration::from_secs(10)));
     let mut second = publish(&s.rtmp("live/busy"), true);
-    let st = second
-        .wait_timeout(Duration::from_secs(15))
-        .expect("second publisher must be refused");
+    let st = second.wait_timeout(Duration::from_secs(15)).expect("second publisher must be refused");
     assert!(!st.success());
     let err = second.stderr_text();
-    assert!(
-        s.wait_log("publish refused", Duration::from_secs(2)),
-        "{}",
-        s.log_text()
-    );
+    assert!(s.wait_log("publish refused", Duration::from_secs(2)), "{}", s.log_text());
     // ffmpeg shows the status description: "Server error: stream /live/busy is already ...".
-    assert!(
-        err.contains("stream /live/busy is already being published"),
-        "{err}"
-    );
-    assert!(
-        first.0.try_wait().unwrap().is_none(),
-        "first publisher must be unaffected"
-    );
+    assert!(err.contains("stream /live/busy is already being published"), "{err}");
+    assert!(first.0.try_wait().unwrap().is_none(), "first publisher must be unaffected");
     let (streams, packets) = probe(&s.rtmp("live/busy"), 2);
     assert_sample_stream(&streams, &packets);
 }
@@ -174,16 +127,11 @@ fn api_lists_and_kicks_clients() {
             .unwrap(),
     );
     let v = s.wait_api("/api/v1/clients/", Duration::from_secs(10), |v| {
-        v["clients"]
-            .as_array()
-            .is_some_and(|c| c.iter().any(|c| c["type"] == "rtmp-play"))
+        v["clients"].as_array().is_some_and(|c| c.iter().any(|c| c["type"] == "rtmp-play"))
     });
     assert_eq!(v["code"], 0);
     let clients = v["clients"].as_array().unwrap();
-    let publisher = clients
-        .iter()
-        .find(|c| c["publish"] == true)
-        .expect("publisher listed");
+    let publisher = clients.iter().find(|c| c["publish"] == true).expect("publisher listed");
     assert_eq!(publisher["type"], "fmle-publish");
     assert_eq!(publisher["url"], "/live/kick");
     let play = clients.iter().find(|c| c["type"] == "rtmp-play").unwrap();
@@ -198,27 +146,13 @@ fn api_lists_and_kicks_clients() {
     assert_eq!(stream["video"]["width"], 640);
     assert_eq!(stream["audio"]["codec"], "AAC");
     assert_eq!(play["stream"], stream["id"]);
-    let one = s.api(&format!(
-        "/api/v1/streams/{}",
-        stream["id"].as_str().unwrap()
-    ));
+    let one = s.api(&format!("/api/v1/streams/{}", stream["id"].as_str().unwrap()));
     assert_eq!(one["stream"]["id"], stream["id"]);
 
-    let (status, _, body) = http_request(
-        &format!("{}:1985", s.ip),
-        "DELETE",
-        &format!("/api/v1/clients/{id}"),
-        &[],
-    );
+    let (status, _, body) = http_request(&format!("{}:1985", s.ip), "DELETE", &format!("/api/v1/clients/{id}"), &[]);
     assert_eq!(status, 200);
-    assert_eq!(
-        serde_json::from_slice::<serde_json::Value>(&body).unwrap()["code"],
-        0
-    );
-    assert!(
-        player.wait_timeout(Duration::from_secs(10)).is_some(),
-        "kicked player must be disconnected"
-    );
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&body).unwrap()["code"], 0);
+    assert!(player.wait_timeout(Duration::from_secs(10)).is_some(), "kicked player must be disconnected");
     assert!(s.wait_log("kicked by the API", Duration::from_secs(5)));
     let v = s.api(&format!("/api/v1/clients/{id}"));
     assert_eq!(v["code"], 2049, "a kicked client is gone: {v}");
@@ -235,17 +169,9 @@ fn http_server_files_api_shapes_and_cors() {
     assert!(String::from_utf8_lossy(&body).contains("rsrs"));
     std::fs::create_dir_all(s.dir.join("objs/nginx/html/live")).unwrap();
     std::fs::write(s.dir.join("objs/nginx/html/live/a.m3u8"), "#EXTM3U\n").unwrap();
-    let (st, head, body) = http_request(
-        &web,
-        "GET",
-        "/live/a.m3u8",
-        &[("Origin", "http://example.com")],
-    );
+    let (st, head, body) = http_request(&web, "GET", "/live/a.m3u8", &[("Origin", "http://example.com")]);
     assert_eq!(st, 200);
-    assert!(
-        head.contains("Content-Type: application/vnd.apple.mpegurl"),
-        "{head}"
-    );
+    assert!(head.contains("Content-Type: application/vnd.apple.mpegurl"), "{head}");
     assert!(head.contains("Access-Control-Allow-Origin: *"), "{head}");
     assert_eq!(body, b"#EXTM3U\n");
     let (st, head, body) = http_request(&web, "HEAD", "/live/a.m3u8", &[]);
@@ -254,16 +180,10 @@ fn http_server_files_api_shapes_and_cors() {
     assert!(body.is_empty());
     let (st, head, _) = http_request(&web, "GET", "/live/a.m3u8", &[]);
     assert_eq!(st, 200);
-    assert!(
-        !head.contains("Access-Control"),
-        "CORS only when Origin is sent: {head}"
-    );
+    assert!(!head.contains("Access-Control"), "CORS only when Origin is sent: {head}");
     assert_eq!(http_request(&web, "GET", "/nope.ts", &[]).0, 404);
     assert_eq!(http_request(&web, "GET", "/../../etc/passwd", &[]).0, 404);
-    assert_eq!(
-        http_request(&web, "OPTIONS", "/live/a.m3u8", &[("Origin", "x")]).0,
-        200
-    );
+    assert_eq!(http_request(&web, "OPTIONS", "/live/a.m3u8", &[("Origin", "x")]).0, 200);
 
     let v = s.api("/api/v1/versions");
     assert_eq!(v["code"], 0);
@@ -289,47 +209,21 @@ fn config_check_reports_file_line_and_directive() {
     std::fs::create_dir_all(&dir).unwrap();
     let good = dir.join("good.conf");
     std::fs::write(&good, ORIGIN_CONF.replace("IP", "127.0.0.1")).unwrap();
-    let out = Command::new(BIN)
-        .arg("-t")
-        .arg("-c")
-        .arg(&good)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(BIN).arg("-t").arg("-c").arg(&good).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("test is successful"));
     let bad = dir.join("bad.conf");
-    std::fs::write(
-        &bad,
-        "listen 1935;\nvhost __defaultVhost__ {\n    http_remux {\n        enabeld on;\n    }\n}\n",
-    )
-    .unwrap();
-    let out = Command::new(BIN)
-        .arg("-t")
-        .arg("-c")
-        .arg(&bad)
-        .output()
+    std::fs::write(&bad, "listen 1935;\nvhost __defaultVhost__ {\n    http_remux {\n        enabeld on;\n    }\n}\n")
         .unwrap();
+    let out = Command::new(BIN).arg("-t").arg("-c").arg(&bad).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("bad.conf:4") && err.contains("vhost.http_remux.enabeld"),
-        "{err}"
-    );
-    let out = Command::new(BIN)
-        .args(["-t", "-c", "/nonexistent/srs.conf"])
-        .output()
-        .unwrap();
+    assert!(err.contains("bad.conf:4") && err.contains("vhost.http_remux.enabeld"), "{err}");
+    let out = Command::new(BIN).args(["-t", "-c", "/nonexistent/srs.conf"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/srs.conf"));
     let out = Command::new(BIN).arg("-v").output().unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        env!("CARGO_PKG_VERSION")
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), env!("CARGO_PKG_VERSION"));
 }
 
 #[test]
@@ -346,21 +240,12 @@ fn max_connections_refuses_cleanly() {
         c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         let mut buf = [0u8; 1];
         let r = c.read(&mut buf);
-        if matches!(r, Ok(0))
-            || matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset)
-        {
+        if matches!(r, Ok(0)) || matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset) {
             break;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "third connection was not refused"
-        );
+        assert!(std::time::Instant::now() < deadline, "third connection was not refused");
     }
-    assert!(
-        s.wait_log("reached max_connections 2", Duration::from_secs(5)),
-        "{}",
-        s.log_text()
-    );
+    assert!(s.wait_log("reached max_connections 2", Duration::from_secs(5)), "{}", s.log_text());
 }
 
 #[test]
@@ -379,18 +264,12 @@ fn hostile_peers_are_cut_off_and_players_unaffected() {
     };
     type Attack = Box<dyn Fn(&mut TcpStream)>;
     let attacks: Vec<(&str, Attack)> = vec![
-        (
-            "wrong version",
-            Box::new(|c: &mut TcpStream| c.write_all(&[6u8; 1537]).unwrap()),
-        ),
+        ("wrong version", Box::new(|c: &mut TcpStream| c.write_all(&[6u8; 1537]).unwrap())),
         (
             "absurd chunk size",
             Box::new(move |c: &mut TcpStream| {
                 hs(c);
-                c.write_all(&[
-                    0x02, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff,
-                ])
-                .unwrap();
+                c.write_all(&[0x02, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff]).unwrap();
             }),
         ),
         (
@@ -398,29 +277,22 @@ fn hostile_peers_are_cut_off_and_players_unaffected() {
             Box::new(move |c: &mut TcpStream| {
                 hs(c);
                 // 16 MB video message header, then a trickle.
-                c.write_all(&[0x06, 0, 0, 0, 0xff, 0xff, 0xff, 9, 1, 0, 0, 0, 0x17])
-                    .unwrap();
+                c.write_all(&[0x06, 0, 0, 0, 0xff, 0xff, 0xff, 9, 1, 0, 0, 0, 0x17]).unwrap();
             }),
         ),
         (
             "truncated AMF connect",
             Box::new(move |c: &mut TcpStream| {
                 hs(c);
-                c.write_all(&[
-                    0x03, 0, 0, 0, 0, 0, 5, 20, 0, 0, 0, 0, 0x02, 0x00, 0x07, b'c', b'o',
-                ])
-                .unwrap();
-                c.write_all(&[0x03, 0, 0, 0, 0, 0, 3, 20, 0, 0, 0, 0, 0x03, 0x00, 0x01])
-                    .unwrap();
+                c.write_all(&[0x03, 0, 0, 0, 0, 0, 5, 20, 0, 0, 0, 0, 0x02, 0x00, 0x07, b'c', b'o']).unwrap();
+                c.write_all(&[0x03, 0, 0, 0, 0, 0, 3, 20, 0, 0, 0, 0, 0x03, 0x00, 0x01]).unwrap();
             }),
         ),
         (
             "garbage chunks",
             Box::new(move |c: &mut TcpStream| {
                 hs(c);
-                let junk: Vec<u8> = (0..5000u32)
-                    .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-                    .collect();
+                let junk: Vec<u8> = (0..5000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
                 let _ = c.write_all(&junk);
             }),
         ),
@@ -445,10 +317,7 @@ fn hostile_peers_are_cut_off_and_players_unaffected() {
             match c.read(&mut buf) {
                 Ok(0) => break true,
                 Ok(_) => continue,
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.kind() == std::io::ErrorKind::TimedOut =>
-                {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
                     break false
                 }
                 Err(_) => break true,
@@ -457,29 +326,18 @@ fn hostile_peers_are_cut_off_and_players_unaffected() {
         if *name == "truncated AMF connect" {
             // Undecodable commands are skipped while waiting for a real connect (bounded by
             // the 30 s identification timeout), so this one stays open.
-            assert!(
-                !ended,
-                "{name}: an undecodable command alone should not end the connection"
-            );
+            assert!(!ended, "{name}: an undecodable command alone should not end the connection");
         } else {
             assert!(ended, "{name}: connection not closed");
         }
     }
-    let st = player
-        .wait_timeout(Duration::from_secs(20))
-        .expect("player finishes its 4 s");
+    let st = player.wait_timeout(Duration::from_secs(20)).expect("player finishes its 4 s");
     assert!(st.success(), "player was hurt: {}", player.stderr_text());
     let mut s = s;
     assert!(s.alive(), "server died:\n{}", s.log_text());
     let log = s.log_text();
-    assert!(
-        log.contains("peer set chunk size 2147483647"),
-        "absurd chunk size should be logged:\n{log}"
-    );
-    assert!(
-        log.contains("exceeds the limit of 8388608"),
-        "oversized message should be logged:\n{log}"
-    );
+    assert!(log.contains("peer set chunk size 2147483647"), "absurd chunk size should be logged:\n{log}");
+    assert!(log.contains("exceeds the limit of 8388608"), "oversized message should be logged:\n{log}");
 }
 
 #[test]
@@ -492,11 +350,7 @@ fn env_only_mode_serves() {
         ip,
         None,
         &["-e"],
-        &[
-            ("SRS_LISTEN", &listen),
-            ("SRS_HTTP_API_ENABLED", "on"),
-            ("SRS_HTTP_API_LISTEN", &api),
-        ],
+        &[("SRS_LISTEN", &listen), ("SRS_HTTP_API_ENABLED", "on"), ("SRS_HTTP_API_LISTEN", &api)],
     );
     assert!(s.wait_log("HTTP API listening", Duration::from_secs(5)));
     assert_eq!(s.api("/api/v1/versions")["code"], 0);

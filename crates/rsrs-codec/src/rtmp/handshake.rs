@@ -21,19 +21,18 @@ const DIGEST_LEN: usize = 32;
 
 /// "Genuine Adobe Flash Media Server 001" followed by 32 fixed bytes.
 const FMS_KEY: [u8; 68] = [
-    0x47, 0x65, 0x6e, 0x75, 0x69, 0x6e, 0x65, 0x20, 0x41, 0x64, 0x6f, 0x62, 0x65, 0x20, 0x46, 0x6c,
-    0x61, 0x73, 0x68, 0x20, 0x4d, 0x65, 0x64, 0x69, 0x61, 0x20, 0x53, 0x65, 0x72, 0x76, 0x65, 0x72,
-    0x20, 0x30, 0x30, 0x31, 0xf0, 0xee, 0xc2, 0x4a, 0x80, 0x68, 0xbe, 0xe8, 0x2e, 0x00, 0xd0, 0xd1,
-    0x02, 0x9e, 0x7e, 0x57, 0x6e, 0xec, 0x5d, 0x2d, 0x29, 0x80, 0x6f, 0xab, 0x93, 0xb8, 0xe6, 0x36,
-    0xcf, 0xeb, 0x31, 0xae,
+    0x47, 0x65, 0x6e, 0x75, 0x69, 0x6e, 0x65, 0x20, 0x41, 0x64, 0x6f, 0x62, 0x65, 0x20, 0x46, 0x6c, 0x61, 0x73, 0x68,
+    0x20, 0x4d, 0x65, 0x64, 0x69, 0x61, 0x20, 0x53, 0x65, 0x72, 0x76, 0x65, 0x72, 0x20, 0x30, 0x30, 0x31, 0xf0, 0xee,
+    0xc2, 0x4a, 0x80, 0x68, 0xbe, 0xe8, 0x2e, 0x00, 0xd0, 0xd1, 0x02, 0x9e, 0x7e, 0x57, 0x6e, 0xec, 0x5d, 0x2d, 0x29,
+    0x80, 0x6f, 0xab, 0x93, 0xb8, 0xe6, 0x36, 0xcf, 0xeb, 0x31, 0xae,
 ];
 
 /// "Genuine Adobe Flash Player 001" followed by the same 32 fixed bytes.
 const FP_KEY: [u8; 62] = [
-    0x47, 0x65, 0x6e, 0x75, 0x69, 0x6e, 0x65, 0x20, 0x41, 0x64, 0x6f, 0x62, 0x65, 0x20, 0x46, 0x6c,
-    0x61, 0x73, 0x68, 0x20, 0x50, 0x6c, 0x61, 0x79, 0x65, 0x72, 0x20, 0x30, 0x30, 0x31, 0xf0, 0xee,
-    0xc2, 0x4a, 0x80, 0x68, 0xbe, 0xe8, 0x2e, 0x00, 0xd0, 0xd1, 0x02, 0x9e, 0x7e, 0x57, 0x6e, 0xec,
-    0x5d, 0x2d, 0x29, 0x80, 0x6f, 0xab, 0x93, 0xb8, 0xe6, 0x36, 0xcf, 0xeb, 0x31, 0xae,
+    0x47, 0x65, 0x6e, 0x75, 0x69, 0x6e, 0x65, 0x20, 0x41, 0x64, 0x6f, 0x62, 0x65, 0x20, 0x46, 0x6c, 0x61, 0x73, 0x68,
+    0x20, 0x50, 0x6c, 0x61, 0x79, 0x65, 0x72, 0x20, 0x30, 0x30, 0x31, 0xf0, 0xee, 0xc2, 0x4a, 0x80, 0x68, 0xbe, 0xe8,
+    0x2e, 0x00, 0xd0, 0xd1, 0x02, 0x9e, 0x7e, 0x57, 0x6e, 0xec, 0x5d, 0x2d, 0x29, 0x80, 0x6f, 0xab, 0x93, 0xb8, 0xe6,
+    0x36, 0xcf, 0xeb, 0x31, 0xae,
 ];
 
 /// Where the digest sits in C1/S1: schema 0 puts the key block first (digest block at 772),
@@ -97,17 +96,11 @@ fn sign(packet: &mut [u8; PACKET_LEN], schema: Schema, key: &[u8]) {
 
 /// Finds which schema (if any) C1 was signed with, using the Flash Player key.
 pub fn detect_client_schema(c1: &[u8; PACKET_LEN]) -> Option<Schema> {
-    [Schema::KeyFirst, Schema::DigestFirst]
-        .into_iter()
-        .find(|&s| digest_valid(c1, s, &FP_KEY[..30]))
+    [Schema::KeyFirst, Schema::DigestFirst].into_iter().find(|&s| digest_valid(c1, s, &FP_KEY[..30]))
 }
 
 /// S2 for a complex handshake: random bytes signed with a key derived from C1's digest.
-fn complex_s2(
-    c1: &[u8; PACKET_LEN],
-    schema: Schema,
-    random: &mut impl RngCore,
-) -> [u8; PACKET_LEN] {
+fn complex_s2(c1: &[u8; PACKET_LEN], schema: Schema, random: &mut impl RngCore) -> [u8; PACKET_LEN] {
     let off = digest_offset(c1, schema);
     let temp_key = hmac_sha256(&FMS_KEY, &[&c1[off..off + DIGEST_LEN]]);
     let mut s2 = [0u8; PACKET_LEN];
@@ -124,10 +117,7 @@ pub fn server_response(
     random: &mut impl RngCore,
 ) -> Result<(Vec<u8>, HandshakeKind), HandshakeError> {
     if c0c1.len() != C0C1_LEN {
-        return Err(HandshakeError::WrongLength {
-            expected: C0C1_LEN,
-            got: c0c1.len(),
-        });
+        return Err(HandshakeError::WrongLength { expected: C0C1_LEN, got: c0c1.len() });
     }
     if c0c1[0] != RTMP_VERSION {
         return Err(HandshakeError::UnsupportedVersion(c0c1[0]));
@@ -140,11 +130,7 @@ pub fn server_response(
     random.fill_bytes(&mut s1);
     s1[..4].copy_from_slice(&epoch.to_be_bytes());
     // A zero version field in C1 means a client that only speaks the plain handshake.
-    let schema = if c1[4..8] != [0, 0, 0, 0] {
-        detect_client_schema(&c1)
-    } else {
-        None
-    };
+    let schema = if c1[4..8] != [0, 0, 0, 0] { detect_client_schema(&c1) } else { None };
     match schema {
         Some(schema) => {
             s1[4..8].copy_from_slice(&[0x01, 0x00, 0x05, 0x04]);
@@ -183,10 +169,7 @@ pub fn client_c0c1(epoch: u32, complex: bool, random: &mut impl RngCore) -> Vec<
 /// C2 in answer to S0S1S2: an echo of S1, which every server accepts.
 pub fn client_c2(s0s1s2: &[u8]) -> Result<Vec<u8>, HandshakeError> {
     if s0s1s2.len() != S0S1S2_LEN {
-        return Err(HandshakeError::WrongLength {
-            expected: S0S1S2_LEN,
-            got: s0s1s2.len(),
-        });
+        return Err(HandshakeError::WrongLength { expected: S0S1S2_LEN, got: s0s1s2.len() });
     }
     if s0s1s2[0] != RTMP_VERSION {
         return Err(HandshakeError::UnsupportedVersion(s0s1s2[0]));
@@ -196,9 +179,7 @@ pub fn client_c2(s0s1s2: &[u8]) -> Result<Vec<u8>, HandshakeError> {
 
 /// Checks S1's digest (FMS key) for a client that sent a complex C1.
 pub fn verify_server_s1(s1: &[u8; PACKET_LEN]) -> Option<Schema> {
-    [Schema::KeyFirst, Schema::DigestFirst]
-        .into_iter()
-        .find(|&s| digest_valid(s1, s, &FMS_KEY[..36]))
+    [Schema::KeyFirst, Schema::DigestFirst].into_iter().find(|&s| digest_valid(s1, s, &FMS_KEY[..36]))
 }
 
 /// Checks S2's signature against the digest the client put in its own C1.
@@ -243,8 +224,7 @@ mod tests {
         assert_eq!(hex, EXPECTED_PATTERN_DIGEST);
     }
 
-    const EXPECTED_PATTERN_DIGEST: &str =
-        "043c48a656b74dfbb0b2f019c99c24655a14f06be57b01fa458f547bfeefc4e0";
+    const EXPECTED_PATTERN_DIGEST: &str = "043c48a656b74dfbb0b2f019c99c24655a14f06be57b01fa458f547bfeefc4e0";
 
     #[test]
     fn complex_client_gets_a_verifiable_complex_answer() {
@@ -281,13 +261,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(1);
         let mut c0c1 = client_c0c1(5, false, &mut rng);
         c0c1[0] = 6;
-        assert_eq!(
-            server_response(&c0c1, 0, &mut rng).unwrap_err(),
-            HandshakeError::UnsupportedVersion(6)
-        );
-        assert!(matches!(
-            server_response(&c0c1[..10], 0, &mut rng),
-            Err(HandshakeError::WrongLength { .. })
-        ));
+        assert_eq!(server_response(&c0c1, 0, &mut rng).unwrap_err(), HandshakeError::UnsupportedVersion(6));
+        assert!(matches!(server_response(&c0c1[..10], 0, &mut rng), Err(HandshakeError::WrongLength { .. })));
     }
 }

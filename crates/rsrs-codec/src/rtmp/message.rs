@@ -38,13 +38,7 @@ pub const UC_PING_RESPONSE: u16 = 7;
 pub const DEFAULT_STREAM_ID: u32 = 1;
 
 fn control(type_id: u8, payload: Bytes) -> Message {
-    Message {
-        csid: CSID_PROTOCOL,
-        timestamp: 0,
-        type_id,
-        stream_id: 0,
-        payload,
-    }
+    Message { csid: CSID_PROTOCOL, timestamp: 0, type_id, stream_id: 0, payload }
 }
 
 pub fn set_chunk_size(size: u32) -> Message {
@@ -56,10 +50,7 @@ pub fn window_ack_size(size: u32) -> Message {
 }
 
 pub fn acknowledgement(sequence: u32) -> Message {
-    control(
-        ACKNOWLEDGEMENT,
-        Bytes::copy_from_slice(&sequence.to_be_bytes()),
-    )
+    control(ACKNOWLEDGEMENT, Bytes::copy_from_slice(&sequence.to_be_bytes()))
 }
 
 /// Set Peer Bandwidth; `limit` 2 is "dynamic".
@@ -79,9 +70,7 @@ pub fn user_control(event: u16, value: u32) -> Message {
 
 /// Reads a 4-byte big-endian value from a control message payload.
 pub fn control_u32(payload: &[u8]) -> Option<u32> {
-    payload
-        .get(..4)
-        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    payload.get(..4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 /// A decoded AMF0 (or AMF3-wrapped AMF0) command.
@@ -104,11 +93,7 @@ pub enum CommandError {
 impl Command {
     /// Parses a command message payload (type 20, or 17 with its leading AMF3 format byte).
     pub fn parse(type_id: u8, payload: &[u8]) -> Result<Command, CommandError> {
-        let body = if type_id == AMF3_COMMAND && !payload.is_empty() {
-            &payload[1..]
-        } else {
-            payload
-        };
+        let body = if type_id == AMF3_COMMAND && !payload.is_empty() { &payload[1..] } else { payload };
         let mut values = amf0::decode_all(body)?.into_iter();
         let name = match values.next() {
             Some(Amf0Value::String(s)) => s,
@@ -119,11 +104,7 @@ impl Command {
             None => 0.0,
             Some(_) => return Err(CommandError::Malformed),
         };
-        Ok(Command {
-            name,
-            transaction_id,
-            args: values.collect(),
-        })
+        Ok(Command { name, transaction_id, args: values.collect() })
     }
 
     /// The command object (first value after the transaction id).
@@ -137,29 +118,14 @@ impl Command {
     }
 
     pub fn to_message(&self, csid: u32, stream_id: u32) -> Message {
-        let mut values = vec![
-            Amf0Value::String(self.name.clone()),
-            Amf0Value::Number(self.transaction_id),
-        ];
+        let mut values = vec![Amf0Value::String(self.name.clone()), Amf0Value::Number(self.transaction_id)];
         values.extend(self.args.iter().cloned());
-        Message {
-            csid,
-            timestamp: 0,
-            type_id: AMF0_COMMAND,
-            stream_id,
-            payload: amf0::encode_all(&values),
-        }
+        Message { csid, timestamp: 0, type_id: AMF0_COMMAND, stream_id, payload: amf0::encode_all(&values) }
     }
 }
 
 fn command(csid: u32, stream_id: u32, values: &[Amf0Value]) -> Message {
-    Message {
-        csid,
-        timestamp: 0,
-        type_id: AMF0_COMMAND,
-        stream_id,
-        payload: amf0::encode_all(values),
-    }
+    Message { csid, timestamp: 0, type_id: AMF0_COMMAND, stream_id, payload: amf0::encode_all(values) }
 }
 
 /// Identity strings used in replies and metadata.
@@ -203,42 +169,16 @@ pub fn connect_result(
         ("objectEncoding", Amf0Value::Number(object_encoding)),
         ("data", data),
     ]);
-    command(
-        CSID_RESULT,
-        0,
-        &[
-            Amf0Value::str("_result"),
-            Amf0Value::Number(transaction_id),
-            props,
-            info,
-        ],
-    )
+    command(CSID_RESULT, 0, &[Amf0Value::str("_result"), Amf0Value::Number(transaction_id), props, info])
 }
 
 /// `_result(tid, null, value)`.
 pub fn result(transaction_id: f64, value: Amf0Value) -> Message {
-    command(
-        CSID_RESULT,
-        0,
-        &[
-            Amf0Value::str("_result"),
-            Amf0Value::Number(transaction_id),
-            Amf0Value::Null,
-            value,
-        ],
-    )
+    command(CSID_RESULT, 0, &[Amf0Value::str("_result"), Amf0Value::Number(transaction_id), Amf0Value::Null, value])
 }
 
 pub fn on_bw_done() -> Message {
-    command(
-        CSID_RESULT,
-        0,
-        &[
-            Amf0Value::str("onBWDone"),
-            Amf0Value::Number(0.0),
-            Amf0Value::Null,
-        ],
-    )
+    command(CSID_RESULT, 0, &[Amf0Value::str("onBWDone"), Amf0Value::Number(0.0), Amf0Value::Null])
 }
 
 /// `onStatus(0, null, {level, code, description, ...extra})` on the status chunk stream.
@@ -258,12 +198,7 @@ pub fn on_status(
     command(
         CSID_STATUS,
         stream_id,
-        &[
-            Amf0Value::str("onStatus"),
-            Amf0Value::Number(0.0),
-            Amf0Value::Null,
-            Amf0Value::Object(info),
-        ],
+        &[Amf0Value::str("onStatus"), Amf0Value::Number(0.0), Amf0Value::Null, Amf0Value::Object(info)],
     )
 }
 
@@ -274,10 +209,7 @@ pub fn stream_status(code: &str, description: &str, stream: &str) -> Message {
         "status",
         code,
         description,
-        vec![
-            ("details".into(), Amf0Value::str(stream)),
-            ("clientid".into(), Amf0Value::str("ASAICiss")),
-        ],
+        vec![("details".into(), Amf0Value::str(stream)), ("clientid".into(), Amf0Value::str("ASAICiss"))],
     )
 }
 
@@ -290,10 +222,7 @@ pub fn on_fc(name: &str, code: &str, description: &str) -> Message {
             Amf0Value::str(name),
             Amf0Value::Number(0.0),
             Amf0Value::Null,
-            Amf0Value::object([
-                ("code", Amf0Value::str(code)),
-                ("description", Amf0Value::str(description)),
-            ]),
+            Amf0Value::object([("code", Amf0Value::str(code)), ("description", Amf0Value::str(description))]),
         ],
     )
 }
@@ -332,14 +261,8 @@ pub fn normalize_metadata(payload: &[u8], id: &ServerIdentity) -> Option<Bytes> 
     };
     props.retain(|(k, _)| k != "duration" && k != "server" && k != "server_version");
     props.push(("server".into(), Amf0Value::String(id.server.clone())));
-    props.push((
-        "server_version".into(),
-        Amf0Value::String(id.version.clone()),
-    ));
-    Some(amf0::encode_all(&[
-        Amf0Value::str("onMetaData"),
-        Amf0Value::Object(props),
-    ]))
+    props.push(("server_version".into(), Amf0Value::String(id.version.clone())));
+    Some(amf0::encode_all(&[Amf0Value::str("onMetaData"), Amf0Value::Object(props)]))
 }
 
 /// Splits an aggregate message (type 22) into its audio/video/data sub-messages, rebasing
@@ -352,10 +275,7 @@ pub fn split_aggregate(msg: &Message) -> Vec<Message> {
     while pos + 11 <= p.len() {
         let type_id = p[pos];
         let len = (p[pos + 1] as usize) << 16 | (p[pos + 2] as usize) << 8 | p[pos + 3] as usize;
-        let ts = (p[pos + 4] as u32) << 16
-            | (p[pos + 5] as u32) << 8
-            | p[pos + 6] as u32
-            | (p[pos + 7] as u32) << 24;
+        let ts = (p[pos + 4] as u32) << 16 | (p[pos + 5] as u32) << 8 | p[pos + 6] as u32 | (p[pos + 7] as u32) << 24;
         let start = pos + 11;
         let Some(end) = start.checked_add(len).filter(|&e| e + 4 <= p.len()) else {
             break;
@@ -378,24 +298,14 @@ mod tests {
     use super::*;
 
     fn id() -> ServerIdentity {
-        ServerIdentity {
-            server: "rsrs/1.2.3".into(),
-            version: "1.2.3".into(),
-            pid: 9,
-        }
+        ServerIdentity { server: "rsrs/1.2.3".into(), version: "1.2.3".into(), pid: 9 }
     }
 
     #[test]
     fn control_message_bytes() {
         assert_eq!(&set_chunk_size(60000).payload[..], &[0, 0, 0xea, 0x60]);
-        assert_eq!(
-            &set_peer_bandwidth(2_500_000, 2).payload[..],
-            &[0, 0x26, 0x25, 0xa0, 2]
-        );
-        assert_eq!(
-            &user_control(UC_STREAM_BEGIN, 1).payload[..],
-            &[0, 0, 0, 0, 0, 1]
-        );
+        assert_eq!(&set_peer_bandwidth(2_500_000, 2).payload[..], &[0, 0x26, 0x25, 0xa0, 2]);
+        assert_eq!(&user_control(UC_STREAM_BEGIN, 1).payload[..], &[0, 0, 0, 0, 0, 1]);
         assert_eq!(set_chunk_size(1).csid, CSID_PROTOCOL);
     }
 
@@ -404,11 +314,7 @@ mod tests {
         let c = Command {
             name: "play".into(),
             transaction_id: 4.0,
-            args: vec![
-                Amf0Value::Null,
-                Amf0Value::str("livestream"),
-                Amf0Value::Number(-2.0),
-            ],
+            args: vec![Amf0Value::Null, Amf0Value::str("livestream"), Amf0Value::Number(-2.0)],
         };
         let m = c.to_message(8, 1);
         assert_eq!(Command::parse(AMF0_COMMAND, &m.payload).unwrap(), c);
@@ -416,10 +322,7 @@ mod tests {
         amf3.extend_from_slice(&m.payload);
         assert_eq!(Command::parse(AMF3_COMMAND, &amf3).unwrap(), c);
         assert_eq!(c.arg(0).and_then(|v| v.as_str()), Some("livestream"));
-        assert_eq!(
-            Command::parse(AMF0_COMMAND, &[0x00, 0, 0, 0, 0, 0, 0, 0, 0]),
-            Err(CommandError::Malformed)
-        );
+        assert_eq!(Command::parse(AMF0_COMMAND, &[0x00, 0, 0, 0, 0, 0, 0, 0, 0]), Err(CommandError::Malformed));
         assert!(Command::parse(AMF0_COMMAND, &[0x02, 0, 5, b'a']).is_err());
     }
 
@@ -429,21 +332,12 @@ mod tests {
         let v = amf0::decode_all(&m.payload).unwrap();
         assert_eq!(v[0].as_str(), Some("_result"));
         assert_eq!(v[1], Amf0Value::Number(1.0));
-        assert_eq!(
-            v[2].get("fmsVer").and_then(|x| x.as_str()),
-            Some("FMS/3,5,3,888")
-        );
+        assert_eq!(v[2].get("fmsVer").and_then(|x| x.as_str()), Some("FMS/3,5,3,888"));
         assert_eq!(v[2].get("capabilities"), Some(&Amf0Value::Number(127.0)));
-        assert_eq!(
-            v[3].get("code").and_then(|x| x.as_str()),
-            Some("NetConnection.Connect.Success")
-        );
+        assert_eq!(v[3].get("code").and_then(|x| x.as_str()), Some("NetConnection.Connect.Success"));
         let data = v[3].get("data").unwrap();
         assert!(matches!(data, Amf0Value::EcmaArray(_)));
-        assert_eq!(
-            data.get("srs_version").and_then(|x| x.as_str()),
-            Some("1.2.3")
-        );
+        assert_eq!(data.get("srs_version").and_then(|x| x.as_str()), Some("1.2.3"));
         assert_eq!(m.csid, CSID_RESULT);
     }
 
@@ -470,9 +364,7 @@ mod tests {
                 ])
             ]
         );
-        assert!(
-            normalize_metadata(&amf0::encode_all(&[Amf0Value::str("onCuePoint")]), &id()).is_none()
-        );
+        assert!(normalize_metadata(&amf0::encode_all(&[Amf0Value::str("onCuePoint")]), &id()).is_none());
     }
 
     #[test]
@@ -490,22 +382,10 @@ mod tests {
             p.put_u32(11 + data.len() as u32);
         }
         p.put_slice(&[9, 0xff]); // trailing garbage
-        let agg = Message {
-            csid: 6,
-            timestamp: 1000,
-            type_id: AGGREGATE,
-            stream_id: 1,
-            payload: p.freeze(),
-        };
+        let agg = Message { csid: 6, timestamp: 1000, type_id: AGGREGATE, stream_id: 1, payload: p.freeze() };
         let parts = split_aggregate(&agg);
         assert_eq!(parts.len(), 2);
-        assert_eq!(
-            (parts[0].timestamp, &parts[0].payload[..]),
-            (1000, &[1u8, 2][..])
-        );
-        assert_eq!(
-            (parts[1].timestamp, &parts[1].payload[..]),
-            (1040, &[3u8][..])
-        );
+        assert_eq!((parts[0].timestamp, &parts[0].payload[..]), (1000, &[1u8, 2][..]));
+        assert_eq!((parts[1].timestamp, &parts[1].payload[..]), (1040, &[3u8][..]));
     }
 }

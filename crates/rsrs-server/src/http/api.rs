@@ -36,8 +36,7 @@ pub fn handle(server: &Arc<Server>, req: &Request, guard: &ClientGuard) -> Respo
     let cfg = server.config();
     if let Some((user, pass)) = &cfg.http_api.auth {
         if req.path.contains("/api/") && !basic_auth_ok(req, user, pass) {
-            return Response::new(401, "text/plain", "")
-                .header("WWW-Authenticate", "Basic realm=\"rsrs\"");
+            return Response::new(401, "text/plain", "").header("WWW-Authenticate", "Basic realm=\"rsrs\"");
         }
     }
     let _ = guard;
@@ -54,52 +53,30 @@ pub fn handle(server: &Arc<Server>, req: &Request, guard: &ClientGuard) -> Respo
             )
         }
         ["api", "v1", "summaries"] => envelope(server, json!({ "data": summaries(server) })),
-        ["api", "v1", "authors"] => envelope(
-            server,
-            json!({ "data": { "license": "MIT", "contributors": "rsrs developers" } }),
-        ),
+        ["api", "v1", "authors"] => {
+            envelope(server, json!({ "data": { "license": "MIT", "contributors": "rsrs developers" } }))
+        }
         ["api", "v1", "vhosts"] => {
-            let list: Vec<Value> = cfg
-                .vhosts
-                .iter()
-                .map(|v| vhost_json(server, &v.name, v.enabled))
-                .collect();
+            let list: Vec<Value> = cfg.vhosts.iter().map(|v| vhost_json(server, &v.name, v.enabled)).collect();
             envelope(server, json!({ "vhosts": list }))
         }
-        ["api", "v1", "vhosts", id] => {
-            match cfg.vhosts.iter().find(|v| server.vhost_id(&v.name) == *id) {
-                Some(v) => envelope(
-                    server,
-                    json!({ "vhost": vhost_json(server, &v.name, v.enabled) }),
-                ),
-                None => code(ERROR_RTMP_VHOST_NOT_FOUND),
-            }
-        }
+        ["api", "v1", "vhosts", id] => match cfg.vhosts.iter().find(|v| server.vhost_id(&v.name) == *id) {
+            Some(v) => envelope(server, json!({ "vhost": vhost_json(server, &v.name, v.enabled) })),
+            None => code(ERROR_RTMP_VHOST_NOT_FOUND),
+        },
         ["api", "v1", "streams"] => {
             let (start, count) = paging(req);
-            let list: Vec<Value> = streams(server)
-                .into_iter()
-                .skip(start)
-                .take(count)
-                .collect();
+            let list: Vec<Value> = streams(server).into_iter().skip(start).take(count).collect();
             envelope(server, json!({ "streams": list }))
         }
-        ["api", "v1", "streams", id] => {
-            match streams(server).into_iter().find(|s| s["id"] == *id) {
-                Some(s) => envelope(server, json!({ "stream": s })),
-                None => code(ERROR_RTMP_STREAM_NOT_FOUND),
-            }
-        }
+        ["api", "v1", "streams", id] => match streams(server).into_iter().find(|s| s["id"] == *id) {
+            Some(s) => envelope(server, json!({ "stream": s })),
+            None => code(ERROR_RTMP_STREAM_NOT_FOUND),
+        },
         ["api", "v1", "clients"] => {
             let (start, count) = paging(req);
-            let list: Vec<Value> = server
-                .clients
-                .all()
-                .iter()
-                .filter_map(|c| client_json(server, c))
-                .skip(start)
-                .take(count)
-                .collect();
+            let list: Vec<Value> =
+                server.clients.all().iter().filter_map(|c| client_json(server, c)).skip(start).take(count).collect();
             envelope(server, json!({ "clients": list }))
         }
         ["api", "v1", "clients", id] => match server.clients.get(id) {
@@ -132,11 +109,7 @@ pub fn handle(server: &Arc<Server>, req: &Request, guard: &ClientGuard) -> Respo
         _ => return Response::text(404, "Not Found"),
     };
     if let Some(cb) = req.query_param("callback") {
-        if cb.is_empty()
-            || !cb
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '$')
-        {
+        if cb.is_empty() || !cb.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '$') {
             return Response::json(&code(ERROR_HTTP_JSONP));
         }
         return Response::new(200, "text/javascript", format!("{cb}({body})"));
@@ -146,15 +119,8 @@ pub fn handle(server: &Arc<Server>, req: &Request, guard: &ClientGuard) -> Respo
 
 /// SRS paging: `start` from 0, `count` at least 10 (default 10).
 fn paging(req: &Request) -> (usize, usize) {
-    let start = req
-        .query_param("start")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let count = req
-        .query_param("count")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10usize)
-        .max(10);
+    let start = req.query_param("start").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let count = req.query_param("count").and_then(|s| s.parse().ok()).unwrap_or(10usize).max(10);
     (start, count)
 }
 
@@ -165,9 +131,7 @@ fn basic_auth_ok(req: &Request, user: &str, pass: &str) -> bool {
     let Some(b64) = h.strip_prefix("Basic ") else {
         return false;
     };
-    base64_decode(b64.trim())
-        .map(|d| d == format!("{user}:{pass}").into_bytes())
-        .unwrap_or(false)
+    base64_decode(b64.trim()).map(|d| d == format!("{user}:{pass}").into_bytes()).unwrap_or(false)
 }
 
 fn base64_decode(s: &str) -> Option<Vec<u8>> {
@@ -195,18 +159,9 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
 }
 
 fn vhost_json(server: &Server, name: &str, enabled: bool) -> Value {
-    let clients: Vec<_> = server
-        .clients
-        .all()
-        .into_iter()
-        .filter(|c| c.details().is_some_and(|d| d.vhost == name))
-        .collect();
-    let streams = server
-        .hub
-        .all()
-        .into_iter()
-        .filter(|s| s.key.vhost == name)
-        .count();
+    let clients: Vec<_> =
+        server.clients.all().into_iter().filter(|c| c.details().is_some_and(|d| d.vhost == name)).collect();
+    let streams = server.hub.all().into_iter().filter(|s| s.key.vhost == name).count();
     let (mut send, mut recv) = (0u64, 0u64);
     for c in &clients {
         send += c.counters.send_bytes.load(Ordering::Relaxed);
@@ -218,10 +173,7 @@ fn vhost_json(server: &Server, name: &str, enabled: bool) -> Value {
 
 fn streams(server: &Server) -> Vec<Value> {
     let clients = server.clients.all();
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let now_ms = std::time::SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     server
         .hub
         .all()
@@ -271,10 +223,7 @@ fn client_json(server: &Server, c: &Client) -> Option<Value> {
 }
 
 fn summaries(server: &Server) -> Value {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let now_ms = std::time::SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |text: &str, key: &str| -> u64 {
         text.lines()
@@ -288,18 +237,12 @@ fn summaries(server: &Server) -> Value {
     let total_kb = field(&meminfo, "MemTotal:").max(1);
     let avail_kb = field(&meminfo, "MemAvailable:");
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let loads: Vec<f64> = load
-        .split_whitespace()
-        .take(3)
-        .map(|x| x.parse().unwrap_or(0.0))
-        .collect();
+    let loads: Vec<f64> = load.split_whitespace().take(3).map(|x| x.parse().unwrap_or(0.0)).collect();
     let uptime: f64 = std::fs::read_to_string("/proc/uptime")
         .ok()
         .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse().ok()))
         .unwrap_or(0.0);
-    let cpus = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let (mut send, mut recv) = (0u64, 0u64);
     for c in server.clients.all() {
         send += c.counters.send_bytes.load(Ordering::Relaxed);

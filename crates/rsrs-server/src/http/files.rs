@@ -16,10 +16,7 @@ pub enum FileReply {
 
 /// Content type by extension, as SRS's file server maps them.
 pub fn content_type(path: &str) -> &'static str {
-    let ext = path
-        .rsplit_once('.')
-        .map(|x| x.1.to_ascii_lowercase())
-        .unwrap_or_default();
+    let ext = path.rsplit_once('.').map(|x| x.1.to_ascii_lowercase()).unwrap_or_default();
     match ext.as_str() {
         "ts" => "video/MP2T",
         "m3u8" => "application/vnd.apple.mpegurl",
@@ -74,22 +71,14 @@ pub async fn serve(root: &str, req: &Request) -> FileReply {
         return FileReply::Full(Response::text(404, "Not Found"));
     };
     let mut url = req.path.clone();
-    if tokio::fs::metadata(&path)
-        .await
-        .map(|m| m.is_dir())
-        .unwrap_or(false)
-    {
+    if tokio::fs::metadata(&path).await.map(|m| m.is_dir()).unwrap_or(false) {
         path.push("index.html");
         url = "index.html".into();
     }
     let file = match tokio::fs::File::open(&path).await {
         Ok(f) => f,
         Err(_) if req.path == "/" || req.path == "/index.html" => {
-            return FileReply::Full(Response::new(
-                200,
-                "text/html",
-                Bytes::from_static(DEFAULT_INDEX.as_bytes()),
-            ));
+            return FileReply::Full(Response::new(200, "text/html", Bytes::from_static(DEFAULT_INDEX.as_bytes())));
         }
         Err(_) => return FileReply::Full(Response::text(404, "Not Found")),
     };
@@ -113,10 +102,7 @@ mod tests {
 
     #[test]
     fn no_escape_from_root() {
-        assert_eq!(
-            resolve("/srv", "/live/a.m3u8"),
-            Some(PathBuf::from("/srv/live/a.m3u8"))
-        );
+        assert_eq!(resolve("/srv", "/live/a.m3u8"), Some(PathBuf::from("/srv/live/a.m3u8")));
         assert_eq!(resolve("/srv", "/../etc/passwd"), None);
         assert_eq!(resolve("/srv", "/a/../../x"), None);
         assert_eq!(resolve("/srv", "/"), Some(PathBuf::from("/srv")));
@@ -124,10 +110,7 @@ mod tests {
 
     #[test]
     fn types() {
-        assert_eq!(
-            content_type("/live/s.m3u8"),
-            "application/vnd.apple.mpegurl"
-        );
+        assert_eq!(content_type("/live/s.m3u8"), "application/vnd.apple.mpegurl");
         assert_eq!(content_type("/live/s-1.TS"), "video/MP2T");
         assert_eq!(content_type("/x"), "application/octet-stream");
     }

@@ -52,14 +52,7 @@ pub fn match_mount(cfg: &Config, req: &Request) -> Option<(Vhost, StreamKey)> {
     if app.is_empty() {
         return None;
     }
-    Some((
-        vhost.clone(),
-        StreamKey {
-            vhost: vhost.name.clone(),
-            app,
-            stream,
-        },
-    ))
+    Some((vhost.clone(), StreamKey { vhost: vhost.name.clone(), app, stream }))
 }
 
 /// Streams `key` to the client until the publisher leaves, the client goes, or it is kicked.
@@ -251,10 +244,7 @@ impl FlvOut {
         self.parts.clear();
         self.framing.clear();
         let first = head.is_some();
-        let mut body_len: usize = batch
-            .iter()
-            .map(|f| flv::TAG_HEADER_LEN + f.payload.len() + 4)
-            .sum();
+        let mut body_len: usize = batch.iter().map(|f| flv::TAG_HEADER_LEN + f.payload.len() + 4).sum();
         if let Some(h) = head.take() {
             self.parts.push(h);
             // Declare the tracks the stream has; if not known yet, what this batch carries.
@@ -264,15 +254,13 @@ impl FlvOut {
             body_len += flv::HEADER_LEN;
             self.framing.reserve(32 + batch.len() * 16);
             if self.chunked {
-                self.framing
-                    .extend_from_slice(format!("{body_len:x}\r\n").as_bytes());
+                self.framing.extend_from_slice(format!("{body_len:x}\r\n").as_bytes());
             }
             self.framing.extend_from_slice(&flv::header(a, v));
         } else {
             self.framing.reserve(32 + batch.len() * 16);
             if self.chunked {
-                self.framing
-                    .extend_from_slice(format!("{body_len:x}\r\n").as_bytes());
+                self.framing.extend_from_slice(format!("{body_len:x}\r\n").as_bytes());
             }
         }
         let _ = first;
@@ -281,24 +269,15 @@ impl FlvOut {
             flv::put_tag_header(&mut self.framing, f.flv_type(), ts, f.payload.len());
             self.parts.push(self.framing.split().freeze());
             self.parts.push(f.payload.clone());
-            self.framing
-                .put_u32((flv::TAG_HEADER_LEN + f.payload.len()) as u32);
+            self.framing.put_u32((flv::TAG_HEADER_LEN + f.payload.len()) as u32);
         }
         if self.chunked {
             self.framing.extend_from_slice(b"\r\n");
         }
         self.parts.push(self.framing.split().freeze());
-        let n = tokio::time::timeout(
-            WRITE_TIMEOUT,
-            write_all_vectored(&mut self.wr, &mut self.parts),
-        )
-        .await
-        .map_err(|_| {
-            std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "HTTP-FLV player stopped reading",
-            )
-        })??;
+        let n = tokio::time::timeout(WRITE_TIMEOUT, write_all_vectored(&mut self.wr, &mut self.parts))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "HTTP-FLV player stopped reading"))??;
         guard.client.counters.sent(n);
         source.send_bytes.fetch_add(n as u64, Ordering::Relaxed);
         batch.clear();
@@ -334,14 +313,8 @@ mod tests {
     fn mount_matching() {
         let cfg = rsrs_config::Config::builtin(&Default::default()).unwrap();
         let (_, k) = match_mount(&cfg, &req("127.0.0.1:8080", "/live/livestream.flv")).unwrap();
-        assert_eq!(
-            (k.app.as_str(), k.stream.as_str(), k.vhost.as_str()),
-            ("live", "livestream", "__defaultVhost__")
-        );
-        assert!(
-            match_mount(&cfg, &req("h", "/live/sub/x.flv")).is_none(),
-            "segment count must match"
-        );
+        assert_eq!((k.app.as_str(), k.stream.as_str(), k.vhost.as_str()), ("live", "livestream", "__defaultVhost__"));
+        assert!(match_mount(&cfg, &req("h", "/live/sub/x.flv")).is_none(), "segment count must match");
         assert!(match_mount(&cfg, &req("h", "/x.flv")).is_none());
         assert!(match_mount(&cfg, &req("h", "/live/.flv")).is_none());
         let cfg = rsrs_config::Config::load_str(

@@ -41,10 +41,7 @@ pub struct Request {
 
 impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// Host header without the port.
@@ -83,27 +80,15 @@ pub struct Response {
 
 impl Response {
     pub fn new(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response {
-        Response {
-            status,
-            headers: vec![("Content-Type", content_type.to_string())],
-            body: body.into(),
-        }
+        Response { status, headers: vec![("Content-Type", content_type.to_string())], body: body.into() }
     }
 
     pub fn text(status: u16, body: &str) -> Response {
-        Response::new(
-            status,
-            "text/plain; charset=utf-8",
-            Bytes::copy_from_slice(body.as_bytes()),
-        )
+        Response::new(status, "text/plain; charset=utf-8", Bytes::copy_from_slice(body.as_bytes()))
     }
 
     pub fn json(value: &serde_json::Value) -> Response {
-        Response::new(
-            200,
-            "application/json",
-            serde_json::to_vec(value).unwrap_or_default(),
-        )
+        Response::new(200, "application/json", serde_json::to_vec(value).unwrap_or_default())
     }
 
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Response {
@@ -156,23 +141,14 @@ pub fn head_bytes(
 ) -> BytesMut {
     use std::fmt::Write;
     let mut s = String::with_capacity(256);
-    let _ = write!(
-        s,
-        "HTTP/1.1 {status} {}\r\nServer: {}\r\n",
-        reason(status),
-        crate::server::signature()
-    );
+    let _ = write!(s, "HTTP/1.1 {status} {}\r\nServer: {}\r\n", reason(status), crate::server::signature());
     for (k, v) in headers {
         let _ = write!(s, "{k}: {v}\r\n");
     }
     if let Some(n) = content_length {
         let _ = write!(s, "Content-Length: {n}\r\n");
     }
-    s.push_str(if keep_alive {
-        "Connection: Keep-Alive\r\n\r\n"
-    } else {
-        "Connection: Close\r\n\r\n"
-    });
+    s.push_str(if keep_alive { "Connection: Keep-Alive\r\n\r\n" } else { "Connection: Close\r\n\r\n" });
     BytesMut::from(s.as_bytes())
 }
 
@@ -185,13 +161,7 @@ enum HttpError {
 }
 
 /// Serves one HTTP connection (keep-alive: many requests) until it closes.
-pub async fn serve(
-    server: Arc<Server>,
-    sock: TcpStream,
-    peer: SocketAddr,
-    guard: ClientGuard,
-    role: HttpRole,
-) {
+pub async fn serve(server: Arc<Server>, sock: TcpStream, peer: SocketAddr, guard: ClientGuard, role: HttpRole) {
     let span = tracing::debug_span!("http", cid = %guard.client.id, peer = %peer);
     async move {
         if let Err(e) = connection(&server, sock, peer, &guard, role).await {
@@ -232,9 +202,7 @@ async fn connection(
         if role.files && (req.method == "GET" || head_only) && req.path.ends_with(".flv") {
             if let Some((vhost, key)) = flv::match_mount(&cfg, &req) {
                 if !head_only {
-                    return flv::serve(server, sock, &req, &vhost, key, guard)
-                        .await
-                        .map_err(HttpError::Io);
+                    return flv::serve(server, sock, &req, &vhost, key, guard).await.map_err(HttpError::Io);
                 }
             }
         }
@@ -245,8 +213,7 @@ async fn connection(
             } else {
                 Response::text(405, "Method Not Allowed")
             }
-        } else if role.api && (req.path.starts_with("/api/") || req.path == "/api" || (!role.files))
-        {
+        } else if role.api && (req.path.starts_with("/api/") || req.path == "/api" || (!role.files)) {
             api::handle(server, &req, guard)
         } else if role.files {
             match files::serve(&cfg.http_server.dir, &req).await {
@@ -288,12 +255,7 @@ async fn write_response(
     keep_alive: bool,
     head_only: bool,
 ) -> std::io::Result<usize> {
-    let mut out = head_bytes(
-        resp.status,
-        &resp.headers,
-        Some(resp.body.len()),
-        keep_alive,
-    );
+    let mut out = head_bytes(resp.status, &resp.headers, Some(resp.body.len()), keep_alive);
     if !head_only {
         out.extend_from_slice(&resp.body);
     }
@@ -302,10 +264,7 @@ async fn write_response(
 }
 
 /// Reads one request (head and body). `Ok(None)` when the peer closed cleanly between requests.
-async fn read_request(
-    sock: &mut TcpStream,
-    buf: &mut BytesMut,
-) -> Result<Option<Request>, HttpError> {
+async fn read_request(sock: &mut TcpStream, buf: &mut BytesMut) -> Result<Option<Request>, HttpError> {
     loop {
         if !buf.is_empty() {
             let mut headers = [httparse::EMPTY_HEADER; 64];
@@ -318,12 +277,7 @@ async fn read_request(
                     let headers: Vec<(String, String)> = r
                         .headers
                         .iter()
-                        .map(|h| {
-                            (
-                                h.name.to_string(),
-                                String::from_utf8_lossy(h.value).into_owned(),
-                            )
-                        })
+                        .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
                         .collect();
                     let http10 = r.version == Some(0);
                     let content_length: usize = headers
@@ -341,26 +295,15 @@ async fn read_request(
                     bytes::Buf::advance(buf, head_len);
                     while buf.len() < content_length {
                         if sock.read_buf(buf).await? == 0 {
-                            return Err(HttpError::Bad(
-                                "connection closed inside the request body".into(),
-                            ));
+                            return Err(HttpError::Bad("connection closed inside the request body".into()));
                         }
                     }
                     let body = buf.split_to(content_length).freeze();
-                    return Ok(Some(Request {
-                        method,
-                        path,
-                        query,
-                        headers,
-                        http10,
-                        body,
-                    }));
+                    return Ok(Some(Request { method, path, query, headers, http10, body }));
                 }
                 Ok(httparse::Status::Partial) => {
                     if buf.len() > MAX_HEAD {
-                        return Err(HttpError::Bad(format!(
-                            "request head exceeds {MAX_HEAD} bytes"
-                        )));
+                        return Err(HttpError::Bad(format!("request head exceeds {MAX_HEAD} bytes")));
                     }
                 }
                 Err(e) => return Err(HttpError::Bad(format!("malformed HTTP request: {e}"))),
@@ -370,9 +313,7 @@ async fn read_request(
             if buf.is_empty() {
                 return Ok(None);
             }
-            return Err(HttpError::Bad(
-                "connection closed inside the request head".into(),
-            ));
+            return Err(HttpError::Bad("connection closed inside the request head".into()));
         }
     }
 }
@@ -384,10 +325,7 @@ pub fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (
-                (b[i + 1] as char).to_digit(16),
-                (b[i + 2] as char).to_digit(16),
-            ) {
+            if let (Some(h), Some(l)) = ((b[i + 1] as char).to_digit(16), (b[i + 2] as char).to_digit(16)) {
                 out.push((h * 16 + l) as u8);
                 i += 3;
                 continue;

@@ -95,10 +95,7 @@ async fn session(
 ) -> Result<(), SessionError> {
     let kill = guard.client.kill.clone();
     let counters = guard.client.counters.clone();
-    let local = sock
-        .local_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
+    let local = sock.local_addr().map(|a| a.ip().to_string()).unwrap_or_default();
     let _ = sock.set_nodelay(true);
 
     // Handshake: C0C1 -> S0S1S2 -> C2.
@@ -106,10 +103,8 @@ async fn session(
     tokio::time::timeout(IDENTIFY_TIMEOUT, sock.read_exact(&mut c0c1))
         .await
         .map_err(|_| SessionError::Timeout("in handshake"))??;
-    let epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as u32)
-        .unwrap_or(0);
+    let epoch =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as u32).unwrap_or(0);
     let (s0s1s2, kind) = handshake::server_response(&c0c1, epoch, &mut rand::thread_rng())?;
     sock.write_all(&s0s1s2).await?;
     let mut c2 = vec![0u8; handshake::PACKET_LEN];
@@ -145,18 +140,8 @@ async fn session(
     }
     out.push(msg::set_peer_bandwidth(2_500_000, 2));
     out.push(msg::set_chunk_size(v.chunk_size));
-    let oe = connect
-        .object()
-        .and_then(|o| o.get("objectEncoding"))
-        .and_then(|x| x.as_number())
-        .unwrap_or(0.0);
-    out.push(msg::connect_result(
-        &server.identity,
-        connect.transaction_id,
-        oe,
-        &local,
-        &guard.client.id,
-    ));
+    let oe = connect.object().and_then(|o| o.get("objectEncoding")).and_then(|x| x.as_number()).unwrap_or(0.0);
+    out.push(msg::connect_result(&server.identity, connect.transaction_id, oe, &local, &guard.client.id));
     out.push(msg::on_bw_done());
     writer.send(&out).await?;
     info!(tc_url = %info.tc_url, vhost = %v.name, app = %info.app, "connected");
@@ -174,35 +159,12 @@ async fn session(
         match cmd.name.as_str() {
             "releaseStream" | "FCPublish" => {
                 fmle = true;
-                writer
-                    .send(&[msg::result(tid, Amf0Value::Undefined)])
-                    .await?;
+                writer.send(&[msg::result(tid, Amf0Value::Undefined)]).await?;
             }
-            "createStream" => {
-                writer
-                    .send(&[msg::result(
-                        tid,
-                        Amf0Value::Number(DEFAULT_STREAM_ID as f64),
-                    )])
-                    .await?
-            }
+            "createStream" => writer.send(&[msg::result(tid, Amf0Value::Number(DEFAULT_STREAM_ID as f64))]).await?,
             "publish" => {
-                let kind = if fmle {
-                    ClientType::FmlePublish
-                } else {
-                    ClientType::FlashPublish
-                };
-                publish(
-                    server,
-                    &info,
-                    &cmd,
-                    kind,
-                    guard,
-                    &mut reader,
-                    &mut writer,
-                    peer,
-                )
-                .await?;
+                let kind = if fmle { ClientType::FmlePublish } else { ClientType::FlashPublish };
+                publish(server, &info, &cmd, kind, guard, &mut reader, &mut writer, peer).await?;
                 timeout = REIDENTIFY_TIMEOUT;
                 fmle = false;
             }
@@ -212,11 +174,7 @@ async fn session(
             }
             "FCUnpublish" | "deleteStream" | "closeStream" => {}
             // ffmpeg asks before playing; a live stream has no length.
-            "getStreamLength" => {
-                writer
-                    .send(&[msg::result(tid, Amf0Value::Number(0.0))])
-                    .await?
-            }
+            "getStreamLength" => writer.send(&[msg::result(tid, Amf0Value::Number(0.0))]).await?,
             _ => {
                 if tid > 0.0 {
                     writer.send(&[msg::result(tid, Amf0Value::Null)]).await?;
@@ -269,11 +227,7 @@ pub fn split_tc_url(tc_url: &str) -> (String, String, String) {
     let host = if let Some(h) = hostport.strip_prefix('[') {
         h.split_once(']').map(|x| x.0).unwrap_or(h).to_string()
     } else {
-        hostport
-            .rsplit_once(':')
-            .map(|x| x.0)
-            .unwrap_or(hostport)
-            .to_string()
+        hostport.rsplit_once(':').map(|x| x.0).unwrap_or(hostport).to_string()
     };
     let (app, query) = match path.split_once('?') {
         Some((a, q)) => (a.to_string(), format!("?{q}")),
@@ -286,22 +240,13 @@ pub fn split_tc_url(tc_url: &str) -> (String, String, String) {
 fn query_vhost(query: &str) -> Option<String> {
     query.trim_start_matches('?').split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=')?;
-        (k == "vhost" || k == "domain")
-            .then(|| v.to_string())
-            .filter(|v| !v.is_empty())
+        (k == "vhost" || k == "domain").then(|| v.to_string()).filter(|v| !v.is_empty())
     })
 }
 
 fn parse_connect(server: &Server, cmd: &Command) -> Result<ConnectInfo, SessionError> {
-    let obj = cmd
-        .object()
-        .ok_or_else(|| SessionError::Protocol("connect without a command object".into()))?;
-    let s = |k: &str| {
-        obj.get(k)
-            .and_then(|v| v.as_str())
-            .unwrap_or("")
-            .to_string()
-    };
+    let obj = cmd.object().ok_or_else(|| SessionError::Protocol("connect without a command object".into()))?;
+    let s = |k: &str| obj.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
     let tc_url = s("tcUrl");
     if tc_url.is_empty() {
         return Err(SessionError::Protocol("connect has no tcUrl".into()));
@@ -317,32 +262,16 @@ fn parse_connect(server: &Server, cmd: &Command) -> Result<ConnectInfo, SessionE
         param = format!("?{q}");
     }
     let app = app.trim_end_matches('/').replace("/_definst_", "");
-    let app = if app.is_empty() {
-        "__defaultApp__".to_string()
-    } else {
-        app
-    };
+    let app = if app.is_empty() { "__defaultApp__".to_string() } else { app };
     let vhost_name = query_vhost(&param).unwrap_or(host);
     let cfg = server.config();
-    let vhost = cfg.vhost(&vhost_name).ok_or_else(|| {
-        SessionError::Protocol(format!(
-            "no vhost `{vhost_name}` and no __defaultVhost__ configured"
-        ))
-    })?;
+    let vhost = cfg
+        .vhost(&vhost_name)
+        .ok_or_else(|| SessionError::Protocol(format!("no vhost `{vhost_name}` and no __defaultVhost__ configured")))?;
     if !vhost.enabled {
-        return Err(SessionError::Protocol(format!(
-            "vhost `{}` is disabled",
-            vhost.name
-        )));
+        return Err(SessionError::Protocol(format!("vhost `{}` is disabled", vhost.name)));
     }
-    Ok(ConnectInfo {
-        tc_url,
-        app,
-        param,
-        vhost: vhost.clone(),
-        page_url: s("pageUrl"),
-        swf_url: s("swfUrl"),
-    })
+    Ok(ConnectInfo { tc_url, app, param, vhost: vhost.clone(), page_url: s("pageUrl"), swf_url: s("swfUrl") })
 }
 
 /// Normalizes a play/publish stream name: strips the query and any extension, as SRS does.
@@ -363,32 +292,13 @@ fn stream_key(info: &ConnectInfo, cmd: &Command) -> Result<(StreamKey, String), 
     let raw = cmd.arg(0).and_then(|v| v.as_str()).unwrap_or("");
     let (stream, query) = parse_stream_name(raw);
     if stream.is_empty() {
-        return Err(SessionError::Protocol(format!(
-            "{} with an empty stream name",
-            cmd.name
-        )));
+        return Err(SessionError::Protocol(format!("{} with an empty stream name", cmd.name)));
     }
-    let param = if query.is_empty() {
-        info.param.clone()
-    } else {
-        query
-    };
-    Ok((
-        StreamKey {
-            vhost: info.vhost.name.clone(),
-            app: info.app.clone(),
-            stream,
-        },
-        param,
-    ))
+    let param = if query.is_empty() { info.param.clone() } else { query };
+    Ok((StreamKey { vhost: info.vhost.name.clone(), app: info.app.clone(), stream }, param))
 }
 
-fn details(
-    info: &ConnectInfo,
-    key: &StreamKey,
-    stream_id: &str,
-    kind: ClientType,
-) -> ClientDetails {
+fn details(info: &ConnectInfo, key: &StreamKey, stream_id: &str, kind: ClientType) -> ClientDetails {
     ClientDetails {
         vhost: key.vhost.clone(),
         app: key.app.clone(),
@@ -415,53 +325,25 @@ async fn publish(
 ) -> Result<(), SessionError> {
     let (key, _param) = stream_key(info, cmd)?;
     let cid = &guard.client.id;
-    let source = match server
-        .hub
-        .publish(&key, cid, &info.tc_url, source_settings(&info.vhost))
-    {
+    let source = match server.hub.publish(&key, cid, &info.tc_url, source_settings(&info.vhost)) {
         Ok(s) => s,
         Err(busy) => {
             // SRS closes silently; a status first tells the encoder why.
-            let m = msg::on_status(
-                DEFAULT_STREAM_ID,
-                "error",
-                "NetStream.Publish.BadName",
-                &busy.to_string(),
-                vec![],
-            );
+            let m = msg::on_status(DEFAULT_STREAM_ID, "error", "NetStream.Publish.BadName", &busy.to_string(), vec![]);
             let _ = writer.send(&[m]).await;
             return Err(SessionError::Protocol(format!("publish refused: {busy}")));
         }
     };
-    guard
-        .client
-        .set_details(details(info, &key, &source.id, kind));
+    guard.client.set_details(details(info, &key, &source.id, kind));
     let mut replies = Vec::new();
     if kind == ClientType::FmlePublish {
-        replies.push(msg::on_fc(
-            "onFCPublish",
-            "NetStream.Publish.Start",
-            "Started publishing stream.",
-        ));
+        replies.push(msg::on_fc("onFCPublish", "NetStream.Publish.Start", "Started publishing stream."));
     }
-    replies.push(msg::stream_status(
-        "NetStream.Publish.Start",
-        "Started publishing stream.",
-        &key.stream,
-    ));
+    replies.push(msg::stream_status("NetStream.Publish.Start", "Started publishing stream.", &key.stream));
     let result = async {
         writer.send(&replies).await?;
         info!(stream = %key.url(), peer = %peer, "publish started");
-        publish_loop(
-            server.identity.clone(),
-            &source,
-            &info.vhost,
-            kind,
-            guard,
-            reader,
-            writer,
-        )
-        .await
+        publish_loop(server.identity.clone(), &source, &info.vhost, kind, guard, reader, writer).await
     }
     .await;
     server.hub.unpublish(&source, cid);
@@ -521,9 +403,7 @@ async fn publish_loop(
                     }
                     _ => {
                         if cmd.transaction_id > 0.0 {
-                            writer
-                                .send(&[msg::result(cmd.transaction_id, Amf0Value::Null)])
-                                .await?;
+                            writer.send(&[msg::result(cmd.transaction_id, Amf0Value::Null)]).await?;
                         }
                     }
                 }
@@ -535,12 +415,8 @@ async fn publish_loop(
 
 fn ingest(source: &crate::hub::Source, id: &msg::ServerIdentity, m: &Message) {
     match m.type_id {
-        msg::AUDIO if !m.payload.is_empty() => {
-            source.push(FrameKind::Audio, m.timestamp, m.payload.clone())
-        }
-        msg::VIDEO if !m.payload.is_empty() => {
-            source.push(FrameKind::Video, m.timestamp, m.payload.clone())
-        }
+        msg::AUDIO if !m.payload.is_empty() => source.push(FrameKind::Audio, m.timestamp, m.payload.clone()),
+        msg::VIDEO if !m.payload.is_empty() => source.push(FrameKind::Video, m.timestamp, m.payload.clone()),
         msg::AMF0_DATA | msg::AMF3_DATA => {
             let body = if m.type_id == msg::AMF3_DATA && !m.payload.is_empty() {
                 m.payload.slice(1..)
@@ -566,22 +442,12 @@ async fn play(
     let (key, _param) = stream_key(info, cmd)?;
     let consumer = server.hub.attach(&key, source_settings(&info.vhost));
     let source = consumer.source.clone();
-    guard
-        .client
-        .set_details(details(info, &key, &source.id, ClientType::RtmpPlay));
+    guard.client.set_details(details(info, &key, &source.id, ClientType::RtmpPlay));
     writer
         .send(&[
             msg::user_control(msg::UC_STREAM_BEGIN, DEFAULT_STREAM_ID),
-            msg::stream_status(
-                "NetStream.Play.Reset",
-                "Playing and resetting stream.",
-                &key.stream,
-            ),
-            msg::stream_status(
-                "NetStream.Play.Start",
-                "Started playing stream.",
-                &key.stream,
-            ),
+            msg::stream_status("NetStream.Play.Reset", "Playing and resetting stream.", &key.stream),
+            msg::stream_status("NetStream.Play.Start", "Started playing stream.", &key.stream),
             msg::sample_access(),
         ])
         .await?;
@@ -727,12 +593,9 @@ async fn write_batch(
     clock: &mut ConsumerClock,
     source: &crate::hub::Source,
 ) -> Result<(), SessionError> {
-    let n = tokio::time::timeout(
-        WRITE_TIMEOUT,
-        writer.send_frames(batch, clock, DEFAULT_STREAM_ID),
-    )
-    .await
-    .map_err(|_| SessionError::Timeout("writing to a player that stopped reading"))??;
+    let n = tokio::time::timeout(WRITE_TIMEOUT, writer.send_frames(batch, clock, DEFAULT_STREAM_ID))
+        .await
+        .map_err(|_| SessionError::Timeout("writing to a player that stopped reading"))??;
     source.send_bytes.fetch_add(n as u64, Ordering::Relaxed);
     batch.clear();
     Ok(())
@@ -744,22 +607,12 @@ mod tests {
 
     #[test]
     fn tc_url_parts() {
-        assert_eq!(
-            split_tc_url("rtmp://127.0.0.1:1935/live"),
-            ("127.0.0.1".into(), "live".into(), "".into())
-        );
+        assert_eq!(split_tc_url("rtmp://127.0.0.1:1935/live"), ("127.0.0.1".into(), "live".into(), "".into()));
         assert_eq!(
             split_tc_url("rtmp://example.com/live/sub?vhost=v1&token=x"),
-            (
-                "example.com".into(),
-                "live/sub".into(),
-                "?vhost=v1&token=x".into()
-            )
+            ("example.com".into(), "live/sub".into(), "?vhost=v1&token=x".into())
         );
-        assert_eq!(
-            split_tc_url("rtmp://[::1]:1935/app/"),
-            ("::1".into(), "app".into(), "".into())
-        );
+        assert_eq!(split_tc_url("rtmp://[::1]:1935/app/"), ("::1".into(), "app".into(), "".into()));
         assert_eq!(query_vhost("?token=1&vhost=v1"), Some("v1".into()));
         assert_eq!(query_vhost("?domain=d"), Some("d".into()));
         assert_eq!(query_vhost("?x=1"), None);
@@ -767,14 +620,8 @@ mod tests {
 
     #[test]
     fn stream_names() {
-        assert_eq!(
-            parse_stream_name("livestream"),
-            ("livestream".into(), "".into())
-        );
-        assert_eq!(
-            parse_stream_name("livestream.flv?token=1"),
-            ("livestream".into(), "?token=1".into())
-        );
+        assert_eq!(parse_stream_name("livestream"), ("livestream".into(), "".into()));
+        assert_eq!(parse_stream_name("livestream.flv?token=1"), ("livestream".into(), "?token=1".into()));
         assert_eq!(parse_stream_name("?x"), ("".into(), "?x".into()));
     }
 }

@@ -5,9 +5,7 @@ use crate::hub::{ConsumerClock, Frame};
 use crate::stats::Counters;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use rsrs_codec::rtmp::chunk::{self, ChunkDecoder, Message};
-use rsrs_codec::rtmp::message::{
-    self as msg, ABORT, ACKNOWLEDGEMENT, SET_CHUNK_SIZE, USER_CONTROL, WINDOW_ACK_SIZE,
-};
+use rsrs_codec::rtmp::message::{self as msg, ABORT, ACKNOWLEDGEMENT, SET_CHUNK_SIZE, USER_CONTROL, WINDOW_ACK_SIZE};
 use std::io::{self, IoSlice};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -46,15 +44,7 @@ impl RtmpReader {
     pub fn new(rd: OwnedReadHalf, leftover: &[u8], counters: Arc<Counters>) -> Self {
         let mut dec = ChunkDecoder::new(MAX_MESSAGE, MAX_PENDING);
         dec.push(leftover);
-        RtmpReader {
-            rd,
-            dec,
-            counters,
-            received: 0,
-            ack_window: 0,
-            acked: 0,
-            owed: Vec::new(),
-        }
+        RtmpReader { rd, dec, counters, received: 0, ack_window: 0, acked: 0, owed: Vec::new() }
     }
 
     /// Sets the window after which we acknowledge what we received (`in_ack_size`).
@@ -85,8 +75,7 @@ impl RtmpReader {
                     ACKNOWLEDGEMENT => {}
                     USER_CONTROL => {
                         if m.payload.len() >= 6
-                            && u16::from_be_bytes([m.payload[0], m.payload[1]])
-                                == msg::UC_PING_REQUEST
+                            && u16::from_be_bytes([m.payload[0], m.payload[1]]) == msg::UC_PING_REQUEST
                         {
                             let t = msg::control_u32(&m.payload[2..]).unwrap_or(0);
                             self.owed.push(msg::user_control(msg::UC_PING_RESPONSE, t));
@@ -173,26 +162,11 @@ impl RtmpWriter {
             if ts >= 0x00ff_ffff && f.payload.len() > self.chunk_size {
                 // Continuations must repeat the extended timestamp: encode this one by itself.
                 let mut own = BytesMut::new();
-                chunk::encode_message(
-                    &mut own,
-                    self.chunk_size,
-                    f.csid(),
-                    ts,
-                    f.rtmp_type(),
-                    stream_id,
-                    &f.payload,
-                );
+                chunk::encode_message(&mut own, self.chunk_size, f.csid(), ts, f.rtmp_type(), stream_id, &f.payload);
                 self.parts.push(own.freeze());
                 continue;
             }
-            put_fmt0_header(
-                &mut self.buf,
-                f.csid(),
-                ts,
-                f.payload.len(),
-                f.rtmp_type(),
-                stream_id,
-            );
+            put_fmt0_header(&mut self.buf, f.csid(), ts, f.payload.len(), f.rtmp_type(), stream_id);
             self.parts.push(self.buf.split().freeze());
             self.parts.push(body);
         }
@@ -202,14 +176,7 @@ impl RtmpWriter {
     }
 }
 
-fn put_fmt0_header(
-    out: &mut BytesMut,
-    csid: u32,
-    ts: u32,
-    len: usize,
-    type_id: u8,
-    stream_id: u32,
-) {
+fn put_fmt0_header(out: &mut BytesMut, csid: u32, ts: u32, len: usize, type_id: u8, stream_id: u32) {
     out.put_u8(csid as u8 & 0x3f);
     let t = ts.min(0x00ff_ffff);
     out.put_u8((t >> 16) as u8);
@@ -226,10 +193,7 @@ fn put_fmt0_header(
 }
 
 /// Writes every buffer in `parts` (consuming them) with as few syscalls as possible.
-pub async fn write_all_vectored<W: AsyncWrite + Unpin>(
-    w: &mut W,
-    parts: &mut [Bytes],
-) -> io::Result<usize> {
+pub async fn write_all_vectored<W: AsyncWrite + Unpin>(w: &mut W, parts: &mut [Bytes]) -> io::Result<usize> {
     let total: usize = parts.iter().map(|b| b.len()).sum();
     let mut idx = 0;
     while idx < parts.len() {
@@ -237,11 +201,7 @@ pub async fn write_all_vectored<W: AsyncWrite + Unpin>(
             idx += 1;
             continue;
         }
-        let slices: Vec<IoSlice<'_>> = parts[idx..]
-            .iter()
-            .take(MAX_IOV)
-            .map(|b| IoSlice::new(b))
-            .collect();
+        let slices: Vec<IoSlice<'_>> = parts[idx..].iter().take(MAX_IOV).map(|b| IoSlice::new(b)).collect();
         let mut n = w.write_vectored(&slices).await?;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
@@ -268,17 +228,13 @@ mod tests {
     async fn vectored_write_handles_partial_writes() {
         // A duplex pipe with a tiny buffer forces partial writes.
         let (mut a, mut b) = tokio::io::duplex(7);
-        let mut parts: Vec<Bytes> = (0..50u8)
-            .map(|i| Bytes::from(vec![i; (i as usize % 5) + 1]))
-            .collect();
+        let mut parts: Vec<Bytes> = (0..50u8).map(|i| Bytes::from(vec![i; (i as usize % 5) + 1])).collect();
         let expected: Vec<u8> = parts.iter().flat_map(|p| p.to_vec()).collect();
         let reader = tokio::spawn(async move {
             let mut got = vec![];
             let mut buf = [0u8; 64];
             loop {
-                let n = tokio::io::AsyncReadExt::read(&mut b, &mut buf)
-                    .await
-                    .unwrap();
+                let n = tokio::io::AsyncReadExt::read(&mut b, &mut buf).await.unwrap();
                 if n == 0 {
                     break;
                 }

@@ -30,31 +30,8 @@ pub fn sample() -> PathBuf {
                 .args(["-hide_banner", "-loglevel", "error", "-y"])
                 .args(["-f", "lavfi", "-i", "testsrc=size=640x360:rate=30"])
                 .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
-                .args([
-                    "-t",
-                    "6",
-                    "-c:v",
-                    "libx264",
-                    "-preset",
-                    "veryfast",
-                    "-g",
-                    "30",
-                    "-keyint_min",
-                    "30",
-                ])
-                .args([
-                    "-pix_fmt",
-                    "yuv420p",
-                    "-c:a",
-                    "aac",
-                    "-ac",
-                    "2",
-                    "-b:a",
-                    "64k",
-                    "-shortest",
-                    "-f",
-                    "flv",
-                ])
+                .args(["-t", "6", "-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-keyint_min", "30"])
+                .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2", "-b:a", "64k", "-shortest", "-f", "flv"])
                 .arg(&tmp)
                 .status()
                 .expect("ffmpeg must be installed (apt-get install ffmpeg)");
@@ -81,21 +58,12 @@ impl Rsrs {
         Rsrs::start_with(name, ip, Some(conf), &[], &[])
     }
 
-    pub fn start_with(
-        name: &str,
-        ip: &str,
-        conf: Option<&str>,
-        args: &[&str],
-        env: &[(&str, &str)],
-    ) -> Rsrs {
+    pub fn start_with(name: &str, ip: &str, conf: Option<&str>, args: &[&str], env: &[(&str, &str)]) -> Rsrs {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-{name}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let mut cmd = Command::new(BIN);
-        cmd.current_dir(&dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .env("RUST_LOG", "info");
+        cmd.current_dir(&dir).stdout(Stdio::piped()).stderr(Stdio::piped()).env("RUST_LOG", "info");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -107,10 +75,9 @@ impl Rsrs {
         let mut child = cmd.spawn().expect("spawn rsrs");
         let (tx, rx) = mpsc::channel();
         let log = Arc::new(Mutex::new(Vec::new()));
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
+        for stream in
+            [Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>, Box::new(child.stderr.take().unwrap())]
+        {
             let tx = tx.clone();
             let log = log.clone();
             std::thread::spawn(move || {
@@ -120,21 +87,12 @@ impl Rsrs {
                 }
             });
         }
-        let mut s = Rsrs {
-            ip: ip.to_string(),
-            dir,
-            child,
-            log,
-            lines: rx,
-        };
+        let mut s = Rsrs { ip: ip.to_string(), dir, child, log, lines: rx };
         let expected = conf.map(|c| c.matches("listen").count()).unwrap_or(1);
         let mut listening = 0;
         let deadline = Instant::now() + Duration::from_secs(10);
         while listening < expected.min(3) {
-            match s
-                .lines
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
+            match s.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 Ok(l) if l.contains("listening on") => listening += 1,
                 Ok(_) => {}
                 Err(_) => break,
@@ -143,11 +101,7 @@ impl Rsrs {
                 panic!("rsrs exited with {st} during start-up:\n{}", s.log_text());
             }
         }
-        assert!(
-            listening > 0,
-            "rsrs did not start listening:\n{}",
-            s.log_text()
-        );
+        assert!(listening > 0, "rsrs did not start listening:\n{}", s.log_text());
         s
     }
 
@@ -162,11 +116,10 @@ impl Rsrs {
             if self.log.lock().unwrap().iter().any(|l| l.contains(needle)) {
                 return true;
             }
-            match self.lines.recv_timeout(
-                deadline
-                    .saturating_duration_since(Instant::now())
-                    .min(Duration::from_millis(200)),
-            ) {
+            match self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(200)))
+            {
                 Ok(l) if l.contains(needle) => return true,
                 _ => {}
             }
@@ -177,12 +130,7 @@ impl Rsrs {
     }
 
     pub fn count_log(&self, needle: &str) -> usize {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains(needle))
-            .count()
+        self.log.lock().unwrap().iter().filter(|l| l.contains(needle)).count()
     }
 
     pub fn rtmp(&self, path: &str) -> String {
@@ -195,18 +143,9 @@ impl Rsrs {
 
     pub fn api(&self, path: &str) -> serde_json::Value {
         let (status, _, body) = http_request(&format!("{}:1985", self.ip), "GET", path, &[]);
-        assert_eq!(
-            status,
-            200,
-            "GET {path}: {}",
-            String::from_utf8_lossy(&body)
-        );
-        serde_json::from_slice(&body).unwrap_or_else(|e| {
-            panic!(
-                "GET {path}: not JSON ({e}): {}",
-                String::from_utf8_lossy(&body)
-            )
-        })
+        assert_eq!(status, 200, "GET {path}: {}", String::from_utf8_lossy(&body));
+        serde_json::from_slice(&body)
+            .unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {}", String::from_utf8_lossy(&body)))
     }
 
     /// Polls the API until `pred` holds (bounded).
@@ -222,10 +161,7 @@ impl Rsrs {
             if pred(&v) {
                 return v;
             }
-            assert!(
-                Instant::now() < deadline,
-                "API {path} never satisfied the condition; last: {v}"
-            );
+            assert!(Instant::now() < deadline, "API {path} never satisfied the condition; last: {v}");
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -286,12 +222,8 @@ pub fn publish(url: &str, looping: bool) -> Proc {
     if looping {
         c.args(["-stream_loop", "-1"]);
     }
-    c.arg("-i")
-        .arg(sample())
-        .args(["-c", "copy", "-f", "flv", url]);
-    c.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    c.arg("-i").arg(sample()).args(["-c", "copy", "-f", "flv", url]);
+    c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
     Proc(c.spawn().expect("spawn ffmpeg"))
 }
 
@@ -309,57 +241,30 @@ pub fn probe(url: &str, seconds: u32) -> (Vec<serde_json::Value>, Vec<Packet>) {
     let out = Command::new("timeout")
         .arg("30")
         .arg("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_streams",
-            "-show_packets",
-            "-of",
-            "json",
-        ])
+        .args(["-v", "error", "-show_streams", "-show_packets", "-of", "json"])
         .args(["-read_intervals", &format!("%+{seconds}")])
         .arg(url)
         .output()
         .expect("ffprobe");
-    assert!(
-        out.status.success(),
-        "ffprobe {url} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "ffprobe {url} failed: {}", String::from_utf8_lossy(&out.stderr));
     parse_probe(&out.stdout)
 }
 
 /// Probes a file completely.
 pub fn probe_file(path: &Path) -> (Vec<serde_json::Value>, Vec<Packet>) {
     let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_streams",
-            "-show_packets",
-            "-of",
-            "json",
-        ])
+        .args(["-v", "error", "-show_streams", "-show_packets", "-of", "json"])
         .arg(path)
         .output()
         .expect("ffprobe");
-    assert!(
-        out.status.success(),
-        "ffprobe {} failed: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "ffprobe {} failed: {}", path.display(), String::from_utf8_lossy(&out.stderr));
     parse_probe(&out.stdout)
 }
 
 fn parse_probe(stdout: &[u8]) -> (Vec<serde_json::Value>, Vec<Packet>) {
     let v: serde_json::Value = serde_json::from_slice(stdout).expect("ffprobe JSON");
     let streams = v["streams"].as_array().cloned().unwrap_or_default();
-    let num = |p: &serde_json::Value, k: &str| {
-        p[k].as_str()
-            .and_then(|s| s.parse::<f64>().ok())
-            .unwrap_or(f64::NAN)
-    };
+    let num = |p: &serde_json::Value, k: &str| p[k].as_str().and_then(|s| s.parse::<f64>().ok()).unwrap_or(f64::NAN);
     let packets = v["packets"]
         .as_array()
         .cloned()
@@ -377,51 +282,25 @@ fn parse_probe(stdout: &[u8]) -> (Vec<serde_json::Value>, Vec<Packet>) {
 
 /// Asserts the shape every playback of the sample must have.
 pub fn assert_sample_stream(streams: &[serde_json::Value], packets: &[Packet]) {
-    let v = streams
-        .iter()
-        .find(|s| s["codec_type"] == "video")
-        .expect("a video stream");
-    let a = streams
-        .iter()
-        .find(|s| s["codec_type"] == "audio")
-        .expect("an audio stream");
+    let v = streams.iter().find(|s| s["codec_type"] == "video").expect("a video stream");
+    let a = streams.iter().find(|s| s["codec_type"] == "audio").expect("an audio stream");
     assert_eq!(v["codec_name"], "h264");
-    assert_eq!(
-        (v["width"].as_u64(), v["height"].as_u64()),
-        (Some(640), Some(360))
-    );
+    assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(640), Some(360)));
     assert_eq!(a["codec_name"], "aac");
     assert_eq!(a["sample_rate"], "44100");
-    let first_video = packets
-        .iter()
-        .find(|p| p.codec_type == "video")
-        .expect("video packets");
+    let first_video = packets.iter().find(|p| p.codec_type == "video").expect("video packets");
     assert!(first_video.keyframe, "playback must start on a keyframe");
     for kind in ["video", "audio"] {
-        let dts: Vec<f64> = packets
-            .iter()
-            .filter(|p| p.codec_type == kind)
-            .map(|p| p.dts)
-            .collect();
+        let dts: Vec<f64> = packets.iter().filter(|p| p.codec_type == kind).map(|p| p.dts).collect();
         assert!(dts.len() > 10, "too few {kind} packets: {}", dts.len());
         for w in dts.windows(2) {
-            assert!(
-                w[1] >= w[0],
-                "{kind} timestamps go backwards: {} then {}",
-                w[0],
-                w[1]
-            );
+            assert!(w[1] >= w[0], "{kind} timestamps go backwards: {} then {}", w[0], w[1]);
         }
     }
 }
 
 /// A plain HTTP/1.1 request with `Connection: close`; returns (status, head, body).
-pub fn http_request(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> (u16, String, Vec<u8>) {
+pub fn http_request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
     let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
@@ -432,16 +311,9 @@ pub fn http_request(
     s.write_all(req.as_bytes()).unwrap();
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
-    let split = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a complete response head");
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete response head");
     let head = String::from_utf8_lossy(&buf[..split]).to_string();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     (status, head, buf[split + 4..].to_vec())
 }
 
