@@ -457,6 +457,114 @@ impl Drop for ConsumerGuard {
     }
 }
 
+/// What a consumer's pull reports besides frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// The publisher left (HTTP-FLV ends; RTMP players are told and wait for a republish).
+    Unpublished,
+    /// The source is gone.
+    Closed,
+}
+
+/// One player's attachment to a stream: its place in the ring and its skip-ahead state. Shared
+/// by every output protocol so they all treat lag, pause and unpublish the same way.
+pub struct Consumer {
+    guard: ConsumerGuard,
+    rx: broadcast::Receiver<HubEvent>,
+    skip: SkipAhead,
+    has_video: bool,
+    /// Whether the stream is known to carry audio / video (for FLV header flags).
+    pub has_audio: bool,
+    pub paused: bool,
+}
+
+impl Consumer {
+    /// Attaches to `key` and returns the consumer with the frames to send first (metadata,
+    /// sequence headers, the cached GOP).
+    pub fn attach(hub: &Arc<Hub>, key: &StreamKey, settings: SourceSettings) -> (Consumer, Vec<Arc<Frame>>) {
+        let guard = hub.attach(key, settings);
+        let sub = guard.source.subscribe();
+        let c = Consumer {
+            guard,
+            rx: sub.rx,
+            skip: SkipAhead::default(),
+            has_video: sub.has_video,
+            has_audio: sub.has_audio,
+            paused: false,
+        };
+        (c, sub.initial)
+    }
+
+    pub fn source(&self) -> &Arc<Source> {
+        &self.guard.source
+    }
+
+    pub fn has_video(&self) -> bool {
+        self.has_video
+    }
+
+    fn take(&mut self, ev: HubEvent, batch: &mut Vec<Arc<Frame>>) -> Option<Signal> {
+        match ev {
+            HubEvent::Media(f) => {
+                if f.sequence_header && f.kind == FrameKind::Video {
+                    self.has_video = true;
+                }
+                if !self.paused && self.skip.admit(&f, self.has_video) {
+                    batch.push(f);
+                }
+                None
+            }
+            HubEvent::Unpublished => Some(Signal::Unpublished),
+        }
+    }
+
+    fn lagged(&mut self, missed: u64, batch: &mut Vec<Arc<Frame>>) {
+        tracing::debug!(missed, "player fell behind the ring; skipping to the next keyframe");
+        self.skip.lagged();
+        batch.extend(self.guard.source.headers());
+    }
+
+    /// Waits for the next event (cancel-safe), then takes whatever else is already waiting, up
+    /// to `max` frames in `batch`.
+    pub async fn recv(&mut self, batch: &mut Vec<Arc<Frame>>, max: usize) -> Option<Signal> {
+        match self.rx.recv().await {
+            Ok(ev) => {
+                if let Some(sig) = self.take(ev, batch) {
+                    return Some(sig);
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(n)) => self.lagged(n, batch),
+            Err(broadcast::error::RecvError::Closed) => return Some(Signal::Closed),
+        }
+        self.drain(batch, max)
+    }
+
+    /// Takes what is already waiting without blocking, until `batch` holds `max` frames or a
+    /// signal comes.
+    pub fn drain(&mut self, batch: &mut Vec<Arc<Frame>>, max: usize) -> Option<Signal> {
+        while batch.len() < max {
+            match self.rx.try_recv() {
+                Ok(ev) => {
+                    if let Some(sig) = self.take(ev, batch) {
+                        return Some(sig);
+                    }
+                }
+                Err(broadcast::error::TryRecvError::Lagged(n)) => self.lagged(n, batch),
+                Err(broadcast::error::TryRecvError::Closed) => return Some(Signal::Closed),
+                Err(broadcast::error::TryRecvError::Empty) => break,
+            }
+        }
+        None
+    }
+
+    /// After a pause: resend headers and restart at the next keyframe so decoders can pick up.
+    pub fn resume(&mut self, batch: &mut Vec<Arc<Frame>>) {
+        self.paused = false;
+        self.skip.lagged();
+        batch.extend(self.guard.source.headers());
+    }
+}
+
 /// Per-consumer view of time: the first media frame it receives is its zero, as SRS's per-player
 /// jitter correction gives players; headers sent before that are stamped zero.
 #[derive(Debug, Default)]

@@ -5,7 +5,7 @@
 //! buffer; a player writes only its own 15 bytes of tag framing around it.
 
 use super::{cors_headers, head_bytes, Request};
-use crate::hub::{ConsumerClock, Frame, FrameKind, HubEvent, SkipAhead, StreamKey};
+use crate::hub::{Consumer, ConsumerClock, Frame, FrameKind, StreamKey};
 use crate::rtmp::io::write_all_vectored;
 use crate::server::{source_settings, Server};
 use crate::stats::{ClientDetails, ClientGuard, ClientType};
@@ -18,8 +18,7 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
-use tokio::sync::broadcast::error::RecvError;
-use tracing::{debug, info};
+use tracing::info;
 
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_BATCH: usize = 256;
@@ -64,8 +63,8 @@ pub async fn serve(
     key: StreamKey,
     guard: &ClientGuard,
 ) -> std::io::Result<()> {
-    let consumer = server.hub.attach(&key, source_settings(vhost));
-    let source = consumer.source.clone();
+    let (mut consumer, mut batch) = Consumer::attach(&server.hub, &key, source_settings(vhost));
+    let source = consumer.source().clone();
     guard.client.set_details(ClientDetails {
         vhost: key.vhost.clone(),
         app: key.app.clone(),
@@ -85,35 +84,29 @@ pub async fn serve(
     }
     head_headers.push(("Cache-Control", "no-cache".to_string()));
     head_headers.extend(cors_headers(req, server.config().http_server.crossdomain));
-    let mut head = Some(head_bytes(200, &head_headers, None, chunked).freeze());
+    let head = head_bytes(200, &head_headers, None, chunked).freeze();
 
     let (mut rd, wr) = sock.into_split();
-    let sub = source.subscribe();
     let mut out = FlvOut {
         wr,
         chunked,
-        has_audio: sub.has_audio,
-        has_video: sub.has_video,
+        head: Some(head),
+        has_audio: consumer.has_audio,
+        has_video: consumer.has_video(),
         parts: Vec::new(),
         framing: BytesMut::new(),
     };
-    let mut rx = sub.rx;
-    let mut has_video = sub.has_video;
-    let mut batch: Vec<Arc<Frame>> = sub.initial;
     let mut clock = ConsumerClock::default();
-    let mut skip = SkipAhead::default();
     let mw = vhost.play.mw_latency;
     let kill = guard.client.kill.clone();
     let mut flush_at: Option<tokio::time::Instant> = None;
     let mut scratch = [0u8; 512];
 
     let result: std::io::Result<()> = async {
-        if !batch.is_empty() {
-            out.write(&mut head, &mut batch, &mut clock, guard, &source).await?;
-        }
+        out.write(&mut batch, &mut clock, guard, &source).await?;
         loop {
             let deadline = flush_at;
-            tokio::select! {
+            let sig = tokio::select! {
                 biased;
                 _ = kill.cancelled() => return Ok(()),
                 r = rd.read(&mut scratch) => {
@@ -121,99 +114,34 @@ pub async fn serve(
                     if r? == 0 {
                         return Ok(());
                     }
+                    continue;
                 }
-                // While a merge window is open the ring is not polled (see the RTMP player).
-                ev = rx.recv(), if flush_at.is_none() => {
-                    let mut ended = false;
-                    let mut take = |ev: HubEvent, batch: &mut Vec<Arc<Frame>>, skip: &mut SkipAhead, has_video: &mut bool| match ev {
-                        HubEvent::Media(f) => {
-                            if f.sequence_header && f.kind == FrameKind::Video {
-                                *has_video = true;
-                            }
-                            if skip.admit(&f, *has_video) {
-                                batch.push(f);
-                            }
-                        }
-                        HubEvent::Unpublished => ended = true,
-                    };
-                    match ev {
-                        Ok(ev) => {
-                            take(ev, &mut batch, &mut skip, &mut has_video);
-                            while batch.len() < MAX_BATCH {
-                                match rx.try_recv() {
-                                    Ok(ev) => take(ev, &mut batch, &mut skip, &mut has_video),
-                                    Err(_) => break,
-                                }
-                            }
-                        }
-                        Err(RecvError::Lagged(n)) => {
-                            debug!(missed = n, "HTTP-FLV player fell behind; skipping to the next keyframe");
-                            skip.lagged();
-                            batch.extend(source.headers());
-                        }
-                        Err(RecvError::Closed) => ended = true,
-                    }
-                    if ended {
-                        // SRS ends the response when the publisher leaves.
-                        if !batch.is_empty() {
-                            out.write(&mut head, &mut batch, &mut clock, guard, &source).await?;
-                        }
-                        if head.is_none() {
-                            out.finish().await?;
-                        }
-                        info!(stream = %key.url(), "HTTP-FLV play ended: stream unpublished");
-                        return Ok(());
-                    }
-                    if batch.is_empty() {
+                // While a merge window is open the ring is not polled (as for RTMP players).
+                sig = consumer.recv(&mut batch, MAX_BATCH), if flush_at.is_none() => {
+                    if sig.is_none() && !batch.is_empty() && !mw.is_zero() && batch.len() < MAX_BATCH {
+                        flush_at = Some(tokio::time::Instant::now() + mw);
                         continue;
                     }
-                    if mw.is_zero() || batch.len() >= MAX_BATCH {
-                        out.write(&mut head, &mut batch, &mut clock, guard, &source).await?;
-                        flush_at = None;
-                    } else if flush_at.is_none() {
-                        flush_at = Some(tokio::time::Instant::now() + mw);
-                    }
+                    out.write(&mut batch, &mut clock, guard, &source).await?;
+                    sig
                 }
                 _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if deadline.is_some() => {
-                    let mut ended = false;
-                    loop {
-                        match rx.try_recv() {
-                            Ok(HubEvent::Media(f)) => {
-                                if f.sequence_header && f.kind == FrameKind::Video {
-                                    has_video = true;
-                                }
-                                if skip.admit(&f, has_video) {
-                                    batch.push(f);
-                                }
-                                if batch.len() >= MAX_BATCH {
-                                    out.write(&mut head, &mut batch, &mut clock, guard, &source).await?;
-                                }
-                            }
-                            Ok(HubEvent::Unpublished) => {
-                                ended = true;
-                                break;
-                            }
-                            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => {
-                                debug!(missed = n, "HTTP-FLV player fell behind; skipping to the next keyframe");
-                                skip.lagged();
-                                batch.clear();
-                                batch.extend(source.headers());
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    if !batch.is_empty() {
-                        out.write(&mut head, &mut batch, &mut clock, guard, &source).await?;
-                    }
                     flush_at = None;
-                    if ended {
-                        if head.is_none() {
-                            out.finish().await?;
+                    loop {
+                        let sig = consumer.drain(&mut batch, MAX_BATCH);
+                        let full = batch.len() >= MAX_BATCH;
+                        out.write(&mut batch, &mut clock, guard, &source).await?;
+                        if sig.is_some() || !full {
+                            break sig;
                         }
-                        info!(stream = %key.url(), "HTTP-FLV play ended: stream unpublished");
-                        return Ok(());
                     }
                 }
+            };
+            if sig.is_some() {
+                // SRS ends the response when the publisher leaves.
+                out.finish().await?;
+                info!(stream = %key.url(), "HTTP-FLV play ended: stream unpublished");
+                return Ok(());
             }
         }
     }
@@ -225,6 +153,8 @@ pub async fn serve(
 struct FlvOut {
     wr: OwnedWriteHalf,
     chunked: bool,
+    /// The response head, held back until the first media bytes.
+    head: Option<Bytes>,
     has_audio: bool,
     has_video: bool,
     parts: Vec<Bytes>,
@@ -235,35 +165,36 @@ impl FlvOut {
     /// Writes a batch of tags (and, the first time, the HTTP head and FLV header).
     async fn write(
         &mut self,
-        head: &mut Option<Bytes>,
         batch: &mut Vec<Arc<Frame>>,
         clock: &mut ConsumerClock,
         guard: &ClientGuard,
         source: &crate::hub::Source,
     ) -> std::io::Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
         self.parts.clear();
         self.framing.clear();
-        let first = head.is_some();
+        self.framing.reserve(32 + batch.len() * 16);
         let mut body_len: usize = batch.iter().map(|f| flv::TAG_HEADER_LEN + f.payload.len() + 4).sum();
-        if let Some(h) = head.take() {
+        let flv_header = self.head.take().map(|h| {
             self.parts.push(h);
             // Declare the tracks the stream has; if not known yet, what this batch carries.
             let a = self.has_audio || batch.iter().any(|f| f.kind == FrameKind::Audio);
             let v = self.has_video || batch.iter().any(|f| f.kind == FrameKind::Video);
-            let (a, v) = if a || v { (a, v) } else { (true, true) };
             body_len += flv::HEADER_LEN;
-            self.framing.reserve(32 + batch.len() * 16);
-            if self.chunked {
-                self.framing.extend_from_slice(format!("{body_len:x}\r\n").as_bytes());
+            if a || v {
+                flv::header(a, v)
+            } else {
+                flv::header(true, true)
             }
-            self.framing.extend_from_slice(&flv::header(a, v));
-        } else {
-            self.framing.reserve(32 + batch.len() * 16);
-            if self.chunked {
-                self.framing.extend_from_slice(format!("{body_len:x}\r\n").as_bytes());
-            }
+        });
+        if self.chunked {
+            self.framing.extend_from_slice(format!("{body_len:x}\r\n").as_bytes());
         }
-        let _ = first;
+        if let Some(h) = flv_header {
+            self.framing.extend_from_slice(&h);
+        }
         for f in batch.iter() {
             let ts = clock.stamp(f);
             flv::put_tag_header(&mut self.framing, f.flv_type(), ts, f.payload.len());
@@ -284,9 +215,9 @@ impl FlvOut {
         Ok(())
     }
 
-    /// Ends a chunked body.
+    /// Ends a chunked body that was started (a player that never got bytes gets nothing).
     async fn finish(&mut self) -> std::io::Result<()> {
-        if self.chunked {
+        if self.chunked && self.head.is_none() {
             let mut parts = [Bytes::from_static(b"0\r\n\r\n")];
             write_all_vectored(&mut self.wr, &mut parts).await?;
         }

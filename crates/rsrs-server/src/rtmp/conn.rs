@@ -2,7 +2,7 @@
 //! play, the FMLE/flash/Haivision command sequences), then the publish or play loop.
 
 use super::io::{IoError, RtmpReader, RtmpWriter};
-use crate::hub::{ConsumerClock, Frame, FrameKind, HubEvent, SkipAhead, StreamKey};
+use crate::hub::{Consumer, ConsumerClock, Frame, FrameKind, Signal, StreamKey};
 use crate::server::{source_settings, Server};
 use crate::stats::{ClientDetails, ClientGuard, ClientType};
 use rsrs_codec::amf0::Amf0Value;
@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::broadcast::error::RecvError;
 use tracing::{debug, info, warn, Instrument};
 
 /// Time allowed for the handshake and for a client to say what it wants (SRS: 30 s).
@@ -440,8 +439,8 @@ async fn play(
     writer: &mut RtmpWriter,
 ) -> Result<(), SessionError> {
     let (key, _param) = stream_key(info, cmd)?;
-    let consumer = server.hub.attach(&key, source_settings(&info.vhost));
-    let source = consumer.source.clone();
+    let (mut consumer, mut batch) = Consumer::attach(&server.hub, &key, source_settings(&info.vhost));
+    let source = consumer.source().clone();
     guard.client.set_details(details(info, &key, &source.id, ClientType::RtmpPlay));
     writer
         .send(&[
@@ -452,16 +451,11 @@ async fn play(
         ])
         .await?;
     info!(stream = %key.url(), "play started");
-    let sub = source.subscribe();
-    let mut rx = sub.rx;
-    let mut has_video = sub.has_video;
     let mut clock = ConsumerClock::default();
-    let mut skip = SkipAhead::default();
-    let mut paused = false;
     let mw = info.vhost.play.mw_latency;
     let kill = guard.client.kill.clone();
-
-    let mut batch: Vec<Arc<Frame>> = sub.initial;
+    let unpublished =
+        || msg::stream_status("NetStream.Play.UnpublishNotify", "stream is now unpublished.", &key.stream);
     let mut flush_at: Option<tokio::time::Instant> = None;
     if !batch.is_empty() {
         write_batch(writer, &mut batch, &mut clock, &source).await?;
@@ -481,17 +475,14 @@ async fn play(
                         return Ok(());
                     }
                     "pause" => {
-                        let pause = matches!(cmd.arg(0), Some(Amf0Value::Boolean(true)));
-                        paused = pause;
-                        let out = if pause {
+                        let out = if matches!(cmd.arg(0), Some(Amf0Value::Boolean(true))) {
+                            consumer.paused = true;
                             vec![
                                 msg::stream_status("NetStream.Pause.Notify", "Paused stream.", &key.stream),
                                 msg::user_control(msg::UC_STREAM_EOF, DEFAULT_STREAM_ID),
                             ]
                         } else {
-                            // Resume on a keyframe so the decoder can pick up.
-                            skip.lagged();
-                            batch.extend(source.headers());
+                            consumer.resume(&mut batch);
                             vec![
                                 msg::stream_status("NetStream.Unpause.Notify", "Unpaused stream.", &key.stream),
                                 msg::user_control(msg::UC_STREAM_BEGIN, DEFAULT_STREAM_ID),
@@ -508,80 +499,31 @@ async fn play(
             }
             // While a merge window is open the ring is not polled: one wake-up per window
             // instead of one per message; the flush drains what arrived meanwhile.
-            ev = rx.recv(), if flush_at.is_none() => {
-                match ev {
-                    Ok(HubEvent::Media(f)) => {
-                        if f.sequence_header && f.kind == FrameKind::Video {
-                            has_video = true;
-                        }
-                        if !paused && skip.admit(&f, has_video) {
-                            batch.push(f);
-                        }
-                        // Take whatever else is already waiting, without yielding.
-                        while batch.len() < MAX_BATCH {
-                            match rx.try_recv() {
-                                Ok(HubEvent::Media(f)) => {
-                                    if !paused && skip.admit(&f, has_video) {
-                                        batch.push(f);
-                                    }
-                                }
-                                Ok(HubEvent::Unpublished) => {
-                                    writer.send(&[msg::stream_status("NetStream.Play.UnpublishNotify", "stream is now unpublished.", &key.stream)]).await?;
-                                }
-                                Err(_) => break,
-                            }
-                        }
+            sig = consumer.recv(&mut batch, MAX_BATCH), if flush_at.is_none() => {
+                match sig {
+                    Some(Signal::Closed) => return Ok(()),
+                    Some(Signal::Unpublished) => {
+                        write_batch(writer, &mut batch, &mut clock, &source).await?;
+                        writer.send(&[unpublished()]).await?;
                     }
-                    Ok(HubEvent::Unpublished) => {
-                        writer.send(&[msg::stream_status("NetStream.Play.UnpublishNotify", "stream is now unpublished.", &key.stream)]).await?;
-                    }
-                    Err(RecvError::Lagged(n)) => {
-                        debug!(missed = n, "player fell behind; skipping to the next keyframe");
-                        skip.lagged();
-                        batch.extend(source.headers());
-                    }
-                    Err(RecvError::Closed) => return Ok(()),
-                }
-                if batch.is_empty() {
-                    continue;
-                }
-                if mw.is_zero() || batch.len() >= MAX_BATCH {
-                    write_batch(writer, &mut batch, &mut clock, &source).await?;
-                    flush_at = None;
-                } else if flush_at.is_none() {
-                    flush_at = Some(tokio::time::Instant::now() + mw);
+                    None if mw.is_zero() || batch.len() >= MAX_BATCH => write_batch(writer, &mut batch, &mut clock, &source).await?,
+                    None if !batch.is_empty() => flush_at = Some(tokio::time::Instant::now() + mw),
+                    None => {}
                 }
             }
             _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if deadline.is_some() => {
+                flush_at = None;
                 loop {
-                    match rx.try_recv() {
-                        Ok(HubEvent::Media(f)) => {
-                            if f.sequence_header && f.kind == FrameKind::Video {
-                                has_video = true;
-                            }
-                            if !paused && skip.admit(&f, has_video) {
-                                batch.push(f);
-                            }
-                            if batch.len() >= MAX_BATCH {
-                                write_batch(writer, &mut batch, &mut clock, &source).await?;
-                            }
-                        }
-                        Ok(HubEvent::Unpublished) => {
-                            writer.send(&[msg::stream_status("NetStream.Play.UnpublishNotify", "stream is now unpublished.", &key.stream)]).await?;
-                        }
-                        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => {
-                            debug!(missed = n, "player fell behind; skipping to the next keyframe");
-                            skip.lagged();
-                            batch.clear();
-                            batch.extend(source.headers());
-                        }
-                        Err(_) => break,
+                    let sig = consumer.drain(&mut batch, MAX_BATCH);
+                    let full = batch.len() >= MAX_BATCH;
+                    write_batch(writer, &mut batch, &mut clock, &source).await?;
+                    match sig {
+                        Some(Signal::Closed) => return Ok(()),
+                        Some(Signal::Unpublished) => writer.send(&[unpublished()]).await?,
+                        None if !full => break,
+                        None => {}
                     }
                 }
-                if !batch.is_empty() {
-                    write_batch(writer, &mut batch, &mut clock, &source).await?;
-                }
-                flush_at = None;
             }
         }
     }
@@ -593,6 +535,9 @@ async fn write_batch(
     clock: &mut ConsumerClock,
     source: &crate::hub::Source,
 ) -> Result<(), SessionError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
     let n = tokio::time::timeout(WRITE_TIMEOUT, writer.send_frames(batch, clock, DEFAULT_STREAM_ID))
         .await
         .map_err(|_| SessionError::Timeout("writing to a player that stopped reading"))??;
