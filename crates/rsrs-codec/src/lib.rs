@@ -7,4 +7,6 @@
 pub mod amf0;
 pub mod avc;
 pub mod flv;
+pub mod hls;
 pub mod rtmp;
+pub mod ts;

@@ -120,6 +120,54 @@ pub struct Cluster {
     pub follow_client: bool,
 }
 
+/// `hls { }`: HLS segments and playlist on disk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hls {
+    pub enabled: bool,
+    /// Target segment duration, seconds.
+    pub fragment: f64,
+    pub td_ratio: f64,
+    pub aof_ratio: f64,
+    /// Playlist window, seconds.
+    pub window: f64,
+    pub on_error: String,
+    pub path: String,
+    pub m3u8_file: String,
+    pub ts_file: String,
+    pub entry_prefix: String,
+    pub cleanup: bool,
+    /// Seconds after unpublish before the files are removed; 0 keeps them.
+    pub dispose: f64,
+    pub wait_keyframe: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DvrPlan {
+    Session,
+    Segment,
+}
+
+/// `dvr { }`: recording to FLV files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dvr {
+    pub enabled: bool,
+    /// `all`, or `app/stream` entries.
+    pub apply: Vec<String>,
+    pub plan: DvrPlan,
+    pub path: String,
+    /// Segment length for the segment plan, seconds.
+    pub duration: u64,
+    pub wait_keyframe: bool,
+}
+
+impl Dvr {
+    /// Whether `app/stream` is recorded (`dvr_apply`).
+    pub fn applies(&self, app: &str, stream: &str) -> bool {
+        self.enabled
+            && (self.apply.iter().any(|a| a == "all") || self.apply.iter().any(|a| *a == format!("{app}/{stream}")))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Vhost {
     pub name: String,
@@ -133,8 +181,8 @@ pub struct Vhost {
     pub publish: Publish,
     pub http_remux: HttpRemux,
     pub cluster: Cluster,
-    pub hls_enabled: bool,
-    pub dvr_enabled: bool,
+    pub hls: Hls,
+    pub dvr: Dvr,
 }
 
 /// The whole server configuration.
@@ -428,6 +476,68 @@ fn vhost_from(
         warnings
             .push(format!("vhost {name}: origin_cluster is not implemented by rsrs yet; coworkers are not consulted"));
     }
+    let f = |p: &[&str], default: f64| -> Result<f64, ConfigError> {
+        Ok(g.vhost(d, p).map(|v| v.f64()).transpose()?.unwrap_or(default))
+    };
+    let text = |p: &[&str], default: &str| -> Result<String, ConfigError> {
+        Ok(g.vhost(d, p).map(|v| v.string()).transpose()?.unwrap_or_else(|| default.to_string()))
+    };
+    let hls = Hls {
+        enabled: b(&["hls", "enabled"], false)?,
+        fragment: f(&["hls", "hls_fragment"], 10.0)?,
+        td_ratio: f(&["hls", "hls_td_ratio"], 1.0)?,
+        aof_ratio: f(&["hls", "hls_aof_ratio"], 2.1)?,
+        window: f(&["hls", "hls_window"], 60.0)?,
+        on_error: text(&["hls", "hls_on_error"], "continue")?,
+        path: text(&["hls", "hls_path"], "./objs/nginx/html")?,
+        m3u8_file: text(&["hls", "hls_m3u8_file"], "[app]/[stream].m3u8")?,
+        ts_file: text(&["hls", "hls_ts_file"], "[app]/[stream]-[seq].ts")?,
+        entry_prefix: text(&["hls", "hls_entry_prefix"], "")?,
+        cleanup: b(&["hls", "hls_cleanup"], true)?,
+        dispose: f(&["hls", "hls_dispose"], 120.0)?,
+        wait_keyframe: b(&["hls", "hls_wait_keyframe"], true)?,
+    };
+    if hls.fragment <= 0.0 {
+        return Err(g
+            .vhost(d, &["hls", "hls_fragment"])
+            .map(|v| v.err("must be greater than 0"))
+            .unwrap_or_else(|| ConfigError::plain("hls_fragment must be > 0")));
+    }
+    if !["continue", "ignore", "disconnect"].contains(&hls.on_error.as_str()) {
+        return Err(g
+            .vhost(d, &["hls", "hls_on_error"])
+            .map(|v| v.err(format!("must be continue, ignore or disconnect, not `{}`", hls.on_error)))
+            .unwrap_or_else(|| ConfigError::plain("bad hls_on_error")));
+    }
+    let plan = match text(&["dvr", "dvr_plan"], "session")?.as_str() {
+        "session" => DvrPlan::Session,
+        "segment" => DvrPlan::Segment,
+        other => {
+            return Err(g
+                .vhost(d, &["dvr", "dvr_plan"])
+                .map(|v| v.err(format!("must be session or segment, not `{other}`")))
+                .unwrap_or_else(|| ConfigError::plain("bad dvr_plan")))
+        }
+    };
+    let mut dvr_path = text(&["dvr", "dvr_path"], "./objs/nginx/html/[app]/[stream].[timestamp].flv")?;
+    if !dvr_path.ends_with(".flv") {
+        if dvr_path.ends_with(".mp4") {
+            return Err(g
+                .vhost(d, &["dvr", "dvr_path"])
+                .map(|v| v.err("MP4 recording is not implemented by rsrs yet; use a .flv path"))
+                .unwrap_or_else(|| ConfigError::plain("mp4 dvr")));
+        }
+        // SRS 1 form: a directory.
+        dvr_path = format!("{}/[stream].[timestamp].flv", dvr_path.trim_end_matches('/'));
+    }
+    let dvr = Dvr {
+        enabled: b(&["dvr", "enabled"], false)?,
+        apply: g.vhost(d, &["dvr", "dvr_apply"]).map(|v| v.args).unwrap_or_else(|| vec!["all".into()]),
+        plan,
+        path: dvr_path,
+        duration: g.vhost(d, &["dvr", "dvr_duration"]).map(|v| v.u64()).transpose()?.unwrap_or(30).max(1),
+        wait_keyframe: b(&["dvr", "dvr_wait_keyframe"], true)?,
+    };
     Ok(Vhost {
         name: name.to_string(),
         enabled: b(&["enabled"], true)?,
@@ -459,8 +569,8 @@ fn vhost_from(
         },
         http_remux: remux,
         cluster,
-        hls_enabled: b(&["hls", "enabled"], false)?,
-        dvr_enabled: b(&["dvr", "enabled"], false)?,
+        hls,
+        dvr,
     })
 }
 
@@ -696,7 +806,7 @@ mod tests {
     #[test]
     fn unimplemented_directives_warn() {
         let c = Config::load_str(
-            "listen 1935;\ngrace_start_wait 700;\nvhost __defaultVhost__ {\n hls { enabled on; }\n http_hooks { enabled on; }\n}\n",
+            "listen 1935;\ngrace_start_wait 700;\nvhost __defaultVhost__ {\n hls { enabled on; hls_keys on; }\n http_hooks { enabled on; }\n}\n",
             "srs.conf",
             &Env::new(),
         )
@@ -707,9 +817,10 @@ mod tests {
             "{:?}",
             c.warnings
         );
-        assert!(c.warnings.iter().any(|w| w.contains("srs.conf:4") && w.contains("hls")), "{:?}", c.warnings);
+        assert!(c.warnings.iter().any(|w| w.contains("srs.conf:4") && w.contains("hls.hls_keys")), "{:?}", c.warnings);
+        assert!(!c.warnings.iter().any(|w| w.contains("`vhost.hls`")), "hls itself is implemented: {:?}", c.warnings);
         assert!(c.warnings.iter().any(|w| w.contains("http_hooks")), "{:?}", c.warnings);
-        assert!(c.vhosts[0].hls_enabled);
+        assert!(c.vhosts[0].hls.enabled);
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub(crate) enum Section {
     Cluster,
     RawApi,
     Auth,
-    /// Known SRS blocks not implemented yet: keys checked so typos still fail.
+    /// HLS and DVR: implemented, with some of SRS's keys accepted but not implemented.
     Hls,
     Dvr,
     /// Known SRS block whose contents we don't check (not implemented, many variants).
@@ -96,24 +96,13 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
             _ => return None,
         },
         Hls => match name {
-            "enabled"
-            | "hls_fragment"
-            | "hls_td_ratio"
-            | "hls_aof_ratio"
-            | "hls_window"
-            | "hls_on_error"
-            | "hls_path"
-            | "hls_m3u8_file"
-            | "hls_ts_file"
-            | "hls_entry_prefix"
-            | "hls_acodec"
-            | "hls_vcodec"
-            | "hls_cleanup"
-            | "hls_dispose"
-            | "hls_wait_keyframe"
-            | "hls_ts_floor"
+            "enabled" | "hls_fragment" | "hls_td_ratio" | "hls_aof_ratio" | "hls_window" | "hls_on_error"
+            | "hls_path" | "hls_m3u8_file" | "hls_ts_file" | "hls_entry_prefix" | "hls_cleanup" | "hls_dispose"
+            | "hls_wait_keyframe" => leaf,
+            // Codec hints: the real codecs are taken from the stream.
+            "hls_acodec" | "hls_vcodec" | "hls_dts_directly" => Ignored,
+            "hls_ts_floor"
             | "hls_nb_notify"
-            | "hls_dts_directly"
             | "hls_ctx"
             | "hls_ts_ctx"
             | "hls_keys"
@@ -123,12 +112,12 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
             | "hls_key_url"
             | "hls_recover"
             | "hls_mount"
-            | "hls_storage" => leaf,
+            | "hls_storage" => NotYet,
             _ => return None,
         },
         Dvr => match name {
-            "enabled" | "dvr_apply" | "dvr_plan" | "dvr_path" | "dvr_duration" | "dvr_wait_keyframe"
-            | "time_jitter" => leaf,
+            "enabled" | "dvr_apply" | "dvr_plan" | "dvr_path" | "dvr_duration" | "dvr_wait_keyframe" => leaf,
+            "time_jitter" => Ignored,
             _ => return None,
         },
         Leaf | Opaque => return None,
@@ -216,9 +205,6 @@ fn check_children(d: &Directive, section: Section, path: &str, warnings: &mut Ve
     }
     if d.block.is_none() {
         return Err(ConfigError::at(&d.loc, path, "must be a { } block"));
-    }
-    if matches!(section, Section::Hls | Section::Dvr) && is_switched_on(d) {
-        warnings.push(format!("{}: `{}` is recognized but not implemented by rsrs yet; ignored", d.loc, path));
     }
     for c in d.children() {
         let child_path = format!("{path}.{}", c.name);

@@ -68,5 +68,5 @@ fn guide_forms_mean_what_srs_means() {
     let v = c.vhost("x").unwrap();
     assert!(v.cluster.origin_cluster && !v.cluster.edge);
     assert_eq!(v.cluster.coworkers.len(), 2);
-    assert!(v.hls_enabled && v.http_remux.enabled);
+    assert!(v.hls.enabled && v.http_remux.enabled);
 }

@@ -5,11 +5,15 @@
 //! the GOP cache; [`stats`] tracks clients for the API. Protocol encoding and decoding live in
 //! the sans-io `rsrs-codec` crate, configuration in `rsrs-config`.
 
+pub mod cleanup;
 pub mod cli;
+pub mod dvr;
+pub mod hls;
 pub mod http;
 pub mod hub;
 pub mod ids;
 pub mod logging;
+pub mod paths;
 pub mod rtmp;
 pub mod server;
 pub mod stats;

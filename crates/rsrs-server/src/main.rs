@@ -1,13 +1,16 @@
 //! The `rsrs` binary: parse the command line, load and check the config, then serve.
 
 use rsrs_config::{process_env, Config};
-use rsrs_server::{cli, logging, server};
+use rsrs_server::{cleanup, cli, logging, server};
 use std::path::Path;
 use std::process::ExitCode;
 use tracing::{error, info, warn};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(|a| a.as_str()) == Some("cleanup") {
+        return ExitCode::from(cleanup::main(&args[1..]) as u8);
+    }
     let opts = match cli::parse(&args) {
         Ok(o) => o,
         Err(e) => {
@@ -111,6 +114,11 @@ fn main() -> ExitCode {
             sig = quit_signal() => {
                 info!("received {sig}, quitting");
                 srv.shutdown.cancel();
+                // Let recordings finish their files (bounded).
+                srv.tasks.close();
+                if tokio::time::timeout(std::time::Duration::from_secs(10), srv.tasks.wait()).await.is_err() {
+                    warn!("some DVR files did not finish within 10 s");
+                }
                 ExitCode::SUCCESS
             }
         }

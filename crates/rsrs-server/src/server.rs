@@ -33,6 +33,9 @@ pub struct Server {
     pub started_at: SystemTime,
     vhost_ids: Mutex<HashMap<String, String>>,
     pub shutdown: CancellationToken,
+    pub hls: crate::hls::HlsRegistry,
+    /// Background work that must finish before exit (DVR files).
+    pub tasks: tokio_util::task::TaskTracker,
 }
 
 impl Server {
@@ -49,6 +52,8 @@ impl Server {
             started_at: SystemTime::now(),
             vhost_ids: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
+            hls: Default::default(),
+            tasks: tokio_util::task::TaskTracker::new(),
         })
     }
 
@@ -102,6 +107,7 @@ async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, String> {
 /// before anything is served, so a port clash is a clear start-up failure.
 pub async fn run(server: Arc<Server>) -> Result<(), String> {
     let cfg = server.config();
+    recover_files(&cfg);
     let mut tasks = Vec::new();
     for ep in &cfg.listen {
         let l = bind(ep.0, "RTMP").await?;
@@ -138,6 +144,29 @@ pub async fn run(server: Arc<Server>) -> Result<(), String> {
         t.abort();
     }
     Ok(())
+}
+
+/// Cleans up after an earlier run that did not stop cleanly: HLS temp files are removed,
+/// unfinished DVR recordings are kept and given their final names.
+fn recover_files(cfg: &Config) {
+    let mut seen = std::collections::HashSet::new();
+    for v in &cfg.vhosts {
+        if v.hls.enabled && seen.insert(("hls", v.hls.path.clone())) {
+            let n = crate::hls::remove_stale_temps(std::path::Path::new(&v.hls.path));
+            if n > 0 {
+                info!("HLS: removed {n} temp files left in {} by an earlier run", v.hls.path);
+            }
+        }
+        if v.dvr.enabled {
+            // The fixed part of dvr_path, before its first variable.
+            let fixed = v.dvr.path.split('[').next().unwrap_or("");
+            let base = std::path::Path::new(fixed).parent().map(|p| p.to_path_buf()).unwrap_or_default();
+            let base = if base.as_os_str().is_empty() { std::path::PathBuf::from(".") } else { base };
+            if seen.insert(("dvr", base.display().to_string())) {
+                crate::dvr::recover_stale(&base);
+            }
+        }
+    }
 }
 
 async fn accept_rtmp(server: Arc<Server>, l: TcpListener) {

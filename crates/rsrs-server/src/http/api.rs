@@ -57,11 +57,11 @@ pub fn handle(server: &Arc<Server>, req: &Request, guard: &ClientGuard) -> Respo
             envelope(server, json!({ "data": { "license": "MIT", "contributors": "rsrs developers" } }))
         }
         ["api", "v1", "vhosts"] => {
-            let list: Vec<Value> = cfg.vhosts.iter().map(|v| vhost_json(server, &v.name, v.enabled)).collect();
+            let list: Vec<Value> = cfg.vhosts.iter().map(|v| vhost_json(server, v)).collect();
             envelope(server, json!({ "vhosts": list }))
         }
         ["api", "v1", "vhosts", id] => match cfg.vhosts.iter().find(|v| server.vhost_id(&v.name) == *id) {
-            Some(v) => envelope(server, json!({ "vhost": vhost_json(server, &v.name, v.enabled) })),
+            Some(v) => envelope(server, json!({ "vhost": vhost_json(server, v) })),
             None => code(ERROR_RTMP_VHOST_NOT_FOUND),
         },
         ["api", "v1", "streams"] => {
@@ -158,7 +158,8 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn vhost_json(server: &Server, name: &str, enabled: bool) -> Value {
+fn vhost_json(server: &Server, v: &rsrs_config::Vhost) -> Value {
+    let (name, enabled) = (v.name.as_str(), v.enabled);
     let clients: Vec<_> =
         server.clients.all().into_iter().filter(|c| c.details().is_some_and(|d| d.vhost == name)).collect();
     let streams = server.hub.all().into_iter().filter(|s| s.key.vhost == name).count();
@@ -168,7 +169,8 @@ fn vhost_json(server: &Server, name: &str, enabled: bool) -> Value {
         recv += c.counters.recv_bytes.load(Ordering::Relaxed);
     }
     json!({ "id": server.vhost_id(name), "name": name, "enabled": enabled, "clients": clients.len(), "streams": streams,
-            "send_bytes": send, "recv_bytes": recv, "kbps": { "recv_30s": 0, "send_30s": 0 }, "hls": { "enabled": false } })
+            "send_bytes": send, "recv_bytes": recv, "kbps": { "recv_30s": 0, "send_30s": 0 },
+            "hls": if v.hls.enabled { json!({ "enabled": true, "fragment": v.hls.fragment }) } else { json!({ "enabled": false }) } })
 }
 
 fn streams(server: &Server) -> Vec<Value> {
@@ -180,8 +182,9 @@ fn streams(server: &Server) -> Vec<Value> {
         .into_iter()
         .filter_map(|s| {
             let publisher = s.publisher();
-            let players = s.consumers.load(Ordering::Relaxed);
-            if publisher.is_none() && players == 0 {
+            // Count real clients (players and the publisher), not internal HLS/DVR writers.
+            let clients_of = clients.iter().filter(|c| c.details().is_some_and(|d| d.stream_id == s.id)).count();
+            if publisher.is_none() && clients_of == 0 {
                 return None;
             }
             let (video, audio) = s.codec_info();
@@ -198,7 +201,7 @@ fn streams(server: &Server) -> Vec<Value> {
             Some(json!({
                 "id": s.id, "name": s.key.stream, "vhost": server.vhost_id(&s.key.vhost), "app": s.key.app,
                 "tcUrl": s.publisher_tc_url(), "url": s.key.url(), "live_ms": now_ms,
-                "clients": players + publisher.is_some() as usize,
+                "clients": clients_of,
                 "frames": s.video_frames.load(Ordering::Relaxed),
                 "send_bytes": s.send_bytes.load(Ordering::Relaxed), "recv_bytes": s.recv_bytes.load(Ordering::Relaxed),
                 "kbps": { "recv_30s": recv_kbps, "send_30s": send_kbps },

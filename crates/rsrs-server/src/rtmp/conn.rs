@@ -334,6 +334,9 @@ async fn publish(
         }
     };
     guard.client.set_details(details(info, &key, &source.id, kind));
+    // Writers attach before the first media so they miss nothing.
+    crate::hls::start(server, &key, &info.vhost);
+    crate::dvr::start(server, &key, &info.vhost);
     let mut replies = Vec::new();
     if kind == ClientType::FmlePublish {
         replies.push(msg::on_fc("onFCPublish", "NetStream.Publish.Start", "Started publishing stream."));

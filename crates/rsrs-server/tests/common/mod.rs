@@ -129,6 +129,20 @@ impl Rsrs {
         }
     }
 
+    /// Waits until at least `n` log lines contain `needle`.
+    pub fn wait_log_count(&self, needle: &str, n: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.count_log(needle) >= n {
+                return true;
+            }
+            let _ = self.lines.recv_timeout(Duration::from_millis(100));
+            if Instant::now() >= deadline {
+                return self.count_log(needle) >= n;
+            }
+        }
+    }
+
     pub fn count_log(&self, needle: &str) -> usize {
         self.log.lock().unwrap().iter().filter(|l| l.contains(needle)).count()
     }
@@ -238,10 +252,16 @@ pub struct Packet {
 
 /// Runs ffprobe on `url` for `seconds` of media; returns (streams, packets).
 pub fn probe(url: &str, seconds: u32) -> (Vec<serde_json::Value>, Vec<Packet>) {
+    probe_with(url, seconds, &[])
+}
+
+/// `probe` with extra input options (e.g. `-live_start_index 0` for HLS).
+pub fn probe_with(url: &str, seconds: u32, input_opts: &[&str]) -> (Vec<serde_json::Value>, Vec<Packet>) {
     let out = Command::new("timeout")
         .arg("30")
         .arg("ffprobe")
         .args(["-v", "error", "-show_streams", "-show_packets", "-of", "json"])
+        .args(input_opts)
         .args(["-read_intervals", &format!("%+{seconds}")])
         .arg(url)
         .output()
@@ -339,3 +359,56 @@ vhost __defaultVhost__ {
     }
 }
 ";
+
+const NGINX_RTMP_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
+
+/// A real nginx in the foreground; stopped with SIGTERM so the master also stops its worker (a
+/// SIGKILLed master leaves an orphaned worker holding the port).
+pub struct Nginx(Proc);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.0 .0.id().to_string()).status();
+        if self.0.wait_timeout(Duration::from_secs(5)).is_none() {
+            let _ = Command::new("pkill").args(["-KILL", "-P"]).arg(self.0 .0.id().to_string()).status();
+        }
+    }
+}
+
+/// Starts nginx (with its RTMP module loaded) running `blocks` (`rtmp { }` and/or `http { }`),
+/// and waits until `addr` accepts connections.
+pub fn start_nginx(name: &str, blocks: &str, addr: &str) -> Nginx {
+    assert!(
+        Path::new(NGINX_RTMP_MODULE).exists(),
+        "nginx RTMP module missing: apt-get install nginx libnginx-mod-rtmp (.ci/run installs it)"
+    );
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("nginx-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("logs")).unwrap();
+    let conf = format!(
+        "load_module {NGINX_RTMP_MODULE};\nuser root;\nworker_processes 1;\npid {d}/nginx.pid;\n\
+         error_log {d}/logs/error.log info;\nevents {{ worker_connections 256; }}\n{blocks}\n",
+        d = dir.display()
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    let child = Command::new("nginx")
+        .arg("-p")
+        .arg(&dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .args(["-g", "daemon off;"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("nginx must be installed");
+    let mut p = Proc(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(addr).is_err() {
+        if let Some(st) = p.0.try_wait().unwrap() {
+            panic!("nginx exited {st}: {}", p.stderr_text());
+        }
+        assert!(Instant::now() < deadline, "nginx did not listen on {addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Nginx(p)
+}

@@ -1,0 +1,278 @@
+//! DVR: recording a published stream to FLV files, fed like a player from the stream's ring.
+//!
+//! A recording is written to `<path>.tmp` and renamed to its final name when the session (or
+//! segment, with `dvr_plan segment`) ends, on unpublish and on shutdown. The file starts with
+//! metadata whose `duration` and `filesize` are patched in place on close, as SRS does, so the
+//! finished file is seekable by players that use them. A recording left as `.tmp` by a crash is
+//! finished (renamed) at the next start: whatever reached the disk is kept.
+
+use crate::hub::{Consumer, Frame, FrameKind, StreamKey};
+use crate::paths::{self, Stamp};
+use crate::server::{source_settings, Server};
+use rsrs_codec::amf0::{self, Amf0Value};
+use rsrs_codec::flv;
+use rsrs_config::{Dvr, DvrPlan, Vhost};
+use std::io::SeekFrom;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
+use tracing::{error, info, warn};
+
+/// Offsets of the `duration` and `filesize` numbers inside the metadata tag body we write.
+/// (`onMetaData` string: 13 bytes; ECMA array marker and count: 5; key: 10; number marker: 1.)
+const DURATION_AT: u64 = 29;
+const FILESIZE_AT: u64 = 48;
+const META_TAG_AT: u64 = flv::HEADER_LEN as u64 + flv::TAG_HEADER_LEN as u64;
+
+/// Starts recording a stream that was just published, if its vhost's `dvr` applies to it.
+pub fn start(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost) {
+    if !vhost.dvr.applies(&key.app, &key.stream) {
+        return;
+    }
+    let (consumer, initial) = Consumer::attach(&server.hub, key, source_settings(vhost));
+    let rec = Recorder {
+        cfg: vhost.dvr.clone(),
+        key: key.clone(),
+        utc: server.config().utc_time,
+        metadata: None,
+        video_sh: None,
+        audio_sh: None,
+        file: None,
+    };
+    let shutdown = server.shutdown.clone();
+    let tracker = server.tasks.clone();
+    tracker.spawn(async move { rec.run(consumer, initial, shutdown).await });
+}
+
+struct OpenFile {
+    out: BufWriter<tokio::fs::File>,
+    tmp: PathBuf,
+    path: PathBuf,
+    start_ts: u32,
+    last_ts: u32,
+    bytes: u64,
+}
+
+struct Recorder {
+    cfg: Dvr,
+    key: StreamKey,
+    utc: bool,
+    metadata: Option<Arc<Frame>>,
+    video_sh: Option<Arc<Frame>>,
+    audio_sh: Option<Arc<Frame>>,
+    file: Option<OpenFile>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("DVR {path}: {err}")]
+struct DvrError {
+    path: PathBuf,
+    err: std::io::Error,
+}
+
+impl Recorder {
+    async fn run(
+        mut self,
+        mut consumer: Consumer,
+        initial: Vec<Arc<Frame>>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        let url = self.key.url();
+        let mut batch = initial;
+        let result: Result<(), DvrError> = async {
+            loop {
+                let sig = if batch.is_empty() {
+                    tokio::select! {
+                        s = consumer.recv(&mut batch, 256) => s,
+                        // Shutdown: finish the file rather than lose it.
+                        _ = shutdown.cancelled() => Some(crate::hub::Signal::Closed),
+                    }
+                } else {
+                    None
+                };
+                for f in std::mem::take(&mut batch) {
+                    self.frame(&f).await?;
+                }
+                if sig.is_some() {
+                    return self.close().await;
+                }
+            }
+        }
+        .await;
+        if let Err(e) = result {
+            error!(stream = %url, "DVR stopped for this stream: {e}");
+            // Keep what was written: finish the file if it is still open.
+            if let Err(e) = self.close().await {
+                error!(stream = %url, "DVR could not finish its file: {e}");
+            }
+        }
+    }
+
+    async fn frame(&mut self, f: &Arc<Frame>) -> Result<(), DvrError> {
+        match f.kind {
+            FrameKind::Metadata => {
+                self.metadata = Some(f.clone());
+                return Ok(());
+            }
+            FrameKind::Video if f.sequence_header => self.video_sh = Some(f.clone()),
+            FrameKind::Audio if f.sequence_header => self.audio_sh = Some(f.clone()),
+            _ => {}
+        }
+        let has_video = self.video_sh.is_some();
+        let is_key = f.kind == FrameKind::Video && f.keyframe;
+        if f.sequence_header {
+            // A codec change mid-recording is written where it happens.
+            if let Some(file) = self.file.as_mut() {
+                let ts = f.timestamp.saturating_sub(file.start_ts);
+                write_tag(file, f, ts).await?;
+            }
+            return Ok(());
+        }
+        match &self.file {
+            None => {
+                if has_video && self.cfg.wait_keyframe && !is_key {
+                    return Ok(());
+                }
+                self.open(f.timestamp).await?;
+            }
+            Some(file) => {
+                let dur = f.timestamp.saturating_sub(file.start_ts) as u64;
+                if self.cfg.plan == DvrPlan::Segment
+                    && dur >= self.cfg.duration * 1000
+                    && (is_key || !self.cfg.wait_keyframe || !has_video)
+                {
+                    self.close().await?;
+                    self.open(f.timestamp).await?;
+                }
+            }
+        }
+        if let Some(file) = self.file.as_mut() {
+            let ts = f.timestamp.saturating_sub(file.start_ts);
+            write_tag(file, f, ts).await?;
+            file.last_ts = f.timestamp;
+        }
+        Ok(())
+    }
+
+    async fn open(&mut self, ts: u32) -> Result<(), DvrError> {
+        let path = PathBuf::from(paths::render(&self.cfg.path, &self.key, None, &Stamp::now(self.utc)));
+        let err = |err| DvrError { path: path.clone(), err };
+        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            // SRS refuses to overwrite or append to a finished recording; so do we.
+            return Err(err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "file exists, refusing to overwrite",
+            )));
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(dir).await.map_err(err)?;
+        }
+        let tmp = tmp_path(&path);
+        let f = tokio::fs::File::create(&tmp).await.map_err(err)?;
+        let mut file =
+            OpenFile { out: BufWriter::with_capacity(256 * 1024, f), tmp, path, start_ts: ts, last_ts: ts, bytes: 0 };
+        let has_audio = self.audio_sh.is_some();
+        let has_video = self.video_sh.is_some();
+        let header = flv::header(has_audio || !has_video, has_video);
+        file.out.write_all(&header).await.map_err(|e| DvrError { path: file.tmp.clone(), err: e })?;
+        file.bytes += header.len() as u64;
+        let meta = metadata_body(self.metadata.as_ref().map(|m| &m.payload[..]));
+        let tag = flv::encode_tag(flv::TAG_SCRIPT, 0, &meta);
+        file.out.write_all(&tag).await.map_err(|e| DvrError { path: file.tmp.clone(), err: e })?;
+        file.bytes += tag.len() as u64;
+        for sh in [&self.video_sh, &self.audio_sh].into_iter().flatten() {
+            write_tag(&mut file, sh, 0).await?;
+        }
+        info!(stream = %self.key.url(), file = %file.path.display(), "DVR recording");
+        self.file = Some(file);
+        Ok(())
+    }
+
+    /// Finishes the open file: flush, patch duration and size, rename to the final name.
+    async fn close(&mut self) -> Result<(), DvrError> {
+        let Some(mut file) = self.file.take() else { return Ok(()) };
+        let err = |e| DvrError { path: file.tmp.clone(), err: e };
+        file.out.flush().await.map_err(err)?;
+        let duration = file.last_ts.saturating_sub(file.start_ts) as f64 / 1000.0;
+        let f = file.out.get_mut();
+        for (at, value) in [(DURATION_AT, duration), (FILESIZE_AT, file.bytes as f64)] {
+            f.seek(SeekFrom::Start(META_TAG_AT + at)).await.map_err(err)?;
+            f.write_all(&value.to_be_bytes()).await.map_err(err)?;
+        }
+        f.sync_all().await.map_err(err)?;
+        tokio::fs::rename(&file.tmp, &file.path).await.map_err(err)?;
+        info!(stream = %self.key.url(), file = %file.path.display(), duration, bytes = file.bytes, "DVR file finished");
+        Ok(())
+    }
+}
+
+async fn write_tag(file: &mut OpenFile, f: &Frame, ts: u32) -> Result<(), DvrError> {
+    let mut hdr = bytes::BytesMut::with_capacity(flv::TAG_HEADER_LEN);
+    flv::put_tag_header(&mut hdr, f.flv_type(), ts, f.payload.len());
+    let err = |e| DvrError { path: file.tmp.clone(), err: e };
+    file.out.write_all(&hdr).await.map_err(err)?;
+    file.out.write_all(&f.payload).await.map_err(err)?;
+    file.out.write_all(&((flv::TAG_HEADER_LEN + f.payload.len()) as u32).to_be_bytes()).await.map_err(err)?;
+    file.bytes += (flv::TAG_HEADER_LEN + f.payload.len() + 4) as u64;
+    Ok(())
+}
+
+/// The metadata tag body: `onMetaData` with `duration` and `filesize` first (as placeholders at
+/// fixed offsets), then the stream's own properties.
+fn metadata_body(stream_meta: Option<&[u8]>) -> bytes::Bytes {
+    let mut props =
+        vec![("duration".to_string(), Amf0Value::Number(0.0)), ("filesize".to_string(), Amf0Value::Number(0.0))];
+    if let Some(m) = stream_meta {
+        if let Ok(values) = amf0::decode_all(m) {
+            if let Some(p) = values.get(1).and_then(|v| v.properties()) {
+                props.extend(p.iter().filter(|(k, _)| k != "duration" && k != "filesize").cloned());
+            }
+        }
+    }
+    props.push(("recorder".into(), Amf0Value::String(crate::server::signature())));
+    // An ECMA array, as FLV files carry it (flvmeta insists).
+    amf0::encode_all(&[Amf0Value::str("onMetaData"), Amf0Value::EcmaArray(props)])
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".tmp");
+    PathBuf::from(s)
+}
+
+/// Finishes recordings a crash left as `.flv.tmp` below `root`: renames them to their final
+/// name (the data up to the crash is a valid FLV). Returns how many.
+pub fn recover_stale(root: &Path) -> usize {
+    let mut n = 0;
+    crate::hls::walk(root, 0, &mut |p: &Path| {
+        let Some(name) = p.to_str() else { return };
+        if let Some(final_name) = name.strip_suffix(".flv.tmp") {
+            let target = PathBuf::from(format!("{final_name}.flv"));
+            if !target.exists() && std::fs::rename(p, &target).is_ok() {
+                warn!("DVR: recovered {} left unfinished by an earlier run", target.display());
+                n += 1;
+            }
+        }
+    });
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholder_offsets_match_the_encoding() {
+        let body = metadata_body(Some(&amf0::encode_all(&[
+            Amf0Value::str("onMetaData"),
+            Amf0Value::object([("width", Amf0Value::Number(640.0)), ("duration", Amf0Value::Number(9.0))]),
+        ])));
+        let at = |o: u64| f64::from_be_bytes(body[o as usize..o as usize + 8].try_into().unwrap());
+        assert_eq!(&body[DURATION_AT as usize - 9..DURATION_AT as usize - 1], b"duration");
+        assert_eq!(&body[FILESIZE_AT as usize - 9..FILESIZE_AT as usize - 1], b"filesize");
+        assert_eq!((at(DURATION_AT), at(FILESIZE_AT)), (0.0, 0.0));
+        let v = amf0::decode_all(&body).unwrap();
+        assert_eq!(v[1].get("width"), Some(&Amf0Value::Number(640.0)));
+        assert_eq!(v[1].properties().unwrap().iter().filter(|(k, _)| k == "duration").count(), 1);
+    }
+}

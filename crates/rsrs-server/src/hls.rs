@@ -1,0 +1,354 @@
+//! HLS on disk: one writer task per published stream, fed like a player from the stream's ring.
+//!
+//! Segments are cut on keyframes once `hls_fragment × hls_td_ratio` has passed (or at
+//! `hls_aof_ratio × hls_fragment` whatever comes), written whole to `<ts>.tmp` and renamed, and
+//! the playlist is written to `<m3u8>.temp` and renamed, so a reader sharing the directory
+//! (nginx) never sees a partial file. Segments that leave the window are deleted; everything is
+//! deleted `hls_dispose` seconds after unpublish unless the stream comes back. Numbering and
+//! the window continue across republishes (with a discontinuity) for the life of the process.
+//! A disk or codec error stops HLS for that stream only, and says why.
+
+use crate::hub::{Consumer, Frame, FrameKind, StreamKey};
+use crate::paths::{self, Stamp};
+use crate::server::{source_settings, Server};
+use bytes::BytesMut;
+use rsrs_codec::hls::{media_playlist, Segment};
+use rsrs_codec::ts::{AudioCodec, TsMuxer};
+use rsrs_config::{Hls, Vhost};
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tracing::{error, info, warn};
+
+/// Per-stream state that outlives one publish: numbering, the window, the playlist path.
+#[derive(Debug, Default)]
+pub struct HlsState {
+    next_seq: u64,
+    window: VecDeque<(Segment, PathBuf)>,
+    /// Bumped on every publish, so a pending dispose knows the stream came back.
+    generation: u64,
+    m3u8: Option<PathBuf>,
+}
+
+/// HLS state of every stream.
+#[derive(Debug, Default)]
+pub struct HlsRegistry {
+    streams: Mutex<HashMap<StreamKey, Arc<Mutex<HlsState>>>>,
+}
+
+impl HlsRegistry {
+    fn state(&self, key: &StreamKey) -> Arc<Mutex<HlsState>> {
+        self.streams.lock().unwrap_or_else(|e| e.into_inner()).entry(key.clone()).or_default().clone()
+    }
+}
+
+fn lock(s: &Mutex<HlsState>) -> std::sync::MutexGuard<'_, HlsState> {
+    s.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Starts the HLS writer for a stream that was just published, if its vhost has HLS on. Must be
+/// called before the publisher's first media so no frame is missed.
+pub fn start(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost) {
+    if !vhost.hls.enabled {
+        return;
+    }
+    let (consumer, initial) = Consumer::attach(&server.hub, key, source_settings(vhost));
+    let state = server.hls.state(key);
+    let generation = {
+        let mut st = lock(&state);
+        st.generation += 1;
+        st.generation
+    };
+    let w = HlsWriter {
+        cfg: vhost.hls.clone(),
+        key: key.clone(),
+        utc: server.config().utc_time,
+        state,
+        muxer: None,
+        muxer_shape: (false, None),
+        video_sh: None,
+        audio_sh: None,
+        mp3: false,
+        open: None,
+        first_of_publish: true,
+    };
+    let server = server.clone();
+    tokio::spawn(async move { w.run(server, consumer, initial, generation).await });
+}
+
+struct OpenSegment {
+    seq: u64,
+    start_ts: u32,
+    last_ts: u32,
+    buf: BytesMut,
+    rel: String,
+    discontinuity: bool,
+}
+
+struct HlsWriter {
+    cfg: Hls,
+    key: StreamKey,
+    utc: bool,
+    state: Arc<Mutex<HlsState>>,
+    muxer: Option<TsMuxer>,
+    muxer_shape: (bool, Option<AudioCodec>),
+    video_sh: Option<Arc<Frame>>,
+    audio_sh: Option<Arc<Frame>>,
+    mp3: bool,
+    open: Option<OpenSegment>,
+    first_of_publish: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum HlsError {
+    #[error("cannot write {path}: {err}")]
+    Disk { path: PathBuf, err: std::io::Error },
+    #[error("{0}")]
+    Codec(#[from] rsrs_codec::ts::TsError),
+}
+
+impl HlsWriter {
+    async fn run(mut self, server: Arc<Server>, mut consumer: Consumer, initial: Vec<Arc<Frame>>, generation: u64) {
+        let url = self.key.url();
+        info!(stream = %url, "HLS started");
+        let mut batch = initial;
+        let result: Result<(), HlsError> = async {
+            loop {
+                let sig = if batch.is_empty() { consumer.recv(&mut batch, 256).await } else { None };
+                for f in std::mem::take(&mut batch) {
+                    self.frame(&f).await?;
+                }
+                if sig.is_some() {
+                    return self.close_segment(None).await;
+                }
+            }
+        }
+        .await;
+        drop(consumer);
+        if let Err(e) = result {
+            error!(stream = %url, "HLS stopped for this stream: {e}");
+            if self.cfg.on_error == "disconnect" {
+                if let Some(p) = server.hub.get(&self.key).and_then(|s| s.publisher()) {
+                    if let Some(c) = server.clients.get(&p) {
+                        warn!(stream = %url, "hls_on_error disconnect: closing the publisher");
+                        c.kill.cancel();
+                    }
+                }
+            }
+        } else {
+            info!(stream = %url, "HLS finished (stream unpublished)");
+        }
+        if self.cfg.dispose > 0.0 {
+            let state = self.state.clone();
+            let after = Duration::from_secs_f64(self.cfg.dispose);
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                dispose(&state, generation, &url).await;
+            });
+        }
+    }
+
+    async fn frame(&mut self, f: &Arc<Frame>) -> Result<(), HlsError> {
+        match f.kind {
+            FrameKind::Metadata => return Ok(()),
+            FrameKind::Video if f.sequence_header => {
+                self.video_sh = Some(f.clone());
+                if let Some(m) = self.muxer.as_mut() {
+                    m.video(&f.payload, f.timestamp, &mut BytesMut::new())?;
+                }
+                return Ok(());
+            }
+            FrameKind::Audio if f.sequence_header => {
+                self.audio_sh = Some(f.clone());
+                if let Some(m) = self.muxer.as_mut() {
+                    m.audio(&f.payload, f.timestamp, &mut BytesMut::new())?;
+                }
+                return Ok(());
+            }
+            FrameKind::Audio => {
+                if f.payload.first().map(|b| b >> 4) == Some(rsrs_codec::flv::AUDIO_FORMAT_MP3) {
+                    self.mp3 = true;
+                }
+            }
+            FrameKind::Video => {}
+        }
+        let has_video = self.video_sh.is_some();
+        let is_key = f.kind == FrameKind::Video && f.keyframe;
+        match &self.open {
+            None => {
+                if has_video && self.cfg.wait_keyframe && !is_key {
+                    return Ok(());
+                }
+                self.open_segment(f.timestamp)?;
+            }
+            Some(seg) => {
+                let dur = f.timestamp.saturating_sub(seg.start_ts) as f64 / 1000.0;
+                let frag = self.cfg.fragment;
+                let cut = (f.kind == FrameKind::Video
+                    && (is_key || !self.cfg.wait_keyframe)
+                    && dur >= frag * self.cfg.td_ratio)
+                    || (!has_video && dur >= frag)
+                    || dur >= frag * self.cfg.aof_ratio;
+                if cut {
+                    self.close_segment(Some(f.timestamp)).await?;
+                    self.open_segment(f.timestamp)?;
+                }
+            }
+        }
+        let (Some(seg), Some(m)) = (self.open.as_mut(), self.muxer.as_mut()) else { return Ok(()) };
+        match f.kind {
+            FrameKind::Video => m.video(&f.payload, f.timestamp, &mut seg.buf)?,
+            _ => m.audio(&f.payload, f.timestamp, &mut seg.buf)?,
+        };
+        seg.last_ts = f.timestamp;
+        Ok(())
+    }
+
+    fn open_segment(&mut self, ts: u32) -> Result<(), HlsError> {
+        let audio = if self.audio_sh.is_some() {
+            Some(AudioCodec::Aac)
+        } else if self.mp3 {
+            Some(AudioCodec::Mp3)
+        } else {
+            None
+        };
+        let shape = (self.video_sh.is_some(), audio);
+        if self.muxer.is_none() || self.muxer_shape != shape {
+            // Tracks changed (or first segment): a new PMT, fed the codec configurations.
+            let mut m = TsMuxer::new(shape.0, shape.1);
+            let mut scratch = BytesMut::new();
+            if let Some(v) = &self.video_sh {
+                m.video(&v.payload, v.timestamp, &mut scratch)?;
+            }
+            if let Some(a) = &self.audio_sh {
+                m.audio(&a.payload, a.timestamp, &mut scratch)?;
+            }
+            self.muxer = Some(m);
+            self.muxer_shape = shape;
+        }
+        let mut st = lock(&self.state);
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        let discontinuity = self.first_of_publish && !st.window.is_empty();
+        self.first_of_publish = false;
+        drop(st);
+        let rel = paths::render(&self.cfg.ts_file, &self.key, Some(seq), &Stamp::now(self.utc));
+        let mut buf = BytesMut::with_capacity(512 * 1024);
+        if let Some(m) = self.muxer.as_mut() {
+            m.tables(&mut buf);
+        }
+        self.open = Some(OpenSegment { seq, start_ts: ts, last_ts: ts, buf, rel, discontinuity });
+        Ok(())
+    }
+
+    /// Closes the open segment (at `end_ts`, the next segment's start, when known), writes it,
+    /// updates the window and the playlist.
+    async fn close_segment(&mut self, end_ts: Option<u32>) -> Result<(), HlsError> {
+        let Some(seg) = self.open.take() else { return Ok(()) };
+        let end = end_ts.unwrap_or(seg.last_ts);
+        let duration = end.saturating_sub(seg.start_ts) as f64 / 1000.0;
+        if duration < 0.1 && end_ts.is_none() {
+            // A sliver at unpublish is not worth a segment (SRS drops < 100 ms too).
+            return Ok(());
+        }
+        let path = paths::join(&self.cfg.path, &seg.rel);
+        write_atomic(&path, &seg.buf, ".tmp").await?;
+        let m3u8_rel = paths::render(&self.cfg.m3u8_file, &self.key, None, &Stamp::now(self.utc));
+        let uri = if self.cfg.entry_prefix.is_empty() {
+            paths::relative_to(&m3u8_rel, &seg.rel)
+        } else {
+            format!("{}/{}", self.cfg.entry_prefix.trim_end_matches('/'), seg.rel.trim_start_matches('/'))
+        };
+        let m3u8 = paths::join(&self.cfg.path, &m3u8_rel);
+        let (text, expired) = {
+            let mut st = lock(&self.state);
+            st.window.push_back((Segment { sequence: seg.seq, duration, uri, discontinuity: seg.discontinuity }, path));
+            let mut expired = Vec::new();
+            // Keep just over hls_window seconds: drop the oldest while the rest still cover it.
+            loop {
+                let total: f64 = st.window.iter().map(|(s, _)| s.duration).sum();
+                let first = st.window.front().map(|(s, _)| s.duration).unwrap_or(0.0);
+                if st.window.len() > 1 && total - first >= self.cfg.window {
+                    if let Some((_, p)) = st.window.pop_front() {
+                        expired.push(p);
+                    }
+                } else {
+                    break;
+                }
+            }
+            st.m3u8 = Some(m3u8.clone());
+            let segs: Vec<Segment> = st.window.iter().map(|(s, _)| s.clone()).collect();
+            (media_playlist(&segs, self.cfg.fragment * self.cfg.td_ratio), expired)
+        };
+        write_atomic(&m3u8, text.as_bytes(), ".temp").await?;
+        if self.cfg.cleanup {
+            for p in expired {
+                if let Err(e) = tokio::fs::remove_file(&p).await {
+                    warn!("HLS cleanup: cannot remove {}: {e}", p.display());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes `data` to `path + suffix` and renames it over `path`, creating directories.
+async fn write_atomic(path: &Path, data: &[u8], suffix: &str) -> Result<(), HlsError> {
+    let disk = |err| HlsError::Disk { path: path.to_path_buf(), err };
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir).await.map_err(disk)?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(suffix);
+    let tmp = PathBuf::from(tmp);
+    if let Err(e) = tokio::fs::write(&tmp, data).await {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        return Err(disk(e));
+    }
+    tokio::fs::rename(&tmp, path).await.map_err(disk)
+}
+
+/// Removes a stream's segments and playlist unless it was published again since `generation`.
+async fn dispose(state: &Mutex<HlsState>, generation: u64, url: &str) {
+    let (files, m3u8) = {
+        let mut st = lock(state);
+        if st.generation != generation {
+            return;
+        }
+        let files: Vec<PathBuf> = st.window.drain(..).map(|(_, p)| p).collect();
+        (files, st.m3u8.take())
+    };
+    for p in files.iter().chain(m3u8.iter()) {
+        let _ = tokio::fs::remove_file(p).await;
+    }
+    info!(stream = %url, "HLS disposed: removed {} segments and the playlist", files.len());
+}
+
+/// Removes temp files an earlier run left in `root` (a crash between write and rename).
+pub fn remove_stale_temps(root: &Path) -> usize {
+    let mut removed = 0;
+    walk(root, 0, &mut |p: &Path| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if (name.ends_with(".ts.tmp") || name.ends_with(".m3u8.temp")) && std::fs::remove_file(p).is_ok() {
+            removed += 1;
+        }
+    });
+    removed
+}
+
+/// Visits every file below `dir` (bounded depth, no symlinked directories).
+pub fn walk(dir: &Path, depth: usize, f: &mut dyn FnMut(&Path)) {
+    if depth > 16 {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_dir() {
+            walk(&e.path(), depth + 1, f);
+        } else if ft.is_file() {
+            f(&e.path());
+        }
+    }
+}
