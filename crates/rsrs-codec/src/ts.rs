@@ -467,6 +467,21 @@ mod tests {
     }
 
     #[test]
+    fn mp3_is_carried_raw_with_its_stream_type() {
+        let mut m = TsMuxer::new(false, Some(AudioCodec::Mp3));
+        let mut out = BytesMut::new();
+        m.tables(&mut out);
+        assert_eq!(&out[PACKET + 17..PACKET + 22], &[0x03, 0xe1, 0x01, 0xf0, 0x00], "PMT lists MPEG-1 audio");
+        out.clear();
+        // FLV MP3 body: 0x2f then an MPEG audio frame.
+        assert_eq!(m.audio(&[0x2f, 0xff, 0xfb, 0x90, 0x00], 26, &mut out), Ok(Muxed::Frame { keyframe: false }));
+        let p = &out[..PACKET];
+        let i = p.windows(4).position(|w| w == [0, 0, 1, 0xc0]).expect("audio PES");
+        assert_eq!(&p[i + 4..i + 6], &[0, 12], "PES length: 3 + 5 header bytes + 4 ES bytes");
+        assert_eq!(&p[i + 14..i + 18], &[0xff, 0xfb, 0x90, 0x00]);
+    }
+
+    #[test]
     fn hostile_bodies_are_errors() {
         let mut m = TsMuxer::new(true, Some(AudioCodec::Aac));
         let mut out = BytesMut::new();

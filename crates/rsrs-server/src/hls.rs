@@ -38,9 +38,52 @@ pub struct HlsRegistry {
 }
 
 impl HlsRegistry {
-    fn state(&self, key: &StreamKey) -> Arc<Mutex<HlsState>> {
-        self.streams.lock().unwrap_or_else(|e| e.into_inner()).entry(key.clone()).or_default().clone()
+    /// The stream's state; on first use in this process, recovered from a playlist an earlier run
+    /// left, so numbering continues after a restart instead of jumping back to 0 under readers.
+    fn state(&self, key: &StreamKey, m3u8: &Path) -> Arc<Mutex<HlsState>> {
+        let mut map = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(key.clone()).or_insert_with(|| Arc::new(Mutex::new(recover(m3u8)))).clone()
     }
+}
+
+/// Reads back a playlist we wrote: its segments (still on disk) become the window.
+fn recover(m3u8: &Path) -> HlsState {
+    let mut st = HlsState::default();
+    let Ok(text) = std::fs::read_to_string(m3u8) else { return st };
+    let dir = m3u8.parent().unwrap_or(Path::new("."));
+    let mut seq = None;
+    let (mut duration, mut disc) = (None, false);
+    for line in text.lines() {
+        if let Some(v) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
+            seq = v.trim().parse::<u64>().ok();
+        } else if let Some(v) = line.strip_prefix("#EXTINF:") {
+            duration = v.split(',').next().and_then(|d| d.trim().parse::<f64>().ok());
+        } else if line == "#EXT-X-DISCONTINUITY" {
+            disc = true;
+        } else if !line.starts_with('#') && !line.is_empty() {
+            let (Some(n), Some(d)) = (seq, duration.take()) else { continue };
+            let path = dir.join(line);
+            if !line.contains("://") && path.exists() {
+                st.window.push_back((
+                    Segment { sequence: n, duration: d, uri: line.to_string(), discontinuity: disc },
+                    path,
+                ));
+            }
+            seq = Some(n + 1);
+            disc = false;
+        }
+    }
+    st.next_seq = seq.unwrap_or(0);
+    if !st.window.is_empty() {
+        info!(
+            "HLS: continuing {} from sequence {} ({} segments recovered)",
+            m3u8.display(),
+            st.next_seq,
+            st.window.len()
+        );
+        st.m3u8 = Some(m3u8.to_path_buf());
+    }
+    st
 }
 
 fn lock(s: &Mutex<HlsState>) -> std::sync::MutexGuard<'_, HlsState> {
@@ -54,7 +97,8 @@ pub fn start(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost) {
         return;
     }
     let (consumer, initial) = Consumer::attach(&server.hub, key, source_settings(vhost));
-    let state = server.hls.state(key);
+    let m3u8_rel = paths::render(&vhost.hls.m3u8_file, key, None, &Stamp::now(server.config().utc_time));
+    let state = server.hls.state(key, &paths::join(&vhost.hls.path, &m3u8_rel));
     let generation = {
         let mut st = lock(&state);
         st.generation += 1;

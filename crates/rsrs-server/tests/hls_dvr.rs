@@ -194,6 +194,68 @@ fn hls_window_cleanup_and_republish_discontinuity() {
 }
 
 #[test]
+fn hls_pure_audio_and_pure_video_streams() {
+    let s = Rsrs::start("hls-av", "127.0.7.8", &conf_with("    hls { enabled on; hls_fragment 1; }"));
+    for (name, drop_track, keep) in [("onlyaudio", "-vn", "audio"), ("onlyvideo", "-an", "video")] {
+        let mut p = Proc(
+            Command::new("ffmpeg")
+                .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
+                .arg(sample())
+                .args(["-c", "copy", drop_track, "-f", "flv"])
+                .arg(s.rtmp(&format!("live/{name}")))
+                .stdin(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        assert!(p.wait_timeout(Duration::from_secs(30)).is_some_and(|st| st.success()));
+        let n = if keep == "audio" { 1 } else { 2 };
+        assert!(s.wait_log_count("HLS finished", n, Duration::from_secs(5)), "{}", s.log_text());
+        let (streams, packets) = probe_with(&s.http(&format!("live/{name}.m3u8")), 4, &["-live_start_index", "0"]);
+        assert_eq!(streams.len(), 1, "{name}: {streams:?}");
+        assert_eq!(streams[0]["codec_type"], keep);
+        let mine: Vec<&Packet> = packets.iter().filter(|p| p.codec_type == keep).collect();
+        assert!(mine.len() > 50, "{name}: {} packets", mine.len());
+        assert!(mine.windows(2).all(|w| w[1].dts >= w[0].dts), "{name}: timestamps go backwards");
+    }
+}
+
+#[test]
+fn hls_dispose_removes_files_after_unpublish() {
+    let s =
+        Rsrs::start("hls-dispose", "127.0.7.9", &conf_with("    hls { enabled on; hls_fragment 1; hls_dispose 1; }"));
+    let mut p = publish(&s.rtmp("live/gone"), false);
+    assert!(p.wait_timeout(Duration::from_secs(30)).is_some_and(|st| st.success()));
+    let live = s.dir.join("objs/nginx/html/live");
+    assert!(s.wait_log("HLS finished", Duration::from_secs(5)));
+    assert!(live.join("gone.m3u8").exists(), "kept until hls_dispose passes");
+    assert!(s.wait_log("HLS disposed", Duration::from_secs(5)), "{}", s.log_text());
+    let left: Vec<_> = std::fs::read_dir(&live).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "files left after dispose: {left:?}");
+}
+
+#[test]
+fn hls_numbering_continues_after_a_restart() {
+    let conf = conf_with("    hls { enabled on; hls_fragment 1; hls_window 30; hls_dispose 0; }");
+    let first = Rsrs::start("hls-restart", "127.0.7.10", &conf);
+    let mut p = publish(&first.rtmp("live/r"), false);
+    assert!(p.wait_timeout(Duration::from_secs(30)).is_some_and(|st| st.success()));
+    assert!(first.wait_log("HLS finished", Duration::from_secs(5)));
+    let m3u8 = first.dir.join("objs/nginx/html/live/r.m3u8");
+    let (_, _, before) = strict_playlist(&std::fs::read_to_string(&m3u8).unwrap()).unwrap();
+    drop(first); // killed, as a crashed or restarted pod
+    let second = Rsrs::restart("hls-restart", "127.0.7.10", &conf);
+    let mut p = publish(&second.rtmp("live/r"), false);
+    assert!(p.wait_timeout(Duration::from_secs(30)).is_some_and(|st| st.success()));
+    assert!(second.wait_log("HLS finished", Duration::from_secs(5)), "{}", second.log_text());
+    let text = std::fs::read_to_string(&m3u8).unwrap();
+    let (seq, _, after) = strict_playlist(&text).unwrap();
+    assert_eq!(seq, 0, "the window still starts at the first run's first segment:\n{text}");
+    assert_eq!(after.len(), before.len() * 2, "both runs' segments are listed:\n{text}");
+    assert!(text.contains(&format!("#EXT-X-DISCONTINUITY\n#EXTINF")), "the restart is a discontinuity:\n{text}");
+    assert_eq!(after[before.len()].1, format!("r-{}.ts", before.len()), "numbering continues:\n{text}");
+}
+
+#[test]
 fn hls_disk_error_stops_hls_only() {
     let s = Rsrs::start(
         "hls-diskerr",

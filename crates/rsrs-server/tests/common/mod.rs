@@ -61,6 +61,17 @@ impl Rsrs {
     pub fn start_with(name: &str, ip: &str, conf: Option<&str>, args: &[&str], env: &[(&str, &str)]) -> Rsrs {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-{name}"));
         let _ = std::fs::remove_dir_all(&dir);
+        Rsrs::launch(dir, ip, conf, args, env)
+    }
+
+    /// Starts again in the same working directory (files of the previous run kept), as after a
+    /// crash or a pod restart with a persistent volume.
+    pub fn restart(name: &str, ip: &str, conf: &str) -> Rsrs {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-{name}"));
+        Rsrs::launch(dir, ip, Some(conf), &[], &[])
+    }
+
+    fn launch(dir: PathBuf, ip: &str, conf: Option<&str>, args: &[&str], env: &[(&str, &str)]) -> Rsrs {
         std::fs::create_dir_all(&dir).unwrap();
         let mut cmd = Command::new(BIN);
         cmd.current_dir(&dir).stdout(Stdio::piped()).stderr(Stdio::piped()).env("RUST_LOG", "info");
