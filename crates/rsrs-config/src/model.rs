@@ -460,16 +460,11 @@ fn vhost_from(
             .unwrap_or_else(|| "rtmp".into()),
         follow_client: b(&["cluster", "follow_client"], false)?,
     };
-    if cluster.edge {
-        if cluster.origins.is_empty() {
-            return Err(ConfigError::at(
-                &d.loc,
-                "vhost.cluster",
-                format!("vhost {name}: mode remote needs at least one `origin`"),
-            ));
-        }
-        warnings.push(format!(
-            "vhost {name}: edge mode (cluster.mode remote) is not implemented by rsrs yet; it serves as an origin"
+    if cluster.edge && cluster.origins.is_empty() {
+        return Err(ConfigError::at(
+            &d.loc,
+            "vhost.cluster",
+            format!("vhost {name}: mode remote needs at least one `origin`"),
         ));
     }
     if cluster.origin_cluster {

@@ -111,6 +111,8 @@ pub enum HubEvent {
     Media(Arc<Frame>),
     /// The publisher left; HTTP-FLV responses end, RTMP players wait for a republish.
     Unpublished,
+    /// The stream cannot be had (an edge found no origin with it); players are told and released.
+    Failed(Arc<str>),
 }
 
 /// Identifies a stream: vhost (after default-vhost fallback), app, stream name.
@@ -272,6 +274,23 @@ impl Source {
         st.publisher = None;
         st.gop.clear();
         let _ = self.tx.send(HubEvent::Unpublished);
+    }
+
+    /// Ends every consumer with a reason (see [`HubEvent::Failed`]).
+    pub fn fail(&self, reason: &str) {
+        let _st = self.lock();
+        let _ = self.tx.send(HubEvent::Failed(Arc::from(reason)));
+    }
+
+    /// Forgets cached metadata, sequence headers and GOP (a new upstream starts afresh).
+    pub fn reset_cache(&self) {
+        let mut st = self.lock();
+        st.metadata = None;
+        st.audio_sh = None;
+        st.video_sh = None;
+        st.gop.clear();
+        st.gop_has_video = false;
+        st.audio_after_video = 0;
     }
 
     pub fn publisher(&self) -> Option<String> {
@@ -458,12 +477,14 @@ impl Drop for ConsumerGuard {
 }
 
 /// What a consumer's pull reports besides frames.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Signal {
     /// The publisher left (HTTP-FLV ends; RTMP players are told and wait for a republish).
     Unpublished,
     /// The source is gone.
     Closed,
+    /// The stream cannot be had; the reason is for the player.
+    Failed(Arc<str>),
 }
 
 /// One player's attachment to a stream: its place in the ring and its skip-ahead state. Shared
@@ -515,6 +536,7 @@ impl Consumer {
                 None
             }
             HubEvent::Unpublished => Some(Signal::Unpublished),
+            HubEvent::Failed(why) => Some(Signal::Failed(why)),
         }
     }
 

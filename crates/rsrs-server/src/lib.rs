@@ -8,6 +8,7 @@
 pub mod cleanup;
 pub mod cli;
 pub mod dvr;
+pub mod edge;
 pub mod hls;
 pub mod http;
 pub mod hub;

@@ -34,6 +34,7 @@ pub struct Server {
     vhost_ids: Mutex<HashMap<String, String>>,
     pub shutdown: CancellationToken,
     pub hls: crate::hls::HlsRegistry,
+    pub edges: crate::edge::EdgeRegistry,
     /// Background work that must finish before exit (DVR files).
     pub tasks: tokio_util::task::TaskTracker,
 }
@@ -53,6 +54,7 @@ impl Server {
             vhost_ids: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
             hls: Default::default(),
+            edges: Default::default(),
             tasks: tokio_util::task::TaskTracker::new(),
         })
     }

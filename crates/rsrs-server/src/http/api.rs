@@ -198,8 +198,12 @@ fn streams(server: &Server) -> Vec<Value> {
             if let Some(p) = &publisher {
                 publish["cid"] = json!(p);
             }
+            let edge = server.edges.get(&s.key).map(|e| {
+                json!({ "mode": e.mode, "upstream": *e.upstream.lock().unwrap_or_else(|p| p.into_inner()),
+                        "state": *e.state.lock().unwrap_or_else(|p| p.into_inner()) })
+            });
             Some(json!({
-                "id": s.id, "name": s.key.stream, "vhost": server.vhost_id(&s.key.vhost), "app": s.key.app,
+                "id": s.id, "name": s.key.stream, "edge": edge, "vhost": server.vhost_id(&s.key.vhost), "app": s.key.app,
                 "tcUrl": s.publisher_tc_url(), "url": s.key.url(), "live_ms": now_ms,
                 "clients": clients_of,
                 "frames": s.video_frames.load(Ordering::Relaxed),

@@ -64,6 +64,8 @@ pub async fn serve(
     guard: &ClientGuard,
 ) -> std::io::Result<()> {
     let (mut consumer, mut batch) = Consumer::attach(&server.hub, &key, source_settings(vhost));
+    let param = if req.query.is_empty() { String::new() } else { format!("?{}", req.query) };
+    crate::edge::ensure_pull(server, &key, vhost, &param);
     let source = consumer.source().clone();
     guard.client.set_details(ClientDetails {
         vhost: key.vhost.clone(),
@@ -137,6 +139,11 @@ pub async fn serve(
                     }
                 }
             };
+            if let Some(crate::hub::Signal::Failed(why)) = &sig {
+                out.fail(why).await?;
+                info!(stream = %key.url(), "HTTP-FLV play failed: {why}");
+                return Ok(());
+            }
             if sig.is_some() {
                 // SRS ends the response when the publisher leaves.
                 out.finish().await?;
@@ -213,6 +220,19 @@ impl FlvOut {
         source.send_bytes.fetch_add(n as u64, Ordering::Relaxed);
         batch.clear();
         Ok(())
+    }
+
+    /// The stream cannot be had: a 503 if nothing was sent yet, else the body just ends.
+    async fn fail(&mut self, why: &str) -> std::io::Result<()> {
+        if self.head.take().is_some() {
+            let body = format!("stream unavailable: {why}\n");
+            let mut head = head_bytes(503, &[("Content-Type", "text/plain".to_string())], Some(body.len()), false);
+            head.extend_from_slice(body.as_bytes());
+            let mut parts = [head.freeze()];
+            write_all_vectored(&mut self.wr, &mut parts).await?;
+            return Ok(());
+        }
+        self.finish().await
     }
 
     /// Ends a chunked body that was started (a player that never got bytes gets nothing).

@@ -322,7 +322,7 @@ async fn publish(
     writer: &mut RtmpWriter,
     peer: SocketAddr,
 ) -> Result<(), SessionError> {
-    let (key, _param) = stream_key(info, cmd)?;
+    let (key, param) = stream_key(info, cmd)?;
     let cid = &guard.client.id;
     let source = match server.hub.publish(&key, cid, &info.tc_url, source_settings(&info.vhost)) {
         Ok(s) => s,
@@ -334,9 +334,14 @@ async fn publish(
         }
     };
     guard.client.set_details(details(info, &key, &source.id, kind));
-    // Writers attach before the first media so they miss nothing.
-    crate::hls::start(server, &key, &info.vhost);
-    crate::dvr::start(server, &key, &info.vhost);
+    if info.vhost.cluster.edge {
+        // An edge serves its publisher locally and forwards it to an origin (no HLS/DVR here).
+        crate::edge::start_forward(server, &key, &info.vhost, &param);
+    } else {
+        // Writers attach before the first media so they miss nothing.
+        crate::hls::start(server, &key, &info.vhost);
+        crate::dvr::start(server, &key, &info.vhost);
+    }
     let mut replies = Vec::new();
     if kind == ClientType::FmlePublish {
         replies.push(msg::on_fc("onFCPublish", "NetStream.Publish.Start", "Started publishing stream."));
@@ -441,8 +446,9 @@ async fn play(
     reader: &mut RtmpReader,
     writer: &mut RtmpWriter,
 ) -> Result<(), SessionError> {
-    let (key, _param) = stream_key(info, cmd)?;
+    let (key, param) = stream_key(info, cmd)?;
     let (mut consumer, mut batch) = Consumer::attach(&server.hub, &key, source_settings(&info.vhost));
+    crate::edge::ensure_pull(server, &key, &info.vhost, &param);
     let source = consumer.source().clone();
     guard.client.set_details(details(info, &key, &source.id, ClientType::RtmpPlay));
     writer
@@ -505,6 +511,7 @@ async fn play(
             sig = consumer.recv(&mut batch, MAX_BATCH), if flush_at.is_none() => {
                 match sig {
                     Some(Signal::Closed) => return Ok(()),
+                    Some(Signal::Failed(why)) => return Err(play_failed(writer, &key.stream, &why).await),
                     Some(Signal::Unpublished) => {
                         write_batch(writer, &mut batch, &mut clock, &source).await?;
                         writer.send(&[unpublished()]).await?;
@@ -522,6 +529,7 @@ async fn play(
                     write_batch(writer, &mut batch, &mut clock, &source).await?;
                     match sig {
                         Some(Signal::Closed) => return Ok(()),
+                        Some(Signal::Failed(why)) => return Err(play_failed(writer, &key.stream, &why).await),
                         Some(Signal::Unpublished) => writer.send(&[unpublished()]).await?,
                         None if !full => break,
                         None => {}
@@ -530,6 +538,19 @@ async fn play(
             }
         }
     }
+}
+
+/// Tells a player its stream cannot be had, and why; the session then ends.
+async fn play_failed(writer: &mut RtmpWriter, stream: &str, why: &str) -> SessionError {
+    let m = msg::on_status(
+        DEFAULT_STREAM_ID,
+        "error",
+        "NetStream.Play.StreamNotFound",
+        &format!("{stream}: {why}"),
+        vec![],
+    );
+    let _ = writer.send(&[m]).await;
+    SessionError::Protocol(format!("play failed: {why}"))
 }
 
 async fn write_batch(

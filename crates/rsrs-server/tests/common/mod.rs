@@ -333,7 +333,8 @@ pub fn assert_sample_stream(streams: &[serde_json::Value], packets: &[Packet]) {
 /// A plain HTTP/1.1 request with `Connection: close`; returns (status, head, body).
 pub fn http_request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
     let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // Long enough for an edge to give up on a stream no origin has (20 s).
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
