@@ -467,6 +467,17 @@ fn vhost_from(
             format!("vhost {name}: mode remote needs at least one `origin`"),
         ));
     }
+    if cluster.edge && cluster.protocol != "rtmp" {
+        warnings.push(format!(
+            "vhost {name}: cluster.protocol {} is not implemented by rsrs yet; the edge pulls over RTMP",
+            cluster.protocol
+        ));
+    }
+    if cluster.follow_client {
+        warnings.push(format!(
+            "vhost {name}: cluster.follow_client is not implemented by rsrs yet; the edge pulls over RTMP"
+        ));
+    }
     if cluster.origin_cluster {
         warnings
             .push(format!("vhost {name}: origin_cluster is not implemented by rsrs yet; coworkers are not consulted"));

@@ -123,6 +123,15 @@ fn url_host(url: &str) -> Option<String> {
     Some(rest.split('/').next()?.to_string()).filter(|h| !h.is_empty())
 }
 
+/// The tcUrl presented upstream: the vhost's name, or the origin's address for the default vhost.
+fn upstream_tc_url(vhost: &Vhost, addr: SocketAddr, app: &str) -> String {
+    if vhost.name == rsrs_config::DEFAULT_VHOST {
+        format!("rtmp://{addr}/{app}")
+    } else {
+        format!("rtmp://{}/{app}", vhost.name)
+    }
+}
+
 fn upstream_stream(key: &StreamKey, param: &str) -> String {
     let mut s = format!("{}{}", key.stream, param);
     if key.vhost != rsrs_config::DEFAULT_VHOST {
@@ -177,7 +186,7 @@ async fn pull(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost, param: &str,
         }
         let origin = origins.pick();
         info.set(&origin, "connecting");
-        match pull_once(&origin, key, param, &tc_url, &source, info, &mut last_media).await {
+        match pull_once(&origin, key, vhost, param, &source, info, &mut last_media).await {
             Ok(PullEnd::Idle) => break "last player left".to_string(),
             Ok(PullEnd::Closed) => {
                 warn!(stream = %url, origin = %origin, "edge: origin closed the stream; trying the next origin");
@@ -220,14 +229,16 @@ enum PullEnd {
 async fn pull_once(
     origin: &str,
     key: &StreamKey,
+    vhost: &Vhost,
     param: &str,
-    tc_url: &str,
     source: &crate::hub::Source,
     info: &EdgeInfo,
     last_media: &mut Instant,
 ) -> Result<PullEnd, ClientError> {
     let addr = resolve(origin).await.map_err(ClientError::Refused)?;
-    let mut c = RtmpClient::connect(addr, tc_url, &key.app, CONNECT_TIMEOUT, IO_TIMEOUT).await?;
+    let mut c =
+        RtmpClient::connect(addr, &upstream_tc_url(vhost, addr, &key.app), &key.app, CONNECT_TIMEOUT, IO_TIMEOUT)
+            .await?;
     c.play(&upstream_stream(key, param)).await?;
     info.set(origin, "connected");
     let mut got_media = false;
@@ -288,6 +299,27 @@ async fn pull_once(
     }
 }
 
+/// `token_traverse on`: before serving an edge client, connect to the first reachable origin
+/// (in config order) with the client's tcUrl and connect arguments; the client is admitted only
+/// if that origin accepts the connection (so the origin's authentication applies at the edge).
+pub async fn traverse_token(
+    vhost: &Vhost,
+    tc_url: &str,
+    app: &str,
+    args: &rsrs_codec::amf0::Amf0Value,
+) -> Result<(), String> {
+    for origin in &vhost.cluster.origins {
+        let Ok(addr) = resolve(origin).await else { continue };
+        // The first origin that accepts TCP decides; unreachable ones are skipped.
+        match RtmpClient::connect_with(addr, tc_url, app, Some(args), Duration::from_secs(3), IO_TIMEOUT).await {
+            Ok(_) => return Ok(()),
+            Err(ClientError::Connect(..)) | Err(ClientError::Timeout("connecting")) => continue,
+            Err(e) => return Err(format!("origin {origin} refused the client's connect: {e}")),
+        }
+    }
+    Err("token_traverse: no origin reachable".into())
+}
+
 /// Called when a publisher starts on an edge vhost: forwards the stream to an origin.
 pub fn start_forward(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost, param: &str) {
     if !vhost.cluster.edge {
@@ -311,7 +343,6 @@ async fn forward(
     initial: Vec<Arc<crate::hub::Frame>>,
 ) {
     let url = key.url();
-    let tc_url = format!("rtmp://{}/{}", vhost.name, key.app);
     let mut origins = Origins::new(&vhost.cluster.origins);
     let mut batch = initial;
     let mut failures = 0usize;
@@ -320,7 +351,14 @@ async fn forward(
         info.set(&origin, "connecting");
         let r = async {
             let addr = resolve(&origin).await.map_err(ClientError::Refused)?;
-            let mut c = RtmpClient::connect(addr, &tc_url, &key.app, CONNECT_TIMEOUT, IO_TIMEOUT).await?;
+            let mut c = RtmpClient::connect(
+                addr,
+                &upstream_tc_url(vhost, addr, &key.app),
+                &key.app,
+                CONNECT_TIMEOUT,
+                IO_TIMEOUT,
+            )
+            .await?;
             c.publish(&upstream_stream(key, param), IO_TIMEOUT).await?;
             info.set(&origin, "connected");
             info!(stream = %url, origin = %origin, "edge: forwarding to origin");

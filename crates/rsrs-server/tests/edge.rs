@@ -164,3 +164,38 @@ fn rsrs_edge_in_front_of_nginx_rtmp_origin() {
         assert_sample_stream(&streams, &packets);
     }
 }
+
+#[test]
+fn token_traverse_asks_the_origin_before_admitting() {
+    let origin = Rsrs::start("tt-o", "127.0.9.14", ORIGIN_CONF);
+    let traverse = |origins: &str| edge_conf(origins).replace("mode remote;", "mode remote; token_traverse on;");
+    let edge = Rsrs::start("tt-e", "127.0.9.15", &traverse("127.0.9.14"));
+    let _pub = publish(&origin.rtmp("live/t"), true);
+    assert!(origin.wait_log("publish started", Duration::from_secs(10)));
+    let (streams, packets) = probe(&edge.rtmp("live/t?token=abc"), 2);
+    assert_sample_stream(&streams, &packets);
+    // The origin saw the client's own connect (the edge's tcUrl, as the client sent it)...
+    assert!(
+        origin.wait_log("connected tc_url=rtmp://127.0.9.15:1935/live", Duration::from_secs(2)),
+        "{}",
+        origin.log_text()
+    );
+    // ...and the edge's pull, which names the origin (as the publisher's connect does: two).
+    assert!(
+        origin.wait_log_count("connected tc_url=rtmp://127.0.9.14:1935/live", 2, Duration::from_secs(2)),
+        "{}",
+        origin.log_text()
+    );
+    assert_eq!(origin.count_log("closed by peer: early eof"), 0, "no stray probe connections");
+
+    let lonely = Rsrs::start("tt-bad", "127.0.9.16", &traverse("127.0.9.17"));
+    let out =
+        Command::new("timeout").args(["20", "ffprobe", "-v", "error"]).arg(lonely.rtmp("live/t")).output().unwrap();
+    assert!(!out.status.success());
+    assert_ne!(out.status.code(), Some(124), "refused at once, not left waiting");
+    assert!(
+        lonely.wait_log("connect refused: token_traverse: no origin reachable", Duration::from_secs(2)),
+        "{}",
+        lonely.log_text()
+    );
+}

@@ -59,6 +59,19 @@ impl RtmpClient {
         connect_timeout: Duration,
         io_timeout: Duration,
     ) -> Result<RtmpClient, ClientError> {
+        Self::connect_with(addr, tc_url, app, None, connect_timeout, io_timeout).await
+    }
+
+    /// As [`Self::connect`], with a client's own `connect` command object passed through
+    /// (`token_traverse`: the origin sees what the client sent).
+    pub async fn connect_with(
+        addr: SocketAddr,
+        tc_url: &str,
+        app: &str,
+        object: Option<&Amf0Value>,
+        connect_timeout: Duration,
+        io_timeout: Duration,
+    ) -> Result<RtmpClient, ClientError> {
         let mut sock = match tokio::time::timeout(connect_timeout, TcpStream::connect(addr)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(ClientError::Connect(addr, e)),
@@ -81,17 +94,19 @@ impl RtmpClient {
         let connect = Command {
             name: "connect".into(),
             transaction_id: 1.0,
-            args: vec![Amf0Value::object([
-                ("app", Amf0Value::str(app)),
-                ("flashVer", Amf0Value::str("LNX 9,0,124,2")),
-                ("tcUrl", Amf0Value::str(tc_url)),
-                ("fpad", Amf0Value::Boolean(false)),
-                ("capabilities", Amf0Value::Number(239.0)),
-                ("audioCodecs", Amf0Value::Number(3575.0)),
-                ("videoCodecs", Amf0Value::Number(252.0)),
-                ("videoFunction", Amf0Value::Number(1.0)),
-                ("objectEncoding", Amf0Value::Number(0.0)),
-            ])],
+            args: vec![object.cloned().unwrap_or_else(|| {
+                Amf0Value::object([
+                    ("app", Amf0Value::str(app)),
+                    ("flashVer", Amf0Value::str("LNX 9,0,124,2")),
+                    ("tcUrl", Amf0Value::str(tc_url)),
+                    ("fpad", Amf0Value::Boolean(false)),
+                    ("capabilities", Amf0Value::Number(239.0)),
+                    ("audioCodecs", Amf0Value::Number(3575.0)),
+                    ("videoCodecs", Amf0Value::Number(252.0)),
+                    ("videoFunction", Amf0Value::Number(1.0)),
+                    ("objectEncoding", Amf0Value::Number(0.0)),
+                ])
+            })],
         };
         c.writer.send(&[connect.to_message(msg::CSID_RESULT, 0)]).await?;
         c.expect_result(1.0, io_timeout).await?;

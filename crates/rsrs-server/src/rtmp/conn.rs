@@ -130,6 +130,12 @@ async fn session(
     };
     let info = parse_connect(server, &connect)?;
     let v = &info.vhost;
+    if v.cluster.edge && v.cluster.token_traverse {
+        let obj = connect.object().cloned().unwrap_or(Amf0Value::Null);
+        crate::edge::traverse_token(v, &info.tc_url, &info.app, &obj)
+            .await
+            .map_err(|why| SessionError::Protocol(format!("connect refused: {why}")))?;
+    }
     let mut out = Vec::new();
     if v.out_ack_size > 0 {
         out.push(msg::window_ack_size(v.out_ack_size));
