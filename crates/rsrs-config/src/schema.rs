@@ -128,25 +128,29 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
 pub(crate) fn root(name: &str) -> Option<Support> {
     use Support::*;
     Some(match name {
-        "listen" | "pid" | "chunk_size" | "srs_log_tank" | "srs_log_level" | "srs_log_level_v2" | "srs_log_file"
-        | "max_connections" | "daemon" | "work_dir" | "utc_time" | "server_id" | "pithy_print_ms" | "is_full" => {
-            Yes(Section::Leaf)
-        }
-        "http_api" => Yes(Section::HttpApi),
-        "http_server" => Yes(Section::HttpServer),
-        "vhost" => Yes(Section::Vhost),
         "grace_start_wait"
         | "grace_final_wait"
         | "force_grace_quit"
         | "inotify_auto_reload"
         | "auto_reload_for_docker"
-        | "asprocess"
-        | "heartbeat"
-        | "stats"
-        | "stream_caster"
-        | "rtc_server"
-        | "srt_server"
-        | "exporter" => NotYet,
+        | "listen"
+        | "pid"
+        | "chunk_size"
+        | "srs_log_tank"
+        | "srs_log_level"
+        | "srs_log_level_v2"
+        | "srs_log_file"
+        | "max_connections"
+        | "daemon"
+        | "work_dir"
+        | "utc_time"
+        | "server_id"
+        | "pithy_print_ms"
+        | "is_full" => Yes(Section::Leaf),
+        "http_api" => Yes(Section::HttpApi),
+        "http_server" => Yes(Section::HttpServer),
+        "vhost" => Yes(Section::Vhost),
+        "asprocess" | "heartbeat" | "stats" | "stream_caster" | "rtc_server" | "srt_server" | "exporter" => NotYet,
         "ff_log_dir"
         | "ff_log_level"
         | "empty_ip_ok"

@@ -160,6 +160,11 @@ impl HlsWriter {
         let result: Result<(), HlsError> = async {
             loop {
                 let sig = if batch.is_empty() { consumer.recv(&mut batch, 256).await } else { None };
+                // A reload that turns HLS off for this vhost stops running streams too.
+                if !server.config().vhost(&self.key.vhost).is_some_and(|v| v.hls.enabled) {
+                    info!(stream = %url, "HLS turned off by a config reload");
+                    return self.close_segment(None).await;
+                }
                 for f in std::mem::take(&mut batch) {
                     self.frame(&f).await?;
                 }

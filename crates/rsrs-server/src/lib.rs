@@ -13,6 +13,8 @@ pub mod hls;
 pub mod http;
 pub mod hub;
 pub mod ids;
+pub mod inotify;
+pub mod lifecycle;
 pub mod logging;
 pub mod paths;
 pub mod rtmp;

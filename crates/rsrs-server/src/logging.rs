@@ -2,8 +2,45 @@
 //! plain text or JSON (`RSRS_LOG_FORMAT=json`). `RUST_LOG` overrides the configured level.
 
 use rsrs_config::{Config, LogTank};
-use std::sync::Mutex;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
 use tracing_subscriber::EnvFilter;
+
+/// The log file, swappable so SIGUSR1 can reopen it after logrotate moved it.
+static LOG_FILE: OnceLock<(PathBuf, Arc<Mutex<std::fs::File>>)> = OnceLock::new();
+
+fn open(path: &std::path::Path) -> Result<std::fs::File, String> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("cannot open log file {}: {e}", path.display()))
+}
+
+/// Reopens the log file (SIGUSR1, for log rotation). No-op when logging to the console.
+pub fn reopen() {
+    if let Some((path, file)) = LOG_FILE.get() {
+        match open(path) {
+            Ok(f) => {
+                *file.lock().unwrap_or_else(|e| e.into_inner()) = f;
+                tracing::info!("log file {} reopened", path.display());
+            }
+            Err(e) => tracing::error!("{e}"),
+        }
+    }
+}
+
+struct LogWriter(Arc<Mutex<std::fs::File>>);
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).flush()
+    }
+}
 
 pub fn init(cfg: &Config) -> Result<(), String> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.log_level));
@@ -24,12 +61,9 @@ pub fn init(cfg: &Config) -> Result<(), String> {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| format!("cannot create log directory {}: {e}", dir.display()))?;
             }
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| format!("cannot open log file {}: {e}", path.display()))?;
-            let builder = builder.with_ansi(false).with_writer(Mutex::new(file));
+            let shared = Arc::new(Mutex::new(open(path)?));
+            let _ = LOG_FILE.set((path.to_path_buf(), shared.clone()));
+            let builder = builder.with_ansi(false).with_writer(move || LogWriter(shared.clone()));
             if json {
                 builder.json().init();
             } else {

@@ -1,6 +1,7 @@
 //! The `rsrs` binary: parse the command line, load and check the config, then serve.
 
 use rsrs_config::{process_env, Config};
+use rsrs_server::lifecycle::{self, in_container};
 use rsrs_server::{cleanup, cli, logging, server};
 use std::path::Path;
 use std::process::ExitCode;
@@ -95,65 +96,18 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let config_path = path.as_ref().map(std::path::PathBuf::from);
     rt.block_on(async move {
-        let srv = server::Server::new(cfg);
-        let run = tokio::spawn(server::run(srv.clone()));
-        tokio::select! {
-            r = run => match r {
-                Ok(Ok(())) => ExitCode::SUCCESS,
-                Ok(Err(e)) => {
-                    error!("{e}");
-                    eprintln!("rsrs: {e}");
-                    ExitCode::from(1)
-                }
-                Err(e) => {
-                    error!("server task failed: {e}");
-                    ExitCode::from(1)
-                }
-            },
-            sig = quit_signal() => {
-                info!("received {sig}, quitting");
-                srv.shutdown.cancel();
-                // Let recordings finish their files (bounded).
-                srv.tasks.close();
-                if tokio::time::timeout(std::time::Duration::from_secs(10), srv.tasks.wait()).await.is_err() {
-                    warn!("some DVR files did not finish within 10 s");
-                }
-                ExitCode::SUCCESS
+        let srv = server::Server::new(cfg, config_path);
+        match lifecycle::run(srv).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                error!("{e}");
+                eprintln!("rsrs: {e}");
+                ExitCode::from(1)
             }
         }
     })
-}
-
-/// Waits for SIGINT, SIGTERM or SIGQUIT. (Graceful quit with grace_start_wait/grace_final_wait
-/// is tracked separately; today every quit signal stops at once.)
-async fn quit_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).ok();
-    let mut quit = signal(SignalKind::quit()).ok();
-    let mut int = signal(SignalKind::interrupt()).ok();
-    async fn wait(s: &mut Option<tokio::signal::unix::Signal>) {
-        match s {
-            Some(s) => {
-                s.recv().await;
-            }
-            None => std::future::pending().await,
-        }
-    }
-    tokio::select! {
-        _ = wait(&mut term) => "SIGTERM",
-        _ = wait(&mut quit) => "SIGQUIT",
-        _ = wait(&mut int) => "SIGINT",
-    }
-}
-
-/// SRS does not daemonize inside docker; neither do we (nor in Kubernetes).
-fn in_container() -> bool {
-    Path::new("/.dockerenv").exists()
-        || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
-        || std::fs::read_to_string("/proc/1/cgroup")
-            .map(|s| s.contains("docker") || s.contains("kubepods"))
-            .unwrap_or(false)
 }
 
 fn daemonize() -> Result<(), String> {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -35,12 +35,19 @@ pub struct Server {
     pub shutdown: CancellationToken,
     pub hls: crate::hls::HlsRegistry,
     pub edges: crate::edge::EdgeRegistry,
+    listeners: Mutex<HashMap<(ListenerKind, SocketAddr), tokio::task::JoinHandle<()>>>,
+    /// Set when a graceful quit starts: readiness turns false, idle HTTP connections close.
+    pub draining: CancellationToken,
+    /// Set while a new config is being applied (readiness is false meanwhile).
+    pub applying: std::sync::atomic::AtomicBool,
+    /// The config file to re-read on reload (none for the built-in or env-only config).
+    pub config_path: Option<std::path::PathBuf>,
     /// Background work that must finish before exit (DVR files).
     pub tasks: tokio_util::task::TaskTracker,
 }
 
 impl Server {
-    pub fn new(config: Config) -> Arc<Server> {
+    pub fn new(config: Config, config_path: Option<std::path::PathBuf>) -> Arc<Server> {
         let server_id = config.server_id.clone().unwrap_or_else(|| crate::ids::random_id("vid-", 7));
         Arc::new(Server {
             config: RwLock::new(Arc::new(config)),
@@ -55,6 +62,10 @@ impl Server {
             shutdown: CancellationToken::new(),
             hls: Default::default(),
             edges: Default::default(),
+            listeners: Mutex::new(HashMap::new()),
+            draining: CancellationToken::new(),
+            applying: std::sync::atomic::AtomicBool::new(false),
+            config_path,
             tasks: tokio_util::task::TaskTracker::new(),
         })
     }
@@ -62,6 +73,16 @@ impl Server {
     /// The current config (a cheap snapshot; reload swaps it).
     pub fn config(&self) -> Arc<Config> {
         self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the config (reload). Connections read it when they start a play or publish.
+    pub fn set_config(&self, cfg: Config) {
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(cfg);
+    }
+
+    /// Ready for new clients: not quitting and not in the middle of applying a config.
+    pub fn ready(&self) -> bool {
+        !self.draining.is_cancelled() && !self.applying.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The API id of a vhost (`vid-xxxxxxx`), stable for the life of the process.
@@ -107,44 +128,99 @@ async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, String> {
 
 /// Binds every configured listener and serves until shutdown. Errors binding are returned
 /// before anything is served, so a port clash is a clear start-up failure.
-pub async fn run(server: Arc<Server>) -> Result<(), String> {
-    let cfg = server.config();
-    recover_files(&cfg);
-    let mut tasks = Vec::new();
-    for ep in &cfg.listen {
-        let l = bind(ep.0, "RTMP").await?;
-        info!("RTMP listening on {}", ep);
-        tasks.push(tokio::spawn(accept_rtmp(server.clone(), l)));
+/// What a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ListenerKind {
+    Rtmp,
+    Http { api: bool, files: bool },
+}
+
+impl ListenerKind {
+    fn name(self) -> &'static str {
+        match self {
+            ListenerKind::Rtmp => "RTMP",
+            ListenerKind::Http { api: true, files: true } => "HTTP API+server",
+            ListenerKind::Http { api: true, files: false } => "HTTP API",
+            ListenerKind::Http { .. } => "HTTP server",
+        }
     }
-    let api = cfg.http_api.enabled.then_some(cfg.http_api.listen);
-    let files = cfg.http_server.enabled.then_some(cfg.http_server.listen);
-    let mut http = Vec::new();
+}
+
+/// The listeners a config asks for.
+pub fn wanted_listeners(cfg: &Config) -> Vec<(ListenerKind, SocketAddr)> {
+    let mut v: Vec<(ListenerKind, SocketAddr)> = cfg.listen.iter().map(|e| (ListenerKind::Rtmp, e.0)).collect();
+    let api = cfg.http_api.enabled.then_some(cfg.http_api.listen.0);
+    let files = cfg.http_server.enabled.then_some(cfg.http_server.listen.0);
     match (api, files) {
-        (Some(a), Some(f)) if a == f => http.push((a, HttpRole { api: true, files: true })),
+        // Same endpoint: one listener serves both, as in SRS.
+        (Some(a), Some(f)) if a == f => v.push((ListenerKind::Http { api: true, files: true }, a)),
         _ => {
-            if let Some(a) = api {
-                http.push((a, HttpRole { api: true, files: false }));
+            v.extend(api.map(|a| (ListenerKind::Http { api: true, files: false }, a)));
+            v.extend(files.map(|f| (ListenerKind::Http { api: false, files: true }, f)));
+        }
+    }
+    v
+}
+
+/// Opens and closes listeners to match `cfg`. Existing listeners that stay are untouched (their
+/// clients are never affected). Returns the first bind error, after trying everything.
+pub async fn apply_listeners(server: &Arc<Server>, cfg: &Config) -> Result<(), String> {
+    let wanted = wanted_listeners(cfg);
+    let mut first_err = None;
+    let mut current = std::mem::take(&mut *server.listeners.lock().unwrap_or_else(|e| e.into_inner()));
+    current.retain(|key, task| {
+        let keep = wanted.contains(key);
+        if !keep {
+            task.abort(); // drops the socket: the port closes at once
+            info!("{} listener on {} closed", key.0.name(), key.1);
+        }
+        keep
+    });
+    for key in wanted {
+        if current.contains_key(&key) {
+            continue;
+        }
+        match bind(key.1, key.0.name()).await {
+            Ok(l) => {
+                info!("{} listening on {}", key.0.name(), key.1);
+                let task = match key.0 {
+                    ListenerKind::Rtmp => tokio::spawn(accept_rtmp(server.clone(), l)),
+                    ListenerKind::Http { api, files } => {
+                        tokio::spawn(accept_http(server.clone(), l, HttpRole { api, files }))
+                    }
+                };
+                current.insert(key, task);
             }
-            if let Some(f) = files {
-                http.push((f, HttpRole { api: false, files: true }));
+            Err(e) => {
+                error!("{e}");
+                first_err.get_or_insert(e);
             }
         }
     }
-    for (ep, role) in http {
-        let what = match (role.api, role.files) {
-            (true, true) => "HTTP API+server",
-            (true, false) => "HTTP API",
-            _ => "HTTP server",
-        };
-        let l = bind(ep.0, what).await?;
-        info!("{what} listening on {ep}");
-        tasks.push(tokio::spawn(accept_http(server.clone(), l, role)));
+    *server.listeners.lock().unwrap_or_else(|e| e.into_inner()) = current;
+    first_err.map_or(Ok(()), Err)
+}
+
+/// Closes every listener (graceful quit): new clients go elsewhere, current ones stay.
+pub fn close_listeners(server: &Server) {
+    for ((kind, addr), task) in server.listeners.lock().unwrap_or_else(|e| e.into_inner()).drain() {
+        task.abort();
+        info!("{} listener on {addr} closed", kind.name());
+    }
+}
+
+/// Binds every configured listener and serves until shutdown. A bind error is returned before
+/// anything is served, so a port clash is a clear start-up failure.
+pub async fn run(server: Arc<Server>) -> Result<(), String> {
+    let cfg = server.config();
+    recover_files(&cfg);
+    if let Err(e) = apply_listeners(&server, &cfg).await {
+        close_listeners(&server);
+        return Err(e);
     }
     tokio::spawn(sample_rates(server.clone()));
     server.shutdown.cancelled().await;
-    for t in tasks {
-        t.abort();
-    }
+    close_listeners(&server);
     Ok(())
 }
 
@@ -192,7 +268,7 @@ async fn accept_rtmp(server: Arc<Server>, l: TcpListener) {
 
 async fn accept_http(server: Arc<Server>, l: TcpListener, role: HttpRole) {
     loop {
-        let (sock, peer): (TcpStream, SocketAddr) = match l.accept().await {
+        let (sock, peer): (tokio::net::TcpStream, SocketAddr) = match l.accept().await {
             Ok(x) => x,
             Err(e) => {
                 error!("HTTP accept failed: {e}");

@@ -181,9 +181,13 @@ async fn connection(
 ) -> Result<(), HttpError> {
     let mut buf = BytesMut::with_capacity(4096);
     let kill = guard.client.kill.clone();
+    let mut served = 0u64;
     loop {
         let req = tokio::select! {
             _ = kill.cancelled() => return Ok(()),
+            // Graceful quit: idle keep-alive connections close so the process can drain (a new
+            // connection still gets its first request answered while listeners are open).
+            _ = server.draining.cancelled(), if served > 0 => return Ok(()),
             r = tokio::time::timeout(IDLE_TIMEOUT, read_request(&mut sock, &mut buf)) => match r {
                 Err(_) => return Ok(()),
                 Ok(Ok(Some(req))) => req,
@@ -197,6 +201,7 @@ async fn connection(
             },
         };
         guard.client.counters.received(req.body.len());
+        served += 1;
         let cfg = server.config();
         let head_only = req.method == "HEAD";
         if role.files && (req.method == "GET" || head_only) && req.path.ends_with(".flv") {
@@ -207,7 +212,19 @@ async fn connection(
             }
         }
         let crossdomain = cfg.http_server.crossdomain;
-        let mut resp = if req.method == "OPTIONS" {
+        let mut resp = if req.path == "/healthz" {
+            // Liveness: the process serves requests.
+            Response::text(200, "ok\n")
+        } else if req.path == "/readyz" {
+            // Readiness: false during a graceful quit and while a new config is applied.
+            if server.ready() {
+                Response::text(200, "ready\n")
+            } else if server.draining.is_cancelled() {
+                Response::text(503, "draining\n")
+            } else {
+                Response::text(503, "applying config\n")
+            }
+        } else if req.method == "OPTIONS" {
             if crossdomain {
                 Response::new(200, "text/plain", Bytes::new())
             } else {
@@ -239,7 +256,7 @@ async fn connection(
             Response::text(404, "Not Found")
         };
         resp.headers.extend(cors_headers(&req, crossdomain));
-        let keep = req.keep_alive();
+        let keep = req.keep_alive() && !server.draining.is_cancelled();
         let n = write_response(&mut sock, &resp, keep, head_only).await?;
         guard.client.counters.sent(n);
         if !keep {
