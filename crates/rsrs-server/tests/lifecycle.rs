@@ -186,3 +186,57 @@ fn configmap_swap_is_picked_up_by_inotify() {
     assert!(s.wait_log("reload (SIGHUP) applied", Duration::from_secs(5)), "{}", s.log_text());
     assert_eq!(s.api("/api/v1/versions")["code"], 0, "API listener reopened");
 }
+
+fn bench_players(url: &str, proto: &str, count: u32, secs: u32) -> Proc {
+    let bin = PathBuf::from(BIN).with_file_name("rsrs-bench");
+    assert!(bin.exists(), "rsrs-bench is built by `cargo test --workspace`");
+    Proc(
+        Command::new(bin)
+            .args(["play", "--url", url, "--proto", proto, "--count", &count.to_string(), "--ramp", "0"])
+            .args(["--duration", &secs.to_string(), "--interval", "0", "--json", "-"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn report(p: Proc) -> serde_json::Value {
+    let mut p = p;
+    let out = std::mem::replace(&mut p.0, Command::new("true").spawn().unwrap()).wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    serde_json::from_str(&text[text.find('{').expect("a report")..]).unwrap()
+}
+
+#[test]
+fn rolling_update_of_edges_cuts_no_player() {
+    let origin = Rsrs::start("roll-o", "127.0.10.5", ORIGIN_CONF);
+    let edge_conf = |extra: &str| {
+        with_globals(
+            &format!("grace_start_wait 300;\ngrace_final_wait 100;\nforce_grace_quit on;\n{extra}"),
+            "    cluster { mode remote; origin 127.0.10.5; }",
+        )
+    };
+    let mut old = Rsrs::start("roll-old", "127.0.10.6", &edge_conf(""));
+    let new = Rsrs::start("roll-new", "127.0.10.7", &edge_conf(""));
+    let _pub = publish(&origin.rtmp("live/r"), true);
+    assert!(origin.wait_log("publish started", Duration::from_secs(10)));
+    let old_rtmp = bench_players(&old.rtmp("live/r"), "rtmp", 5, 8);
+    let old_flv = bench_players(&old.http("live/r.flv"), "flv", 5, 8);
+    old.wait_api("/api/v1/streams/", Duration::from_secs(10), |v| v["streams"][0]["clients"] == 10);
+    // Kubernetes terminates the old pod (SIGTERM with force_grace_quit) while new players
+    // arrive at the new one.
+    old.signal("TERM");
+    assert!(wait_refused(&format!("{}:1935", old.ip), Duration::from_secs(5)));
+    let new_players = bench_players(&new.rtmp("live/r"), "rtmp", 5, 5);
+    for r in [report(old_rtmp), report(old_flv)] {
+        assert_eq!(r["disconnected"], 0, "old edge cut a player off: {r}");
+        assert_eq!(r["failed"], 0, "{r}");
+        assert_eq!(r["kept_up"], 5, "{r}");
+    }
+    let r = report(new_players);
+    assert_eq!(r["kept_up"], 5, "{r}");
+    // Its players gone, the old edge finishes and exits 0.
+    let st = old.wait_exit(Duration::from_secs(10)).expect("old edge exits once drained");
+    assert!(st.success());
+}
