@@ -486,10 +486,6 @@ fn vhost_from(
             "vhost {name}: cluster.follow_client is not implemented by rsrs yet; the edge pulls over RTMP"
         ));
     }
-    if cluster.origin_cluster {
-        warnings
-            .push(format!("vhost {name}: origin_cluster is not implemented by rsrs yet; coworkers are not consulted"));
-    }
     let f = |p: &[&str], default: f64| -> Result<f64, ConfigError> {
         Ok(g.vhost(d, p).map(|v| v.f64()).transpose()?.unwrap_or(default))
     };

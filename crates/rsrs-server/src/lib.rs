@@ -7,6 +7,7 @@
 
 pub mod cleanup;
 pub mod cli;
+pub mod cluster;
 pub mod dvr;
 pub mod edge;
 pub mod hls;

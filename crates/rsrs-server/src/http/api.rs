@@ -32,7 +32,7 @@ fn code(c: i64) -> Value {
     json!({ "code": c })
 }
 
-pub fn handle(server: &Arc<Server>, req: &Request, guard: &ClientGuard) -> Response {
+pub async fn handle(server: &Arc<Server>, req: &Request, guard: &ClientGuard) -> Response {
     let cfg = server.config();
     if let Some((user, pass)) = &cfg.http_api.auth {
         if req.path.contains("/api/") && !basic_auth_ok(req, user, pass) {
@@ -91,6 +91,17 @@ pub fn handle(server: &Arc<Server>, req: &Request, guard: &ClientGuard) -> Respo
                 None => code(ERROR_RTMP_CLIENT_NOT_FOUND),
             },
         },
+        // Origin-cluster discovery, SRS's call and answer (any method).
+        ["api", "v1", "clusters"] => crate::cluster::clusters_answer(server, &|k| req.query_param(k)),
+        // The whole cluster from any origin (beyond SRS).
+        ["api", "v1", "cluster", what @ ("streams" | "clients")] => {
+            let local = if *what == "streams" {
+                streams(server)
+            } else {
+                server.clients.all().iter().filter_map(|c| client_json(server, c)).collect()
+            };
+            crate::cluster::cluster_view(server, what, local).await
+        }
         ["api", "v1", "raw"] => match req.query_param("rpc").as_deref() {
             Some("raw") => json!({ "code": 0, "http_api": {
                 "enabled": cfg.http_api.enabled, "listen": cfg.http_api.listen.to_string(), "crossdomain": cfg.http_api.crossdomain,

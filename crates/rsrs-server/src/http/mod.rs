@@ -6,6 +6,7 @@
 //! back until its first bytes, as SRS does.
 
 pub mod api;
+pub mod client;
 pub mod files;
 pub mod flv;
 
@@ -231,7 +232,7 @@ async fn connection(
                 Response::text(405, "Method Not Allowed")
             }
         } else if role.api && (req.path.starts_with("/api/") || req.path == "/api" || (!role.files)) {
-            api::handle(server, &req, guard)
+            api::handle(server, &req, guard).await
         } else if role.files {
             match files::serve(&cfg.http_server.dir, &req).await {
                 files::FileReply::Full(r) => r,

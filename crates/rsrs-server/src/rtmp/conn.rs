@@ -330,6 +330,16 @@ async fn publish(
 ) -> Result<(), SessionError> {
     let (key, param) = stream_key(info, cmd)?;
     let cid = &guard.client.id;
+    let in_cluster = info.vhost.cluster.origin_cluster && !info.vhost.cluster.edge;
+    if in_cluster {
+        // A stream is live on one origin of the cluster at a time.
+        if let Some(other) = crate::cluster::discover(server, &info.vhost, &key, &split_tc_url(&info.tc_url).0).await {
+            let why = format!("stream {} is already published on origin {}", key.url(), other.api);
+            let m = msg::on_status(DEFAULT_STREAM_ID, "error", "NetStream.Publish.BadName", &why, vec![]);
+            let _ = writer.send(&[m]).await;
+            return Err(SessionError::Protocol(format!("publish refused: {why}")));
+        }
+    }
     let source = match server.hub.publish(&key, cid, &info.tc_url, source_settings(&info.vhost)) {
         Ok(s) => s,
         Err(busy) => {
@@ -340,6 +350,9 @@ async fn publish(
         }
     };
     guard.client.set_details(details(info, &key, &source.id, kind));
+    if in_cluster {
+        crate::cluster::settle_publish_race(server, &info.vhost, &key, cid);
+    }
     if info.vhost.cluster.edge {
         // An edge serves its publisher locally and forwards it to an origin (no HLS/DVR here).
         crate::edge::start_forward(server, &key, &info.vhost, &param);
@@ -453,6 +466,28 @@ async fn play(
     writer: &mut RtmpWriter,
 ) -> Result<(), SessionError> {
     let (key, param) = stream_key(info, cmd)?;
+    let cluster = &info.vhost.cluster;
+    if cluster.origin_cluster && !cluster.edge && server.hub.get(&key).is_none_or(|s| s.publisher().is_none()) {
+        // Not here: ask the coworkers and redirect the player (SRS's RTMP 302), as SRS does a
+        // cluster origin does not wait for a future publisher.
+        let found = crate::cluster::discover(server, &info.vhost, &key, &split_tc_url(&info.tc_url).0).await;
+        let Some(found) = found else {
+            let m = msg::on_status(
+                DEFAULT_STREAM_ID,
+                "error",
+                "NetStream.Play.StreamNotFound",
+                "no origin of the cluster has the stream",
+                vec![],
+            );
+            let _ = writer.send(&[m]).await;
+            return Err(SessionError::Protocol(format!("play {}: no origin of the cluster has the stream", key.url())));
+        };
+        info!(stream = %key.url(), "origin cluster: redirecting the player to {}:{}", found.ip, found.port);
+        writer.send(&[crate::cluster::redirect_message(&found, &key, &param)]).await?;
+        // Give the client a moment to read it before the connection closes.
+        let _ = tokio::time::timeout(Duration::from_secs(1), reader.next()).await;
+        return Err(SessionError::Protocol("redirected (RTMP 302)".into()));
+    }
     let (mut consumer, mut batch) = Consumer::attach(&server.hub, &key, source_settings(&info.vhost));
     crate::edge::ensure_pull(server, &key, &info.vhost, &param);
     let source = consumer.source().clone();
