@@ -102,6 +102,11 @@ impl Origins {
     }
 }
 
+/// FNV-1a: a hash that is the same in every process and release.
+fn stable_hash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+}
+
 /// Resolves `host[:port]` (port 1935 by default) afresh: a Kubernetes Service name may point
 /// elsewhere after a restart.
 async fn resolve(origin: &str) -> Result<SocketAddr, String> {
@@ -344,6 +349,9 @@ async fn forward(
 ) {
     let url = key.url();
     let mut origins = Origins::new(&vhost.cluster.origins);
+    // Spread publishers over the origins: each stream starts at its own place in the list
+    // (deterministic, so a republish of the same stream goes to the same origin first).
+    origins.next = stable_hash(&url) as usize % origins.list.len();
     let mut batch = initial;
     let mut failures = 0usize;
     loop {
@@ -427,6 +435,14 @@ mod tests {
         assert_eq!(resolve("127.0.0.1").await.unwrap().to_string(), "127.0.0.1:1935");
         assert_eq!(resolve("localhost:1936").await.unwrap().port(), 1936);
         assert!(resolve("no-such-host.invalid").await.is_err());
+    }
+
+    #[test]
+    fn publishers_spread_over_origins() {
+        let starts: std::collections::HashSet<usize> =
+            (0..30).map(|i| stable_hash(&format!("/live/s{i}")) as usize % 3).collect();
+        assert_eq!(starts.len(), 3, "30 streams use all three origins");
+        assert_eq!(stable_hash("/live/a"), stable_hash("/live/a"));
     }
 
     #[test]

@@ -145,3 +145,43 @@ fn peers_are_found_through_one_name_that_grows() {
     let v = o1.api("/api/v1/cluster/streams");
     assert_eq!(v["streams"][0]["origin"], "127.0.12.13:1985", "{v}");
 }
+
+#[test]
+fn origin_death_publisher_moves_and_edge_players_recover() {
+    let coworkers = "127.0.12.21:1985 127.0.12.22:1985";
+    let o1 = Rsrs::start("ocdie-o1", "127.0.12.21", &origin_conf(coworkers));
+    let o2 = Rsrs::start("ocdie-o2", "127.0.12.22", &origin_conf(coworkers));
+    let origins = "127.0.12.21 127.0.12.22";
+    let pub_edge = Rsrs::start("ocdie-e1", "127.0.12.23", &edge_conf(origins));
+    let play_edge = Rsrs::start("ocdie-e2", "127.0.12.24", &edge_conf(origins));
+    let _pub = publish(&pub_edge.rtmp("live/moving"), true);
+    assert!(pub_edge.wait_log("edge: forwarding to origin", Duration::from_secs(10)), "{}", pub_edge.log_text());
+    // Which origin got it depends on the stream name; the other one survives.
+    let (holder, survivor) = if o1.wait_log("publish started", Duration::from_secs(5)) { (o1, o2) } else { (o2, o1) };
+    let bench = std::path::PathBuf::from(BIN).with_file_name("rsrs-bench");
+    let players = std::process::Command::new(&bench)
+        .args(["play", "--url", &play_edge.rtmp("live/moving"), "--proto", "rtmp", "--count", "4", "--ramp", "0"])
+        .args(["--duration", "16", "--interval", "0", "--json", "-"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    play_edge.wait_api("/api/v1/streams/", Duration::from_secs(10), |v| v["streams"][0]["clients"] == 4);
+    std::thread::sleep(Duration::from_secs(2));
+    let survivor_ip = survivor.ip.clone();
+    drop(holder); // the origin holding the stream dies
+                  // The publishing edge moves the stream to the live origin; the playing edge follows it there.
+    assert!(
+        survivor.wait_log("publish started stream=/live/moving", Duration::from_secs(15)),
+        "{}",
+        pub_edge.log_text()
+    );
+    assert!(play_edge.wait_log(&format!("origin={survivor_ip}"), Duration::from_secs(15)), "{}", play_edge.log_text());
+    let out = players.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let r: serde_json::Value = serde_json::from_str(&text[text.find('{').unwrap()..]).unwrap();
+    assert_eq!(r["disconnected"], 0, "edge players were cut off: {r}");
+    assert_eq!(r["failed"], 0, "{r}");
+    let media = r["media_secs"].as_f64().unwrap();
+    assert!(media >= 4.0 * 9.0, "players recovered and kept receiving: {media} media seconds: {r}");
+}
