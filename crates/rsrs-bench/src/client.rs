@@ -2,11 +2,11 @@
 //! `rsrs-codec`; this only drives sockets.
 
 use bytes::{Buf, Bytes, BytesMut};
-use rsrs_codec::amf0::Amf0Value;
 use rsrs_codec::flv::{FlvReader, Tag};
-use rsrs_codec::rtmp::chunk::{self, ChunkDecoder, Message};
-use rsrs_codec::rtmp::handshake;
-use rsrs_codec::rtmp::message::{self as msg, Command};
+use rsrs_codec::rtmp::message as msg;
+use rsrs_codec::rtmp::Message;
+use rsrs_server::rtmp::client::{ClientError as UpstreamError, RtmpClient as UpstreamClient};
+use rsrs_server::rtmp::io::IoError;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -65,183 +65,68 @@ impl Url {
     }
 }
 
-/// An RTMP client connection after `connect` and `createStream`.
+/// An RTMP client connection after `connect` and `createStream`: the server's own client
+/// (`rsrs_server::rtmp::client`), with what a load generator needs on top.
 pub struct RtmpClient {
-    sock: TcpStream,
-    dec: ChunkDecoder,
-    out_chunk: usize,
-    pub stream_id: u32,
-    received: u64,
-    acked: u64,
-    ack_window: u64,
-    wbuf: BytesMut,
+    inner: UpstreamClient,
 }
 
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
+fn rtmp_err(e: UpstreamError) -> ClientError {
+    match e {
+        UpstreamError::Io(IoError::Closed) => ClientError::Closed,
+        UpstreamError::Connect(_, e) => ClientError::Connect(e),
+        UpstreamError::Timeout(what) => ClientError::Timeout(what),
+        other => ClientError::Rtmp(other.to_string()),
+    }
+}
+
 impl RtmpClient {
     /// TCP connect, handshake, `connect`, `createStream`.
     pub async fn connect(url: &Url) -> Result<RtmpClient, ClientError> {
-        let sock = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(url.addr()))
+        let addr = tokio::net::lookup_host(url.addr())
             .await
-            .map_err(|_| ClientError::Timeout("connecting"))?
-            .map_err(ClientError::Connect)?;
-        sock.set_nodelay(true)?;
-        let mut c = RtmpClient {
-            sock,
-            dec: ChunkDecoder::new(16 << 20, 32 << 20),
-            out_chunk: chunk::DEFAULT_CHUNK_SIZE,
-            stream_id: 1,
-            received: 0,
-            acked: 0,
-            ack_window: 0,
-            wbuf: BytesMut::with_capacity(8192),
-        };
-        let c0c1 = handshake::client_c0c1(0, false, &mut rand::thread_rng());
-        c.sock.write_all(&c0c1).await?;
-        let mut s = vec![0u8; handshake::S0S1S2_LEN];
-        tokio::time::timeout(IO_TIMEOUT, c.sock.read_exact(&mut s))
-            .await
-            .map_err(|_| ClientError::Timeout("handshake"))??;
-        let c2 = handshake::client_c2(&s).map_err(|e| ClientError::Rtmp(e.to_string()))?;
-        c.sock.write_all(&c2).await?;
-        c.send(&[msg::set_chunk_size(60000)]).await?;
-        c.out_chunk = 60000;
+            .map_err(ClientError::Connect)?
+            .next()
+            .ok_or_else(|| ClientError::Url(url.addr()))?;
         let tc_url = format!("rtmp://{}:{}/{}", url.host, url.port, url.app);
-        let connect = Command {
-            name: "connect".into(),
-            transaction_id: 1.0,
-            args: vec![Amf0Value::object([
-                ("app", Amf0Value::String(url.app.clone())),
-                ("flashVer", Amf0Value::str("LNX 9,0,124,2")),
-                ("tcUrl", Amf0Value::String(tc_url)),
-                ("fpad", Amf0Value::Boolean(false)),
-                ("capabilities", Amf0Value::Number(15.0)),
-                ("audioCodecs", Amf0Value::Number(4071.0)),
-                ("videoCodecs", Amf0Value::Number(252.0)),
-                ("videoFunction", Amf0Value::Number(1.0)),
-            ])],
-        };
-        c.send(&[connect.to_message(3, 0)]).await?;
-        c.expect_result(1.0).await?;
-        let create = Command { name: "createStream".into(), transaction_id: 2.0, args: vec![Amf0Value::Null] };
-        c.send(&[create.to_message(3, 0)]).await?;
-        let r = c.expect_result(2.0).await?;
-        if let Some(id) = r.arg(0).and_then(|v| v.as_number()) {
-            c.stream_id = id as u32;
-        }
-        Ok(c)
+        let inner = UpstreamClient::connect(addr, &tc_url, &url.app, IO_TIMEOUT, IO_TIMEOUT).await.map_err(rtmp_err)?;
+        Ok(RtmpClient { inner })
     }
 
-    pub async fn send(&mut self, msgs: &[Message]) -> Result<(), ClientError> {
-        self.wbuf.clear();
-        for m in msgs {
-            chunk::encode_message(
-                &mut self.wbuf,
-                self.out_chunk,
-                m.csid,
-                m.timestamp,
-                m.type_id,
-                m.stream_id,
-                &m.payload,
-            );
-        }
-        self.sock.write_all(&self.wbuf).await?;
-        Ok(())
-    }
-
-    async fn expect_result(&mut self, tid: f64) -> Result<Command, ClientError> {
-        loop {
-            let m = tokio::time::timeout(IO_TIMEOUT, self.next())
-                .await
-                .map_err(|_| ClientError::Timeout("waiting for _result"))??;
-            if m.type_id == msg::AMF0_COMMAND || m.type_id == msg::AMF3_COMMAND {
-                let cmd = Command::parse(m.type_id, &m.payload).map_err(|e| ClientError::Rtmp(e.to_string()))?;
-                if cmd.name == "_error" {
-                    return Err(ClientError::Rtmp(format!("server answered _error to transaction {tid}")));
-                }
-                if cmd.name == "_result" && cmd.transaction_id == tid {
-                    return Ok(cmd);
-                }
-            }
-        }
+    pub fn stream_id(&self) -> u32 {
+        self.inner.stream_id
     }
 
     /// Starts playing `stream` (with any query).
     pub async fn play(&mut self, stream: &str) -> Result<(), ClientError> {
-        let play = Command {
-            name: "play".into(),
-            transaction_id: 0.0,
-            args: vec![Amf0Value::Null, Amf0Value::str(stream), Amf0Value::Number(-1000.0)],
-        };
-        let sid = self.stream_id;
-        self.send(&[play.to_message(8, sid), msg::user_control(msg::UC_SET_BUFFER_LENGTH, sid)]).await
+        self.inner.play(stream).await.map_err(rtmp_err)
     }
 
     /// FMLE publish sequence; waits for NetStream.Publish.Start.
     pub async fn publish(&mut self, stream: &str) -> Result<(), ClientError> {
-        let sid = self.stream_id;
-        let p = Command {
-            name: "publish".into(),
-            transaction_id: 0.0,
-            args: vec![Amf0Value::Null, Amf0Value::str(stream), Amf0Value::str("live")],
-        };
-        self.send(&[p.to_message(8, sid)]).await?;
-        loop {
-            let m = tokio::time::timeout(IO_TIMEOUT, self.next())
-                .await
-                .map_err(|_| ClientError::Timeout("waiting for publish"))??;
-            if m.type_id != msg::AMF0_COMMAND {
-                continue;
-            }
-            let cmd = Command::parse(m.type_id, &m.payload).map_err(|e| ClientError::Rtmp(e.to_string()))?;
-            let info = cmd.arg(0);
-            let code = info.and_then(|i| i.get("code")).and_then(|c| c.as_str()).unwrap_or("");
-            if code == "NetStream.Publish.Start" {
-                return Ok(());
-            }
-            if info.and_then(|i| i.get("level")).and_then(|c| c.as_str()) == Some("error") {
-                let d = info.and_then(|i| i.get("description")).and_then(|c| c.as_str()).unwrap_or("");
-                return Err(ClientError::Rtmp(format!("publish refused: {code} {d}")));
-            }
-        }
+        self.inner.publish(stream, IO_TIMEOUT).await.map_err(rtmp_err)
     }
 
-    /// Next message, handling chunk size and acknowledgements.
+    /// Next message (acknowledgements and pings are answered on the way).
     pub async fn next(&mut self) -> Result<Message, ClientError> {
-        loop {
-            while let Some(m) = self.dec.next_message().map_err(|e| ClientError::Rtmp(e.to_string()))? {
-                match m.type_id {
-                    msg::SET_CHUNK_SIZE => {
-                        let s = msg::control_u32(&m.payload).unwrap_or(128);
-                        self.dec.set_chunk_size(s).map_err(|e| ClientError::Rtmp(e.to_string()))?;
-                    }
-                    msg::WINDOW_ACK_SIZE => self.ack_window = msg::control_u32(&m.payload).unwrap_or(0) as u64,
-                    _ => return Ok(m),
-                }
-            }
-            let n = self.sock.read_buf(self.dec.buffer_mut()).await?;
-            if n == 0 {
-                return Err(ClientError::Closed);
-            }
-            self.received += n as u64;
-            if self.ack_window > 0 && self.received - self.acked >= self.ack_window {
-                self.acked = self.received;
-                let ack = msg::acknowledgement(self.received as u32);
-                self.send(&[ack]).await?;
-            }
-        }
+        self.inner.next().await.map_err(rtmp_err)
     }
 
     /// Bytes read from the socket so far.
     pub fn received(&self) -> u64 {
-        self.received
+        self.inner.reader.received()
+    }
+
+    pub async fn send(&mut self, msgs: &[Message]) -> Result<(), ClientError> {
+        self.inner.writer.send(msgs).await.map_err(ClientError::Io)
     }
 
     /// Sends one media message on the client's stream.
     pub async fn send_media(&mut self, type_id: u8, timestamp: u32, payload: Bytes) -> Result<(), ClientError> {
         let csid = if type_id == msg::AUDIO { 4 } else { 6 };
-        let m = Message { csid, timestamp, type_id, stream_id: self.stream_id, payload };
+        let m = Message { csid, timestamp, type_id, stream_id: self.inner.stream_id, payload };
         self.send(std::slice::from_ref(&m)).await
     }
 }

@@ -83,15 +83,33 @@ struct Observer<'a> {
     raw: bool,
 }
 
-impl Observer<'_> {
-    fn media(&mut self, tag_type: u8, ts: u32, payload: &[u8], received: u64) {
-        let now = Instant::now();
+impl<'a> Observer<'a> {
+    fn new(total: &'a AtomicU64, delays: Option<&'a DelayBook>, raw: bool) -> Self {
+        Observer {
+            start: Instant::now(),
+            stats: PlayerStats { timestamps_monotonic: true, ..Default::default() },
+            last_arrival: None,
+            first_media: None,
+            video: Track::default(),
+            audio: Track::default(),
+            last_ts: [None, None],
+            delays,
+            total,
+            counted: 0,
+            raw,
+        }
+    }
+
+    /// Accounts bytes read so far; returns the time of this read.
+    fn bytes(&mut self, received: u64) -> Instant {
         self.total.fetch_add(received - self.counted, Ordering::Relaxed);
         self.counted = received;
         self.stats.bytes = received;
-        if tag_type != flv::TAG_AUDIO && tag_type != flv::TAG_VIDEO {
-            return;
-        }
+        Instant::now()
+    }
+
+    /// Media arrived at `now`: stall and first-frame bookkeeping.
+    fn arrival(&mut self, now: Instant) {
         if let Some(prev) = self.last_arrival {
             if now.duration_since(prev) > STALL {
                 self.stats.stalls += 1;
@@ -102,6 +120,14 @@ impl Observer<'_> {
             self.first_media = Some(now);
             self.stats.ttff_ms = Some(ms(now - self.start));
         }
+    }
+
+    fn media(&mut self, tag_type: u8, ts: u32, payload: &[u8], received: u64) {
+        let now = self.bytes(received);
+        if tag_type != flv::TAG_AUDIO && tag_type != flv::TAG_VIDEO {
+            return;
+        }
+        self.arrival(now);
         let idx = (tag_type == flv::TAG_VIDEO) as usize;
         if let Some(prev) = self.last_ts[idx] {
             if ts < prev {
@@ -171,20 +197,8 @@ pub async fn run(
     total: Arc<AtomicU64>,
     delays: Option<Arc<DelayBook>>,
 ) -> PlayerStats {
-    let start = Instant::now();
-    let mut obs = Observer {
-        start,
-        stats: PlayerStats { timestamps_monotonic: true, ..Default::default() },
-        last_arrival: None,
-        first_media: None,
-        video: Track::default(),
-        audio: Track::default(),
-        last_ts: [None, None],
-        delays: delays.as_deref(),
-        total: &total,
-        counted: 0,
-        raw: proto == Proto::Raw,
-    };
+    let mut obs = Observer::new(&total, delays.as_deref(), proto == Proto::Raw);
+    let start = obs.start;
     let deadline = tokio::time::Instant::from_std(end);
     let r = tokio::time::timeout_at(deadline, play(proto, &url, &mut obs)).await;
     match r {
@@ -231,23 +245,10 @@ async fn play(proto: Proto, url: &Url, obs: &mut Observer<'_>) -> Result<(), Cli
                     return Err(ClientError::Closed);
                 }
                 received += n as u64;
-                // Raw bytes carry no frames: count every read as an arrival of audio+video so
-                // stall and first-byte timing still mean something.
-                obs.total.fetch_add(received - obs.counted, Ordering::Relaxed);
-                obs.counted = received;
-                obs.stats.bytes = received;
-                let now = Instant::now();
-                if let Some(prev) = obs.last_arrival {
-                    if now.duration_since(prev) > STALL {
-                        obs.stats.stalls += 1;
-                    }
-                }
-                if obs.first_media.is_none() {
-                    obs.first_media = Some(now);
-                    obs.stats.ttff_ms = Some(ms(now - obs.start));
-                }
-                obs.last_arrival = Some(now);
-                obs.video.see(0);
+                // Raw bytes carry no frames: every read counts as an arrival, so stall and
+                // first-byte timing still mean something.
+                let now = obs.bytes(received);
+                obs.arrival(now);
             }
         }
     }
@@ -260,19 +261,7 @@ mod tests {
     #[test]
     fn observer_counts_stalls_keyframes_and_keeping_up() {
         let total = AtomicU64::new(0);
-        let mut o = Observer {
-            start: Instant::now(),
-            stats: PlayerStats { timestamps_monotonic: true, ..Default::default() },
-            last_arrival: None,
-            first_media: None,
-            video: Track::default(),
-            audio: Track::default(),
-            last_ts: [None, None],
-            delays: None,
-            total: &total,
-            counted: 0,
-            raw: false,
-        };
+        let mut o = Observer::new(&total, None, false);
         o.media(flv::TAG_VIDEO, 0, &[0x17, 0, 0, 0, 0], 10); // sequence header: not a frame
         o.media(flv::TAG_VIDEO, 0, &[0x17, 1, 0, 0, 0], 20);
         o.media(flv::TAG_AUDIO, 10, &[0xAF, 1], 30);

@@ -60,7 +60,7 @@ pub async fn run(
                         csid: 4,
                         timestamp: 0,
                         type_id: msg::AMF0_DATA,
-                        stream_id: c.stream_id,
+                        stream_id: c.stream_id(),
                         payload: b.freeze(),
                     };
                     c.send(&[m]).await?;

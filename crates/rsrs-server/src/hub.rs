@@ -176,6 +176,17 @@ struct SourceState {
     audio_info: Option<flv::AudioInfo>,
 }
 
+impl SourceState {
+    fn clear_cache(&mut self) {
+        self.metadata = None;
+        self.audio_sh = None;
+        self.video_sh = None;
+        self.gop.clear();
+        self.gop_has_video = false;
+        self.audio_after_video = 0;
+    }
+}
+
 /// Settings a source takes from its vhost when published.
 #[derive(Debug, Clone, Copy)]
 pub struct SourceSettings {
@@ -255,12 +266,7 @@ impl Source {
         st.publisher = Some(client_id.to_string());
         st.publisher_tc_url = tc_url.to_string();
         // A new publish starts a new cache (SRS resets metadata and sequence headers too).
-        st.metadata = None;
-        st.audio_sh = None;
-        st.video_sh = None;
-        st.gop.clear();
-        st.gop_has_video = false;
-        st.audio_after_video = 0;
+        st.clear_cache();
         st.settings = settings;
         Ok(())
     }
@@ -284,13 +290,7 @@ impl Source {
 
     /// Forgets cached metadata, sequence headers and GOP (a new upstream starts afresh).
     pub fn reset_cache(&self) {
-        let mut st = self.lock();
-        st.metadata = None;
-        st.audio_sh = None;
-        st.video_sh = None;
-        st.gop.clear();
-        st.gop_has_video = false;
-        st.audio_after_video = 0;
+        self.lock().clear_cache();
     }
 
     pub fn publisher(&self) -> Option<String> {

@@ -115,6 +115,27 @@ fn bench_run_measures_delay_with_its_own_publisher() {
 #[test]
 fn bench_detects_a_stalled_stream() {
     let s = Rsrs::start("bench-stall", "127.0.4.3", ORIGIN_CONF);
+    // Players first, so they are watching when the short publish comes and goes.
+    let players = Command::new(bench_bin())
+        .args([
+            "play",
+            "--url",
+            &s.rtmp("live/stall"),
+            "--proto",
+            "rtmp",
+            "--count",
+            "2",
+            "--ramp",
+            "0",
+            "--duration",
+            "6",
+        ])
+        .args(["--interval", "0", "--json", "-"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(s.wait_log_count("play started", 2, Duration::from_secs(10)), "{}", s.log_text());
     // A publisher that stops after 1.5 s; RTMP players stay connected and starve.
     let mut p = Proc(
         Command::new("ffmpeg")
@@ -127,22 +148,13 @@ fn bench_detects_a_stalled_stream() {
             .spawn()
             .unwrap(),
     );
-    let r = bench_json(&[
-        "play",
-        "--url",
-        &s.rtmp("live/stall"),
-        "--proto",
-        "rtmp",
-        "--count",
-        "2",
-        "--ramp",
-        "0",
-        "--duration",
-        "5",
-    ]);
-    let st = p.wait_timeout(Duration::from_secs(5));
+    let st = p.wait_timeout(Duration::from_secs(10));
     assert!(st.is_some_and(|s| s.success()), "publisher failed: {}\n{}", p.stderr_text(), s.log_text());
+    let out = players.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let r: serde_json::Value = serde_json::from_str(&text[text.find('{').expect("a report")..]).unwrap();
     assert_eq!(r["connected"], 2, "{r}");
+    assert!(r["media_secs"].as_f64().unwrap() > 1.0, "players got the short publish: {r}");
     assert!(r["stalls"].as_u64().unwrap() >= 2, "each starved player has a stall: {r}");
     assert_eq!(r["kept_up"], 0, "starved players did not keep up: {r}");
 }

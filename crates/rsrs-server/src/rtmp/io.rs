@@ -47,6 +47,11 @@ impl RtmpReader {
         RtmpReader { rd, dec, counters, received: 0, ack_window: 0, acked: 0, owed: Vec::new() }
     }
 
+    /// Bytes read from the socket so far.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
     /// Sets the window after which we acknowledge what we received (`in_ack_size`).
     pub fn set_ack_window(&mut self, w: u32) {
         self.ack_window = w as u64;
