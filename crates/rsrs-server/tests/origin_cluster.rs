@@ -30,13 +30,19 @@ fn streams_on_any_origin_play_through_every_edge() {
     let origins = "127.0.12.1 127.0.12.2 127.0.12.3";
     let e1 = Rsrs::start("oc-e1", "127.0.12.4", &edge_conf(origins));
     let e2 = Rsrs::start("oc-e2", "127.0.12.5", &edge_conf(origins));
-    // One stream straight to origin 2, one to origin 3, one through an edge (lands on origin 1).
+    // One stream straight to origin 2, one to origin 3, one through an edge (which spreads
+    // publishers over the origins by stream name).
     let _p1 = publish(&o[1].rtmp("live/a"), true);
     let _p2 = publish(&o[2].rtmp("live/b"), true);
     let _p3 = publish(&e1.rtmp("live/c"), true);
-    assert!(o[1].wait_log("publish started", Duration::from_secs(10)));
-    assert!(o[2].wait_log("publish started", Duration::from_secs(10)));
-    assert!(o[0].wait_log("publish started stream=/live/c", Duration::from_secs(10)), "{}", o[0].log_text());
+    assert!(o[1].wait_log("publish started stream=/live/a", Duration::from_secs(10)));
+    assert!(o[2].wait_log("publish started stream=/live/b", Duration::from_secs(10)));
+    assert!(e1.wait_log("edge: forwarding to origin", Duration::from_secs(10)), "{}", e1.log_text());
+    let c_origin = o
+        .iter()
+        .find(|x| x.wait_log("publish started stream=/live/c", Duration::from_millis(500)))
+        .map(|x| format!("{}:1985", x.ip))
+        .expect("the edge's publisher landed on an origin");
 
     // Every stream from every edge, over RTMP and HTTP-FLV; edges ask origin 1 first, which
     // redirects them for the streams it does not have.
@@ -91,7 +97,7 @@ fn streams_on_any_origin_play_through_every_edge() {
             vec![
                 ("a".into(), "127.0.12.2:1985".into()),
                 ("b".into(), "127.0.12.3:1985".into()),
-                ("c".into(), "127.0.12.1:1985".into())
+                ("c".into(), c_origin.clone())
             ],
             "{v}"
         );
