@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Checks the Kubernetes manifests under deploy/k8s (or --dir):
+
+- every document validates strictly (unknown fields rejected) against the Kubernetes JSON
+  schemas of every version from 1.25 to the newest that kubernetes-validate ships; an unknown
+  apiVersion or kind is a failure, not a warning;
+- every kustomization.yaml lists exactly the manifests of its directory, and they exist;
+- every srs.conf embedded in a ConfigMap passes `rsrs -t`.
+
+Usage: check.py --rsrs PATH/TO/rsrs [--dir DIR]. Exit status 1 on any failure.
+Needs: pip install kubernetes-validate (which brings PyYAML).
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import kubernetes_validate
+import yaml
+
+
+def versions():
+    base = os.path.join(os.path.dirname(kubernetes_validate.__file__), "kubernetes-json-schema")
+    found = set()
+    for name in os.listdir(base):
+        m = re.match(r"^v(\d+)\.(\d+)\.0-local-strict$", name)
+        if m and (int(m.group(1)), int(m.group(2))) >= (1, 25):
+            found.add((int(m.group(1)), int(m.group(2))))
+    return ["%d.%d.0" % v for v in sorted(found)]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rsrs", required=True)
+    ap.add_argument("--dir", default=os.path.join(os.path.dirname(os.path.abspath(__file__))))
+    args = ap.parse_args()
+    vs = versions()
+    if not vs:
+        print("no Kubernetes schemas found in kubernetes-validate", file=sys.stderr)
+        return 1
+    failures = []
+    n_files = n_docs = n_confs = 0
+    for root, _, files in sorted(os.walk(args.dir)):
+        manifests = sorted(f for f in files if f.endswith((".yaml", ".yml")) and f != "kustomization.yaml")
+        if "kustomization.yaml" in files:
+            with open(os.path.join(root, "kustomization.yaml")) as fh:
+                k = yaml.safe_load(fh) or {}
+            listed = sorted(k.get("resources", []))
+            if listed != manifests:
+                failures.append("%s/kustomization.yaml lists %s but the directory has %s" % (root, listed, manifests))
+        elif manifests:
+            failures.append("%s has manifests but no kustomization.yaml" % root)
+        for f in manifests:
+            path = os.path.join(root, f)
+            n_files += 1
+            with open(path) as fh:
+                try:
+                    docs = [d for d in yaml.safe_load_all(fh) if d]
+                except yaml.YAMLError as e:
+                    failures.append("%s: not valid YAML: %s" % (path, e))
+                    continue
+            for doc in docs:
+                n_docs += 1
+                what = "%s %s/%s" % (path, doc.get("kind"), (doc.get("metadata") or {}).get("name"))
+                for v in vs:
+                    try:
+                        kubernetes_validate.validate(doc, v, strict=True)
+                    except kubernetes_validate.SchemaNotFoundError:
+                        failures.append("%s: Kubernetes %s has no %s %s (removed or unknown apiVersion/kind)"
+                                        % (what, v, doc.get("apiVersion"), doc.get("kind")))
+                        break
+                    except Exception as e:  # ValidationError and the like
+                        first = (str(e).splitlines() or [type(e).__name__])[0]
+                        failures.append("%s: Kubernetes %s: %s" % (what, v, first))
+                        break
+                conf = (doc.get("data") or {}).get("srs.conf") if doc.get("kind") == "ConfigMap" else None
+                if conf is not None:
+                    n_confs += 1
+                    with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as tmp:
+                        tmp.write(conf)
+                    r = subprocess.run([args.rsrs, "-t", "-c", tmp.name], capture_output=True, text=True)
+                    os.unlink(tmp.name)
+                    if r.returncode != 0:
+                        failures.append("%s: srs.conf fails rsrs -t: %s" % (what, r.stderr.strip()))
+            print("ok %s" % os.path.relpath(path, args.dir) if not any(x.startswith(path) for x in failures) else "FAILED %s" % path)
+    for f in failures:
+        print("FAILED: " + f)
+    print("checked %d manifests (%d documents) against Kubernetes %s..%s strictly; %d srs.conf checked with rsrs -t; %d failures"
+          % (n_files, n_docs, vs[0], vs[-1], n_confs, len(failures)))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
