@@ -91,7 +91,7 @@ fn graceful_quit_keeps_players_finishes_recordings_and_exits_0() {
         .collect();
     assert_eq!(files.len(), 1, "{files:?}");
     assert!(files[0].ends_with(".flv"), "recording finished, not left as .tmp: {files:?}");
-    assert!(s.log_text().contains("graceful quit done"));
+    assert!(s.wait_log("graceful quit done", Duration::from_secs(2)), "{}", s.log_text());
 }
 
 #[test]
@@ -161,7 +161,7 @@ fn configmap_swap_is_picked_up_by_inotify() {
     write_configmap_version(&confdir, 2, &v2);
     assert!(s.wait_log("reload (inotify) applied", Duration::from_secs(5)), "{}", s.log_text());
     assert!(s.log_text().contains("reload: http_api on"), "{}", s.log_text());
-    assert!(s.log_text().contains("from the change to the new config being live"));
+    assert!(s.wait_log("from the change to the new config being live", Duration::from_secs(2)), "{}", s.log_text());
     assert!(wait_refused(&format!("{ip}:1985"), Duration::from_secs(2)), "API listener still open");
     assert!(wait_refused(&format!("{ip}:8080"), Duration::from_secs(2)), "HTTP listener still open");
     // The RTMP player was not touched.
