@@ -26,6 +26,26 @@ Environment: SRS_CONFIG_FILE overrides -c; SRS_<DIRECTIVE_PATH> overrides a dire
 level; RSRS_LOG_FORMAT=json logs JSON lines.
 ";
 
+/// SRS images run `-c conf/docker.conf`, while Kubernetes examples mount a ConfigMap holding
+/// `srs.conf` over `conf/` (hiding `docker.conf`), or the other way round. When the named file is
+/// missing and its sibling exists, use the sibling (and say so), so either layout starts.
+pub fn config_file_or_sibling(path: &str) -> String {
+    let p = std::path::Path::new(path);
+    if p.exists() {
+        return path.to_string();
+    }
+    let sibling = match p.file_name().and_then(|n| n.to_str()) {
+        Some("docker.conf") => p.with_file_name("srs.conf"),
+        Some("srs.conf") => p.with_file_name("docker.conf"),
+        _ => return path.to_string(),
+    };
+    if sibling.exists() {
+        eprintln!("rsrs: {path} does not exist; using {} (SRS images use either name)", sibling.display());
+        return sibling.display().to_string();
+    }
+    path.to_string()
+}
+
 pub fn parse(args: &[String]) -> Result<Options, String> {
     let mut o = Options::default();
     let mut i = 0;
@@ -75,6 +95,20 @@ mod tests {
 
     fn p(a: &[&str]) -> Result<Options, String> {
         parse(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn either_config_name_is_accepted() {
+        let dir = std::env::temp_dir().join(format!("rsrs-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("srs.conf"), "listen 1935;").unwrap();
+        let docker = dir.join("docker.conf").display().to_string();
+        assert_eq!(config_file_or_sibling(&docker), dir.join("srs.conf").display().to_string());
+        let other = dir.join("other.conf").display().to_string();
+        assert_eq!(config_file_or_sibling(&other), other, "only the two SRS names fall back");
+        std::fs::write(dir.join("docker.conf"), "listen 1935;").unwrap();
+        assert_eq!(config_file_or_sibling(&docker), docker, "an existing file is used as named");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -38,6 +38,7 @@ fn main() -> ExitCode {
     } else {
         env.get("SRS_CONFIG_FILE").filter(|v| !v.is_empty()).cloned().or(opts.config.clone())
     };
+    let path = path.map(|p| cli::config_file_or_sibling(&p));
     let loaded = match (&path, env_only) {
         (_, true) => Config::from_env_only(&env),
         (Some(p), false) => Config::load_file(Path::new(p), &env),

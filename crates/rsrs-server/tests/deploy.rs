@@ -116,7 +116,22 @@ fn image_builds_without_a_registry_and_serves_like_srs() {
         "test \"$(pwd)\" = /usr/local/srs && test -x etc/init.d/srs && test -f conf/srs.conf && test -f conf/docker.conf \
          && test -f objs/nginx/html/index.html && cp objs/nginx/html/index.html /tmp/x",
     ]);
-    // Runs as non-root when asked, from the default command.
+    // The guide's way: a ConfigMap holding srs.conf mounted over conf/ (hiding docker.conf),
+    // the image's default command, non-root. The config is the quick-start manifest's own.
+    let conf_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("configmap-mount");
+    let _ = std::fs::remove_dir_all(&conf_dir);
+    std::fs::create_dir_all(&conf_dir).unwrap();
+    let manifest = std::fs::read_to_string(root().join("deploy/k8s/quickstart/rsrs.yaml")).unwrap();
+    let conf: String = manifest
+        .split("srs.conf: |\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .take_while(|l| l.starts_with("    ") || l.is_empty())
+        .map(|l| format!("{}\n", l.trim_start_matches("    ")))
+        .collect();
+    std::fs::write(conf_dir.join("srs.conf"), conf).unwrap();
+    let mount = format!("{}:/usr/local/srs/conf:ro", conf_dir.display());
     let name = format!("rsrs-test-{}", std::process::id());
     let _c = Container(name.clone());
     run(&[
@@ -126,6 +141,8 @@ fn image_builds_without_a_registry_and_serves_like_srs() {
         &name,
         "--user",
         "1000",
+        "-v",
+        &mount,
         "-p",
         "127.0.0.1:29350:1935",
         "-p",
@@ -140,6 +157,9 @@ fn image_builds_without_a_registry_and_serves_like_srs() {
     let _pub = publish("rtmp://127.0.0.1:29350/live/livestream", true);
     let (streams, packets) = probe("http://127.0.0.1:28080/live/livestream.flv", 2);
     assert_sample_stream(&streams, &packets);
+    let logs = Command::new("docker").args(["logs", &name]).output().unwrap();
+    let logs = format!("{}{}", String::from_utf8_lossy(&logs.stdout), String::from_utf8_lossy(&logs.stderr));
+    assert!(logs.contains("conf/docker.conf does not exist; using conf/srs.conf"), "{logs}");
     // `docker stop` (SIGTERM) ends it cleanly with status 0.
     run(&["stop", "-t", "20", &name]);
     assert_eq!(run(&["inspect", "-f", "{{.State.ExitCode}}", &name]), "0", "{}", run(&["logs", &name]));
