@@ -7,7 +7,7 @@
 - every kustomization.yaml lists exactly the manifests of its directory, and they exist;
 - every srs.conf embedded in a ConfigMap passes `rsrs -t`.
 
-Usage: check.py --rsrs PATH/TO/rsrs [--dir DIR]. Exit status 1 on any failure.
+Usage: check.py --rsrs PATH/TO/rsrs [--dir DIR] [--extract OUT]. Exit status 1 on any failure.
 Needs: pip install kubernetes-validate (which brings PyYAML).
 """
 import argparse
@@ -35,6 +35,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rsrs", required=True)
     ap.add_argument("--dir", default=os.path.join(os.path.dirname(os.path.abspath(__file__))))
+    ap.add_argument("--extract", help="also write each ConfigMap's srs.conf to EXTRACT/<scenario>/<configmap>/srs.conf")
     args = ap.parse_args()
     vs = versions()
     if not vs:
@@ -76,6 +77,13 @@ def main():
                         failures.append("%s: Kubernetes %s: %s" % (what, v, first))
                         break
                 conf = (doc.get("data") or {}).get("srs.conf") if doc.get("kind") == "ConfigMap" else None
+                if conf is not None and args.extract:
+                    # The very config the manifest ships, for compose topologies to mount.
+                    scenario = os.path.relpath(root, args.dir)
+                    out_dir = os.path.join(args.extract, scenario, doc["metadata"]["name"])
+                    os.makedirs(out_dir, exist_ok=True)
+                    with open(os.path.join(out_dir, "srs.conf"), "w") as fh:
+                        fh.write(conf)
                 if conf is not None:
                     n_confs += 1
                     with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as tmp:
