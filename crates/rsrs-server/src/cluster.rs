@@ -67,7 +67,9 @@ pub async fn discover(server: &Server, vhost: &Vhost, key: &StreamKey, client_ho
                 if v["code"] == 0 && o.is_object() {
                     let ip = o["ip"].as_str().unwrap_or("").to_string();
                     let port = o["port"].as_u64().unwrap_or(0) as u16;
-                    if !ip.is_empty() && port != 0 {
+                    // Behind a headless Service our own address is among the peers: skip ourselves.
+                    let server_id = o["server_id"].as_str().unwrap_or("");
+                    if !ip.is_empty() && port != 0 && server_id != server.server_id {
                         return Some(Found {
                             ip,
                             port,
@@ -185,6 +187,10 @@ pub async fn cluster_view(server: &Arc<Server>, what: &str, local: Vec<Value>) -
                 }
                 serde_json::from_slice::<Value>(&body).map_err(|e| format!("bad JSON: {e}"))
             }) {
+                Ok(v) if v["server"] == json!(server.server_id) => {
+                    // Ourselves, reached through the Service: already listed.
+                    peer_status.push(json!({ "api": addr.to_string(), "ok": true, "self": true }));
+                }
                 Ok(v) => {
                     for mut it in v[what].as_array().cloned().unwrap_or_default() {
                         it["origin"] = json!(addr.to_string());

@@ -34,15 +34,14 @@ fn docker_available() -> bool {
 /// A compose project, taken down when dropped.
 struct Topology {
     project: String,
+    file: &'static str,
     env: Vec<(String, String)>,
 }
 
 impl Topology {
     fn compose(&self, args: &[&str]) -> std::process::Output {
         let mut c = Command::new("docker-compose");
-        c.args(["-p", &self.project, "-f"])
-            .arg(root().join("deploy/compose/edge-cluster/docker-compose.yml"))
-            .args(args);
+        c.args(["-p", &self.project, "-f"]).arg(root().join(self.file)).args(args);
         for (k, v) in &self.env {
             c.env(k, v);
         }
@@ -78,16 +77,15 @@ fn wait_ready(port: u16) {
     }
 }
 
-#[test]
-fn edge_cluster_containers_merge_upstreams_and_roll_without_cutting_players() {
-    if !docker_available() {
-        return;
-    }
-    let st = Command::new("bash").arg(root().join("deploy/image/build-offline.sh")).arg("rsrs:test").status().unwrap();
-    assert!(st.success(), "build-offline.sh failed");
-    // The configs the manifests ship: the edge-cluster origin, and the rolling-update edge
-    // (force_grace_quit, short grace waits).
-    let extract = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compose-conf");
+/// Builds the image (once per test binary) and extracts the manifests' configs into `dir`.
+fn prepare(dir: &str) -> PathBuf {
+    static IMAGE: std::sync::Once = std::sync::Once::new();
+    IMAGE.call_once(|| {
+        let st =
+            Command::new("bash").arg(root().join("deploy/image/build-offline.sh")).arg("rsrs:test").status().unwrap();
+        assert!(st.success(), "build-offline.sh failed");
+    });
+    let extract = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(dir);
     let _ = std::fs::remove_dir_all(&extract);
     let out = Command::new("python3")
         .arg(root().join("deploy/k8s/check.py"))
@@ -96,12 +94,27 @@ fn edge_cluster_containers_merge_upstreams_and_roll_without_cutting_players() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    extract
+}
+
+#[test]
+fn edge_cluster_containers_merge_upstreams_and_roll_without_cutting_players() {
+    if !docker_available() {
+        return;
+    }
+    // The configs the manifests ship: the edge-cluster origin, and the rolling-update edge
+    // (force_grace_quit, short grace waits).
+    let extract = prepare("compose-edge");
     let env = vec![
         ("RSRS_IMAGE".to_string(), "rsrs:test".to_string()),
         ("ORIGIN_CONF".to_string(), extract.join("edge-cluster/srs-origin-config").display().to_string()),
         ("EDGE_CONF".to_string(), extract.join("rolling-update/srs-edge-config").display().to_string()),
     ];
-    let topo = Topology { project: format!("rsrstest{}", std::process::id()), env };
+    let topo = Topology {
+        project: format!("rsrstest{}", std::process::id()),
+        file: "deploy/compose/edge-cluster/docker-compose.yml",
+        env,
+    };
     let up = topo.compose(&["up", "-d"]);
     assert!(up.status.success(), "compose up: {}", String::from_utf8_lossy(&up.stderr));
     for port in [18062, 18063] {
@@ -155,4 +168,50 @@ fn edge_cluster_containers_merge_upstreams_and_roll_without_cutting_players() {
         logs.contains("SIGTERM (force_grace_quit): graceful quit") && logs.contains("graceful quit done"),
         "{logs}"
     );
+}
+
+#[test]
+fn origin_cluster_containers_find_streams_through_the_service_name() {
+    if !docker_available() {
+        return;
+    }
+    let extract = prepare("compose-origins");
+    let env = vec![
+        ("RSRS_IMAGE".to_string(), "rsrs:test".to_string()),
+        ("ORIGIN_CONF".to_string(), extract.join("origin-cluster-statefulset/srs-origin-config").display().to_string()),
+        ("EDGE_CONF".to_string(), extract.join("origin-cluster-statefulset/srs-edge-config").display().to_string()),
+    ];
+    let topo = Topology {
+        project: format!("rsrsoc{}", std::process::id()),
+        file: "deploy/compose/origin-cluster/docker-compose.yml",
+        env,
+    };
+    let up = topo.compose(&["up", "-d"]);
+    assert!(up.status.success(), "compose up: {}", String::from_utf8_lossy(&up.stderr));
+    wait_ready(18074);
+    // Published on the third origin; the edge asks srs-origin-0.socs first and is redirected.
+    let _pub = publish("rtmp://127.0.0.1:19373/live/far", true);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !http_request("127.0.0.1:19873", "GET", "/api/v1/streams/", &[]).2.windows(4).any(|w| w == b"\"far") {
+        assert!(Instant::now() < deadline, "origin2 never got the stream");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (streams, packets) = probe("rtmp://127.0.0.1:19374/live/far", 2);
+    assert_sample_stream(&streams, &packets);
+    let (streams, packets) = probe("http://127.0.0.1:18074/live/far.flv", 2);
+    assert_sample_stream(&streams, &packets);
+    // Any origin answers for the cluster through `socs` (which also names itself): once each.
+    for api in ["127.0.0.1:19871", "127.0.0.1:19872", "127.0.0.1:19873"] {
+        let (_, _, body) = http_request(api, "GET", "/api/v1/cluster/streams", &[]);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let names: Vec<&str> = v["streams"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+        assert_eq!(names, vec!["far"], "{api}: {v}");
+        let peers = v["peers"].as_array().unwrap();
+        assert!(peers.iter().all(|p| p["ok"] == true), "{api}: {v}");
+        assert_eq!(peers.len(), 4, "itself locally, then the three addresses of socs (itself among them): {v}");
+    }
+    // A duplicate publish on another origin is refused.
+    let mut dup = publish("rtmp://127.0.0.1:19371/live/far", true);
+    assert!(dup.wait_timeout(Duration::from_secs(15)).is_some_and(|st| !st.success()));
+    assert!(dup.stderr_text().contains("already published on origin"));
 }
