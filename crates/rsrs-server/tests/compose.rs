@@ -13,24 +13,6 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn docker_available() -> bool {
-    let ok = Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var("RSRS_REQUIRE_DOCKER").is_err(),
-            "RSRS_REQUIRE_DOCKER is set but no Docker engine answers"
-        );
-        eprintln!(
-            "NOTE: no Docker engine: the compose test did not run (set RSRS_REQUIRE_DOCKER=1 to make this a failure)"
-        );
-    }
-    ok
-}
-
 /// A compose project, taken down when dropped.
 struct Topology {
     project: String,

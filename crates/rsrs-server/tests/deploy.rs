@@ -66,25 +66,6 @@ fn checker_rejects_broken_manifests() {
     assert!(text.contains("missing.yaml"), "kustomization mismatch caught: {text}");
 }
 
-/// Docker is required where RSRS_REQUIRE_DOCKER is set (CI); elsewhere its absence is reported.
-fn docker_available() -> bool {
-    let ok = Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var("RSRS_REQUIRE_DOCKER").is_err(),
-            "RSRS_REQUIRE_DOCKER is set but no Docker engine answers"
-        );
-        eprintln!(
-            "NOTE: no Docker engine: the image test did not run (set RSRS_REQUIRE_DOCKER=1 to make this a failure)"
-        );
-    }
-    ok
-}
-
 struct Container(String);
 
 impl Drop for Container {
