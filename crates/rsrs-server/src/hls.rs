@@ -5,7 +5,8 @@
 //! the playlist is written to `<m3u8>.temp` and renamed, so a reader sharing the directory
 //! (nginx) never sees a partial file. Segments that leave the window are deleted; everything is
 //! deleted `hls_dispose` seconds after unpublish unless the stream comes back. Numbering and
-//! the window continue across republishes (with a discontinuity) for the life of the process.
+//! the window continue across republishes (with a discontinuity), and across restarts: the
+//! window is recovered from the playlist on disk.
 //! A disk or codec error stops HLS for that stream only, and says why.
 
 use crate::hub::{Consumer, Frame, FrameKind, StreamKey};

@@ -41,6 +41,9 @@ pub enum SessionError {
     Protocol(String),
     #[error("kicked by the API")]
     Kicked,
+    /// The player was sent elsewhere (origin cluster); a normal end.
+    #[error("redirected to {0} (RTMP 302)")]
+    Redirected(String),
 }
 
 impl From<tokio::time::error::Elapsed> for SessionError {
@@ -58,6 +61,7 @@ pub async fn serve(server: Arc<Server>, sock: TcpStream, peer: SocketAddr, guard
         match session(&server, sock, peer, &guard).await {
             Ok(()) | Err(SessionError::Io(IoError::Closed)) => info!("closed"),
             Err(SessionError::Kicked) => info!("kicked by the API"),
+            Err(e @ SessionError::Redirected(_)) => info!("closed: {e}"),
             Err(SessionError::Socket(e) | SessionError::Io(IoError::Io(e)))
                 if matches!(
                     e.kind(),
@@ -486,7 +490,7 @@ async fn play(
         writer.send(&[crate::cluster::redirect_message(&found, &key, &param)]).await?;
         // Give the client a moment to read it before the connection closes.
         let _ = tokio::time::timeout(Duration::from_secs(1), reader.next()).await;
-        return Err(SessionError::Protocol("redirected (RTMP 302)".into()));
+        return Err(SessionError::Redirected(format!("{}:{}", found.ip, found.port)));
     }
     let (mut consumer, mut batch) = Consumer::attach(&server.hub, &key, source_settings(&info.vhost));
     crate::edge::ensure_pull(server, &key, &info.vhost, &param);
