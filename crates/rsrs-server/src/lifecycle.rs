@@ -218,23 +218,18 @@ pub fn describe_changes(old: &Config, new: &Config) -> Vec<String> {
         let f = |c: &Config| c.listen.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(" ");
         out.push(format!("listen {} => {}", f(old), f(new)));
     }
-    if old.http_api.enabled != new.http_api.enabled || old.http_api.listen != new.http_api.listen {
-        out.push(format!(
-            "http_api {} {} => {} {}",
-            onoff(old.http_api.enabled),
-            old.http_api.listen,
-            onoff(new.http_api.enabled),
-            new.http_api.listen
-        ));
-    }
-    if old.http_server.enabled != new.http_server.enabled || old.http_server.listen != new.http_server.listen {
-        out.push(format!(
-            "http_server {} {} => {} {}",
-            onoff(old.http_server.enabled),
-            old.http_server.listen,
-            onoff(new.http_server.enabled),
-            new.http_server.listen
-        ));
+    let endpoints = [
+        ("http_api", (old.http_api.enabled, old.http_api.listen), (new.http_api.enabled, new.http_api.listen)),
+        (
+            "http_server",
+            (old.http_server.enabled, old.http_server.listen),
+            (new.http_server.enabled, new.http_server.listen),
+        ),
+    ];
+    for (name, (was_on, was_at), (is_on, is_at)) in endpoints {
+        if (was_on, was_at) != (is_on, is_at) {
+            out.push(format!("{name} {} {was_at} => {} {is_at}", onoff(was_on), onoff(is_on)));
+        }
     }
     if old.max_connections != new.max_connections {
         out.push(format!("max_connections {} => {}", old.max_connections, new.max_connections));

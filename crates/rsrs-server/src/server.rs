@@ -183,12 +183,7 @@ pub async fn apply_listeners(server: &Arc<Server>, cfg: &Config) -> Result<(), S
         match bind(key.1, key.0.name()).await {
             Ok(l) => {
                 info!("{} listening on {}", key.0.name(), key.1);
-                let task = match key.0 {
-                    ListenerKind::Rtmp => tokio::spawn(accept_rtmp(server.clone(), l)),
-                    ListenerKind::Http { api, files } => {
-                        tokio::spawn(accept_http(server.clone(), l, HttpRole { api, files }))
-                    }
-                };
+                let task = tokio::spawn(accept_loop(server.clone(), l, key.0));
                 current.insert(key, task);
             }
             Err(e) => {
@@ -247,40 +242,29 @@ fn recover_files(cfg: &Config) {
     }
 }
 
-async fn accept_rtmp(server: Arc<Server>, l: TcpListener) {
+/// Accepts connections until aborted, admits them against `max_connections`, and serves each
+/// on its own task with the protocol of the listener.
+async fn accept_loop(server: Arc<Server>, l: TcpListener, kind: ListenerKind) {
     loop {
         let (sock, peer) = match l.accept().await {
             Ok(x) => x,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
-                error!("RTMP accept failed: {e}");
+                error!("{} accept failed: {e}", kind.name());
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
-        let Some(guard) = server.admit(peer, "RTMP") else {
+        let Some(guard) = server.admit(peer, kind.name()) else {
             continue;
         };
         let srv = server.clone();
-        tokio::spawn(async move { crate::rtmp::conn::serve(srv, sock, peer, guard).await });
-    }
-}
-
-async fn accept_http(server: Arc<Server>, l: TcpListener, role: HttpRole) {
-    loop {
-        let (sock, peer): (tokio::net::TcpStream, SocketAddr) = match l.accept().await {
-            Ok(x) => x,
-            Err(e) => {
-                error!("HTTP accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
+        match kind {
+            ListenerKind::Rtmp => tokio::spawn(async move { crate::rtmp::conn::serve(srv, sock, peer, guard).await }),
+            ListenerKind::Http { api, files } => {
+                tokio::spawn(async move { crate::http::serve(srv, sock, peer, guard, HttpRole { api, files }).await })
             }
         };
-        let Some(guard) = server.admit(peer, "HTTP") else {
-            continue;
-        };
-        let srv = server.clone();
-        tokio::spawn(async move { crate::http::serve(srv, sock, peer, guard, role).await });
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::{Request, Response};
 use crate::server::{Server, VERSION};
-use crate::stats::{Client, ClientGuard};
+use crate::stats::Client;
 use serde_json::{json, Map, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -32,14 +32,13 @@ fn code(c: i64) -> Value {
     json!({ "code": c })
 }
 
-pub async fn handle(server: &Arc<Server>, req: &Request, guard: &ClientGuard) -> Response {
+pub async fn handle(server: &Arc<Server>, req: &Request) -> Response {
     let cfg = server.config();
     if let Some((user, pass)) = &cfg.http_api.auth {
         if req.path.contains("/api/") && !basic_auth_ok(req, user, pass) {
             return Response::new(401, "text/plain", "").header("WWW-Authenticate", "Basic realm=\"rsrs\"");
         }
     }
-    let _ = guard;
     let path = req.path.trim_end_matches('/');
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let body = match segs.as_slice() {
@@ -269,7 +268,7 @@ fn summaries(server: &Server) -> Value {
     json!({
         "ok": true, "now_ms": now_ms,
         "self": {
-            "version": VERSION, "pid": std::process::id(), "ppid": unsafe_free_ppid(),
+            "version": VERSION, "pid": std::process::id(), "ppid": std::os::unix::process::parent_id(),
             "argv": std::env::args().collect::<Vec<_>>().join(" "),
             "cwd": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
             "mem_kbyte": rss_kb, "mem_percent": rss_kb as f64 / total_kb as f64, "cpu_percent": 0.0,
@@ -286,10 +285,6 @@ fn summaries(server: &Server) -> Value {
             "conn_sys": 0, "conn_sys_et": 0, "conn_sys_tw": 0, "conn_sys_udp": 0, "conn_srs": server.clients.count(),
         }
     })
-}
-
-fn unsafe_free_ppid() -> u32 {
-    std::os::unix::process::parent_id()
 }
 
 #[cfg(test)]

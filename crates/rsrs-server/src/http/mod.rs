@@ -165,7 +165,7 @@ enum HttpError {
 pub async fn serve(server: Arc<Server>, sock: TcpStream, peer: SocketAddr, guard: ClientGuard, role: HttpRole) {
     let span = tracing::debug_span!("http", cid = %guard.client.id, peer = %peer);
     async move {
-        if let Err(e) = connection(&server, sock, peer, &guard, role).await {
+        if let Err(e) = connection(&server, sock, &guard, role).await {
             debug!("closed: {e}");
         }
     }
@@ -176,7 +176,6 @@ pub async fn serve(server: Arc<Server>, sock: TcpStream, peer: SocketAddr, guard
 async fn connection(
     server: &Arc<Server>,
     mut sock: TcpStream,
-    peer: SocketAddr,
     guard: &ClientGuard,
     role: HttpRole,
 ) -> Result<(), HttpError> {
@@ -232,7 +231,7 @@ async fn connection(
                 Response::text(405, "Method Not Allowed")
             }
         } else if role.api && (req.path.starts_with("/api/") || req.path == "/api" || (!role.files)) {
-            api::handle(server, &req, guard).await
+            api::handle(server, &req).await
         } else if role.files {
             match files::serve(&cfg.http_server.dir, &req).await {
                 files::FileReply::Full(r) => r,
@@ -263,7 +262,6 @@ async fn connection(
         if !keep {
             return Ok(());
         }
-        let _ = peer;
     }
 }
 
