@@ -74,6 +74,14 @@ impl Drop for Container {
     }
 }
 
+struct Volume(String);
+
+impl Drop for Volume {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["volume", "rm", "-f", &self.0]).output();
+    }
+}
+
 #[test]
 fn image_builds_without_a_registry_and_serves_like_srs() {
     if !docker_available() {
@@ -97,6 +105,32 @@ fn image_builds_without_a_registry_and_serves_like_srs() {
         "test \"$(pwd)\" = /usr/local/srs && test -x etc/init.d/srs && test -f conf/srs.conf && test -f conf/docker.conf \
          && test -f objs/nginx/html/index.html && cp objs/nginx/html/index.html /tmp/x",
     ]);
+    // The guide's helper container (srs-cp-files), its shell text verbatim: `[[ ]]` needs bash as
+    // /bin/sh, as in SRS's image; with dash the copy would be skipped without an error.
+    let guide = std::fs::read_to_string(root().join("../shared/seed/000_a9cad5b2dcccb222.txt")).unwrap();
+    let helper: Vec<&str> = guide
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| !l.starts_with("if [[ ! -f /tmp/html/index.html ]]"))
+        .take_while(|l| !l.starts_with("sleep infinity"))
+        .chain(["sleep infinity"])
+        .collect();
+    assert!(helper.len() == 4 && helper[1].starts_with("cp -R"), "the guide's helper: {helper:?}");
+    let helper = helper.join("\n");
+    let volume = format!("rsrs-test-html-{}", std::process::id());
+    let cp_name = format!("rsrs-test-cp-{}", std::process::id());
+    let _vol = Volume(volume.clone()); // dropped after the container using it
+    let _cp = Container(cp_name.clone());
+    run(&["run", "-d", "--name", &cp_name, "-v", &format!("{volume}:/tmp/html"), "rsrs:test", "/bin/sh", "-c", &helper]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !Command::new("docker")
+        .args(["exec", &cp_name, "test", "-f", "/tmp/html/index.html"])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        assert!(std::time::Instant::now() < deadline, "the guide's helper copied nothing: {}", run(&["logs", &cp_name]));
+        std::thread::sleep(Duration::from_millis(200));
+    }
     // The guide's way: a ConfigMap holding srs.conf mounted over conf/ (hiding docker.conf),
     // the image's default command, non-root. The config is the quick-start manifest's own.
     let conf_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("configmap-mount");

@@ -4,8 +4,7 @@
 mod common;
 
 use common::*;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 fn edge_conf(origins: &str) -> String {
@@ -13,35 +12,6 @@ fn edge_conf(origins: &str) -> String {
         "vhost __defaultVhost__ {",
         &format!("vhost __defaultVhost__ {{\n    cluster {{ mode remote; origin {origins}; }}"),
     )
-}
-
-fn bench_bin() -> PathBuf {
-    let p = PathBuf::from(BIN).with_file_name("rsrs-bench");
-    assert!(p.exists(), "rsrs-bench is built by `cargo test --workspace`");
-    p
-}
-
-/// rsrs-bench players in the background; `report()` waits and parses the JSON.
-struct Players(Proc);
-
-impl Players {
-    fn start(url: &str, proto: &str, count: u32, secs: u32) -> Players {
-        let child = Command::new(bench_bin())
-            .args(["play", "--url", url, "--proto", proto, "--count", &count.to_string(), "--ramp", "0"])
-            .args(["--duration", &secs.to_string(), "--interval", "0", "--json", "-"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Players(Proc(child))
-    }
-
-    fn report(mut self) -> serde_json::Value {
-        let out = std::mem::replace(&mut self.0 .0, Command::new("true").spawn().unwrap()).wait_with_output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let start = text.find('{').unwrap_or_else(|| panic!("no report: {text}"));
-        serde_json::from_str(&text[start..]).unwrap()
-    }
 }
 
 fn upstream_plays(origin: &Rsrs) -> usize {

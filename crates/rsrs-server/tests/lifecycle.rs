@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -124,20 +124,6 @@ fn sigterm_is_fast_unless_force_grace_quit() {
     assert!(graceful.wait_exit(Duration::from_secs(5)).is_some_and(|st| st.success()));
 }
 
-/// Lays out a config directory the way the kubelet mounts a ConfigMap.
-fn write_configmap_version(dir: &Path, n: u32, conf: &str) {
-    let version = format!("..2026_11_24_00_00_0{n}.{n}");
-    std::fs::create_dir_all(dir.join(&version)).unwrap();
-    std::fs::write(dir.join(&version).join("srs.conf"), conf).unwrap();
-    let tmp = dir.join("..data_tmp");
-    let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(&version, &tmp).unwrap();
-    std::fs::rename(&tmp, dir.join("..data")).unwrap(); // the atomic swap
-    if std::fs::symlink_metadata(dir.join("srs.conf")).is_err() {
-        std::os::unix::fs::symlink("..data/srs.conf", dir.join("srs.conf")).unwrap();
-    }
-}
-
 #[test]
 fn configmap_swap_is_picked_up_by_inotify() {
     let ip = "127.0.10.4";
@@ -187,27 +173,6 @@ fn configmap_swap_is_picked_up_by_inotify() {
     assert_eq!(s.api("/api/v1/versions")["code"], 0, "API listener reopened");
 }
 
-fn bench_players(url: &str, proto: &str, count: u32, secs: u32) -> Proc {
-    let bin = PathBuf::from(BIN).with_file_name("rsrs-bench");
-    assert!(bin.exists(), "rsrs-bench is built by `cargo test --workspace`");
-    Proc(
-        Command::new(bin)
-            .args(["play", "--url", url, "--proto", proto, "--count", &count.to_string(), "--ramp", "0"])
-            .args(["--duration", &secs.to_string(), "--interval", "0", "--json", "-"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-fn report(p: Proc) -> serde_json::Value {
-    let mut p = p;
-    let out = std::mem::replace(&mut p.0, Command::new("true").spawn().unwrap()).wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    serde_json::from_str(&text[text.find('{').expect("a report")..]).unwrap()
-}
-
 #[test]
 fn rolling_update_of_edges_cuts_no_player() {
     let origin = Rsrs::start("roll-o", "127.0.10.5", ORIGIN_CONF);
@@ -221,20 +186,20 @@ fn rolling_update_of_edges_cuts_no_player() {
     let new = Rsrs::start("roll-new", "127.0.10.7", &edge_conf(""));
     let _pub = publish(&origin.rtmp("live/r"), true);
     assert!(origin.wait_log("publish started", Duration::from_secs(10)));
-    let old_rtmp = bench_players(&old.rtmp("live/r"), "rtmp", 5, 8);
-    let old_flv = bench_players(&old.http("live/r.flv"), "flv", 5, 8);
+    let old_rtmp = Players::start(&old.rtmp("live/r"), "rtmp", 5, 8);
+    let old_flv = Players::start(&old.http("live/r.flv"), "flv", 5, 8);
     old.wait_api("/api/v1/streams/", Duration::from_secs(10), |v| v["streams"][0]["clients"] == 10);
     // Kubernetes terminates the old pod (SIGTERM with force_grace_quit) while new players
     // arrive at the new one.
     old.signal("TERM");
     assert!(wait_refused(&format!("{}:1935", old.ip), Duration::from_secs(5)));
-    let new_players = bench_players(&new.rtmp("live/r"), "rtmp", 5, 5);
-    for r in [report(old_rtmp), report(old_flv)] {
+    let new_players = Players::start(&new.rtmp("live/r"), "rtmp", 5, 5);
+    for r in [old_rtmp.report(), old_flv.report()] {
         assert_eq!(r["disconnected"], 0, "old edge cut a player off: {r}");
         assert_eq!(r["failed"], 0, "{r}");
         assert_eq!(r["kept_up"], 5, "{r}");
     }
-    let r = report(new_players);
+    let r = new_players.report();
     assert_eq!(r["kept_up"], 5, "{r}");
     // Its players gone, the old edge finishes and exits 0.
     let st = old.wait_exit(Duration::from_secs(10)).expect("old edge exits once drained");

@@ -164,14 +164,7 @@ fn origin_death_publisher_moves_and_edge_players_recover() {
     assert!(pub_edge.wait_log("edge: forwarding to origin", Duration::from_secs(10)), "{}", pub_edge.log_text());
     // Which origin got it depends on the stream name; the other one survives.
     let (holder, survivor) = if o1.wait_log("publish started", Duration::from_secs(5)) { (o1, o2) } else { (o2, o1) };
-    let bench = std::path::PathBuf::from(BIN).with_file_name("rsrs-bench");
-    let players = std::process::Command::new(&bench)
-        .args(["play", "--url", &play_edge.rtmp("live/moving"), "--proto", "rtmp", "--count", "4", "--ramp", "0"])
-        .args(["--duration", "16", "--interval", "0", "--json", "-"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let players = Players::start(&play_edge.rtmp("live/moving"), "rtmp", 4, 16);
     play_edge.wait_api("/api/v1/streams/", Duration::from_secs(10), |v| v["streams"][0]["clients"] == 4);
     std::thread::sleep(Duration::from_secs(2));
     let survivor_ip = survivor.ip.clone();
@@ -183,9 +176,7 @@ fn origin_death_publisher_moves_and_edge_players_recover() {
         pub_edge.log_text()
     );
     assert!(play_edge.wait_log(&format!("origin={survivor_ip}"), Duration::from_secs(15)), "{}", play_edge.log_text());
-    let out = players.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let r: serde_json::Value = serde_json::from_str(&text[text.find('{').unwrap()..]).unwrap();
+    let r = players.report();
     assert_eq!(r["disconnected"], 0, "edge players were cut off: {r}");
     assert_eq!(r["failed"], 0, "{r}");
     let media = r["media_secs"].as_f64().unwrap();

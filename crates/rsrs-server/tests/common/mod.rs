@@ -315,7 +315,7 @@ pub fn probe_file(path: &Path) -> (Vec<serde_json::Value>, Vec<Packet>) {
     parse_probe(&out.stdout)
 }
 
-fn parse_probe(stdout: &[u8]) -> (Vec<serde_json::Value>, Vec<Packet>) {
+pub fn parse_probe(stdout: &[u8]) -> (Vec<serde_json::Value>, Vec<Packet>) {
     let v: serde_json::Value = serde_json::from_slice(stdout).expect("ffprobe JSON");
     let streams = v["streams"].as_array().cloned().unwrap_or_default();
     let num = |p: &serde_json::Value, k: &str| p[k].as_str().and_then(|s| s.parse::<f64>().ok()).unwrap_or(f64::NAN);
@@ -466,4 +466,46 @@ pub fn docker_available() -> bool {
         );
     }
     ok
+}
+
+/// rsrs-bench players in the background (`count` players for `secs`, bounded); `report()` waits
+/// for them and parses the JSON report.
+pub struct Players(Proc);
+
+impl Players {
+    pub fn start(url: &str, proto: &str, count: u32, secs: u32) -> Players {
+        let bin = PathBuf::from(BIN).with_file_name("rsrs-bench");
+        assert!(bin.exists(), "rsrs-bench is built by `cargo test --workspace`");
+        let child = Command::new(bin)
+            .args(["play", "--url", url, "--proto", proto, "--count", &count.to_string(), "--ramp", "0"])
+            .args(["--duration", &secs.to_string(), "--interval", "0", "--json", "-"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Players(Proc(child))
+    }
+
+    pub fn report(mut self) -> serde_json::Value {
+        let out = std::mem::replace(&mut self.0 .0, Command::new("true").spawn().unwrap()).wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let start = text.find('{').unwrap_or_else(|| panic!("no report: {text}"));
+        serde_json::from_str(&text[start..]).unwrap()
+    }
+}
+
+/// Lays out (first call) or updates a config directory the way the kubelet mounts a ConfigMap:
+/// the file lives in a `..TIMESTAMP` directory, `..data` links to it and `srs.conf` links through
+/// `..data`; an update writes a new directory and renames a fresh `..data_tmp` link over `..data`.
+pub fn write_configmap_version(dir: &Path, n: u32, conf: &str) {
+    let version = format!("..2026_11_24_00_00_0{n}.{n}");
+    std::fs::create_dir_all(dir.join(&version)).unwrap();
+    std::fs::write(dir.join(&version).join("srs.conf"), conf).unwrap();
+    let tmp = dir.join("..data_tmp");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(&version, &tmp).unwrap();
+    std::fs::rename(&tmp, dir.join("..data")).unwrap(); // the atomic swap
+    if std::fs::symlink_metadata(dir.join("srs.conf")).is_err() {
+        std::os::unix::fs::symlink("..data/srs.conf", dir.join("srs.conf")).unwrap();
+    }
 }
