@@ -154,7 +154,11 @@ impl Topology {
 
     /// `docker stop` (SIGTERM, then SIGKILL after 60 s) in the background, as Kubernetes ends a pod.
     fn stop_in_background(&self, service: &str) -> std::process::Child {
-        Command::new("docker").args(["stop", "-t", "60", &self.container(service)]).stdout(Stdio::null()).spawn().unwrap()
+        Command::new("docker")
+            .args(["stop", "-t", "60", &self.container(service)])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
     }
 
     /// A command in a throwaway container of the publisher image (ffmpeg, ffprobe) on the
@@ -235,7 +239,10 @@ fn streams(port: u16) -> Vec<String> {
     }
     let (_, _, body) = http_request(&addr, "GET", "/api/v1/streams/", &[]);
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    v["streams"].as_array().map(|a| a.iter().filter_map(|s| s["name"].as_str().map(String::from)).collect()).unwrap_or_default()
+    v["streams"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s["name"].as_str().map(String::from)).collect())
+        .unwrap_or_default()
 }
 
 fn wait_stream(port: u16, name: &str, timeout: Duration) {
@@ -398,7 +405,10 @@ fn edge_cluster_survives_an_origin_restart_and_a_rolling_update_of_the_edges() {
     assert!(stop1.wait_with_output().unwrap().status.success());
     assert_eq!(topo.exit_code("edge1"), "0", "edge1 exits 0 after its players left");
     let logs = topo.logs("edge1");
-    assert!(logs.contains("SIGTERM (force_grace_quit): graceful quit") && logs.contains("graceful quit done"), "{logs}");
+    assert!(
+        logs.contains("SIGTERM (force_grace_quit): graceful quit") && logs.contains("graceful quit done"),
+        "{logs}"
+    );
     // Its replacement comes up and takes players; then edge2 is rolled the same way.
     assert!(topo.docker(&["start", &topo.container("edge1")]).status.success());
     wait_http(18062, "/readyz", 200, Duration::from_secs(30));

@@ -121,14 +121,29 @@ fn image_builds_without_a_registry_and_serves_like_srs() {
     let cp_name = format!("rsrs-test-cp-{}", std::process::id());
     let _vol = Volume(volume.clone()); // dropped after the container using it
     let _cp = Container(cp_name.clone());
-    run(&["run", "-d", "--name", &cp_name, "-v", &format!("{volume}:/tmp/html"), "rsrs:test", "/bin/sh", "-c", &helper]);
+    run(&[
+        "run",
+        "-d",
+        "--name",
+        &cp_name,
+        "-v",
+        &format!("{volume}:/tmp/html"),
+        "rsrs:test",
+        "/bin/sh",
+        "-c",
+        &helper,
+    ]);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !Command::new("docker")
         .args(["exec", &cp_name, "test", "-f", "/tmp/html/index.html"])
         .status()
         .is_ok_and(|s| s.success())
     {
-        assert!(std::time::Instant::now() < deadline, "the guide's helper copied nothing: {}", run(&["logs", &cp_name]));
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the guide's helper copied nothing: {}",
+            run(&["logs", &cp_name])
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     // The guide's way: a ConfigMap holding srs.conf mounted over conf/ (hiding docker.conf),
