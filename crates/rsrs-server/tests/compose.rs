@@ -90,8 +90,8 @@ struct Topology {
 
 impl Topology {
     /// `docker-compose up -d` of deploy/compose/<dir> with the test images and the generated sample
-    /// as the demo publisher's source; `env` names the config directories.
-    fn up(name: &str, dir: &str, env: &[(&str, &Path)]) -> Topology {
+    /// as the demo publisher's source; `env` names the config directories (and moves host ports).
+    fn up(name: &str, dir: &str, env: &[(&str, &dyn AsRef<std::ffi::OsStr>)]) -> Topology {
         kit();
         let prefix = format!("rsrs{name}");
         remove_stale_projects(&prefix);
@@ -103,7 +103,7 @@ impl Topology {
             ("MEDIA_DIR".into(), sample.parent().unwrap().display().to_string()),
             ("SOURCE".into(), format!("/media/{}", sample.file_name().unwrap().to_string_lossy())),
         ];
-        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.display().to_string())));
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.as_ref().to_string_lossy().into_owned())));
         let topo = Topology {
             project: format!("{prefix}{}", std::process::id()),
             file: root().join("deploy/compose").join(dir).join("docker-compose.yml"),
@@ -517,12 +517,30 @@ fn the_guides_own_cluster_configs_run_with_only_the_image_swapped() {
     };
     let origin = configmap_dir("compose-guide-origin", pick("coworkers"));
     let edge = configmap_dir("compose-guide-edge", pick("origin          srs-origin-0.socs srs-origin-1.socs"));
-    let topo = Topology::up("guide", "origin-cluster", &[("ORIGIN_CONF", &origin), ("EDGE_CONF", &edge)]);
-    for port in [18074, 18075] {
+    // Host ports of its own: the other tests' topologies may be up at the same time.
+    let topo = Topology::up(
+        "guide",
+        "origin-cluster",
+        &[
+            ("ORIGIN_CONF", &origin),
+            ("EDGE_CONF", &edge),
+            ("O0_RTMP_PORT", &"29371"),
+            ("O1_RTMP_PORT", &"29372"),
+            ("O2_RTMP_PORT", &"29373"),
+            ("O0_API_PORT", &"29871"),
+            ("O1_API_PORT", &"29872"),
+            ("O2_API_PORT", &"29873"),
+            ("EDGE1_RTMP_PORT", &"29374"),
+            ("EDGE1_HTTP_PORT", &"28074"),
+            ("EDGE2_RTMP_PORT", &"29375"),
+            ("EDGE2_HTTP_PORT", &"28075"),
+        ],
+    );
+    for port in [28074, 28075] {
         wait_http(port, "/readyz", 200, Duration::from_secs(30));
     }
     let deadline = Instant::now() + Duration::from_secs(30);
-    while ![19871, 19872, 19873].iter().any(|&p| streams(p).iter().any(|s| s == "livestream")) {
+    while ![29871, 29872, 29873].iter().any(|&p| streams(p).iter().any(|s| s == "livestream")) {
         assert!(Instant::now() < deadline, "no origin got the stream");
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -537,9 +555,22 @@ fn the_guides_own_cluster_configs_run_with_only_the_image_swapped() {
     let _ = std::fs::remove_dir_all(&default_origin);
     std::fs::create_dir_all(&default_origin).unwrap();
     std::fs::copy(root().join("deploy/image/conf/docker.conf"), default_origin.join("docker.conf")).unwrap();
-    let topo = Topology::up("guidee", "edge-cluster", &[("ORIGIN_CONF", &default_origin), ("EDGE_CONF", &edge)]);
-    wait_http(18062, "/readyz", 200, Duration::from_secs(30));
-    wait_stream(19861, "livestream", Duration::from_secs(30));
+    let topo = Topology::up(
+        "guidee",
+        "edge-cluster",
+        &[
+            ("ORIGIN_CONF", &default_origin),
+            ("EDGE_CONF", &edge),
+            ("ORIGIN_RTMP_PORT", &"29361"),
+            ("ORIGIN_API_PORT", &"29861"),
+            ("EDGE1_RTMP_PORT", &"29362"),
+            ("EDGE1_HTTP_PORT", &"28062"),
+            ("EDGE2_RTMP_PORT", &"29363"),
+            ("EDGE2_HTTP_PORT", &"28063"),
+        ],
+    );
+    wait_http(28062, "/readyz", 200, Duration::from_secs(30));
+    wait_stream(29861, "livestream", Duration::from_secs(30));
     let (s, p) = topo.probe("http://srs-edge-service:8080/live/livestream.flv", 2, &[]);
     assert_sample_stream(&s, &p);
 }
