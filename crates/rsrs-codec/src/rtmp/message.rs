@@ -68,6 +68,16 @@ pub fn user_control(event: u16, value: u32) -> Message {
     control(USER_CONTROL, b.freeze())
 }
 
+/// User control SetBufferLength: the stream id and the client's buffer in ms (10 bytes in all).
+/// Servers such as SRS refuse the message, and drop the connection, if the length is missing.
+pub fn set_buffer_length(stream_id: u32, buffer_ms: u32) -> Message {
+    let mut b = BytesMut::with_capacity(10);
+    b.put_u16(UC_SET_BUFFER_LENGTH);
+    b.put_u32(stream_id);
+    b.put_u32(buffer_ms);
+    control(USER_CONTROL, b.freeze())
+}
+
 /// Reads a 4-byte big-endian value from a control message payload.
 pub fn control_u32(payload: &[u8]) -> Option<u32> {
     payload.get(..4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
@@ -306,6 +316,7 @@ mod tests {
         assert_eq!(&set_chunk_size(60000).payload[..], &[0, 0, 0xea, 0x60]);
         assert_eq!(&set_peer_bandwidth(2_500_000, 2).payload[..], &[0, 0x26, 0x25, 0xa0, 2]);
         assert_eq!(&user_control(UC_STREAM_BEGIN, 1).payload[..], &[0, 0, 0, 0, 0, 1]);
+        assert_eq!(&set_buffer_length(1, 3000).payload[..], &[0, 3, 0, 0, 0, 1, 0, 0, 0x0b, 0xb8]);
         assert_eq!(set_chunk_size(1).csid, CSID_PROTOCOL);
     }
 

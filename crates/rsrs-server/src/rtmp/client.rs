@@ -151,7 +151,7 @@ impl RtmpClient {
             args: vec![Amf0Value::Null, Amf0Value::str(stream), Amf0Value::Number(-2000.0)],
         };
         let sid = self.stream_id;
-        self.writer.send(&[play.to_message(8, sid), msg::user_control(msg::UC_SET_BUFFER_LENGTH, sid)]).await?;
+        self.writer.send(&[play.to_message(8, sid), msg::set_buffer_length(sid, 3000)]).await?;
         Ok(())
     }
 
