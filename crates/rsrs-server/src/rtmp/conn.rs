@@ -136,7 +136,9 @@ async fn session(
     let v = &info.vhost;
     if v.cluster.edge && v.cluster.token_traverse {
         let obj = connect.object().cloned().unwrap_or(Amf0Value::Null);
-        crate::edge::traverse_token(v, &info.tc_url, &info.app, &obj)
+        // Boxed, as the cluster lookups below: these futures are large and rarely run, and inline
+        // they would enlarge every RTMP session's task (47 -> 31 KiB per player at 1000 players).
+        Box::pin(crate::edge::traverse_token(v, &info.tc_url, &info.app, &obj))
             .await
             .map_err(|why| SessionError::Protocol(format!("connect refused: {why}")))?;
     }
@@ -337,7 +339,9 @@ async fn publish(
     let in_cluster = info.vhost.cluster.origin_cluster && !info.vhost.cluster.edge;
     if in_cluster {
         // A stream is live on one origin of the cluster at a time.
-        if let Some(other) = crate::cluster::discover(server, &info.vhost, &key, &split_tc_url(&info.tc_url).0).await {
+        if let Some(other) =
+            Box::pin(crate::cluster::discover(server, &info.vhost, &key, &split_tc_url(&info.tc_url).0)).await
+        {
             let why = format!("stream {} is already published on origin {}", key.url(), other.api);
             let m = msg::on_status(DEFAULT_STREAM_ID, "error", "NetStream.Publish.BadName", &why, vec![]);
             let _ = writer.send(&[m]).await;
@@ -474,7 +478,7 @@ async fn play(
     if cluster.origin_cluster && !cluster.edge && server.hub.get(&key).is_none_or(|s| s.publisher().is_none()) {
         // Not here: ask the coworkers and redirect the player (SRS's RTMP 302), as SRS does a
         // cluster origin does not wait for a future publisher.
-        let found = crate::cluster::discover(server, &info.vhost, &key, &split_tc_url(&info.tc_url).0).await;
+        let found = Box::pin(crate::cluster::discover(server, &info.vhost, &key, &split_tc_url(&info.tc_url).0)).await;
         let Some(found) = found else {
             let m = msg::on_status(
                 DEFAULT_STREAM_ID,
