@@ -636,6 +636,21 @@ mod tests {
         assert_eq!(query_vhost("?x=1"), None);
     }
 
+    /// Every RTMP connection's task holds this future for its whole life, so its size is memory per
+    /// player. Large futures that run rarely (cluster lookups) are boxed to keep it small.
+    #[tokio::test]
+    async fn session_future_stays_small() {
+        let server = Server::new(rsrs_config::Config::builtin(&Default::default()).unwrap(), None);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (sock, peer) = listener.accept().await.unwrap();
+        let guard = server.clients.register(peer.ip());
+        let session = serve(server.clone(), sock, peer, guard);
+        let size = std::mem::size_of_val(&session);
+        eprintln!("RTMP session future: {size} bytes");
+        assert!(size <= 8 * 1024, "the RTMP session future grew to {size} bytes; box what is large and rare");
+    }
+
     #[test]
     fn stream_names() {
         assert_eq!(parse_stream_name("livestream"), ("livestream".into(), "".into()));
