@@ -10,7 +10,7 @@
 //! Publish: a publisher on an edge is served locally (edge players see it at once) and forwarded
 //! to an origin over one upstream connection, which also fails over between origins.
 
-use crate::hub::{Consumer, ConsumerClock, FrameKind, StreamKey};
+use crate::hub::{Consumer, ConsumerClock, StreamKey};
 use crate::rtmp::client::{check_status, command, ClientError, RtmpClient};
 use crate::server::{source_settings, Server};
 use rsrs_codec::rtmp::message as msg;
@@ -267,19 +267,8 @@ async fn pull_once(
                             info!(stream = %key.url(), origin = %origin, "edge: receiving from origin");
                         }
                         *last_media = Instant::now();
-                        let parts = if m.type_id == msg::AGGREGATE { msg::split_aggregate(&m) } else { vec![m] };
-                        for p in parts {
-                            match p.type_id {
-                                msg::AUDIO if !p.payload.is_empty() => source.push(FrameKind::Audio, p.timestamp, p.payload),
-                                msg::VIDEO if !p.payload.is_empty() => source.push(FrameKind::Video, p.timestamp, p.payload),
-                                msg::AMF0_DATA
-                                    // Metadata already carries the origin's identity; keep it as it came.
-                                    if rsrs_codec::amf0::decode_one(&p.payload).ok().and_then(|(v, _)| v.as_str().map(|s| s == "onMetaData")).unwrap_or(false) => {
-                                        source.push(FrameKind::Metadata, 0, p.payload);
-                                    }
-                                _ => {}
-                            }
-                        }
+                        // Metadata already carries the origin's identity; keep it as it came.
+                        crate::rtmp::conn::ingest(source, &m, None);
                     }
                     _ => {
                         if let Some(cmd) = command(&m) {

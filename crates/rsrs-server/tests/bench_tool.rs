@@ -171,7 +171,7 @@ fn bench_refuses_non_loopback_targets() {
 
 #[test]
 fn compare_script_smoke() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = repo_root();
     let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compare-smoke");
     let _ = std::fs::remove_dir_all(&out_dir);
     let out = Command::new("bash")

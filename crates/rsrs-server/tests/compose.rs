@@ -12,11 +12,7 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use std::time::Duration;
 
 fn tmp(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name)
@@ -30,12 +26,13 @@ const PUBLISHER_IMAGE: &str = "rsrs-publisher:test";
 fn kit() -> &'static Path {
     static KIT: OnceLock<PathBuf> = OnceLock::new();
     KIT.get_or_init(|| {
-        let st = Command::new("bash").arg(root().join("deploy/compose/build-images.sh")).arg("test").status().unwrap();
+        let st =
+            Command::new("bash").arg(repo_root().join("deploy/compose/build-images.sh")).arg("test").status().unwrap();
         assert!(st.success(), "deploy/compose/build-images.sh failed");
         let extract = tmp("compose-configs");
         let _ = std::fs::remove_dir_all(&extract);
         let out = Command::new("python3")
-            .arg(root().join("deploy/k8s/check.py"))
+            .arg(repo_root().join("deploy/k8s/check.py"))
             .args(["--rsrs", BIN, "--extract"])
             .arg(&extract)
             .output()
@@ -63,7 +60,7 @@ fn configmap_dir(name: &str, conf: &str) -> PathBuf {
 
 /// The `srs.conf: |` blocks of the SRS guide's own ConfigMaps, in the order the guide gives them.
 fn guide_confs() -> Vec<String> {
-    let text = std::fs::read_to_string(root().join("../shared/seed/000_a9cad5b2dcccb222.txt")).unwrap();
+    let text = std::fs::read_to_string(repo_root().join("../shared/seed/000_a9cad5b2dcccb222.txt")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let mut confs = Vec::new();
     for (i, l) in lines.iter().enumerate() {
@@ -106,7 +103,7 @@ impl Topology {
         all.extend(env.iter().map(|(k, v)| (k.to_string(), v.as_ref().to_string_lossy().into_owned())));
         let topo = Topology {
             project: format!("{prefix}{}", std::process::id()),
-            file: root().join("deploy/compose").join(dir).join("docker-compose.yml"),
+            file: repo_root().join("deploy/compose").join(dir).join("docker-compose.yml"),
             env: all,
         };
         let up = topo.compose(&["up", "-d"]);
@@ -137,14 +134,7 @@ impl Topology {
     }
 
     fn wait_logs(&self, service: &str, needle: &str, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while !self.logs(service).contains(needle) {
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        true
+        wait_until(timeout, POLL, || self.logs(service).contains(needle))
     }
 
     fn exit_code(&self, service: &str) -> String {
@@ -212,29 +202,23 @@ fn remove_stale_projects(prefix: &str) {
     }
 }
 
-/// The HTTP status of GET `path` on 127.0.0.1:`port`, or None if no HTTP answer came.
-fn http_status(port: u16, path: &str) -> Option<u16> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).ok()?;
-    let mut b = Vec::new();
-    let _ = s.read_to_end(&mut b);
-    String::from_utf8_lossy(&b).split_whitespace().nth(1)?.parse().ok()
+/// How often the waits below ask again.
+const POLL: Duration = Duration::from_millis(200);
+
+/// The status of GET `path` on a port published on 127.0.0.1, or None if no HTTP answer came.
+fn local_status(port: u16, path: &str) -> Option<u16> {
+    http_status(&format!("127.0.0.1:{port}"), path)
 }
 
 fn wait_http(port: u16, path: &str, status: u16, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    while http_status(port, path) != Some(status) {
-        assert!(Instant::now() < deadline, "127.0.0.1:{port}{path} never answered {status}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let ok = wait_until(timeout, POLL, || local_status(port, path) == Some(status));
+    assert!(ok, "127.0.0.1:{port}{path} never answered {status}");
 }
 
 /// Names of the streams an rsrs API (on 127.0.0.1:`port`) lists.
 fn streams(port: u16) -> Vec<String> {
     let addr = format!("127.0.0.1:{port}");
-    if http_status(port, "/api/v1/versions") != Some(200) {
+    if local_status(port, "/api/v1/versions") != Some(200) {
         return Vec::new();
     }
     let (_, _, body) = http_request(&addr, "GET", "/api/v1/streams/", &[]);
@@ -246,11 +230,8 @@ fn streams(port: u16) -> Vec<String> {
 }
 
 fn wait_stream(port: u16, name: &str, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    while !streams(port).iter().any(|s| s == name) {
-        assert!(Instant::now() < deadline, "the API on {port} never listed {name}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let ok = wait_until(timeout, POLL, || streams(port).iter().any(|s| s == name));
+    assert!(ok, "the API on {port} never listed {name}");
 }
 
 /// RTMP players (edge upstreams) an rsrs API on 127.0.0.1:`port` lists.
@@ -261,15 +242,12 @@ fn rtmp_plays(port: u16) -> usize {
 }
 
 fn wait_rtmp_plays(port: u16, n: usize, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let now = rtmp_plays(port);
-        if now == n {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the API on {port} lists {now} RTMP players, not {n}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let mut now = 0;
+    let ok = wait_until(timeout, POLL, || {
+        now = rtmp_plays(port);
+        now == n
+    });
+    assert!(ok, "the API on {port} lists {now} RTMP players, not {n}");
 }
 
 fn assert_not_cut_off(r: &serde_json::Value, what: &str) {
@@ -306,8 +284,8 @@ fn quickstart_serves_its_service_name_and_reloads_on_a_configmap_swap() {
     write_configmap_version(&dir, 2, &api_off);
     assert!(topo.wait_logs("rsrs", "reload (inotify) applied", Duration::from_secs(10)), "{}", topo.logs("rsrs"));
     assert!(topo.logs("rsrs").contains("auto reload: ..data changed"), "{}", topo.logs("rsrs"));
-    assert_eq!(http_status(19881, "/api/v1/versions"), None, "the API listener is closed");
-    assert_eq!(http_status(18081, "/readyz"), Some(200), "HTTP server untouched");
+    assert_eq!(local_status(19881, "/api/v1/versions"), None, "the API listener is closed");
+    assert_eq!(local_status(18081, "/readyz"), Some(200), "HTTP server untouched");
     let r = players.report();
     assert_not_cut_off(&r, "players across the reload");
     assert_eq!(r["kept_up"], 4, "{r}");
@@ -329,7 +307,7 @@ fn hls_pod_shares_segments_with_nginx_and_the_cronjob_removes_only_leftovers() {
     // The init container copied rsrs's default web files into the volume nginx serves.
     wait_http(18090, "/", 200, Duration::from_secs(30));
     let (_, _, index) = http_request("127.0.0.1:18090", "GET", "/", &[]);
-    assert_eq!(index, std::fs::read(root().join("crates/rsrs-server/assets/index.html")).unwrap());
+    assert_eq!(index, std::fs::read(repo_root().join("crates/rsrs-server/assets/index.html")).unwrap());
     // hls_fragment 10: the first playlist appears after a segment of about 10 s.
     wait_http(18090, "/live/livestream.m3u8", 200, Duration::from_secs(40));
     for url in ["http://rsrs-hls-service/live/livestream.m3u8", "http://rsrs-hls-service:8080/live/livestream.m3u8"] {
@@ -438,11 +416,7 @@ fn origin_cluster_finds_streams_by_service_name_and_survives_losing_the_origin_h
     // The demo publisher publishes through srs-edge-service; the edge forwards to an origin.
     let apis = [19871, 19872, 19873];
     let holder = || apis.iter().position(|&p| streams(p).iter().any(|s| s == "livestream"));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while holder().is_none() {
-        assert!(Instant::now() < deadline, "no origin got the stream");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    assert!(wait_until(Duration::from_secs(30), POLL, || holder().is_some()), "no origin got the stream");
     let first = holder().unwrap();
     // Every edge finds it through the Service names, asking srs-origin-0.socs first.
     let (s, p) = topo.probe("rtmp://srs-edge-service/live/livestream", 2, &[]);
@@ -468,11 +442,8 @@ fn origin_cluster_finds_streams_by_service_name_and_survives_losing_the_origin_h
     let p2 = Players::start("http://127.0.0.1:18075/live/livestream.flv", "flv", 4, 20);
     std::thread::sleep(Duration::from_secs(2));
     assert!(topo.docker(&["kill", &topo.container(&format!("origin{first}"))]).status.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while holder().is_none_or(|h| h == first) {
-        assert!(Instant::now() < deadline, "the stream never moved to a live origin");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let moved = wait_until(Duration::from_secs(20), POLL, || holder().is_some_and(|h| h != first));
+    assert!(moved, "the stream never moved to a live origin");
     for (r, what) in [(p1.report(), "edge1's players"), (p2.report(), "edge2's players")] {
         assert_not_cut_off(&r, what);
         assert!(r["media_secs"].as_f64().unwrap() > 4.0 * 10.0, "{what} kept receiving after the move: {r}");
@@ -497,11 +468,10 @@ fn origin_cluster_with_a_service_per_origin_redirects_edges() {
     let logs = topo.logs("edge");
     assert!(logs.contains("edge: redirected to"), "the edge followed a 302: {logs}");
     // The HLS of the stream is on the volume all origins share (the first 10 s segment ends it).
-    let deadline = Instant::now() + Duration::from_secs(40);
-    while !topo.in_volume("html", "test -f /v/live/livestream.m3u8").status.success() {
-        assert!(Instant::now() < deadline, "no playlist on the shared volume: {}", topo.logs("origin2"));
-        std::thread::sleep(Duration::from_secs(1));
-    }
+    let on_volume = wait_until(Duration::from_secs(40), Duration::from_secs(1), || {
+        topo.in_volume("html", "test -f /v/live/livestream.m3u8").status.success()
+    });
+    assert!(on_volume, "no playlist on the shared volume: {}", topo.logs("origin2"));
 }
 
 #[test]
@@ -539,11 +509,10 @@ fn the_guides_own_cluster_configs_run_with_only_the_image_swapped() {
     for port in [28074, 28075] {
         wait_http(port, "/readyz", 200, Duration::from_secs(30));
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while ![29871, 29872, 29873].iter().any(|&p| streams(p).iter().any(|s| s == "livestream")) {
-        assert!(Instant::now() < deadline, "no origin got the stream");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let published = wait_until(Duration::from_secs(30), POLL, || {
+        [29871, 29872, 29873].iter().any(|&p| streams(p).contains(&"livestream".into()))
+    });
+    assert!(published, "no origin got the stream");
     let (s, p) = topo.probe("rtmp://srs-edge-service/live/livestream", 2, &[]);
     assert_sample_stream(&s, &p);
     let (s, p) = topo.probe("http://srs-edge-service:8080/live/livestream.flv", 2, &[]);
@@ -554,7 +523,7 @@ fn the_guides_own_cluster_configs_run_with_only_the_image_swapped() {
     let default_origin = tmp("compose-guide-default-origin");
     let _ = std::fs::remove_dir_all(&default_origin);
     std::fs::create_dir_all(&default_origin).unwrap();
-    std::fs::copy(root().join("deploy/image/conf/docker.conf"), default_origin.join("docker.conf")).unwrap();
+    std::fs::copy(repo_root().join("deploy/image/conf/docker.conf"), default_origin.join("docker.conf")).unwrap();
     let topo = Topology::up(
         "guidee",
         "edge-cluster",

@@ -9,13 +9,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 fn check(dir: Option<&std::path::Path>) -> (bool, String) {
     let mut c = Command::new("python3");
-    c.arg(root().join("deploy/k8s/check.py")).args(["--rsrs", BIN]);
+    c.arg(repo_root().join("deploy/k8s/check.py")).args(["--rsrs", BIN]);
     if let Some(d) = dir {
         c.arg("--dir").arg(d);
     }
@@ -87,7 +83,8 @@ fn image_builds_without_a_registry_and_serves_like_srs() {
     if !docker_available() {
         return;
     }
-    let st = Command::new("bash").arg(root().join("deploy/image/build-offline.sh")).arg("rsrs:test").status().unwrap();
+    let st =
+        Command::new("bash").arg(repo_root().join("deploy/image/build-offline.sh")).arg("rsrs:test").status().unwrap();
     assert!(st.success(), "build-offline.sh failed");
     let run = |args: &[&str]| -> String {
         let out = Command::new("docker").args(args).output().unwrap();
@@ -107,7 +104,7 @@ fn image_builds_without_a_registry_and_serves_like_srs() {
     ]);
     // The guide's helper container (srs-cp-files), its shell text verbatim: `[[ ]]` needs bash as
     // /bin/sh, as in SRS's image; with dash the copy would be skipped without an error.
-    let guide = std::fs::read_to_string(root().join("../shared/seed/000_a9cad5b2dcccb222.txt")).unwrap();
+    let guide = std::fs::read_to_string(repo_root().join("../shared/seed/000_a9cad5b2dcccb222.txt")).unwrap();
     let helper: Vec<&str> = guide
         .lines()
         .map(str::trim)
@@ -133,25 +130,17 @@ fn image_builds_without_a_registry_and_serves_like_srs() {
         "-c",
         &helper,
     ]);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !Command::new("docker")
-        .args(["exec", &cp_name, "test", "-f", "/tmp/html/index.html"])
-        .status()
-        .is_ok_and(|s| s.success())
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the guide's helper copied nothing: {}",
-            run(&["logs", &cp_name])
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let copied = wait_until(Duration::from_secs(20), Duration::from_millis(200), || {
+        let test = Command::new("docker").args(["exec", &cp_name, "test", "-f", "/tmp/html/index.html"]).status();
+        test.is_ok_and(|s| s.success())
+    });
+    assert!(copied, "the guide's helper copied nothing: {}", run(&["logs", &cp_name]));
     // The guide's way: a ConfigMap holding srs.conf mounted over conf/ (hiding docker.conf),
     // the image's default command, non-root. The config is the quick-start manifest's own.
     let conf_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("configmap-mount");
     let _ = std::fs::remove_dir_all(&conf_dir);
     std::fs::create_dir_all(&conf_dir).unwrap();
-    let manifest = std::fs::read_to_string(root().join("deploy/k8s/quickstart/rsrs.yaml")).unwrap();
+    let manifest = std::fs::read_to_string(repo_root().join("deploy/k8s/quickstart/rsrs.yaml")).unwrap();
     let conf: String = manifest
         .split("srs.conf: |\n")
         .nth(1)
@@ -179,11 +168,10 @@ fn image_builds_without_a_registry_and_serves_like_srs() {
         "127.0.0.1:28080:8080",
         "rsrs:test",
     ]);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while http_request_status("127.0.0.1:28080", "/readyz") != Some(200) {
-        assert!(std::time::Instant::now() < deadline, "container never became ready: {}", run(&["logs", &name]));
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let ready = wait_until(Duration::from_secs(20), Duration::from_millis(200), || {
+        http_status("127.0.0.1:28080", "/readyz") == Some(200)
+    });
+    assert!(ready, "container never became ready: {}", run(&["logs", &name]));
     let _pub = publish("rtmp://127.0.0.1:29350/live/livestream", true);
     let (streams, packets) = probe("http://127.0.0.1:28080/live/livestream.flv", 2);
     assert_sample_stream(&streams, &packets);
@@ -195,14 +183,4 @@ fn image_builds_without_a_registry_and_serves_like_srs() {
     assert_eq!(run(&["inspect", "-f", "{{.State.ExitCode}}", &name]), "0", "{}", run(&["logs", &name]));
     let size: f64 = run(&["image", "inspect", "rsrs:test", "--format", "{{.Size}}"]).parse().unwrap();
     eprintln!("image rsrs:test is {:.1} MB", size / 1e6);
-}
-
-fn http_request_status(addr: &str, path: &str) -> Option<u16> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).ok()?;
-    let mut b = Vec::new();
-    s.read_to_end(&mut b).ok()?;
-    String::from_utf8_lossy(&b).split_whitespace().nth(1)?.parse().ok()
 }

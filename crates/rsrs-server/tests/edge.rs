@@ -83,8 +83,8 @@ fn edge_players_survive_an_origin_dying() {
     let rtmp = Players::start(&edge.rtmp("live/f"), "rtmp", 4, 14);
     let flv = Players::start(&edge.http("live/f.flv"), "flv", 4, 14);
     edge.wait_api("/api/v1/streams/", Duration::from_secs(10), |v| v["streams"][0]["clients"] == 8);
-    std::thread::sleep(Duration::from_secs(2)); // players are watching via origin A
-                                                // Origin A dies; the encoder republishes on origin B.
+    // Players are watching via origin A; then origin A dies and the encoder republishes on B.
+    std::thread::sleep(Duration::from_secs(2));
     drop(pub_a);
     drop(a);
     let _pub_b = publish(&b.rtmp("live/f"), true);

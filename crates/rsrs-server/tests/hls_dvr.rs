@@ -9,11 +9,41 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 fn conf_with(vhost_extra: &str) -> String {
     ORIGIN_CONF.replace("vhost __defaultVhost__ {", &format!("vhost __defaultVhost__ {{\n{vhost_extra}"))
+}
+
+/// Reads a playlist every 5 ms, as a reader sharing the directory would, and keeps every
+/// distinct version seen until `finish`.
+struct PlaylistWatcher {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<BTreeSet<String>>,
+}
+
+impl PlaylistWatcher {
+    fn start(m3u8: PathBuf) -> PlaylistWatcher {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut seen = BTreeSet::new();
+            while !flag.load(Ordering::Relaxed) {
+                if let Ok(t) = std::fs::read_to_string(&m3u8) {
+                    seen.insert(t);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            seen
+        });
+        PlaylistWatcher { stop, thread }
+    }
+
+    fn finish(self) -> BTreeSet<String> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
 }
 
 /// (media sequence, target duration, [(segment duration, uri)]).
@@ -76,26 +106,11 @@ fn hls_plays_from_rsrs_and_nginx_and_playlists_are_always_whole() {
     let html = s.dir.join("objs/nginx/html");
     let m3u8 = html.join("live/hls.m3u8");
     // Watch the playlist like a reader sharing the directory would, all through the publish.
-    let seen = Arc::new(Mutex::new(BTreeSet::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let watcher = {
-        let (seen, stop, m3u8) = (seen.clone(), stop.clone(), m3u8.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                if let Ok(t) = std::fs::read_to_string(&m3u8) {
-                    seen.lock().unwrap().insert(t);
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        })
-    };
+    let watcher = PlaylistWatcher::start(m3u8.clone());
     let mut publisher = publish(&s.rtmp("live/hls"), false);
     assert!(publisher.wait_timeout(Duration::from_secs(30)).is_some_and(|st| st.success()), "publisher failed");
     assert!(s.wait_log("HLS finished", Duration::from_secs(5)), "{}", s.log_text());
-    stop.store(true, Ordering::Relaxed);
-    watcher.join().unwrap();
-
-    let versions = seen.lock().unwrap().clone();
+    let versions = watcher.finish();
     assert!(versions.len() >= 3, "expected several playlist versions, saw {}", versions.len());
     let mut last_seq = 0;
     for v in &versions {
@@ -149,30 +164,18 @@ fn hls_plays_from_rsrs_and_nginx_and_playlists_are_always_whole() {
 fn hls_window_cleanup_and_republish_discontinuity() {
     let s = Rsrs::start("hls-window", "127.0.7.3", &conf_with("    hls { enabled on; hls_fragment 1; hls_window 2; }"));
     let dir = s.dir.join("objs/nginx/html/live");
-    let seen = Arc::new(Mutex::new(BTreeSet::new()));
+    let mut seen = BTreeSet::new();
     for round in 1..=2 {
-        let stop = Arc::new(AtomicBool::new(false));
-        let watcher = (round == 2).then(|| {
-            let (seen, stop, m3u8) = (seen.clone(), stop.clone(), dir.join("w.m3u8"));
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    if let Ok(t) = std::fs::read_to_string(&m3u8) {
-                        seen.lock().unwrap().insert(t);
-                    }
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            })
-        });
+        // The second publish is the republish whose playlist versions matter.
+        let watcher = (round == 2).then(|| PlaylistWatcher::start(dir.join("w.m3u8")));
         let mut p = publish(&s.rtmp("live/w"), false);
         assert!(p.wait_timeout(Duration::from_secs(30)).is_some_and(|st| st.success()));
         assert!(s.wait_log_count("HLS finished", round, Duration::from_secs(5)), "{}", s.log_text());
-        stop.store(true, Ordering::Relaxed);
         if let Some(w) = watcher {
-            w.join().unwrap();
+            seen = w.finish();
         }
     }
     // The republish's first segment is marked discontinuous (new timestamps, new encoder state).
-    let seen = seen.lock().unwrap();
     assert!(
         seen.iter().any(|v| v.contains("#EXT-X-DISCONTINUITY\n#EXTINF")),
         "no playlist version during the republish had a discontinuity: {seen:?}"

@@ -9,7 +9,7 @@ use common::*;
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn with_globals(globals: &str, vhost_extra: &str) -> String {
     ORIGIN_CONF
@@ -34,14 +34,7 @@ fn readyz(ip: &str) -> u16 {
 
 /// Waits until nothing accepts connections on `addr`.
 fn wait_refused(addr: &str, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if TcpStream::connect(addr).is_err() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
+    wait_until(timeout, Duration::from_millis(50), || TcpStream::connect(addr).is_err())
 }
 
 #[test]
@@ -58,7 +51,7 @@ fn graceful_quit_keeps_players_finishes_recordings_and_exits_0() {
     assert!(s.wait_log("play started", Duration::from_secs(5)));
 
     // The preStop hook: the shipped init script sends SIGQUIT and returns at once.
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../etc/init.d/srs");
+    let script = repo_root().join("etc/init.d/srs");
     let st = Command::new("sh").arg(&script).arg("status").current_dir(&s.dir).status().unwrap();
     assert!(st.success(), "init script status sees the running server");
     let out = Command::new("sh").arg(&script).arg("grace").current_dir(&s.dir).output().unwrap();

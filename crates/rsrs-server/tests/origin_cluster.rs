@@ -168,8 +168,9 @@ fn origin_death_publisher_moves_and_edge_players_recover() {
     play_edge.wait_api("/api/v1/streams/", Duration::from_secs(10), |v| v["streams"][0]["clients"] == 4);
     std::thread::sleep(Duration::from_secs(2));
     let survivor_ip = survivor.ip.clone();
-    drop(holder); // the origin holding the stream dies
-                  // The publishing edge moves the stream to the live origin; the playing edge follows it there.
+    // The origin holding the stream dies; the publishing edge moves the stream to the live origin
+    // and the playing edge follows it there.
+    drop(holder);
     assert!(
         survivor.wait_log("publish started stream=/live/moving", Duration::from_secs(15)),
         "{}",

@@ -401,15 +401,9 @@ async fn publish_loop(
         let m = read_timed(reader, kill, timeout, "waiting for the publisher's media").await?;
         flush_owed(reader, writer).await?;
         match m.type_id {
-            msg::AUDIO | msg::VIDEO | msg::AMF0_DATA | msg::AMF3_DATA => {
+            msg::AUDIO | msg::VIDEO | msg::AMF0_DATA | msg::AMF3_DATA | msg::AGGREGATE => {
                 timeout = vhost.publish.normal_timeout;
-                ingest(source, id, &m);
-            }
-            msg::AGGREGATE => {
-                timeout = vhost.publish.normal_timeout;
-                for part in msg::split_aggregate(&m) {
-                    ingest(source, id, &part);
-                }
+                ingest(source, &m, Some(id));
             }
             msg::AMF0_COMMAND | msg::AMF3_COMMAND => {
                 let Some(cmd) = parse_command(&m) else {
@@ -447,7 +441,20 @@ async fn publish_loop(
     }
 }
 
-fn ingest(source: &crate::hub::Source, id: &msg::ServerIdentity, m: &Message) {
+/// Pushes a media message from a publisher or an edge's upstream into the source, splitting
+/// aggregates. With `identity`, metadata is stamped with this server's identity, as SRS does for
+/// a publisher; without, it is kept as it came (an edge relays its origin's).
+pub(crate) fn ingest(source: &crate::hub::Source, m: &Message, identity: Option<&msg::ServerIdentity>) {
+    if m.type_id == msg::AGGREGATE {
+        for part in msg::split_aggregate(m) {
+            ingest_one(source, &part, identity);
+        }
+    } else {
+        ingest_one(source, m, identity);
+    }
+}
+
+fn ingest_one(source: &crate::hub::Source, m: &Message, identity: Option<&msg::ServerIdentity>) {
     match m.type_id {
         msg::AUDIO if !m.payload.is_empty() => source.push(FrameKind::Audio, m.timestamp, m.payload.clone()),
         msg::VIDEO if !m.payload.is_empty() => source.push(FrameKind::Video, m.timestamp, m.payload.clone()),
@@ -457,7 +464,13 @@ fn ingest(source: &crate::hub::Source, id: &msg::ServerIdentity, m: &Message) {
             } else {
                 m.payload.clone()
             };
-            if let Some(meta) = msg::normalize_metadata(&body, id) {
+            let meta = match identity {
+                Some(id) => msg::normalize_metadata(&body, id),
+                None => rsrs_codec::amf0::decode_one(&body)
+                    .is_ok_and(|(name, _)| name.as_str() == Some("onMetaData"))
+                    .then_some(body),
+            };
+            if let Some(meta) = meta {
                 source.push(FrameKind::Metadata, 0, meta);
             }
         }

@@ -14,6 +14,37 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_rsrs");
 
+/// The repository's root (deploy/, etc/, the shared/ checkout beside it).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Polls `cond` every `every` until it holds or `timeout` passes; whether it held. For states
+/// only observable by asking (a port, an API, a file); log lines and exits have their own waits.
+pub fn wait_until(timeout: Duration, every: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(every);
+    }
+}
+
+/// The status of `GET path` on `addr` (`Connection: close`), or None if no HTTP answer came
+/// within 3 s (nothing listening, or a proxy in front of a closed port).
+pub fn http_status(addr: &str, path: &str) -> Option<u16> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).ok()?;
+    let mut b = Vec::new();
+    let _ = s.read_to_end(&mut b);
+    String::from_utf8_lossy(&b).split_whitespace().nth(1)?.parse().ok()
+}
+
 /// A small H.264/AAC FLV made with ffmpeg once per test run: 6 s, 640x360 at 30 fps, a keyframe
 /// every second, 44.1 kHz stereo AAC.
 pub fn sample() -> PathBuf {
@@ -180,15 +211,13 @@ impl Rsrs {
         timeout: Duration,
         pred: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let v = self.api(path);
-            if pred(&v) {
-                return v;
-            }
-            assert!(Instant::now() < deadline, "API {path} never satisfied the condition; last: {v}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let mut last = serde_json::Value::Null;
+        let ok = wait_until(timeout, Duration::from_millis(100), || {
+            last = self.api(path);
+            pred(&last)
+        });
+        assert!(ok, "API {path} never satisfied the condition; last: {last}");
+        last
     }
 
     pub fn alive(&mut self) -> bool {
@@ -197,16 +226,12 @@ impl Rsrs {
 
     /// Waits for the process to exit by itself.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return Some(st);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let mut status = None;
+        wait_until(timeout, Duration::from_millis(20), || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        status
     }
 
     pub fn signal(&self, sig: &str) {
@@ -235,16 +260,12 @@ pub struct Proc(pub Child);
 
 impl Proc {
     pub fn wait_timeout(&mut self, t: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + t;
-        loop {
-            if let Some(s) = self.0.try_wait().unwrap() {
-                return Some(s);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut status = None;
+        wait_until(t, Duration::from_millis(50), || {
+            status = self.0.try_wait().unwrap();
+            status.is_some()
+        });
+        status
     }
 
     pub fn stderr_text(&mut self) -> String {
