@@ -8,5 +8,6 @@ pub mod amf0;
 pub mod avc;
 pub mod flv;
 pub mod hls;
+pub mod http;
 pub mod rtmp;
 pub mod ts;

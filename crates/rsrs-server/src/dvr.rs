@@ -15,6 +15,7 @@ use rsrs_config::{Dvr, DvrPlan, Vhost};
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
 use tracing::{error, info, warn};
 
@@ -23,6 +24,11 @@ use tracing::{error, info, warn};
 const DURATION_AT: u64 = 29;
 const FILESIZE_AT: u64 = 48;
 const META_TAG_AT: u64 = flv::HEADER_LEN as u64 + flv::TAG_HEADER_LEN as u64;
+/// Buffered data reaches the file at least this often, so a crash loses at most this much.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// How far a recording's media may run ahead of the wall clock. A publisher far faster than
+/// real time (a file sent without `-re`) would otherwise fill the disk at wire speed.
+const MAX_LEAD: Duration = Duration::from_secs(30);
 
 /// Starts recording a stream that was just published, if its vhost's `dvr` applies to it.
 pub fn start(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost) {
@@ -38,10 +44,11 @@ pub fn start(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost) {
         video_sh: None,
         audio_sh: None,
         file: None,
+        clock: None,
     };
-    let shutdown = server.shutdown.clone();
     let tracker = server.tasks.clone();
-    tracker.spawn(async move { rec.run(consumer, initial, shutdown).await });
+    let server = server.clone();
+    tracker.spawn(async move { rec.run(server, consumer, initial).await });
 }
 
 struct OpenFile {
@@ -51,6 +58,21 @@ struct OpenFile {
     start_ts: u32,
     last_ts: u32,
     bytes: u64,
+    /// What is known to be in the file (whole tags, at the last flush), for finishing it after
+    /// a write error: anything past it is cut off.
+    flushed_bytes: u64,
+    flushed_ts: u32,
+    last_flush: Instant,
+}
+
+impl OpenFile {
+    async fn flush(&mut self) -> Result<(), DvrError> {
+        self.out.flush().await.map_err(|err| DvrError::Disk { path: self.tmp.clone(), err })?;
+        self.flushed_bytes = self.bytes;
+        self.flushed_ts = self.last_ts;
+        self.last_flush = Instant::now();
+        Ok(())
+    }
 }
 
 struct Recorder {
@@ -61,31 +83,41 @@ struct Recorder {
     video_sh: Option<Arc<Frame>>,
     audio_sh: Option<Arc<Frame>>,
     file: Option<OpenFile>,
+    /// The first frame's stream time and when it came: the pace of the recording.
+    clock: Option<(u32, Instant)>,
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("DVR {path}: {err}")]
-struct DvrError {
-    path: PathBuf,
-    err: std::io::Error,
+enum DvrError {
+    #[error("DVR {path}: {err}")]
+    Disk { path: PathBuf, err: std::io::Error },
+    #[error(
+        "DVR refuses a publisher far faster than real time: {media_secs:.1} s of media in {wall_secs:.1} s \
+         (more than {} s ahead)", MAX_LEAD.as_secs()
+    )]
+    TooFast { media_secs: f64, wall_secs: f64 },
 }
 
 impl Recorder {
-    async fn run(
-        mut self,
-        mut consumer: Consumer,
-        initial: Vec<Arc<Frame>>,
-        shutdown: tokio_util::sync::CancellationToken,
-    ) {
+    async fn run(mut self, server: Arc<Server>, mut consumer: Consumer, initial: Vec<Arc<Frame>>) {
         let url = self.key.url();
         let mut batch = initial;
+        let shutdown = server.shutdown.clone();
         let result: Result<(), DvrError> = async {
             loop {
                 let sig = if batch.is_empty() {
+                    let dirty = self.file.as_ref().is_some_and(|f| f.bytes > f.flushed_bytes);
                     tokio::select! {
                         s = consumer.recv(&mut batch, 256) => s,
                         // Shutdown: finish the file rather than lose it.
                         _ = shutdown.cancelled() => Some(crate::hub::Signal::Closed),
+                        // Nothing new for a while: what is buffered goes to the file.
+                        _ = tokio::time::sleep(FLUSH_EVERY), if dirty => {
+                            if let Some(f) = self.file.as_mut() {
+                                f.flush().await?;
+                            }
+                            continue;
+                        }
                     }
                 } else {
                     None
@@ -101,14 +133,31 @@ impl Recorder {
         .await;
         if let Err(e) = result {
             error!(stream = %url, "DVR stopped for this stream: {e}");
-            // Keep what was written: finish the file if it is still open.
-            if let Err(e) = self.close().await {
+            // Keep what was written: finish the file if it is still open. After a disk error
+            // what the writer holds is in doubt, so only what was flushed is kept.
+            let failed_write = matches!(e, DvrError::Disk { .. });
+            if let Err(e) = self.finish(failed_write).await {
                 error!(stream = %url, "DVR could not finish its file: {e}");
+            }
+            if matches!(e, DvrError::TooFast { .. }) {
+                let publisher = server.hub.get(&self.key).and_then(|s| s.publisher());
+                if let Some(c) = publisher.and_then(|p| server.clients.get(&p)) {
+                    warn!(stream = %url, "closing the publisher: {e}");
+                    c.kill.cancel();
+                }
             }
         }
     }
 
     async fn frame(&mut self, f: &Arc<Frame>) -> Result<(), DvrError> {
+        if f.kind != FrameKind::Metadata && !f.sequence_header {
+            let (first_ts, started) = *self.clock.get_or_insert((f.timestamp, Instant::now()));
+            let media = Duration::from_millis(f.timestamp.saturating_sub(first_ts) as u64);
+            let wall = started.elapsed();
+            if media > wall + MAX_LEAD {
+                return Err(DvrError::TooFast { media_secs: media.as_secs_f64(), wall_secs: wall.as_secs_f64() });
+            }
+        }
         match f.kind {
             FrameKind::Metadata => {
                 self.metadata = Some(f.clone());
@@ -150,13 +199,18 @@ impl Recorder {
             let ts = f.timestamp.saturating_sub(file.start_ts);
             write_tag(file, f, ts).await?;
             file.last_ts = f.timestamp;
+            if file.last_flush.elapsed() >= FLUSH_EVERY {
+                file.flush().await?;
+            }
         }
         Ok(())
     }
 
     async fn open(&mut self, ts: u32) -> Result<(), DvrError> {
         let path = PathBuf::from(paths::render(&self.cfg.path, &self.key, None, &Stamp::now(self.utc)));
-        let err = |err| DvrError { path: path.clone(), err };
+        let err = |err| DvrError::Disk { path: path.clone(), err };
+        paths::confine(&paths::template_root(&self.cfg.path), &path)
+            .map_err(|e| err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, e.to_string())))?;
         if tokio::fs::try_exists(&path).await.unwrap_or(false) {
             // SRS refuses to overwrite or append to a finished recording; so do we.
             return Err(err(std::io::Error::new(
@@ -169,16 +223,25 @@ impl Recorder {
         }
         let tmp = tmp_path(&path);
         let f = tokio::fs::File::create(&tmp).await.map_err(err)?;
-        let mut file =
-            OpenFile { out: BufWriter::with_capacity(256 * 1024, f), tmp, path, start_ts: ts, last_ts: ts, bytes: 0 };
+        let mut file = OpenFile {
+            out: BufWriter::with_capacity(256 * 1024, f),
+            tmp,
+            path,
+            start_ts: ts,
+            last_ts: ts,
+            bytes: 0,
+            flushed_bytes: 0,
+            flushed_ts: ts,
+            last_flush: Instant::now(),
+        };
         let has_audio = self.audio_sh.is_some();
         let has_video = self.video_sh.is_some();
         let header = flv::header(has_audio || !has_video, has_video);
-        file.out.write_all(&header).await.map_err(|e| DvrError { path: file.tmp.clone(), err: e })?;
+        file.out.write_all(&header).await.map_err(|e| DvrError::Disk { path: file.tmp.clone(), err: e })?;
         file.bytes += header.len() as u64;
         let meta = metadata_body(self.metadata.as_ref().map(|m| &m.payload[..]));
         let tag = flv::encode_tag(flv::TAG_SCRIPT, 0, &meta);
-        file.out.write_all(&tag).await.map_err(|e| DvrError { path: file.tmp.clone(), err: e })?;
+        file.out.write_all(&tag).await.map_err(|e| DvrError::Disk { path: file.tmp.clone(), err: e })?;
         file.bytes += tag.len() as u64;
         for sh in [&self.video_sh, &self.audio_sh].into_iter().flatten() {
             write_tag(&mut file, sh, 0).await?;
@@ -188,20 +251,49 @@ impl Recorder {
         Ok(())
     }
 
-    /// Finishes the open file: flush, patch duration and size, rename to the final name.
+    /// Finishes the open file: flush, patch duration and size, rename to the final name. When
+    /// the flush fails (a full disk), the file is cut back to the whole tags already written and
+    /// finished all the same: a recording never stays `.tmp` because writing stopped.
     async fn close(&mut self) -> Result<(), DvrError> {
+        self.finish(false).await
+    }
+
+    /// [`close`](Self::close), or, after a write error, finishing with only what was flushed.
+    async fn finish(&mut self, after_write_error: bool) -> Result<(), DvrError> {
         let Some(mut file) = self.file.take() else { return Ok(()) };
-        let err = |e| DvrError { path: file.tmp.clone(), err: e };
-        file.out.flush().await.map_err(err)?;
-        let duration = file.last_ts.saturating_sub(file.start_ts) as f64 / 1000.0;
+        let tmp = file.tmp.clone();
+        let err = |e| DvrError::Disk { path: tmp.clone(), err: e };
+        let flushed = if after_write_error {
+            Err(std::io::Error::other("an earlier write failed"))
+        } else {
+            file.out.flush().await
+        };
+        let (bytes, end_ts) = match &flushed {
+            Ok(()) => (file.bytes, file.last_ts),
+            Err(_) => (file.flushed_bytes, file.flushed_ts),
+        };
+        // What the writer still buffers is dropped with it; only the file is used from here.
         let f = file.out.get_mut();
-        for (at, value) in [(DURATION_AT, duration), (FILESIZE_AT, file.bytes as f64)] {
+        if flushed.is_err() {
+            f.set_len(bytes).await.map_err(err)?;
+        }
+        let duration = end_ts.saturating_sub(file.start_ts) as f64 / 1000.0;
+        for (at, value) in [(DURATION_AT, duration), (FILESIZE_AT, bytes as f64)] {
             f.seek(SeekFrom::Start(META_TAG_AT + at)).await.map_err(err)?;
             f.write_all(&value.to_be_bytes()).await.map_err(err)?;
         }
-        f.sync_all().await.map_err(err)?;
+        if let Err(e) = f.sync_all().await {
+            warn!(stream = %self.key.url(), file = %tmp.display(), "DVR: sync failed: {e}");
+        }
         tokio::fs::rename(&file.tmp, &file.path).await.map_err(err)?;
-        info!(stream = %self.key.url(), file = %file.path.display(), duration, bytes = file.bytes, "DVR file finished");
+        let (url, path) = (self.key.url(), file.path.display());
+        match flushed {
+            Ok(()) => info!(stream = %url, file = %path, duration, bytes, "DVR file finished"),
+            Err(e) => warn!(
+                stream = %url, file = %path, duration, bytes,
+                "DVR file finished after a write error ({e}): kept what reached the disk"
+            ),
+        }
         Ok(())
     }
 }
@@ -209,7 +301,7 @@ impl Recorder {
 async fn write_tag(file: &mut OpenFile, f: &Frame, ts: u32) -> Result<(), DvrError> {
     let mut hdr = bytes::BytesMut::with_capacity(flv::TAG_HEADER_LEN);
     flv::put_tag_header(&mut hdr, f.flv_type(), ts, f.payload.len());
-    let err = |e| DvrError { path: file.tmp.clone(), err: e };
+    let err = |e| DvrError::Disk { path: file.tmp.clone(), err: e };
     file.out.write_all(&hdr).await.map_err(err)?;
     file.out.write_all(&f.payload).await.map_err(err)?;
     file.out.write_all(&((flv::TAG_HEADER_LEN + f.payload.len()) as u32).to_be_bytes()).await.map_err(err)?;

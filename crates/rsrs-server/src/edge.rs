@@ -268,7 +268,8 @@ async fn pull_once(
                         }
                         *last_media = Instant::now();
                         // Metadata already carries the origin's identity; keep it as it came.
-                        crate::rtmp::conn::ingest(source, &m, None);
+                        crate::rtmp::conn::ingest(source, &m, None)
+                            .map_err(|e| ClientError::Refused(format!("media from the origin refused: {e}")))?;
                     }
                     _ => {
                         if let Some(cmd) = command(&m) {

@@ -22,6 +22,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::{error, info, warn};
 
+/// Largest segment held in memory before it is written. A segment is cut here even before its
+/// duration is reached (about 20 s of a 50 Mb/s stream), so no publisher can grow it further.
+pub const MAX_SEGMENT_BYTES: usize = 128 * 1024 * 1024;
+
 /// Per-stream state that outlives one publish: numbering, the window, the playlist path.
 #[derive(Debug, Default)]
 pub struct HlsState {
@@ -44,6 +48,15 @@ impl HlsRegistry {
     fn state(&self, key: &StreamKey, m3u8: &Path) -> Arc<Mutex<HlsState>> {
         let mut map = self.streams.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(key.clone()).or_insert_with(|| Arc::new(Mutex::new(recover(m3u8)))).clone()
+    }
+
+    /// Drops a disposed stream's state (unless it was published again), so streams that come and
+    /// go leave nothing behind; a later publish starts from what is on disk, as after a restart.
+    fn forget(&self, key: &StreamKey, generation: u64) {
+        let mut map = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        if map.get(key).is_some_and(|st| lock(st).generation == generation) {
+            map.remove(key);
+        }
     }
 }
 
@@ -99,7 +112,14 @@ pub fn start(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost) {
     }
     let (consumer, initial) = Consumer::attach(&server.hub, key, source_settings(vhost));
     let m3u8_rel = paths::render(&vhost.hls.m3u8_file, key, None, &Stamp::now(server.config().utc_time));
-    let state = server.hls.state(key, &paths::join(&vhost.hls.path, &m3u8_rel));
+    let m3u8 = match paths::confine(Path::new(&vhost.hls.path), &paths::join(&vhost.hls.path, &m3u8_rel)) {
+        Ok(p) => p,
+        Err(e) => {
+            error!(stream = %key.url(), "HLS not started for this stream: refusing to write: {e}");
+            return;
+        }
+    };
+    let state = server.hls.state(key, &m3u8);
     let generation = {
         let mut st = lock(&state);
         st.generation += 1;
@@ -151,6 +171,8 @@ enum HlsError {
     Disk { path: PathBuf, err: std::io::Error },
     #[error("{0}")]
     Codec(#[from] rsrs_codec::ts::TsError),
+    #[error("refusing to write: {0}")]
+    Outside(#[from] paths::OutsideRoot),
 }
 
 impl HlsWriter {
@@ -164,7 +186,9 @@ impl HlsWriter {
                 // A reload that turns HLS off for this vhost stops running streams too.
                 if !server.config().vhost(&self.key.vhost).is_some_and(|v| v.hls.enabled) {
                     info!(stream = %url, "HLS turned off by a config reload");
-                    return self.close_segment(None).await;
+                    self.close_segment(None).await?;
+                    self.end_playlist().await;
+                    return Ok(());
                 }
                 for f in std::mem::take(&mut batch) {
                     self.frame(&f).await?;
@@ -178,6 +202,8 @@ impl HlsWriter {
         drop(consumer);
         if let Err(e) = result {
             error!(stream = %url, "HLS stopped for this stream: {e}");
+            // The stream may go on live, but this playlist will not: say so to its players.
+            self.end_playlist().await;
             if self.cfg.on_error == "disconnect" {
                 if let Some(p) = server.hub.get(&self.key).and_then(|s| s.publisher()) {
                     if let Some(c) = server.clients.get(&p) {
@@ -192,9 +218,12 @@ impl HlsWriter {
         if self.cfg.dispose > 0.0 {
             let state = self.state.clone();
             let after = Duration::from_secs_f64(self.cfg.dispose);
+            let key = self.key.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(after).await;
-                dispose(&state, generation, &url).await;
+                if dispose(&state, generation, &url).await {
+                    server.hls.forget(&key, generation);
+                }
             });
         }
     }
@@ -230,6 +259,15 @@ impl HlsWriter {
                 if has_video && self.cfg.wait_keyframe && !is_key {
                     return Ok(());
                 }
+                self.open_segment(f.timestamp)?;
+            }
+            Some(seg) if seg.buf.len() + f.payload.len() > MAX_SEGMENT_BYTES => {
+                warn!(
+                    stream = %self.key.url(),
+                    bytes = seg.buf.len(),
+                    "HLS segment cut at its byte limit ({MAX_SEGMENT_BYTES}) before its duration was reached"
+                );
+                self.close_segment(Some(f.timestamp)).await?;
                 self.open_segment(f.timestamp)?;
             }
             Some(seg) => {
@@ -302,7 +340,7 @@ impl HlsWriter {
             // A sliver at unpublish is not worth a segment (SRS drops < 100 ms too).
             return Ok(());
         }
-        let path = paths::join(&self.cfg.path, &seg.rel);
+        let path = paths::confine(Path::new(&self.cfg.path), &paths::join(&self.cfg.path, &seg.rel))?;
         write_atomic(&path, &seg.buf, ".tmp").await?;
         let m3u8_rel = paths::render(&self.cfg.m3u8_file, &self.key, None, &Stamp::now(self.utc));
         let uri = if self.cfg.entry_prefix.is_empty() {
@@ -310,7 +348,7 @@ impl HlsWriter {
         } else {
             format!("{}/{}", self.cfg.entry_prefix.trim_end_matches('/'), seg.rel.trim_start_matches('/'))
         };
-        let m3u8 = paths::join(&self.cfg.path, &m3u8_rel);
+        let m3u8 = paths::confine(Path::new(&self.cfg.path), &paths::join(&self.cfg.path, &m3u8_rel))?;
         let (text, expired) = {
             let mut st = lock(&self.state);
             st.window.push_back((Segment { sequence: seg.seq, duration, uri, discontinuity: seg.discontinuity }, path));
@@ -343,6 +381,31 @@ impl HlsWriter {
     }
 }
 
+impl HlsWriter {
+    /// Marks the playlist as finished (`#EXT-X-ENDLIST`) when HLS stops while the stream may go
+    /// on, so players stop polling a playlist that will not change; if it cannot be rewritten
+    /// (a full disk), it is removed rather than left looking live.
+    async fn end_playlist(&self) {
+        let (text, m3u8) = {
+            let st = lock(&self.state);
+            let Some(m3u8) = st.m3u8.clone() else { return };
+            let segs: Vec<Segment> = st.window.iter().map(|(s, _)| s.clone()).collect();
+            (media_playlist(&segs, self.cfg.fragment * self.cfg.td_ratio) + "#EXT-X-ENDLIST\n", m3u8)
+        };
+        match write_atomic(&m3u8, text.as_bytes(), ".temp").await {
+            Ok(()) => info!(stream = %self.key.url(), "HLS: playlist {} ended (#EXT-X-ENDLIST)", m3u8.display()),
+            Err(e) => {
+                let removed = tokio::fs::remove_file(&m3u8).await;
+                warn!(
+                stream = %self.key.url(),
+                "HLS: cannot end the playlist ({e}); {}",
+                if removed.is_ok() { "removed it" } else { "and cannot remove it" }
+                );
+            }
+        }
+    }
+}
+
 /// Writes `data` to `path + suffix` and renames it over `path`, creating directories.
 async fn write_atomic(path: &Path, data: &[u8], suffix: &str) -> Result<(), HlsError> {
     let disk = |err| HlsError::Disk { path: path.to_path_buf(), err };
@@ -359,12 +422,13 @@ async fn write_atomic(path: &Path, data: &[u8], suffix: &str) -> Result<(), HlsE
     tokio::fs::rename(&tmp, path).await.map_err(disk)
 }
 
-/// Removes a stream's segments and playlist unless it was published again since `generation`.
-async fn dispose(state: &Mutex<HlsState>, generation: u64, url: &str) {
+/// Removes a stream's segments and playlist unless it was published again since `generation`;
+/// whether it did.
+async fn dispose(state: &Mutex<HlsState>, generation: u64, url: &str) -> bool {
     let (files, m3u8) = {
         let mut st = lock(state);
         if st.generation != generation {
-            return;
+            return false;
         }
         let files: Vec<PathBuf> = st.window.drain(..).map(|(_, p)| p).collect();
         (files, st.m3u8.take())
@@ -373,6 +437,7 @@ async fn dispose(state: &Mutex<HlsState>, generation: u64, url: &str) {
         let _ = tokio::fs::remove_file(p).await;
     }
     info!(stream = %url, "HLS disposed: removed {} segments and the playlist", files.len());
+    true
 }
 
 /// Removes temp files an earlier run left in `root` (a crash between write and rename).

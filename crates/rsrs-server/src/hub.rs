@@ -20,6 +20,29 @@ use tokio::sync::broadcast;
 /// Messages a stream's ring holds (about 6 s of a typical A/V stream). A consumer further behind
 /// than this skips to the next keyframe.
 pub const RING_CAPACITY: usize = 512;
+/// Most bytes the ring's last [`RING_CAPACITY`] messages may hold (the ring keeps them alive). A
+/// real stream stays far below: 128 MiB over 512 messages is about 150 Mb/s of video.
+pub const RING_MAX_BYTES: usize = 128 * 1024 * 1024;
+/// Most bytes the GOP cache holds from its keyframe (about 25 s of a 20 Mb/s stream). Beyond
+/// it the cache is dropped until the next keyframe: late joiners then wait for that keyframe.
+pub const GOP_CACHE_MAX_BYTES: usize = 64 * 1024 * 1024;
+/// Most media bytes a publisher may send while its timestamps advance by less than a second.
+/// A frozen clock would otherwise make every time-based bound (segments, GOP) meaningless.
+pub const MAX_BYTES_PER_MEDIA_SECOND: u64 = 64 * 1024 * 1024;
+
+/// Why a publisher's media was refused; the publisher is disconnected with this reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IngestError {
+    #[error(
+        "timestamps do not advance: {bytes} bytes of media within one second of stream time \
+         (at {timestamp_ms} ms); refusing more than {MAX_BYTES_PER_MEDIA_SECOND}"
+    )]
+    FrozenClock { bytes: u64, timestamp_ms: u32 },
+    #[error(
+        "the last {RING_CAPACITY} messages hold {bytes} bytes, more than the {RING_MAX_BYTES} a stream may buffer"
+    )]
+    RingBytes { bytes: usize },
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameKind {
@@ -174,6 +197,14 @@ struct SourceState {
     settings: SourceSettings,
     video_info: Option<flv::VideoInfo>,
     audio_info: Option<flv::AudioInfo>,
+    /// Payload bytes in `gop`.
+    gop_bytes: usize,
+    /// Sizes of the last [`RING_CAPACITY`] messages sent into the ring, and their sum.
+    ring_sizes: std::collections::VecDeque<u32>,
+    ring_bytes: usize,
+    /// The stream time the media clock last stepped a second from, and bytes since.
+    clock_mark: Option<u32>,
+    bytes_since_mark: u64,
 }
 
 impl SourceState {
@@ -181,9 +212,46 @@ impl SourceState {
         self.metadata = None;
         self.audio_sh = None;
         self.video_sh = None;
-        self.gop.clear();
+        self.clear_gop();
         self.gop_has_video = false;
         self.audio_after_video = 0;
+    }
+
+    fn clear_gop(&mut self) {
+        self.gop.clear();
+        self.gop_bytes = 0;
+    }
+
+    /// Media must advance by a second of stream time per [`MAX_BYTES_PER_MEDIA_SECOND`].
+    fn check_clock(&mut self, ts: u32, len: usize) -> Result<(), IngestError> {
+        match self.clock_mark {
+            Some(mark) if ts >= mark && ts - mark < 1000 => {
+                self.bytes_since_mark += len as u64;
+                if self.bytes_since_mark > MAX_BYTES_PER_MEDIA_SECOND {
+                    return Err(IngestError::FrozenClock { bytes: self.bytes_since_mark, timestamp_ms: ts });
+                }
+            }
+            // A second has passed (or time went back, with jitter correction off): a new mark.
+            Some(mark) if ts < mark => self.bytes_since_mark += len as u64,
+            _ => {
+                self.clock_mark = Some(ts);
+                self.bytes_since_mark = len as u64;
+            }
+        }
+        Ok(())
+    }
+
+    /// Accounts a message about to enter the ring, refusing one that would make it too heavy.
+    fn check_ring(&mut self, len: usize) -> Result<(), IngestError> {
+        if self.ring_sizes.len() == RING_CAPACITY {
+            self.ring_bytes -= self.ring_sizes.pop_front().unwrap_or(0) as usize;
+        }
+        self.ring_sizes.push_back(len as u32);
+        self.ring_bytes += len;
+        if self.ring_bytes > RING_MAX_BYTES {
+            return Err(IngestError::RingBytes { bytes: self.ring_bytes });
+        }
+        Ok(())
     }
 }
 
@@ -242,6 +310,11 @@ impl Source {
                 settings,
                 video_info: None,
                 audio_info: None,
+                gop_bytes: 0,
+                ring_sizes: std::collections::VecDeque::new(),
+                ring_bytes: 0,
+                clock_mark: None,
+                bytes_since_mark: 0,
             }),
             tx,
             consumers: AtomicUsize::new(0),
@@ -267,6 +340,8 @@ impl Source {
         st.publisher_tc_url = tc_url.to_string();
         // A new publish starts a new cache (SRS resets metadata and sequence headers too).
         st.clear_cache();
+        st.clock_mark = None;
+        st.bytes_since_mark = 0;
         st.settings = settings;
         Ok(())
     }
@@ -278,7 +353,7 @@ impl Source {
             return;
         }
         st.publisher = None;
-        st.gop.clear();
+        st.clear_gop();
         let _ = self.tx.send(HubEvent::Unpublished);
     }
 
@@ -290,7 +365,14 @@ impl Source {
 
     /// Forgets cached metadata, sequence headers and GOP (a new upstream starts afresh).
     pub fn reset_cache(&self) {
-        self.lock().clear_cache();
+        let mut st = self.lock();
+        st.clear_cache();
+        st.clock_mark = None;
+    }
+
+    /// Bytes the GOP cache holds now.
+    pub fn gop_cache_bytes(&self) -> usize {
+        self.lock().gop_bytes
     }
 
     pub fn publisher(&self) -> Option<String> {
@@ -310,8 +392,9 @@ impl Source {
         self.created_at.elapsed()
     }
 
-    /// Adds a message from the publisher. Never blocks on consumers.
-    pub fn push(&self, kind: FrameKind, timestamp: u32, payload: Bytes) {
+    /// Adds a message from the publisher. Never blocks on consumers. Refuses media that would
+    /// break the stream's bounds (see [`IngestError`]); the caller then drops the publisher.
+    pub fn push(&self, kind: FrameKind, timestamp: u32, payload: Bytes) -> Result<(), IngestError> {
         self.recv_bytes.fetch_add(payload.len() as u64, Ordering::Relaxed);
         let mut st = self.lock();
         let settings = st.settings;
@@ -320,6 +403,10 @@ impl Source {
             (_, rsrs_config::TimeJitter::Off) => timestamp,
             _ => st.jitter.correct(timestamp),
         };
+        if kind != FrameKind::Metadata {
+            st.check_clock(ts, payload.len())?;
+        }
+        st.check_ring(payload.len())?;
         let frame = Arc::new(Frame::new(kind, ts, payload));
         match kind {
             FrameKind::Metadata => st.metadata = Some(frame.clone()),
@@ -335,15 +422,16 @@ impl Source {
                 if st.audio_info.is_none() {
                     st.audio_info = flv::audio_info(&frame.payload);
                 }
-                cache_gop(&mut st, &frame, &settings);
+                cache_gop(&mut st, &frame, &settings, &self.key);
             }
             FrameKind::Video => {
                 self.video_frames.fetch_add(1, Ordering::Relaxed);
-                cache_gop(&mut st, &frame, &settings);
+                cache_gop(&mut st, &frame, &settings, &self.key);
             }
         }
         // Sent under the lock so a subscriber's snapshot and its ring position line up exactly.
         let _ = self.tx.send(HubEvent::Media(frame));
+        Ok(())
     }
 
     /// Attaches a consumer: the cached stream start (only while published) and a ring receiver.
@@ -369,13 +457,13 @@ impl Source {
     }
 }
 
-fn cache_gop(st: &mut SourceState, frame: &Arc<Frame>, settings: &SourceSettings) {
+fn cache_gop(st: &mut SourceState, frame: &Arc<Frame>, settings: &SourceSettings, key: &StreamKey) {
     if !settings.gop_cache {
         return;
     }
     if frame.kind == FrameKind::Video {
         if frame.keyframe {
-            st.gop.clear();
+            st.clear_gop();
         }
         st.gop_has_video = true;
         st.audio_after_video = 0;
@@ -384,7 +472,7 @@ fn cache_gop(st: &mut SourceState, frame: &Arc<Frame>, settings: &SourceSettings
         // Pure audio stream (SRS: more than 115 audio messages since the last video): the
         // cache cannot start on a keyframe, so keep nothing.
         if st.audio_after_video > 115 {
-            st.gop.clear();
+            st.clear_gop();
             st.gop_has_video = false;
         }
     }
@@ -395,10 +483,20 @@ fn cache_gop(st: &mut SourceState, frame: &Arc<Frame>, settings: &SourceSettings
     if st.gop.is_empty() && !frame.keyframe {
         return;
     }
-    if st.gop.len() >= settings.gop_cache_max_frames {
-        st.gop.clear();
+    let too_many = st.gop.len() >= settings.gop_cache_max_frames;
+    if too_many || st.gop_bytes + frame.payload.len() > GOP_CACHE_MAX_BYTES {
+        let (frames, bytes) = (st.gop.len(), st.gop_bytes);
+        st.clear_gop();
+        tracing::warn!(
+            stream = %key.url(),
+            frames,
+            bytes,
+            "GOP cache dropped until the next keyframe: over {}",
+            if too_many { "gop_cache_max_frames" } else { "its byte limit (64 MiB)" }
+        );
         return;
     }
+    st.gop_bytes += frame.payload.len();
     st.gop.push(frame.clone());
 }
 
@@ -458,6 +556,7 @@ impl Hub {
         if let Some(s) = map.get(key) {
             if s.publisher().is_none() && s.consumers.load(Ordering::Acquire) == 0 {
                 map.remove(key);
+                crate::alloc::RELEASED.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -653,13 +752,13 @@ mod tests {
     fn late_joiner_gets_headers_then_gop_from_keyframe() {
         let s = Source::new(key(), settings());
         s.publish("c1", "rtmp://x/live", settings()).unwrap();
-        s.push(FrameKind::Metadata, 0, Bytes::from_static(b"meta"));
-        s.push(FrameKind::Video, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1]));
-        s.push(FrameKind::Audio, 0, Bytes::from_static(&[0xAF, 0, 0x12, 0x10]));
-        s.push(FrameKind::Video, 40, video(false, 1)); // before any keyframe: not cached
-        s.push(FrameKind::Video, 80, video(true, 2));
-        s.push(FrameKind::Audio, 90, Bytes::from_static(&[0xAF, 1, 9]));
-        s.push(FrameKind::Video, 120, video(false, 3));
+        s.push(FrameKind::Metadata, 0, Bytes::from_static(b"meta")).unwrap();
+        s.push(FrameKind::Video, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1])).unwrap();
+        s.push(FrameKind::Audio, 0, Bytes::from_static(&[0xAF, 0, 0x12, 0x10])).unwrap();
+        s.push(FrameKind::Video, 40, video(false, 1)).unwrap(); // before any keyframe: not cached
+        s.push(FrameKind::Video, 80, video(true, 2)).unwrap();
+        s.push(FrameKind::Audio, 90, Bytes::from_static(&[0xAF, 1, 9])).unwrap();
+        s.push(FrameKind::Video, 120, video(false, 3)).unwrap();
         let sub = s.subscribe();
         let kinds: Vec<(FrameKind, bool, bool)> =
             sub.initial.iter().map(|f| (f.kind, f.sequence_header, f.keyframe)).collect();
@@ -676,7 +775,7 @@ mod tests {
         );
         assert!(sub.has_audio && sub.has_video);
         // Second keyframe resets the GOP.
-        s.push(FrameKind::Video, 160, video(true, 4));
+        s.push(FrameKind::Video, 160, video(true, 4)).unwrap();
         assert_eq!(s.subscribe().initial.len(), 4);
     }
 
@@ -707,7 +806,7 @@ mod tests {
         s.publish("a", "", settings()).unwrap();
         let mut sub = s.subscribe();
         for i in 0..(RING_CAPACITY + 10) {
-            s.push(FrameKind::Video, i as u32 * 40, video(i % 50 == 0, 0));
+            s.push(FrameKind::Video, i as u32 * 40, video(i % 50 == 0, 0)).unwrap();
         }
         assert!(matches!(sub.rx.try_recv(), Err(broadcast::error::TryRecvError::Lagged(_))));
         let mut skip = SkipAhead::default();
@@ -720,6 +819,70 @@ mod tests {
             }
         }
         assert!(admitted > 0);
+    }
+
+    #[test]
+    fn gop_cache_is_bounded_in_bytes() {
+        let s = Source::new(key(), settings());
+        s.publish("a", "", settings()).unwrap();
+        let big = |key: bool| {
+            let mut v = vec![0u8; 1024 * 1024];
+            v[0] = if key { 0x17 } else { 0x27 };
+            v[1] = 1;
+            Bytes::from(v)
+        };
+        s.push(FrameKind::Video, 0, big(true)).unwrap();
+        for i in 1..80u32 {
+            s.push(FrameKind::Video, i * 40, big(false)).unwrap();
+            assert!(s.gop_cache_bytes() <= GOP_CACHE_MAX_BYTES, "after frame {i}: {}", s.gop_cache_bytes());
+        }
+        assert_eq!(s.gop_cache_bytes(), 0, "dropped after passing the limit, until the next keyframe");
+        s.push(FrameKind::Video, 80 * 40, big(true)).unwrap();
+        assert_eq!(s.gop_cache_bytes(), 1024 * 1024);
+        assert_eq!(s.subscribe().initial.first().map(|f| f.keyframe), Some(true));
+    }
+
+    #[test]
+    fn a_frozen_clock_is_refused() {
+        let s = Source::new(key(), settings());
+        s.publish("a", "", settings()).unwrap();
+        let frame = Bytes::from(vec![0x27u8; 512 * 1024]);
+        s.push(FrameKind::Video, 5000, video(true, 0)).unwrap();
+        let mut refused = None;
+        for n in 0..200u64 {
+            if let Err(e) = s.push(FrameKind::Video, 5000, frame.clone()) {
+                refused = Some((n, e));
+                break;
+            }
+        }
+        let (n, e) = refused.expect("refused before 100 MiB");
+        assert_eq!(n, 127, "the 128th 512 KiB frame within one second of stream time passes 64 MiB");
+        assert!(matches!(e, IngestError::FrozenClock { .. }), "{e}");
+        // A real stream at 100 Mb/s (12.5 MB per second of stream time) is never refused.
+        let s = Source::new(key(), settings());
+        s.publish("a", "", settings()).unwrap();
+        let frame = Bytes::from(vec![0x27u8; 400 * 1024]);
+        for i in 0..300u32 {
+            s.push(FrameKind::Video, i * 33, frame.clone()).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_ring_is_bounded_in_bytes() {
+        let s = Source::new(key(), settings());
+        s.publish("a", "", settings()).unwrap();
+        let frame = Bytes::from(vec![0x27u8; 8 * 1024 * 1024]);
+        let mut n = 0u32;
+        let err = loop {
+            // 200 ms apart: 40 MiB per second of stream time, under the frozen-clock bound.
+            match s.push(FrameKind::Video, n * 200, frame.clone()) {
+                Ok(()) => n += 1,
+                Err(e) => break e,
+            }
+            assert!(n < 100, "never refused");
+        };
+        assert_eq!(n, 16, "16 messages of 8 MiB fill the ring's 128 MiB");
+        assert!(matches!(err, IngestError::RingBytes { .. }), "{err}");
     }
 
     #[test]

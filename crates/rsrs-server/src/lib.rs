@@ -5,6 +5,7 @@
 //! the GOP cache; [`stats`] tracks clients for the API. Protocol encoding and decoding live in
 //! the sans-io `rsrs-codec` crate, configuration in `rsrs-config`.
 
+pub mod alloc;
 pub mod cleanup;
 pub mod cli;
 pub mod cluster;
@@ -17,7 +18,9 @@ pub mod ids;
 pub mod inotify;
 pub mod lifecycle;
 pub mod logging;
+pub mod names;
 pub mod paths;
 pub mod rtmp;
 pub mod server;
+pub mod slots;
 pub mod stats;

@@ -42,6 +42,24 @@ impl Write for LogWriter {
     }
 }
 
+/// Writes each log record as exactly one line: the formatter hands over a whole record per
+/// write, and any control character inside it (a CR/LF in a field from the network) is escaped,
+/// so no client can forge or split log lines.
+struct OneLine<W> {
+    inner: W,
+    keep_esc: bool,
+}
+
+impl<W: Write> Write for OneLine<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write_all(&crate::names::escape_log_record(buf, self.keep_esc))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 pub fn init(cfg: &Config) -> Result<(), String> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.log_level));
     let json = std::env::var("RSRS_LOG_FORMAT").map(|v| v == "json").unwrap_or(false);
@@ -49,10 +67,11 @@ pub fn init(cfg: &Config) -> Result<(), String> {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi);
     match cfg.log_tank {
         LogTank::Console => {
+            let make = move || OneLine { inner: std::io::stdout(), keep_esc: ansi };
             if json {
-                builder.json().with_writer(std::io::stdout).init();
+                builder.json().with_writer(make).init();
             } else {
-                builder.with_writer(std::io::stdout).init();
+                builder.with_writer(make).init();
             }
         }
         LogTank::File => {
@@ -63,7 +82,9 @@ pub fn init(cfg: &Config) -> Result<(), String> {
             }
             let shared = Arc::new(Mutex::new(open(path)?));
             let _ = LOG_FILE.set((path.to_path_buf(), shared.clone()));
-            let builder = builder.with_ansi(false).with_writer(move || LogWriter(shared.clone()));
+            let builder = builder
+                .with_ansi(false)
+                .with_writer(move || OneLine { inner: LogWriter(shared.clone()), keep_esc: false });
             if json {
                 builder.json().init();
             } else {

@@ -90,6 +90,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    rsrs_server::alloc::tune();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -2,6 +2,7 @@
 //! date variables `[2006] [01] [02] [15] [04] [05] [999]` (local time unless `utc_time on`).
 
 use crate::hub::StreamKey;
+use std::path::{Component, Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Broken-down time used by the date variables.
@@ -70,6 +71,56 @@ pub fn join(base: &str, rel: &str) -> std::path::PathBuf {
     std::path::PathBuf::from(format!("{}/{}", base.trim_end_matches('/'), rel.trim_start_matches('/')))
 }
 
+/// A path rendered from a template that would leave its configured root.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} is outside {}", .path.display(), .root.display())]
+pub struct OutsideRoot {
+    pub path: PathBuf,
+    pub root: PathBuf,
+}
+
+/// `.` dropped and `a/..` folded, without touching the disk; leading `..` are kept.
+fn lexical(p: &Path) -> PathBuf {
+    let mut out: Vec<Component<'_>> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir) => {}
+                _ => out.push(c),
+            },
+            c => out.push(c),
+        }
+    }
+    out.iter().collect()
+}
+
+/// Checks, before anything is created, that `path` (built from a template and client names)
+/// lies strictly below `root`. Returns the path as given.
+pub fn confine(root: &Path, path: &Path) -> Result<PathBuf, OutsideRoot> {
+    let (r, p) = (lexical(root), lexical(path));
+    if p.starts_with(&r) && p.components().count() > r.components().count() {
+        Ok(path.to_path_buf())
+    } else {
+        Err(OutsideRoot { path: path.to_path_buf(), root: root.to_path_buf() })
+    }
+}
+
+/// The directory a DVR template writes under: the fixed part of `dvr_path` before its first
+/// variable, up to its last `/` (`./objs/nginx/html/[app]/[stream].flv` gives
+/// `./objs/nginx/html`).
+pub fn template_root(template: &str) -> PathBuf {
+    let fixed = template.split('[').next().unwrap_or("");
+    match fixed.rfind('/') {
+        Some(0) => PathBuf::from("/"),
+        Some(i) => PathBuf::from(&fixed[..i]),
+        None => PathBuf::from("."),
+    }
+}
+
 /// `target` relative to the directory of `from` (both relative to the same root), for playlist
 /// URIs: `live/a.m3u8` + `live/a-1.ts` gives `a-1.ts`; `live/a.m3u8` + `ts/a-1.ts` gives `../ts/a-1.ts`.
 pub fn relative_to(from: &str, target: &str) -> String {
@@ -98,6 +149,27 @@ mod tests {
         assert_eq!(render("[app]/[stream].[timestamp].flv", &key(), None, &t), "live/cam.1612325106789.flv");
         assert_eq!(render("[2006]/[01]/[02]/[15][04][05]-[999]", &key(), None, &t), "2021/02/03/040506-789");
         assert_eq!(render("[stream]-[seq]", &key(), None, &t), "cam-[seq]");
+    }
+
+    #[test]
+    fn rendered_paths_stay_under_their_root() {
+        let root = Path::new("./objs/nginx/html");
+        let ok = |p: &str| confine(root, Path::new(p)).is_ok();
+        assert!(ok("./objs/nginx/html/live/a.m3u8"));
+        assert!(ok("objs/nginx/html/./live/../live/a-1.ts"));
+        assert!(!ok("./objs/nginx/html/../../../../x/a.m3u8"));
+        assert!(!ok("./objs/nginx/html/live/../../html2/a.ts"));
+        assert!(!ok("./objs/nginx/html"));
+        assert!(!ok("/etc/passwd"));
+        assert!(confine(Path::new("/data"), Path::new("/data/live/../../etc/x")).is_err());
+        assert!(confine(Path::new("/data"), Path::new("/data/live/a.flv")).is_ok());
+        assert_eq!(
+            template_root("./objs/nginx/html/[app]/[stream].[timestamp].flv"),
+            PathBuf::from("./objs/nginx/html")
+        );
+        assert_eq!(template_root("/rec/[2006]/x.flv"), PathBuf::from("/rec"));
+        assert_eq!(template_root("[app].flv"), PathBuf::from("."));
+        assert_eq!(template_root("/x.flv"), PathBuf::from("/"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The running server: shared state, listeners and the accept loops.
 
 use crate::hub::{Hub, SourceSettings};
+use crate::slots::{ConnClass, Slots};
 use crate::stats::{ClientGuard, Clients};
 use rsrs_codec::rtmp::message::ServerIdentity;
 use rsrs_config::{Config, Vhost};
@@ -44,6 +45,8 @@ pub struct Server {
     pub config_path: Option<std::path::PathBuf>,
     /// Background work that must finish before exit (DVR files).
     pub tasks: tokio_util::task::TaskTracker,
+    /// Connection slots by kind of listener.
+    pub slots: Arc<Slots>,
 }
 
 impl Server {
@@ -67,6 +70,7 @@ impl Server {
             applying: std::sync::atomic::AtomicBool::new(false),
             config_path,
             tasks: tokio_util::task::TaskTracker::new(),
+            slots: Arc::new(Slots::default()),
         })
     }
 
@@ -91,15 +95,26 @@ impl Server {
         ids.entry(name.to_string()).or_insert_with(|| crate::ids::random_id("vid-", 7)).clone()
     }
 
-    /// Registers an accepted connection, or refuses it when `max_connections` is reached.
-    pub fn admit(&self, peer: SocketAddr, what: &str) -> Option<ClientGuard> {
-        let max = self.config().max_connections as usize;
-        let now = self.clients.count();
-        if now >= max {
-            warn!(peer = %peer, listener = what, "refusing connection: {now} connections reached max_connections {max}");
-            return None;
+    /// Registers an accepted connection, or refuses it when its kind's share of
+    /// `max_connections` is used up (see [`crate::slots`]).
+    pub fn admit(&self, peer: SocketAddr, kind: ListenerKind) -> Option<ClientGuard> {
+        let cfg = self.config();
+        let class = kind.class();
+        let open: Vec<ConnClass> = wanted_listeners(&cfg).iter().map(|(k, _)| k.class()).collect();
+        match self.slots.admit(class, cfg.max_connections as usize, &open) {
+            Ok(slot) => {
+                let mut guard = self.clients.register(peer.ip());
+                guard.slot = Some(slot);
+                Some(guard)
+            }
+            Err(why) => {
+                // One line a second under a flood, with the counts, rather than one per socket.
+                if let Some([rtmp, http, api]) = self.slots.refusals_to_log() {
+                    warn!(peer = %peer, "refusing connections (RTMP {rtmp}, HTTP {http}, API {api} since the last report): {why}");
+                }
+                None
+            }
         }
-        Some(self.clients.register(peer.ip()))
     }
 }
 
@@ -136,6 +151,15 @@ pub enum ListenerKind {
 }
 
 impl ListenerKind {
+    /// Whose share of the connection slots a connection on this listener uses.
+    pub fn class(self) -> ConnClass {
+        match self {
+            ListenerKind::Rtmp => ConnClass::Rtmp,
+            ListenerKind::Http { files: true, .. } => ConnClass::Http,
+            ListenerKind::Http { .. } => ConnClass::Api,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             ListenerKind::Rtmp => "RTMP",
@@ -209,14 +233,30 @@ pub fn close_listeners(server: &Server) {
 pub async fn run(server: Arc<Server>) -> Result<(), String> {
     let cfg = server.config();
     recover_files(&cfg);
+    warn_open_api(&cfg);
     if let Err(e) = apply_listeners(&server, &cfg).await {
         close_listeners(&server);
         return Err(e);
     }
     tokio::spawn(sample_rates(server.clone()));
+    tokio::spawn(crate::alloc::trim_after_churn());
     server.shutdown.cancelled().await;
     close_listeners(&server);
     Ok(())
+}
+
+/// An API without a password on a non-loopback address lets anyone on the network list and kick
+/// clients; SRS's defaults do that, so it is allowed, but said at start-up.
+pub fn warn_open_api(cfg: &Config) {
+    let api = cfg.http_api.listen.0;
+    if cfg.http_api.enabled && cfg.http_api.auth.is_none() && !api.ip().is_loopback() {
+        warn!(
+            "the HTTP API on {api} has no auth and listens beyond loopback: anyone who reaches it can list \
+             and kick clients. Set `http_api {{ listen 127.0.0.1:{}; }}` or `http_api {{ auth {{ enabled on; \
+             username ...; password ...; }} }}`",
+            api.port()
+        );
+    }
 }
 
 /// Cleans up after an earlier run that did not stop cleanly: HLS temp files are removed,
@@ -231,10 +271,7 @@ fn recover_files(cfg: &Config) {
             }
         }
         if v.dvr.enabled {
-            // The fixed part of dvr_path, before its first variable.
-            let fixed = v.dvr.path.split('[').next().unwrap_or("");
-            let base = std::path::Path::new(fixed).parent().map(|p| p.to_path_buf()).unwrap_or_default();
-            let base = if base.as_os_str().is_empty() { std::path::PathBuf::from(".") } else { base };
+            let base = crate::paths::template_root(&v.dvr.path);
             if seen.insert(("dvr", base.display().to_string())) {
                 crate::dvr::recover_stale(&base);
             }
@@ -255,7 +292,7 @@ async fn accept_loop(server: Arc<Server>, l: TcpListener, kind: ListenerKind) {
                 continue;
             }
         };
-        let Some(guard) = server.admit(peer, kind.name()) else {
+        let Some(guard) = server.admit(peer, kind) else {
             continue;
         };
         let srv = server.clone();

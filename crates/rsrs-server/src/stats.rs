@@ -141,7 +141,7 @@ impl Clients {
         });
         self.map().insert(client.id.clone(), client.clone());
         self.total.fetch_add(1, Ordering::Relaxed);
-        ClientGuard { client, clients: self.clone() }
+        ClientGuard { client, clients: self.clone(), slot: None }
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<Client>> {
@@ -173,6 +173,8 @@ impl Clients {
 pub struct ClientGuard {
     pub client: Arc<Client>,
     clients: Arc<Clients>,
+    /// The connection slot it holds (freed with the guard).
+    pub slot: Option<crate::slots::Slot>,
 }
 
 impl Drop for ClientGuard {

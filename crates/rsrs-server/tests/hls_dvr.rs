@@ -282,15 +282,6 @@ fn flvs(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-fn probe_duration(p: &Path) -> f64 {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "format=duration", "-of", "default=nw=1:nk=1"])
-        .arg(p)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0.0)
-}
-
 fn flvmeta_check(p: &Path) {
     let out = Command::new("flvmeta").arg("--check").arg(p).output().expect("flvmeta (apt-get install flvmeta)");
     assert!(out.status.success(), "flvmeta --check {}: {}", p.display(), String::from_utf8_lossy(&out.stdout));

@@ -245,7 +245,7 @@ fn max_connections_refuses_cleanly() {
         }
         assert!(std::time::Instant::now() < deadline, "third connection was not refused");
     }
-    assert!(s.wait_log("reached max_connections 2", Duration::from_secs(5)), "{}", s.log_text());
+    assert!(s.wait_log("in all, max_connections 2", Duration::from_secs(5)), "{}", s.log_text());
 }
 
 #[test]

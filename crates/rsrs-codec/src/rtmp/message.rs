@@ -182,6 +182,17 @@ pub fn connect_result(
     command(CSID_RESULT, 0, &[Amf0Value::str("_result"), Amf0Value::Number(transaction_id), props, info])
 }
 
+/// `_error(tid, null, {level: error, code: NetConnection.Connect.Rejected, description})`: a
+/// refused `connect` (ffmpeg prints the description as "Server error: ...").
+pub fn connect_rejected(transaction_id: f64, description: &str) -> Message {
+    let info = Amf0Value::object([
+        ("level", Amf0Value::str("error")),
+        ("code", Amf0Value::str("NetConnection.Connect.Rejected")),
+        ("description", Amf0Value::str(description)),
+    ]);
+    command(CSID_RESULT, 0, &[Amf0Value::str("_error"), Amf0Value::Number(transaction_id), Amf0Value::Null, info])
+}
+
 /// `_result(tid, null, value)`.
 pub fn result(transaction_id: f64, value: Amf0Value) -> Message {
     command(CSID_RESULT, 0, &[Amf0Value::str("_result"), Amf0Value::Number(transaction_id), Amf0Value::Null, value])

@@ -75,6 +75,16 @@ pub async fn serve(root: &str, req: &Request) -> FileReply {
         path.push("index.html");
         url = "index.html".into();
     }
+    // A symlink inside the root may point anywhere: serve only what really lies under the root.
+    // The resolved path is what gets opened, so a link swapped afterwards changes nothing.
+    match (tokio::fs::canonicalize(root).await, tokio::fs::canonicalize(&path).await) {
+        (Ok(real_root), Ok(real)) if !real.starts_with(&real_root) => {
+            tracing::warn!(path = %crate::names::Escaped(&req.path), "refused: resolves outside the web root");
+            return FileReply::Full(Response::text(403, "Forbidden"));
+        }
+        (Ok(_), Ok(real)) => path = real,
+        _ => {}
+    }
     let file = match tokio::fs::File::open(&path).await {
         Ok(f) => f,
         Err(_) if req.path == "/" || req.path == "/index.html" => {

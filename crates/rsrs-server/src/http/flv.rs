@@ -21,6 +21,9 @@ use tokio::net::TcpStream;
 use tracing::info;
 
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a player may wait for a stream that has not started: then a 404. SRS waits for
+/// ever, which lets idle waits for made-up names hold connection slots indefinitely.
+pub const STREAM_WAIT: Duration = Duration::from_secs(30);
 const MAX_BATCH: usize = 256;
 
 /// Matches a request path against the vhost's `http_remux` mount (vhost from `Host`, falling
@@ -103,11 +106,15 @@ pub async fn serve(
     let kill = guard.client.kill.clone();
     let mut flush_at: Option<tokio::time::Instant> = None;
     let mut scratch = [0u8; 512];
+    let give_up_at = tokio::time::Instant::now() + STREAM_WAIT;
+    let mut gave_up = false;
 
     let result: std::io::Result<()> = async {
         out.write(&mut batch, &mut clock, guard, &source).await?;
         loop {
-            let deadline = flush_at;
+            // One timer serves both the merge window and, until the first bytes, the give-up
+            // (a second timer would enlarge every player's task).
+            let deadline = flush_at.or(out.head.is_some().then_some(give_up_at));
             let sig = tokio::select! {
                 biased;
                 _ = kill.cancelled() => return Ok(()),
@@ -128,19 +135,30 @@ pub async fn serve(
                     sig
                 }
                 _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if deadline.is_some() => {
-                    flush_at = None;
-                    loop {
-                        let sig = consumer.drain(&mut batch, MAX_BATCH);
-                        let full = batch.len() >= MAX_BATCH;
-                        out.write(&mut batch, &mut clock, guard, &source).await?;
-                        if sig.is_some() || !full {
-                            break sig;
+                    if flush_at.is_none() {
+                        // The give-up timer: answered below with the other failures.
+                        gave_up = true;
+                        None
+                    } else {
+                        flush_at = None;
+                        loop {
+                            let sig = consumer.drain(&mut batch, MAX_BATCH);
+                            let full = batch.len() >= MAX_BATCH;
+                            out.write(&mut batch, &mut clock, guard, &source).await?;
+                            if sig.is_some() || !full {
+                                break sig;
+                            }
                         }
                     }
                 }
             };
-            if let Some(crate::hub::Signal::Failed(why)) = &sig {
-                out.fail(why).await?;
+            let failure = match &sig {
+                Some(crate::hub::Signal::Failed(why)) => Some((503, why.to_string())),
+                _ if gave_up => Some((404, format!("no media within {} s", STREAM_WAIT.as_secs()))),
+                _ => None,
+            };
+            if let Some((status, why)) = failure {
+                out.fail(status, &why).await?;
                 info!(stream = %key.url(), "HTTP-FLV play failed: {why}");
                 return Ok(());
             }
@@ -222,11 +240,11 @@ impl FlvOut {
         Ok(())
     }
 
-    /// The stream cannot be had: a 503 if nothing was sent yet, else the body just ends.
-    async fn fail(&mut self, why: &str) -> std::io::Result<()> {
+    /// The stream cannot be had: `status` if nothing was sent yet, else the body just ends.
+    async fn fail(&mut self, status: u16, why: &str) -> std::io::Result<()> {
         if self.head.take().is_some() {
             let body = format!("stream unavailable: {why}\n");
-            let mut head = head_bytes(503, &[("Content-Type", "text/plain".to_string())], Some(body.len()), false);
+            let mut head = head_bytes(status, &[("Content-Type", "text/plain".to_string())], Some(body.len()), false);
             head.extend_from_slice(body.as_bytes());
             let mut parts = [head.freeze()];
             write_all_vectored(&mut self.wr, &mut parts).await?;

@@ -1,5 +1,6 @@
-//! HTTP/1.1 for the API port (1985) and the HTTP server port (8080): a small request reader,
-//! routing to the API, HTTP-FLV streams and static files, and response writing.
+//! HTTP/1.1 for the API port (1985) and the HTTP server port (8080): requests framed by the
+//! sans-io reader in `rsrs_codec::http` (strict RFC 9112 framing, one normalised path), routing
+//! to the API, HTTP-FLV streams and static files, and response writing.
 //!
 //! Written on httparse rather than a framework so that HTTP-FLV can write shared media buffers
 //! straight to the socket with vectored writes, and so the headers of a live stream can be held
@@ -13,6 +14,7 @@ pub mod flv;
 use crate::server::{HttpRole, Server};
 use crate::stats::ClientGuard;
 use bytes::{Bytes, BytesMut};
+use rsrs_codec::http::{parse_head, BodyFraming, ChunkedDecoder, HttpParseError, Limits, RequestHead};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,10 +22,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::{debug, Instrument};
 
-/// Longest request head we read.
-const MAX_HEAD: usize = 16 * 1024;
-/// Largest request body we accept (the API takes no large bodies).
-const MAX_BODY: usize = 64 * 1024;
 /// How long an idle keep-alive connection may wait for its next request.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -157,8 +155,12 @@ pub fn head_bytes(
 enum HttpError {
     #[error("socket: {0}")]
     Io(#[from] std::io::Error),
-    #[error("{0}")]
-    Bad(String),
+    #[error("refused: {0}")]
+    Parse(#[from] HttpParseError),
+    #[error("connection closed {0}")]
+    Closed(&'static str),
+    #[error("refused: {0}")]
+    Refused(#[from] crate::names::NameError),
 }
 
 /// Serves one HTTP connection (keep-alive: many requests) until it closes.
@@ -192,10 +194,11 @@ async fn connection(
                 Err(_) => return Ok(()),
                 Ok(Ok(Some(req))) => req,
                 Ok(Ok(None)) => return Ok(()),
-                Ok(Err(HttpError::Bad(why))) => {
-                    let resp = Response::text(400, &why);
+                Ok(Err(HttpError::Parse(why))) => {
+                    let resp = Response::text(why.status(), &format!("{why}\n"));
                     write_response(&mut sock, &resp, false, false).await?;
-                    return Err(HttpError::Bad(why));
+                    linger(&mut sock).await;
+                    return Err(HttpError::Parse(why));
                 }
                 Ok(Err(e)) => return Err(e),
             },
@@ -206,6 +209,11 @@ async fn connection(
         let head_only = req.method == "HEAD";
         if role.files && (req.method == "GET" || head_only) && req.path.ends_with(".flv") {
             if let Some((vhost, key)) = flv::match_mount(&cfg, &req) {
+                if let Err(e) = crate::names::check_stream_request(&key.app, &key.stream, &req.query) {
+                    let resp = Response::text(400, &format!("{e}\n"));
+                    write_response(&mut sock, &resp, false, head_only).await?;
+                    return Err(HttpError::Refused(e));
+                }
                 if !head_only {
                     return flv::serve(server, sock, &req, &vhost, key, guard).await.map_err(HttpError::Io);
                 }
@@ -265,6 +273,23 @@ async fn connection(
     }
 }
 
+/// After refusing a request whose rest is still arriving: say we are done sending, then read
+/// and drop what comes for a moment (bounded), so closing with unread data does not reset the
+/// connection before the client has read our answer.
+async fn linger(sock: &mut TcpStream) {
+    let _ = sock.shutdown().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    // On the heap: an array here would enlarge every HTTP connection's future for a rare path.
+    let mut scratch = vec![0u8; 4096];
+    let mut drained = 0usize;
+    while drained < 256 * 1024 {
+        match tokio::time::timeout_at(deadline, sock.read(&mut scratch)).await {
+            Ok(Ok(n)) if n > 0 => drained += n,
+            _ => break,
+        }
+    }
+}
+
 async fn write_response(
     sock: &mut TcpStream,
     resp: &Response,
@@ -280,77 +305,59 @@ async fn write_response(
 }
 
 /// Reads one request (head and body). `Ok(None)` when the peer closed cleanly between requests.
+/// Framing errors (RFC 9112) come back as [`HttpError::Parse`] and are answered, then the
+/// connection closes: after a request we cannot frame, nothing that follows can be trusted.
 async fn read_request(sock: &mut TcpStream, buf: &mut BytesMut) -> Result<Option<Request>, HttpError> {
+    let limits = Limits::default();
     loop {
         if !buf.is_empty() {
-            let mut headers = [httparse::EMPTY_HEADER; 64];
-            let mut r = httparse::Request::new(&mut headers);
-            match r.parse(buf) {
-                Ok(httparse::Status::Complete(head_len)) => {
-                    let method = r.method.unwrap_or("GET").to_string();
-                    let target = r.path.unwrap_or("/");
-                    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-                    let headers: Vec<(String, String)> = r
-                        .headers
-                        .iter()
-                        .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
-                        .collect();
-                    let http10 = r.version == Some(0);
-                    let content_length: usize = headers
-                        .iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-                        .and_then(|(_, v)| v.trim().parse().ok())
-                        .unwrap_or(0);
-                    if content_length > MAX_BODY {
-                        return Err(HttpError::Bad(format!(
-                            "request body of {content_length} bytes exceeds {MAX_BODY}"
-                        )));
-                    }
-                    let path = percent_decode(path);
-                    let query = query.to_string();
-                    bytes::Buf::advance(buf, head_len);
-                    while buf.len() < content_length {
-                        if sock.read_buf(buf).await? == 0 {
-                            return Err(HttpError::Bad("connection closed inside the request body".into()));
+            if let Some(head) = parse_head(buf, &limits)? {
+                bytes::Buf::advance(buf, head.head_len);
+                let body = match head.framing {
+                    BodyFraming::None => Bytes::new(),
+                    BodyFraming::Length(n) => {
+                        while buf.len() < n {
+                            if sock.read_buf(buf).await? == 0 {
+                                return Err(HttpError::Closed("inside the request body"));
+                            }
                         }
+                        buf.split_to(n).freeze()
                     }
-                    let body = buf.split_to(content_length).freeze();
-                    return Ok(Some(Request { method, path, query, headers, http10, body }));
-                }
-                Ok(httparse::Status::Partial) => {
-                    if buf.len() > MAX_HEAD {
-                        return Err(HttpError::Bad(format!("request head exceeds {MAX_HEAD} bytes")));
+                    BodyFraming::Chunked => {
+                        let mut dec = ChunkedDecoder::new(limits.max_body);
+                        loop {
+                            let used = dec.feed(buf)?;
+                            bytes::Buf::advance(buf, used);
+                            if dec.is_done() {
+                                break;
+                            }
+                            if sock.read_buf(buf).await? == 0 {
+                                return Err(HttpError::Closed("inside the chunked request body"));
+                            }
+                        }
+                        Bytes::from(dec.into_body())
                     }
-                }
-                Err(e) => return Err(HttpError::Bad(format!("malformed HTTP request: {e}"))),
+                };
+                let RequestHead { method, path, query, headers, http10, .. } = head;
+                return Ok(Some(Request { method, path, query, headers, http10, body }));
             }
         }
-        if sock.read_buf(buf).await? == 0 {
+        // Read no further than the head limit allows before parsing again, so an oversized head
+        // is refused at the limit rather than after whatever one read brought in.
+        let room = (limits.max_head + 1).saturating_sub(buf.len()).max(1);
+        let mut take = (&mut *sock).take(room as u64);
+        if take.read_buf(buf).await? == 0 {
             if buf.is_empty() {
                 return Ok(None);
             }
-            return Err(HttpError::Bad("connection closed inside the request head".into()));
+            return Err(HttpError::Closed("inside the request head"));
         }
     }
 }
 
 /// Decodes `%XX` escapes (and leaves malformed ones as they are).
 pub fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = ((b[i + 1] as char).to_digit(16), (b[i + 2] as char).to_digit(16)) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&rsrs_codec::http::percent_decode_bytes(s)).into_owned()
 }
 
 #[cfg(test)]
@@ -362,5 +369,24 @@ mod tests {
         assert_eq!(percent_decode("/a%20b/%2e%2E"), "/a b/..");
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
         assert_eq!(percent_decode("%41"), "A");
+    }
+}
+
+#[cfg(test)]
+mod future_size {
+    /// Every HTTP-FLV player's task holds this future for its whole life, so its size is memory
+    /// per player. Rare paths must not put large buffers in it (a 4 KiB array in the refusal
+    /// path once cost every player 3 KiB of RSS).
+    #[tokio::test]
+    async fn http_connection_future_stays_small() {
+        let server = crate::server::Server::new(rsrs_config::Config::builtin(&Default::default()).unwrap(), None);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (sock, peer) = listener.accept().await.unwrap();
+        let guard = server.clients.register(peer.ip());
+        let f = super::serve(server.clone(), sock, peer, guard, crate::server::HttpRole { api: false, files: true });
+        let size = std::mem::size_of_val(&f);
+        eprintln!("HTTP connection future: {size} bytes");
+        assert!(size <= 4608, "the HTTP connection future grew to {size} bytes; box what is large and rare");
     }
 }

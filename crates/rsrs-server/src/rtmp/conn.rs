@@ -2,7 +2,8 @@
 //! play, the FMLE/flash/Haivision command sequences), then the publish or play loop.
 
 use super::io::{IoError, RtmpReader, RtmpWriter};
-use crate::hub::{Consumer, ConsumerClock, Frame, FrameKind, Signal, StreamKey};
+use crate::hub::{Consumer, ConsumerClock, Frame, FrameKind, IngestError, Signal, StreamKey};
+use crate::names;
 use crate::server::{source_settings, Server};
 use crate::stats::{ClientDetails, ClientGuard, ClientType};
 use rsrs_codec::amf0::Amf0Value;
@@ -41,6 +42,9 @@ pub enum SessionError {
     Protocol(String),
     #[error("kicked by the API")]
     Kicked,
+    /// The publisher broke a bound of its stream (frozen timestamps, oversized buffering).
+    #[error("publisher dropped: {0}")]
+    Ingest(#[from] IngestError),
     /// The player was sent elsewhere (origin cluster); a normal end.
     #[error("redirected to {0} (RTMP 302)")]
     Redirected(String),
@@ -129,10 +133,17 @@ async fn session(
             if cmd.name == "connect" {
                 break cmd;
             }
-            debug!(command = %cmd.name, "ignored before connect");
+            debug!(command = %names::Escaped(&cmd.name), "ignored before connect");
         }
     };
-    let info = parse_connect(server, &connect)?;
+    let info = match parse_connect(server, &connect) {
+        Ok(info) => info,
+        Err(e) => {
+            // Tell the client why (ffmpeg prints it), then close.
+            let _ = writer.send(&[msg::connect_rejected(connect.transaction_id, &e.to_string())]).await;
+            return Err(e);
+        }
+    };
     let v = &info.vhost;
     if v.cluster.edge && v.cluster.token_traverse {
         let obj = connect.object().cloned().unwrap_or(Amf0Value::Null);
@@ -255,12 +266,21 @@ fn query_vhost(query: &str) -> Option<String> {
     })
 }
 
+/// A client's name or text refused by [`crate::names`], for the reply and the log.
+fn refused(context: &str, e: names::NameError) -> SessionError {
+    SessionError::Protocol(format!("{context} refused: {e}"))
+}
+
 fn parse_connect(server: &Server, cmd: &Command) -> Result<ConnectInfo, SessionError> {
     let obj = cmd.object().ok_or_else(|| SessionError::Protocol("connect without a command object".into()))?;
     let s = |k: &str| obj.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
     let tc_url = s("tcUrl");
     if tc_url.is_empty() {
         return Err(SessionError::Protocol("connect has no tcUrl".into()));
+    }
+    // Checked before anything is logged or looked up: these are the client's words.
+    for (what, text) in [("tcUrl", &tc_url), ("pageUrl", &s("pageUrl")), ("swfUrl", &s("swfUrl")), ("app", &s("app"))] {
+        names::check_text(what, text).map_err(|e| refused("connect", e))?;
     }
     let (host, url_app, url_query) = split_tc_url(&tc_url);
     let mut app = s("app");
@@ -274,7 +294,12 @@ fn parse_connect(server: &Server, cmd: &Command) -> Result<ConnectInfo, SessionE
     }
     let app = app.trim_end_matches('/').replace("/_definst_", "");
     let app = if app.is_empty() { "__defaultApp__".to_string() } else { app };
+    names::check_app(&app).map_err(|e| refused("connect", e))?;
     let vhost_name = query_vhost(&param).unwrap_or(host);
+    if !vhost_name.is_empty() {
+        // (An empty host falls back to the default vhost, as before.)
+        names::check_vhost(&vhost_name).map_err(|e| refused("connect", e))?;
+    }
     let cfg = server.config();
     let vhost = cfg
         .vhost(&vhost_name)
@@ -299,13 +324,25 @@ pub fn parse_stream_name(raw: &str) -> (String, String) {
     (name.to_string(), query)
 }
 
-fn stream_key(info: &ConnectInfo, cmd: &Command) -> Result<(StreamKey, String), SessionError> {
+/// The stream a `publish` or `play` names, and its query. A name [`crate::names`] refuses is
+/// answered with an error status (`code`), the reason shown escaped and short.
+async fn stream_key(
+    info: &ConnectInfo,
+    cmd: &Command,
+    writer: &mut RtmpWriter,
+    code: &str,
+) -> Result<(StreamKey, String), SessionError> {
     let raw = cmd.arg(0).and_then(|v| v.as_str()).unwrap_or("");
     let (stream, query) = parse_stream_name(raw);
-    if stream.is_empty() {
-        return Err(SessionError::Protocol(format!("{} with an empty stream name", cmd.name)));
-    }
     let param = if query.is_empty() { info.param.clone() } else { query };
+    let checked = names::check_stream(&stream)
+        .and_then(|_| names::check_text("param", &param))
+        .and_then(|_| names::check_text("stream name", raw));
+    if let Err(e) = checked {
+        let why = format!("{e}: {}", names::Escaped(raw));
+        let _ = writer.send(&[msg::on_status(DEFAULT_STREAM_ID, "error", code, &why, vec![])]).await;
+        return Err(SessionError::Protocol(format!("{} refused: {why}", cmd.name)));
+    }
     Ok((StreamKey { vhost: info.vhost.name.clone(), app: info.app.clone(), stream }, param))
 }
 
@@ -334,7 +371,7 @@ async fn publish(
     writer: &mut RtmpWriter,
     peer: SocketAddr,
 ) -> Result<(), SessionError> {
-    let (key, param) = stream_key(info, cmd)?;
+    let (key, param) = stream_key(info, cmd, writer, "NetStream.Publish.BadName").await?;
     let cid = &guard.client.id;
     let in_cluster = info.vhost.cluster.origin_cluster && !info.vhost.cluster.edge;
     if in_cluster {
@@ -403,7 +440,7 @@ async fn publish_loop(
         match m.type_id {
             msg::AUDIO | msg::VIDEO | msg::AMF0_DATA | msg::AMF3_DATA | msg::AGGREGATE => {
                 timeout = vhost.publish.normal_timeout;
-                ingest(source, &m, Some(id));
+                ingest(source, &m, Some(id))?;
             }
             msg::AMF0_COMMAND | msg::AMF3_COMMAND => {
                 let Some(cmd) = parse_command(&m) else {
@@ -443,18 +480,28 @@ async fn publish_loop(
 
 /// Pushes a media message from a publisher or an edge's upstream into the source, splitting
 /// aggregates. With `identity`, metadata is stamped with this server's identity, as SRS does for
-/// a publisher; without, it is kept as it came (an edge relays its origin's).
-pub(crate) fn ingest(source: &crate::hub::Source, m: &Message, identity: Option<&msg::ServerIdentity>) {
+/// a publisher; without, it is kept as it came (an edge relays its origin's). An error means the
+/// stream's bounds were broken: the sender is to be dropped.
+pub(crate) fn ingest(
+    source: &crate::hub::Source,
+    m: &Message,
+    identity: Option<&msg::ServerIdentity>,
+) -> Result<(), IngestError> {
     if m.type_id == msg::AGGREGATE {
         for part in msg::split_aggregate(m) {
-            ingest_one(source, &part, identity);
+            ingest_one(source, &part, identity)?;
         }
+        Ok(())
     } else {
-        ingest_one(source, m, identity);
+        ingest_one(source, m, identity)
     }
 }
 
-fn ingest_one(source: &crate::hub::Source, m: &Message, identity: Option<&msg::ServerIdentity>) {
+fn ingest_one(
+    source: &crate::hub::Source,
+    m: &Message,
+    identity: Option<&msg::ServerIdentity>,
+) -> Result<(), IngestError> {
     match m.type_id {
         msg::AUDIO if !m.payload.is_empty() => source.push(FrameKind::Audio, m.timestamp, m.payload.clone()),
         msg::VIDEO if !m.payload.is_empty() => source.push(FrameKind::Video, m.timestamp, m.payload.clone()),
@@ -470,11 +517,12 @@ fn ingest_one(source: &crate::hub::Source, m: &Message, identity: Option<&msg::S
                     .is_ok_and(|(name, _)| name.as_str() == Some("onMetaData"))
                     .then_some(body),
             };
-            if let Some(meta) = meta {
-                source.push(FrameKind::Metadata, 0, meta);
+            match meta {
+                Some(meta) => source.push(FrameKind::Metadata, 0, meta),
+                None => Ok(()),
             }
         }
-        _ => {}
+        _ => Ok(()),
     }
 }
 
@@ -486,7 +534,7 @@ async fn play(
     reader: &mut RtmpReader,
     writer: &mut RtmpWriter,
 ) -> Result<(), SessionError> {
-    let (key, param) = stream_key(info, cmd)?;
+    let (key, param) = stream_key(info, cmd, writer, "NetStream.Play.StreamNotFound").await?;
     let cluster = &info.vhost.cluster;
     if cluster.origin_cluster && !cluster.edge && server.hub.get(&key).is_none_or(|s| s.publisher().is_none()) {
         // Not here: ask the coworkers and redirect the player (SRS's RTMP 302), as SRS does a

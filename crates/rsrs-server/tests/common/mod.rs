@@ -130,7 +130,12 @@ impl Rsrs {
             });
         }
         let mut s = Rsrs { ip: ip.to_string(), dir, child, log, lines: rx };
-        let expected = conf.map(|c| c.matches("listen").count()).unwrap_or(1);
+        // Listeners to wait for: from the config text, or from the file named by `-c`.
+        let conf_text = conf.map(str::to_string).or_else(|| {
+            let at = args.iter().position(|a| *a == "-c")?;
+            std::fs::read_to_string(s.dir.join(args.get(at + 1)?)).ok()
+        });
+        let expected = conf_text.map(|c| c.matches("listen").count()).unwrap_or(1);
         let mut listening = 0;
         let deadline = Instant::now() + Duration::from_secs(10);
         while listening < expected.min(3) {
@@ -323,6 +328,16 @@ pub fn probe_with(url: &str, seconds: u32, input_opts: &[&str]) -> (Vec<serde_js
         .expect("ffprobe");
     assert!(out.status.success(), "ffprobe {url} failed: {}", String::from_utf8_lossy(&out.stderr));
     parse_probe(&out.stdout)
+}
+
+/// A file's duration as ffprobe reads it (0 when it cannot).
+pub fn probe_duration(p: &Path) -> f64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format=duration", "-of", "default=nw=1:nk=1"])
+        .arg(p)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0.0)
 }
 
 /// Probes a file completely.
