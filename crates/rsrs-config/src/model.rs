@@ -120,6 +120,17 @@ pub struct Cluster {
     pub follow_client: bool,
 }
 
+/// `hls_on_error`: what an HLS error does to the stream's publisher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HlsOnError {
+    /// HLS stops for the stream; the publisher and other players go on (the default).
+    Continue,
+    /// As `continue` (SRS's `ignore`).
+    Ignore,
+    /// The publisher is disconnected.
+    Disconnect,
+}
+
 /// `hls { }`: HLS segments and playlist on disk.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hls {
@@ -130,7 +141,7 @@ pub struct Hls {
     pub aof_ratio: f64,
     /// Playlist window, seconds.
     pub window: f64,
-    pub on_error: String,
+    pub on_error: HlsOnError,
     pub path: String,
     pub m3u8_file: String,
     pub ts_file: String,
@@ -346,7 +357,7 @@ impl Config {
             crossdomain: g.global(&["http_server", "crossdomain"]).map(|v| v.bool()).transpose()?.unwrap_or(true),
         };
         let ms = |path: &[&str], default: u64| -> Result<Duration, ConfigError> {
-            Ok(Duration::from_millis(g.global(path).map(|v| v.u64()).transpose()?.unwrap_or(default)))
+            Ok(Duration::from_millis(g.global(path).map(|v| v.f64()).transpose()?.map_or(default, |v| v as u64)))
         };
         let mut vhosts = Vec::new();
         for d in tree.iter().filter(|d| d.name == "vhost") {
@@ -395,6 +406,9 @@ impl Config {
         self.vhosts.iter().find(|v| v.name == name).or_else(|| self.vhosts.iter().find(|v| v.name == DEFAULT_VHOST))
     }
 }
+
+/// Largest number a time or ratio directive takes (about 31 years in seconds).
+const MAX_NUMBER: f64 = 1e9;
 
 fn vhost_from(
     g: &Getter,
@@ -486,11 +500,40 @@ fn vhost_from(
             "vhost {name}: cluster.follow_client is not implemented by rsrs yet; the edge pulls over RTMP"
         ));
     }
+    // Directives the schema accepts whose setting rsrs does not honour as SRS does: said at load
+    // (and by `rsrs -t`) with their file:line, never silently ignored.
+    type Differs<'a> = (&'a [&'a str], fn(&Val) -> bool, &'a str);
+    let differs: [Differs<'_>; 8] = [
+        (&["tcp_nodelay"], |v| v.bool().is_ok_and(|on| !on), "rsrs always sets TCP_NODELAY on RTMP connections; `tcp_nodelay off` has no effect"),
+        (&["play", "queue_length"], |_| true, "rsrs bounds a player by its stream's ring (512 messages, about 6 s), not by queue_length: a player further behind skips to the next keyframe"),
+        (&["play", "mw_msgs"], |_| true, "rsrs merges a player's writes by mw_latency alone; mw_msgs has no effect"),
+        (&["http_remux", "has_audio"], |v| v.bool().is_ok_and(|on| !on), "rsrs declares in the FLV header the tracks the stream carries; has_audio has no effect"),
+        (&["http_remux", "has_video"], |v| v.bool().is_ok_and(|on| !on), "rsrs declares in the FLV header the tracks the stream carries; has_video has no effect"),
+        (&["http_remux", "guess_has_av"], |v| v.bool().is_ok_and(|on| !on), "rsrs always takes the FLV header's tracks from the stream; guess_has_av off has no effect"),
+        (&["http_remux", "drop_if_not_match"], |v| v.bool().is_ok_and(|on| on), "rsrs sends every track the stream carries; drop_if_not_match has no effect"),
+        (&["cluster", "vhost"], |_| true, "cluster.vhost is not implemented by rsrs yet: the edge asks its origins for this vhost"),
+    ];
+    for (path, applies, what) in differs {
+        if let Some(v) = g.vhost(d, path).filter(applies) {
+            warnings.push(v.err(format!("vhost {name}: {what}")).to_string());
+        }
+    }
     let f = |p: &[&str], default: f64| -> Result<f64, ConfigError> {
         Ok(g.vhost(d, p).map(|v| v.f64()).transpose()?.unwrap_or(default))
     };
     let text = |p: &[&str], default: &str| -> Result<String, ConfigError> {
         Ok(g.vhost(d, p).map(|v| v.string()).transpose()?.unwrap_or_else(|| default.to_string()))
+    };
+    let on_error = match text(&["hls", "hls_on_error"], "continue")?.as_str() {
+        "continue" => HlsOnError::Continue,
+        "ignore" => HlsOnError::Ignore,
+        "disconnect" => HlsOnError::Disconnect,
+        other => {
+            return Err(g
+                .vhost(d, &["hls", "hls_on_error"])
+                .map(|v| v.err(format!("must be continue, ignore or disconnect, not `{other}`")))
+                .unwrap_or_else(|| ConfigError::plain("bad hls_on_error")))
+        }
     };
     let hls = Hls {
         enabled: b(&["hls", "enabled"], false)?,
@@ -498,7 +541,7 @@ fn vhost_from(
         td_ratio: f(&["hls", "hls_td_ratio"], 1.0)?,
         aof_ratio: f(&["hls", "hls_aof_ratio"], 2.1)?,
         window: f(&["hls", "hls_window"], 60.0)?,
-        on_error: text(&["hls", "hls_on_error"], "continue")?,
+        on_error,
         path: text(&["hls", "hls_path"], "./objs/nginx/html")?,
         m3u8_file: text(&["hls", "hls_m3u8_file"], "[app]/[stream].m3u8")?,
         ts_file: text(&["hls", "hls_ts_file"], "[app]/[stream]-[seq].ts")?,
@@ -512,12 +555,6 @@ fn vhost_from(
             .vhost(d, &["hls", "hls_fragment"])
             .map(|v| v.err("must be greater than 0"))
             .unwrap_or_else(|| ConfigError::plain("hls_fragment must be > 0")));
-    }
-    if !["continue", "ignore", "disconnect"].contains(&hls.on_error.as_str()) {
-        return Err(g
-            .vhost(d, &["hls", "hls_on_error"])
-            .map(|v| v.err(format!("must be continue, ignore or disconnect, not `{}`", hls.on_error)))
-            .unwrap_or_else(|| ConfigError::plain("bad hls_on_error")));
     }
     let plan = match text(&["dvr", "dvr_plan"], "session")?.as_str() {
         "session" => DvrPlan::Session,
@@ -545,7 +582,7 @@ fn vhost_from(
         apply: g.vhost(d, &["dvr", "dvr_apply"]).map(|v| v.args).unwrap_or_else(|| vec!["all".into()]),
         plan,
         path: dvr_path,
-        duration: g.vhost(d, &["dvr", "dvr_duration"]).map(|v| v.u64()).transpose()?.unwrap_or(30).max(1),
+        duration: g.vhost(d, &["dvr", "dvr_duration"]).map(|v| v.f64()).transpose()?.map_or(30, |v| v as u64).max(1),
         wait_keyframe: b(&["dvr", "dvr_wait_keyframe"], true)?,
     };
     Ok(Vhost {
@@ -622,21 +659,18 @@ impl Val {
         }
     }
 
-    fn u64(&self) -> Result<u64, ConfigError> {
-        let s = self.str()?;
-        s.parse::<u64>().map_err(|_| self.err(format!("must be a whole non-negative number, not `{s}`")))
-    }
-
     fn u32(&self) -> Result<u32, ConfigError> {
         let s = self.str()?;
         s.parse::<u32>().map_err(|_| self.err(format!("must be a whole number from 0 to 4294967295, not `{s}`")))
     }
 
+    /// A non-negative number, at most [`MAX_NUMBER`]: times built from it (seconds or
+    /// milliseconds) must stay far from overflowing a clock.
     fn f64(&self) -> Result<f64, ConfigError> {
         let s = self.str()?;
         match s.parse::<f64>() {
-            Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-            _ => Err(self.err(format!("must be a non-negative number, not `{s}`"))),
+            Ok(v) if v.is_finite() && (0.0..=MAX_NUMBER).contains(&v) => Ok(v),
+            _ => Err(self.err(format!("must be a non-negative number up to {MAX_NUMBER}, not `{s}`"))),
         }
     }
 
@@ -784,6 +818,38 @@ mod tests {
         assert_eq!(c.vhosts[0].name, DEFAULT_VHOST);
         let c = Config::from_env_only(&Env::new()).unwrap();
         assert!(c.listen.is_empty(), "no RTMP listener without SRS_LISTEN");
+    }
+
+    #[test]
+    fn absurd_times_are_errors_not_panics() {
+        // Found by the config_env fuzz target: a 44-digit queue_length overflowed Duration.
+        let mut env = Env::new();
+        env.insert("SRS_VHOST_PLAY_QUEUE_LENGTH".into(), "4".repeat(44));
+        let e = Config::from_env_only(&env).unwrap_err();
+        assert!(e.to_string().contains("must be a non-negative number up to"), "{e}");
+        for text in [
+            "listen 1935;\nvhost v { play { mw_latency 1e300; } }\n",
+            "listen 1935;\nvhost v { hls { enabled on; hls_dispose 1e20; } }\n",
+            "listen 1935;\nvhost v { dvr { enabled on; dvr_duration 99999999999999999999; } }\n",
+        ] {
+            assert!(Config::load_str(text, "t", &Env::new()).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn accepted_but_unhonoured_settings_are_said_with_their_line() {
+        let text = "listen 1935;\nvhost v {\n  tcp_nodelay off;\n  play { queue_length 10; mw_msgs 8; }\n  \
+                    http_remux { enabled on; has_audio off; }\n}\n";
+        let c = Config::load_str(text, "srs.conf", &Env::new()).unwrap();
+        let w = c.warnings.join("\n");
+        assert!(w.contains("srs.conf:3: directive `vhost.tcp_nodelay`"), "{w}");
+        assert!(w.contains("srs.conf:4: directive `vhost.play.queue_length`"), "{w}");
+        assert!(w.contains("vhost.play.mw_msgs"), "{w}");
+        assert!(w.contains("srs.conf:5: directive `vhost.http_remux.has_audio`"), "{w}");
+        assert_eq!(c.warnings.len(), 4, "{w}");
+        // What rsrs does anyway is not warned about.
+        let c = Config::load_str("listen 1935;\nvhost v { tcp_nodelay on; }\n", "t", &Env::new()).unwrap();
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     }
 
     #[test]

@@ -33,6 +33,43 @@ pub struct Found {
     pub server_id: String,
 }
 
+/// Percent-encodes a query value (names may hold `&`, `?`, `#` or spaces).
+fn encode(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/' | b':') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Where a player of a stream is served from, on an origin of an origin cluster.
+#[derive(Debug)]
+pub enum PlayAt {
+    /// Here: the stream is published here, or the vhost is not a cluster origin.
+    Here,
+    /// Another origin of the cluster has it: send the player there.
+    Peer(Found),
+    /// No origin of the cluster has it (a cluster origin does not wait for a future publisher).
+    Nowhere,
+}
+
+/// The one decision, for every protocol, of where a play on this server is served from.
+pub async fn locate_play(server: &Server, vhost: &Vhost, key: &StreamKey, client_host: &str) -> PlayAt {
+    let cluster = &vhost.cluster;
+    let here = server.hub.get(key).is_some_and(|s| s.publisher().is_some());
+    if !cluster.origin_cluster || cluster.edge || here {
+        return PlayAt::Here;
+    }
+    match discover(server, vhost, key, client_host).await {
+        Some(found) => PlayAt::Peer(found),
+        None => PlayAt::Nowhere,
+    }
+}
+
 /// Every peer address the coworker entries name, ourselves excluded.
 pub async fn peers(server: &Server, vhost: &Vhost) -> Vec<(String, SocketAddr)> {
     let me = server.config().http_api.listen.0;
@@ -58,7 +95,11 @@ pub async fn discover(server: &Server, vhost: &Vhost, key: &StreamKey, client_ho
     for (entry, addr) in peers(server, vhost).await {
         let path = format!(
             "/api/v1/clusters?vhost={}&ip={}&app={}&stream={}&coworker={}",
-            key.vhost, client_host, key.app, key.stream, addr
+            encode(&key.vhost),
+            encode(client_host),
+            encode(&key.app),
+            encode(&key.stream),
+            addr
         );
         match client::request(addr, &entry, "POST", &path, PEER_TIMEOUT).await {
             Ok((200 | 201, body)) => {
@@ -94,7 +135,7 @@ pub fn clusters_answer(server: &Server, q: &dyn Fn(&str) -> Option<String>) -> V
     let query = json!({ "ip": q("ip").unwrap_or_default(), "vhost": vhost_q, "app": app, "stream": stream });
     let vhost = cfg.vhost(&vhost_q).map(|v| v.name.clone()).unwrap_or(vhost_q);
     let key = StreamKey { vhost: vhost.clone(), app, stream };
-    let published = server.hub.get(&key).and_then(|s| s.publisher()).is_some_and(|p| !p.starts_with("edge-pull-"));
+    let published = server.hub.get(&key).is_some_and(|s| s.published_here());
     let origin = if published {
         let rtmp = cfg.listen.first().map(|e| e.0);
         let port = rtmp.map(|a| a.port()).unwrap_or(1935);

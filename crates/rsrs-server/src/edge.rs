@@ -10,7 +10,7 @@
 //! Publish: a publisher on an edge is served locally (edge players see it at once) and forwarded
 //! to an origin over one upstream connection, which also fails over between origins.
 
-use crate::hub::{Consumer, ConsumerClock, StreamKey};
+use crate::hub::{Consumer, ConsumerClock, PublisherKind, StreamKey};
 use crate::rtmp::client::{check_status, command, ClientError, RtmpClient};
 use crate::server::{source_settings, Server};
 use rsrs_codec::rtmp::message as msg;
@@ -33,16 +33,51 @@ const GIVE_UP: Duration = Duration::from_secs(20);
 /// Most redirects followed in a row.
 const MAX_REDIRECTS: u32 = 3;
 
+/// What an edge does for a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeMode {
+    /// Pulls the stream from an origin for this edge's players.
+    Pull,
+    /// Forwards this edge's publisher to an origin.
+    Forward,
+}
+
+impl EdgeMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EdgeMode::Pull => "pull",
+            EdgeMode::Forward => "forward",
+        }
+    }
+}
+
+/// Where an edge's upstream connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EdgeState {
+    #[default]
+    Connecting,
+    Connected,
+}
+
+impl EdgeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EdgeState::Connecting => "connecting",
+            EdgeState::Connected => "connected",
+        }
+    }
+}
+
 /// What the API shows about an edge stream.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct EdgeInfo {
-    pub mode: &'static str,
+    pub mode: EdgeMode,
     pub upstream: Mutex<String>,
-    pub state: Mutex<&'static str>,
+    pub state: Mutex<EdgeState>,
 }
 
 impl EdgeInfo {
-    fn set(&self, upstream: &str, state: &'static str) {
+    fn set(&self, upstream: &str, state: EdgeState) {
         *self.upstream.lock().unwrap_or_else(|e| e.into_inner()) = upstream.to_string();
         *self.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
     }
@@ -64,12 +99,12 @@ impl EdgeRegistry {
     }
 
     /// Registers a new edge task for `key`; `None` if one already runs.
-    fn claim(&self, key: &StreamKey, mode: &'static str) -> Option<Arc<EdgeInfo>> {
+    fn claim(&self, key: &StreamKey, mode: EdgeMode) -> Option<Arc<EdgeInfo>> {
         let mut m = self.map();
         if m.contains_key(key) {
             return None;
         }
-        let info = Arc::new(EdgeInfo { mode, ..Default::default() });
+        let info = Arc::new(EdgeInfo { mode, upstream: Mutex::default(), state: Mutex::default() });
         m.insert(key.clone(), info.clone());
         Some(info)
     }
@@ -155,7 +190,7 @@ pub fn ensure_pull(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost, param: 
     if server.hub.get(key).is_some_and(|s| s.publisher().is_some()) {
         return;
     }
-    let Some(info) = server.edges.claim(key, "pull") else { return };
+    let Some(info) = server.edges.claim(key, EdgeMode::Pull) else { return };
     let (server, key, vhost, param) = (server.clone(), key.clone(), vhost.clone(), param.to_string());
     tokio::spawn(async move {
         pull(&server, &key, &vhost, &param, &info).await;
@@ -166,7 +201,7 @@ pub fn ensure_pull(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost, param: 
 async fn pull(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost, param: &str, info: &EdgeInfo) {
     let id = format!("edge-pull-{}", crate::ids::client_id());
     let tc_url = format!("rtmp://{}/{}", vhost.name, key.app);
-    let source = match server.hub.publish(key, &id, &tc_url, source_settings(vhost)) {
+    let source = match server.hub.publish_as(key, &id, PublisherKind::EdgePull, &tc_url, source_settings(vhost)) {
         Ok(s) => s,
         Err(_) => return, // published here meanwhile: nothing to pull
     };
@@ -177,22 +212,22 @@ async fn pull(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost, param: &str,
     let mut idle_since: Option<Instant> = None;
     let mut redirects = 0;
     let mut failures = 0usize;
-    let outcome = loop {
+    let gave_up = loop {
         if source.consumers.load(Ordering::Acquire) == 0 {
             let since = *idle_since.get_or_insert_with(Instant::now);
             if since.elapsed() >= LINGER {
-                break "last player left".to_string();
+                break false;
             }
         } else {
             idle_since = None;
         }
         if last_media.elapsed() >= GIVE_UP {
-            break format!("no origin delivered the stream for {} s", GIVE_UP.as_secs());
+            break true;
         }
         let origin = origins.pick();
-        info.set(&origin, "connecting");
+        info.set(&origin, EdgeState::Connecting);
         match pull_once(&origin, key, vhost, param, &source, info, &mut last_media).await {
-            Ok(PullEnd::Idle) => break "last player left".to_string(),
+            Ok(PullEnd::Idle) => break false,
             Ok(PullEnd::Closed) => {
                 warn!(stream = %url, origin = %origin, "edge: origin closed the stream; trying the next origin");
                 redirects = 0;
@@ -215,11 +250,12 @@ async fn pull(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost, param: &str,
             }
         }
     };
-    if outcome.starts_with("no origin") {
-        warn!(stream = %url, "edge: giving up: {outcome}");
-        source.fail(&outcome);
+    if gave_up {
+        let why = format!("no origin delivered the stream for {} s", GIVE_UP.as_secs());
+        warn!(stream = %url, "edge: giving up: {why}");
+        source.fail(&why);
     } else {
-        info!(stream = %url, "edge: pull stopped: {outcome}");
+        info!(stream = %url, "edge: pull stopped: last player left");
     }
     server.hub.unpublish(&source, &id);
 }
@@ -245,7 +281,7 @@ async fn pull_once(
         RtmpClient::connect(addr, &upstream_tc_url(vhost, addr, &key.app), &key.app, CONNECT_TIMEOUT, IO_TIMEOUT)
             .await?;
     c.play(&upstream_stream(key, param)).await?;
-    info.set(origin, "connected");
+    info.set(origin, EdgeState::Connected);
     let mut got_media = false;
     let mut idle_since: Option<Instant> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -320,7 +356,7 @@ pub fn start_forward(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost, param
     if !vhost.cluster.edge {
         return;
     }
-    let Some(info) = server.edges.claim(key, "forward") else { return };
+    let Some(info) = server.edges.claim(key, EdgeMode::Forward) else { return };
     let (consumer, initial) = Consumer::attach(&server.hub, key, source_settings(vhost));
     let (server, key, vhost, param) = (server.clone(), key.clone(), vhost.clone(), param.to_string());
     tokio::spawn(async move {
@@ -346,7 +382,7 @@ async fn forward(
     let mut failures = 0usize;
     loop {
         let origin = origins.pick();
-        info.set(&origin, "connecting");
+        info.set(&origin, EdgeState::Connecting);
         let r = async {
             let addr = resolve(&origin).await.map_err(ClientError::Refused)?;
             let mut c = RtmpClient::connect(
@@ -358,7 +394,7 @@ async fn forward(
             )
             .await?;
             c.publish(&upstream_stream(key, param), IO_TIMEOUT).await?;
-            info.set(&origin, "connected");
+            info.set(&origin, EdgeState::Connected);
             info!(stream = %url, origin = %origin, "edge: forwarding to origin");
             let mut clock = ConsumerClock::default();
             let sid = c.stream_id;

@@ -204,7 +204,7 @@ impl HlsWriter {
             error!(stream = %url, "HLS stopped for this stream: {e}");
             // The stream may go on live, but this playlist will not: say so to its players.
             self.end_playlist().await;
-            if self.cfg.on_error == "disconnect" {
+            if self.cfg.on_error == rsrs_config::HlsOnError::Disconnect {
                 if let Some(p) = server.hub.get(&self.key).and_then(|s| s.publisher()) {
                     if let Some(c) = server.clients.get(&p) {
                         warn!(stream = %url, "hls_on_error disconnect: closing the publisher");

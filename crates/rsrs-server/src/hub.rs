@@ -183,9 +183,19 @@ impl Jitter {
     }
 }
 
+/// Who feeds a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublisherKind {
+    /// A client publishing here (RTMP today; SRT and WHIP later).
+    Client,
+    /// This edge's pull from an origin: the stream is not published here.
+    EdgePull,
+}
+
 #[derive(Debug)]
 struct SourceState {
     publisher: Option<String>,
+    publisher_kind: PublisherKind,
     publisher_tc_url: String,
     metadata: Option<Arc<Frame>>,
     audio_sh: Option<Arc<Frame>>,
@@ -299,6 +309,7 @@ impl Source {
             created: SystemTime::now(),
             state: Mutex::new(SourceState {
                 publisher: None,
+                publisher_kind: PublisherKind::Client,
                 publisher_tc_url: String::new(),
                 metadata: None,
                 audio_sh: None,
@@ -331,12 +342,19 @@ impl Source {
     }
 
     /// Claims the stream for a publisher. Fails if another publisher holds it.
-    fn publish(&self, client_id: &str, tc_url: &str, settings: SourceSettings) -> Result<(), StreamBusy> {
+    fn publish(
+        &self,
+        client_id: &str,
+        kind: PublisherKind,
+        tc_url: &str,
+        settings: SourceSettings,
+    ) -> Result<(), StreamBusy> {
         let mut st = self.lock();
         if let Some(other) = &st.publisher {
             return Err(StreamBusy(self.key.url(), other.clone()));
         }
         st.publisher = Some(client_id.to_string());
+        st.publisher_kind = kind;
         st.publisher_tc_url = tc_url.to_string();
         // A new publish starts a new cache (SRS resets metadata and sequence headers too).
         st.clear_cache();
@@ -377,6 +395,12 @@ impl Source {
 
     pub fn publisher(&self) -> Option<String> {
         self.lock().publisher.clone()
+    }
+
+    /// Whether a client publishes the stream here (not an edge's pull from an origin).
+    pub fn published_here(&self) -> bool {
+        let st = self.lock();
+        st.publisher.is_some() && st.publisher_kind == PublisherKind::Client
     }
 
     pub fn publisher_tc_url(&self) -> String {
@@ -520,9 +544,21 @@ impl Hub {
         tc_url: &str,
         settings: SourceSettings,
     ) -> Result<Arc<Source>, StreamBusy> {
+        self.publish_as(key, client_id, PublisherKind::Client, tc_url, settings)
+    }
+
+    /// [`publish`](Self::publish) by a publisher of the given kind.
+    pub fn publish_as(
+        &self,
+        key: &StreamKey,
+        client_id: &str,
+        kind: PublisherKind,
+        tc_url: &str,
+        settings: SourceSettings,
+    ) -> Result<Arc<Source>, StreamBusy> {
         let mut map = self.map();
         let s = map.entry(key.clone()).or_insert_with(|| Arc::new(Source::new(key.clone(), settings))).clone();
-        s.publish(client_id, tc_url, settings)?;
+        s.publish(client_id, kind, tc_url, settings)?;
         Ok(s)
     }
 
@@ -691,6 +727,8 @@ impl Consumer {
 #[derive(Debug, Default)]
 pub struct ConsumerClock {
     base: Option<u32>,
+    /// The latest timestamp handed out: how much of the stream this player has been sent.
+    position: u32,
 }
 
 impl ConsumerClock {
@@ -702,7 +740,14 @@ impl ConsumerClock {
             return 0;
         }
         let base = *self.base.get_or_insert(f.timestamp);
-        f.timestamp.saturating_sub(base)
+        let ts = f.timestamp.saturating_sub(base);
+        self.position = self.position.max(ts);
+        ts
+    }
+
+    /// Milliseconds of the stream sent so far (for a play's `duration`).
+    pub fn position(&self) -> u32 {
+        self.position
     }
 }
 
@@ -751,7 +796,7 @@ mod tests {
     #[test]
     fn late_joiner_gets_headers_then_gop_from_keyframe() {
         let s = Source::new(key(), settings());
-        s.publish("c1", "rtmp://x/live", settings()).unwrap();
+        s.publish("c1", PublisherKind::Client, "rtmp://x/live", settings()).unwrap();
         s.push(FrameKind::Metadata, 0, Bytes::from_static(b"meta")).unwrap();
         s.push(FrameKind::Video, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1])).unwrap();
         s.push(FrameKind::Audio, 0, Bytes::from_static(&[0xAF, 0, 0x12, 0x10])).unwrap();
@@ -782,8 +827,8 @@ mod tests {
     #[test]
     fn second_publisher_is_refused_and_unpublish_notifies() {
         let s = Source::new(key(), settings());
-        s.publish("a", "", settings()).unwrap();
-        let err = s.publish("b", "", settings()).unwrap_err();
+        s.publish("a", PublisherKind::Client, "", settings()).unwrap();
+        let err = s.publish("b", PublisherKind::Client, "", settings()).unwrap_err();
         assert_eq!(err.to_string(), "stream /live/s is already being published by client a");
         let mut sub = s.subscribe();
         s.unpublish("b"); // not the holder: no effect
@@ -803,7 +848,7 @@ mod tests {
     #[test]
     fn ring_lag_is_reported_and_memory_is_bounded() {
         let s = Source::new(key(), settings());
-        s.publish("a", "", settings()).unwrap();
+        s.publish("a", PublisherKind::Client, "", settings()).unwrap();
         let mut sub = s.subscribe();
         for i in 0..(RING_CAPACITY + 10) {
             s.push(FrameKind::Video, i as u32 * 40, video(i % 50 == 0, 0)).unwrap();
@@ -824,7 +869,7 @@ mod tests {
     #[test]
     fn gop_cache_is_bounded_in_bytes() {
         let s = Source::new(key(), settings());
-        s.publish("a", "", settings()).unwrap();
+        s.publish("a", PublisherKind::Client, "", settings()).unwrap();
         let big = |key: bool| {
             let mut v = vec![0u8; 1024 * 1024];
             v[0] = if key { 0x17 } else { 0x27 };
@@ -845,7 +890,7 @@ mod tests {
     #[test]
     fn a_frozen_clock_is_refused() {
         let s = Source::new(key(), settings());
-        s.publish("a", "", settings()).unwrap();
+        s.publish("a", PublisherKind::Client, "", settings()).unwrap();
         let frame = Bytes::from(vec![0x27u8; 512 * 1024]);
         s.push(FrameKind::Video, 5000, video(true, 0)).unwrap();
         let mut refused = None;
@@ -860,7 +905,7 @@ mod tests {
         assert!(matches!(e, IngestError::FrozenClock { .. }), "{e}");
         // A real stream at 100 Mb/s (12.5 MB per second of stream time) is never refused.
         let s = Source::new(key(), settings());
-        s.publish("a", "", settings()).unwrap();
+        s.publish("a", PublisherKind::Client, "", settings()).unwrap();
         let frame = Bytes::from(vec![0x27u8; 400 * 1024]);
         for i in 0..300u32 {
             s.push(FrameKind::Video, i * 33, frame.clone()).unwrap();
@@ -870,7 +915,7 @@ mod tests {
     #[test]
     fn the_ring_is_bounded_in_bytes() {
         let s = Source::new(key(), settings());
-        s.publish("a", "", settings()).unwrap();
+        s.publish("a", PublisherKind::Client, "", settings()).unwrap();
         let frame = Bytes::from(vec![0x27u8; 8 * 1024 * 1024]);
         let mut n = 0u32;
         let err = loop {

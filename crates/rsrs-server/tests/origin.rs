@@ -65,7 +65,7 @@ fn rtmpdump_plays() {
     let _pub = publish(&s.rtmp("live/dump"), true);
     assert!(s.wait_log("publish started", Duration::from_secs(10)));
     let out = s.dir.join("dump.flv");
-    // rtmpdump ignores --stop on live streams: bound it with timeout (it flushes on SIGTERM).
+    // A live play with no duration runs until stopped: bound it with timeout (it flushes on SIGTERM).
     let st = Command::new("timeout")
         .args(["4", "rtmpdump", "-q", "--live", "-r"])
         .arg(s.rtmp("live/dump"))
@@ -76,6 +76,69 @@ fn rtmpdump_plays() {
     assert_eq!(st.code(), Some(124), "rtmpdump should still be playing when stopped: {st}");
     let (streams, packets) = probe_file(&out);
     assert_sample_stream(&streams, &packets);
+}
+
+#[test]
+fn rtmpdump_stop_ends_the_play_by_itself() {
+    let s = Rsrs::start("rtmpdump-stop", "127.0.2.11", ORIGIN_CONF);
+    let _pub = publish(&s.rtmp("live/stop"), true);
+    assert!(s.wait_log("publish started", Duration::from_secs(10)));
+    let out = s.dir.join("stop.flv");
+    // `--stop 3` asks for 3 s (play's duration argument): the server ends the play there.
+    let st = Command::new("timeout")
+        .args(["15", "rtmpdump", "-q", "--live", "--stop", "3", "-r"])
+        .arg(s.rtmp("live/stop"))
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert_ne!(st.code(), Some(124), "rtmpdump --stop 3 was still playing after 15 s");
+    assert!(s.wait_log("played the requested 3000 ms", Duration::from_secs(5)), "{}", s.log_text());
+    let (_, packets) = probe_file(&out);
+    let last = packets.iter().filter(|p| p.codec_type == "video").map(|p| p.dts).fold(0.0, f64::max);
+    assert!((2.5..5.0).contains(&last), "played {last:.2} s for --stop 3");
+}
+
+#[test]
+fn rtmp_players_stay_through_a_republish() {
+    let s = Rsrs::start("republish", "127.0.2.12", ORIGIN_CONF);
+    let url = s.rtmp("live/re");
+    let mut first = publish(&url, false); // the 6 s sample, once
+    assert!(s.wait_log("publish started", Duration::from_secs(10)));
+    // ffmpeg asks for 9 s: 6 from the first publish, the rest only from the second.
+    let mut ffmpeg = Proc(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-stats", "-i", &url, "-t", "9", "-f", "null", "-"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let dump = s.dir.join("re.flv");
+    let mut rtmpdump = Proc(
+        Command::new("rtmpdump")
+            .args(["-q", "--live", "-r", &url, "-o"])
+            .arg(&dump)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(s.wait_log_count("play started", 2, Duration::from_secs(10)), "{}", s.log_text());
+    assert!(first.wait_timeout(Duration::from_secs(15)).is_some(), "the first publish ends with its file");
+    assert!(s.wait_log("the player waits for a republish", Duration::from_secs(5)), "{}", s.log_text());
+    let _second = publish(&url, true);
+    assert!(s.wait_log_count("publish started", 2, Duration::from_secs(10)));
+    let st = ffmpeg.wait_timeout(Duration::from_secs(20)).expect("ffmpeg reaches its 9 s");
+    let err = ffmpeg.stderr_text();
+    assert!(st.success(), "{err}");
+    let reached = err.rsplit("time=").next().and_then(|t| t.get(..8)).unwrap_or("");
+    assert!(reached >= "00:00:08", "ffmpeg stopped at {reached}: it left with the first publisher\n{err}");
+    assert_eq!(s.count_log("play stopped by client"), 0, "{}", s.log_text());
+    // rtmpdump is still there and gets the second publish too.
+    assert!(rtmpdump.0.try_wait().unwrap().is_none(), "rtmpdump left with the first publisher");
+    let size = std::fs::metadata(&dump).map(|m| m.len()).unwrap_or(0);
+    assert!(size > 150_000, "rtmpdump got {size} bytes: less than both publishes");
 }
 
 #[test]

@@ -54,6 +54,16 @@ fn streams_on_any_origin_play_through_every_edge() {
             assert_sample_stream(&streams, &packets);
         }
     }
+    // HTTP-FLV straight to an origin that lacks the stream: a 302 to the origin that has it.
+    let (streams, packets) = probe(&o[0].http("live/a.flv"), 2);
+    assert_sample_stream(&streams, &packets);
+    assert!(
+        o[0].log_text().contains("redirecting the HTTP-FLV player to http://127.0.12.2:8080/live/a.flv"),
+        "{}",
+        o[0].log_text()
+    );
+    let (status, _, _) = http_request(&format!("{}:8080", o[0].ip), "GET", "/live/nowhere.flv", &[]);
+    assert_eq!(status, 404, "a stream no origin has");
     assert!(
         o[0].log_text().contains("origin cluster: redirecting the player to 127.0.12.2:1935"),
         "{}",

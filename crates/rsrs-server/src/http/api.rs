@@ -209,8 +209,8 @@ fn streams(server: &Server) -> Vec<Value> {
                 publish["cid"] = json!(p);
             }
             let edge = server.edges.get(&s.key).map(|e| {
-                json!({ "mode": e.mode, "upstream": *e.upstream.lock().unwrap_or_else(|p| p.into_inner()),
-                        "state": *e.state.lock().unwrap_or_else(|p| p.into_inner()) })
+                json!({ "mode": e.mode.as_str(), "upstream": *e.upstream.lock().unwrap_or_else(|p| p.into_inner()),
+                        "state": e.state.lock().unwrap_or_else(|p| p.into_inner()).as_str() })
             });
             Some(json!({
                 "id": s.id, "name": s.key.stream, "edge": edge, "vhost": server.vhost_id(&s.key.vhost), "app": s.key.app,

@@ -4,7 +4,8 @@
 //! stream that is not published yet simply waits. Each tag's payload is the publisher's shared
 //! buffer; a player writes only its own 15 bytes of tag framing around it.
 
-use super::{cors_headers, head_bytes, Request};
+use super::{cors_headers, head_bytes, Request, Response};
+use crate::cluster::PlayAt;
 use crate::hub::{Consumer, ConsumerClock, Frame, FrameKind, StreamKey};
 use crate::rtmp::io::write_all_vectored;
 use crate::server::{source_settings, Server};
@@ -55,6 +56,27 @@ pub fn match_mount(cfg: &Config, req: &Request) -> Option<(Vhost, StreamKey)> {
         return None;
     }
     Some((vhost.clone(), StreamKey { vhost: vhost.name.clone(), app, stream }))
+}
+
+/// The answer for a player whose stream lives on another origin of the cluster (a 302 to the same
+/// URL there), or on none (a 404); `None` when it is served here. Redirecting keeps an origin's
+/// work to its own streams, as SRS's RTMP 302 does; the peer is assumed to serve HTTP on the
+/// port this request came to, as the guide's origins share one config.
+pub fn elsewhere(at: &PlayAt, req: &Request, key: &StreamKey, http_port: u16) -> Option<Response> {
+    match at {
+        PlayAt::Here => None,
+        PlayAt::Nowhere => {
+            info!(stream = %key.url(), "HTTP-FLV play refused: no origin of the cluster has the stream");
+            Some(Response::text(404, "no origin of the cluster has the stream\n"))
+        }
+        PlayAt::Peer(found) => {
+            let host = if found.ip.contains(':') { format!("[{}]", found.ip) } else { found.ip.clone() };
+            let query = if req.query.is_empty() { String::new() } else { format!("?{}", req.query) };
+            let location = format!("http://{host}:{http_port}{}{query}", req.path);
+            info!(stream = %key.url(), "origin cluster: redirecting the HTTP-FLV player to {location}");
+            Some(Response::text(302, &format!("Redirect to {location}\n")).header("Location", location))
+        }
+    }
 }
 
 /// Streams `key` to the client until the publisher leaves, the client goes, or it is kicked.

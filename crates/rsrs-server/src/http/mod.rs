@@ -214,6 +214,13 @@ async fn connection(
                     write_response(&mut sock, &resp, false, head_only).await?;
                     return Err(HttpError::Refused(e));
                 }
+                // On a cluster origin without the stream: the player goes where it is.
+                let at = Box::pin(crate::cluster::locate_play(server, &vhost, &key, &req.host())).await;
+                if let Some(resp) = flv::elsewhere(&at, &req, &key, sock.local_addr().map(|a| a.port()).unwrap_or(8080))
+                {
+                    write_response(&mut sock, &resp, false, head_only).await?;
+                    return Ok(());
+                }
                 if !head_only {
                     return flv::serve(server, sock, &req, &vhost, key, guard).await.map_err(HttpError::Io);
                 }

@@ -2,6 +2,7 @@
 //! play, the FMLE/flash/Haivision command sequences), then the publish or play loop.
 
 use super::io::{IoError, RtmpReader, RtmpWriter};
+use crate::cluster::PlayAt;
 use crate::hub::{Consumer, ConsumerClock, Frame, FrameKind, IngestError, Signal, StreamKey};
 use crate::names;
 use crate::server::{source_settings, Server};
@@ -45,6 +46,9 @@ pub enum SessionError {
     /// The publisher broke a bound of its stream (frozen timestamps, oversized buffering).
     #[error("publisher dropped: {0}")]
     Ingest(#[from] IngestError),
+    /// The play's requested duration (ms) was sent; a normal end.
+    #[error("played the requested {0} ms")]
+    DurationReached(u32),
     /// The player was sent elsewhere (origin cluster); a normal end.
     #[error("redirected to {0} (RTMP 302)")]
     Redirected(String),
@@ -65,7 +69,7 @@ pub async fn serve(server: Arc<Server>, sock: TcpStream, peer: SocketAddr, guard
         match session(&server, sock, peer, &guard).await {
             Ok(()) | Err(SessionError::Io(IoError::Closed)) => info!("closed"),
             Err(SessionError::Kicked) => info!("kicked by the API"),
-            Err(e @ SessionError::Redirected(_)) => info!("closed: {e}"),
+            Err(e @ (SessionError::Redirected(_) | SessionError::DurationReached(_))) => info!("closed: {e}"),
             Err(SessionError::Socket(e) | SessionError::Io(IoError::Io(e)))
                 if matches!(
                     e.kind(),
@@ -535,27 +539,22 @@ async fn play(
     writer: &mut RtmpWriter,
 ) -> Result<(), SessionError> {
     let (key, param) = stream_key(info, cmd, writer, "NetStream.Play.StreamNotFound").await?;
-    let cluster = &info.vhost.cluster;
-    if cluster.origin_cluster && !cluster.edge && server.hub.get(&key).is_none_or(|s| s.publisher().is_none()) {
-        // Not here: ask the coworkers and redirect the player (SRS's RTMP 302), as SRS does a
-        // cluster origin does not wait for a future publisher.
-        let found = Box::pin(crate::cluster::discover(server, &info.vhost, &key, &split_tc_url(&info.tc_url).0)).await;
-        let Some(found) = found else {
-            let m = msg::on_status(
-                DEFAULT_STREAM_ID,
-                "error",
-                "NetStream.Play.StreamNotFound",
-                "no origin of the cluster has the stream",
-                vec![],
-            );
+    // Not here on a cluster origin: the coworker that has it gets the player (SRS's RTMP 302).
+    match Box::pin(crate::cluster::locate_play(server, &info.vhost, &key, &split_tc_url(&info.tc_url).0)).await {
+        PlayAt::Here => {}
+        PlayAt::Nowhere => {
+            let why = "no origin of the cluster has the stream";
+            let m = msg::on_status(DEFAULT_STREAM_ID, "error", "NetStream.Play.StreamNotFound", why, vec![]);
             let _ = writer.send(&[m]).await;
-            return Err(SessionError::Protocol(format!("play {}: no origin of the cluster has the stream", key.url())));
-        };
-        info!(stream = %key.url(), "origin cluster: redirecting the player to {}:{}", found.ip, found.port);
-        writer.send(&[crate::cluster::redirect_message(&found, &key, &param)]).await?;
-        // Give the client a moment to read it before the connection closes.
-        let _ = tokio::time::timeout(Duration::from_secs(1), reader.next()).await;
-        return Err(SessionError::Redirected(format!("{}:{}", found.ip, found.port)));
+            return Err(SessionError::Protocol(format!("play {}: {why}", key.url())));
+        }
+        PlayAt::Peer(found) => {
+            info!(stream = %key.url(), "origin cluster: redirecting the player to {}:{}", found.ip, found.port);
+            writer.send(&[crate::cluster::redirect_message(&found, &key, &param)]).await?;
+            // Give the client a moment to read it before the connection closes.
+            let _ = tokio::time::timeout(Duration::from_secs(1), reader.next()).await;
+            return Err(SessionError::Redirected(format!("{}:{}", found.ip, found.port)));
+        }
     }
     let (mut consumer, mut batch) = Consumer::attach(&server.hub, &key, source_settings(&info.vhost));
     crate::edge::ensure_pull(server, &key, &info.vhost, &param);
@@ -573,13 +572,21 @@ async fn play(
     let mut clock = ConsumerClock::default();
     let mw = info.vhost.play.mw_latency;
     let kill = guard.client.kill.clone();
-    let unpublished =
-        || msg::stream_status("NetStream.Play.UnpublishNotify", "stream is now unpublished.", &key.stream);
+    // When the publisher leaves, the player stays and waits for a republish, as with SRS: no
+    // UnpublishNotify, on which ffmpeg and librtmp players would stop.
+    let unpublished = || info!(stream = %key.url(), "publisher left; the player waits for a republish");
+    // `play(name, start, duration)`: a duration in milliseconds ends the play once that much of
+    // the stream was sent (`rtmpdump --stop`), as SRS does.
+    let stop_after = cmd.arg(2).and_then(|d| d.as_number()).filter(|d| *d > 0.0).map(|d| d.min(u32::MAX as f64) as u32);
     let mut flush_at: Option<tokio::time::Instant> = None;
     if !batch.is_empty() {
         write_batch(writer, &mut batch, &mut clock, &source).await?;
     }
     loop {
+        if let Some(limit) = stop_after.filter(|l| clock.position() >= *l) {
+            writer.send(&[msg::stream_status("NetStream.Play.Stop", "Stopped playing stream.", &key.stream)]).await?;
+            return Err(SessionError::DurationReached(limit));
+        }
         let deadline = flush_at;
         tokio::select! {
             biased;
@@ -624,7 +631,7 @@ async fn play(
                     Some(Signal::Failed(why)) => return Err(play_failed(writer, &key.stream, &why).await),
                     Some(Signal::Unpublished) => {
                         write_batch(writer, &mut batch, &mut clock, &source).await?;
-                        writer.send(&[unpublished()]).await?;
+                        unpublished();
                     }
                     None if mw.is_zero() || batch.len() >= MAX_BATCH => write_batch(writer, &mut batch, &mut clock, &source).await?,
                     None if !batch.is_empty() => flush_at = Some(tokio::time::Instant::now() + mw),
@@ -640,7 +647,7 @@ async fn play(
                     match sig {
                         Some(Signal::Closed) => return Ok(()),
                         Some(Signal::Failed(why)) => return Err(play_failed(writer, &key.stream, &why).await),
-                        Some(Signal::Unpublished) => writer.send(&[unpublished()]).await?,
+                        Some(Signal::Unpublished) => unpublished(),
                         None if !full => break,
                         None => {}
                     }
