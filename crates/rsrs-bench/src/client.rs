@@ -5,8 +5,8 @@ use bytes::{Buf, Bytes, BytesMut};
 use rsrs_codec::flv::{FlvReader, Tag};
 use rsrs_codec::rtmp::message as msg;
 use rsrs_codec::rtmp::Message;
-use rsrs_server::rtmp::client::{ClientError as UpstreamError, RtmpClient as UpstreamClient};
-use rsrs_server::rtmp::io::IoError;
+use rsrs_rtmp::client::{ClientError as UpstreamError, RtmpClient as UpstreamClient};
+use rsrs_rtmp::io::IoError;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -66,7 +66,7 @@ impl Url {
 }
 
 /// An RTMP client connection after `connect` and `createStream`: the server's own client
-/// (`rsrs_server::rtmp::client`), with what a load generator needs on top.
+/// (`rsrs_rtmp::client`), with what a load generator needs on top.
 pub struct RtmpClient {
     inner: UpstreamClient,
 }

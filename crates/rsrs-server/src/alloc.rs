@@ -11,7 +11,7 @@
 //!
 //! `RSRS_MALLOC_TUNING=off` turns both off, to measure the difference.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// Blocks this large or larger get their own mapping.
@@ -19,8 +19,7 @@ const MMAP_THRESHOLD: libc::c_int = 128 * 1024;
 /// How often the heap may be trimmed after streams were released.
 const TRIM_EVERY: Duration = Duration::from_secs(10);
 
-/// Streams released since the process started (bumped by the hub).
-pub static RELEASED: AtomicU64 = AtomicU64::new(0);
+use rsrs_core::hub::RELEASED;
 
 fn enabled() -> bool {
     std::env::var("RSRS_MALLOC_TUNING").map(|v| v != "off").unwrap_or(true)

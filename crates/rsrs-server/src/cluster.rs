@@ -222,12 +222,14 @@ pub async fn cluster_view(server: &Arc<Server>, what: &str, local: Vec<Value>) -
             async move { (addr, client::request(addr, &entry, "GET", &path, PEER_TIMEOUT).await) }
         });
         for (addr, r) in futures_join_all(fetches).await {
-            match r.and_then(|(st, body)| {
+            // The peer's error, as the API shows it.
+            let answer = r.map_err(|e| e.to_string()).and_then(|(st, body)| {
                 if st != 200 {
                     return Err(format!("HTTP {st}"));
                 }
                 serde_json::from_slice::<Value>(&body).map_err(|e| format!("bad JSON: {e}"))
-            }) {
+            });
+            match answer {
                 Ok(v) if v["server"] == json!(server.server_id) => {
                     // Ourselves, reached through the Service: already listed.
                     peer_status.push(json!({ "api": addr.to_string(), "ok": true, "self": true }));

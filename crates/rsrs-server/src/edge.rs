@@ -338,17 +338,26 @@ pub async fn traverse_token(
     tc_url: &str,
     app: &str,
     args: &rsrs_codec::amf0::Amf0Value,
-) -> Result<(), String> {
+) -> Result<(), TraverseError> {
     for origin in &vhost.cluster.origins {
         let Ok(addr) = resolve(origin).await else { continue };
         // The first origin that accepts TCP decides; unreachable ones are skipped.
         match RtmpClient::connect_with(addr, tc_url, app, Some(args), Duration::from_secs(3), IO_TIMEOUT).await {
             Ok(_) => return Ok(()),
             Err(ClientError::Connect(..)) | Err(ClientError::Timeout("connecting")) => continue,
-            Err(e) => return Err(format!("origin {origin} refused the client's connect: {e}")),
+            Err(err) => return Err(TraverseError::Refused { origin: origin.clone(), err }),
         }
     }
-    Err("token_traverse: no origin reachable".into())
+    Err(TraverseError::NoOrigin)
+}
+
+/// Why `token_traverse` did not admit a client.
+#[derive(Debug, thiserror::Error)]
+pub enum TraverseError {
+    #[error("origin {origin} refused the client's connect: {err}")]
+    Refused { origin: String, err: ClientError },
+    #[error("token_traverse: no origin reachable")]
+    NoOrigin,
 }
 
 /// Called when a publisher starts on an edge vhost: forwards the stream to an origin.

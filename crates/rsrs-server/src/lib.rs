@@ -13,14 +13,11 @@ pub mod dvr;
 pub mod edge;
 pub mod hls;
 pub mod http;
-pub mod hub;
-pub mod ids;
 pub mod inotify;
 pub mod lifecycle;
 pub mod logging;
-pub mod names;
-pub mod paths;
 pub mod rtmp;
 pub mod server;
-pub mod slots;
-pub mod stats;
+
+// The core, under the names the server has always used for it.
+pub use rsrs_core::{hub, ids, names, paths, slots, stats};

@@ -21,8 +21,19 @@ use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tracing::{error, info, warn};
 
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+    #[error(transparent)]
+    Listen(#[from] server::ListenError),
+    #[error("server task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
 /// Runs the server until it has quit; returns when the process should exit 0.
-pub async fn run(srv: Arc<Server>) -> Result<(), String> {
+pub async fn run(srv: Arc<Server>) -> Result<(), LifecycleError> {
     let mut sigs = Signals::new()?;
     let run = tokio::spawn(server::run(srv.clone()));
     // Started listeners first: a bind error ends start-up before anything else.
@@ -34,7 +45,7 @@ pub async fn run(srv: Arc<Server>) -> Result<(), String> {
     }
     loop {
         tokio::select! {
-            r = &mut run => return r.map_err(|e| format!("server task failed: {e}"))?,
+            r = &mut run => return Ok(r??),
             s = sigs.next() => match s {
                 Sig::Hup => {
                     let srv = srv.clone();
@@ -68,8 +79,8 @@ struct Signals {
 }
 
 impl Signals {
-    fn new() -> Result<Signals, String> {
-        let s = |k: SignalKind| signal(k).map_err(|e| format!("cannot install signal handlers: {e}"));
+    fn new() -> Result<Signals, LifecycleError> {
+        let s = |k: SignalKind| signal(k).map_err(LifecycleError::Signals);
         Ok(Signals {
             hup: s(SignalKind::hangup())?,
             usr1: s(SignalKind::user_defined1())?,
@@ -91,7 +102,7 @@ impl Signals {
 }
 
 /// Stops at once; recordings are still finished (bounded).
-async fn fast(srv: &Arc<Server>, why: &str) -> Result<(), String> {
+async fn fast(srv: &Arc<Server>, why: &str) -> Result<(), LifecycleError> {
     info!("{why}: quitting now");
     srv.draining.cancel();
     finish(srv).await;
@@ -106,7 +117,7 @@ async fn finish(srv: &Arc<Server>) {
     }
 }
 
-async fn graceful(srv: &Arc<Server>, sigs: &mut Signals, why: &str) -> Result<(), String> {
+async fn graceful(srv: &Arc<Server>, sigs: &mut Signals, why: &str) -> Result<(), LifecycleError> {
     let cfg = srv.config();
     srv.draining.cancel();
     info!("{why}: graceful quit; readiness is now false; closing listeners in {} ms", cfg.grace_start_wait.as_millis());

@@ -10,12 +10,21 @@ use tracing_subscriber::EnvFilter;
 /// The log file, swappable so SIGUSR1 can reopen it after logrotate moved it.
 static LOG_FILE: OnceLock<(PathBuf, Arc<Mutex<std::fs::File>>)> = OnceLock::new();
 
-fn open(path: &std::path::Path) -> Result<std::fs::File, String> {
+/// Why logging could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("cannot open log file {}: {err}", .path.display())]
+    Open { path: PathBuf, err: std::io::Error },
+    #[error("cannot create log directory {}: {err}", .path.display())]
+    Dir { path: PathBuf, err: std::io::Error },
+}
+
+fn open(path: &std::path::Path) -> Result<std::fs::File, LogError> {
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
-        .map_err(|e| format!("cannot open log file {}: {e}", path.display()))
+        .map_err(|err| LogError::Open { path: path.to_path_buf(), err })
 }
 
 /// Reopens the log file (SIGUSR1, for log rotation). No-op when logging to the console.
@@ -60,7 +69,7 @@ impl<W: Write> Write for OneLine<W> {
     }
 }
 
-pub fn init(cfg: &Config) -> Result<(), String> {
+pub fn init(cfg: &Config) -> Result<(), LogError> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.log_level));
     let json = std::env::var("RSRS_LOG_FORMAT").map(|v| v == "json").unwrap_or(false);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
@@ -78,7 +87,7 @@ pub fn init(cfg: &Config) -> Result<(), String> {
             let path = std::path::Path::new(&cfg.log_file);
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)
-                    .map_err(|e| format!("cannot create log directory {}: {e}", dir.display()))?;
+                    .map_err(|err| LogError::Dir { path: dir.to_path_buf(), err })?;
             }
             let shared = Arc::new(Mutex::new(open(path)?));
             let _ = LOG_FILE.set((path.to_path_buf(), shared.clone()));

@@ -133,12 +133,22 @@ pub struct HttpRole {
     pub files: bool,
 }
 
-async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, String> {
+/// A listener that could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen for {what} on {addr}: {err}")]
+pub struct ListenError {
+    pub what: &'static str,
+    pub addr: SocketAddr,
+    pub err: std::io::Error,
+}
+
+async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, ListenError> {
+    let err = |err| ListenError { what, addr, err };
     let sock = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() }
-        .map_err(|e| format!("cannot create a socket for {what} {addr}: {e}"))?;
+        .map_err(err)?;
     let _ = sock.set_reuseaddr(true);
-    sock.bind(addr).map_err(|e| format!("cannot listen for {what} on {addr}: {e}"))?;
-    sock.listen(1024).map_err(|e| format!("cannot listen for {what} on {addr}: {e}"))
+    sock.bind(addr).map_err(err)?;
+    sock.listen(1024).map_err(err)
 }
 
 /// Binds every configured listener and serves until shutdown. Errors binding are returned
@@ -188,7 +198,7 @@ pub fn wanted_listeners(cfg: &Config) -> Vec<(ListenerKind, SocketAddr)> {
 
 /// Opens and closes listeners to match `cfg`. Existing listeners that stay are untouched (their
 /// clients are never affected). Returns the first bind error, after trying everything.
-pub async fn apply_listeners(server: &Arc<Server>, cfg: &Config) -> Result<(), String> {
+pub async fn apply_listeners(server: &Arc<Server>, cfg: &Config) -> Result<(), ListenError> {
     let wanted = wanted_listeners(cfg);
     let mut first_err = None;
     let mut current = std::mem::take(&mut *server.listeners.lock().unwrap_or_else(|e| e.into_inner()));
@@ -230,7 +240,7 @@ pub fn close_listeners(server: &Server) {
 
 /// Binds every configured listener and serves until shutdown. A bind error is returned before
 /// anything is served, so a port clash is a clear start-up failure.
-pub async fn run(server: Arc<Server>) -> Result<(), String> {
+pub async fn run(server: Arc<Server>) -> Result<(), ListenError> {
     let cfg = server.config();
     recover_files(&cfg);
     warn_open_api(&cfg);

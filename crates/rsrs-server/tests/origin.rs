@@ -145,16 +145,30 @@ fn rtmp_players_stay_through_a_republish() {
 fn late_joiner_starts_at_once_on_a_keyframe() {
     let s = Rsrs::start("late", "127.0.2.4", ORIGIN_CONF);
     let _pub = publish(&s.rtmp("live/late"), true);
-    // Join well after the first GOP (more than 45 video frames = 1.5 GOPs published).
-    s.wait_api("/api/v1/streams/", Duration::from_secs(20), |v| v["streams"][0]["frames"].as_u64().unwrap_or(0) > 45);
-    for url in [s.rtmp("live/late"), s.http("live/late.flv")] {
-        let (streams, packets) = probe(&url, 2);
-        assert_sample_stream(&streams, &packets);
-        // The GOP cache gives the joiner the current GOP at once: more media than the wall
-        // time it waited, starting at its own zero.
-        let first = packets.iter().find(|p| p.codec_type == "video").unwrap();
-        assert!(first.dts < 0.1, "{url}: player timeline should start near zero, got {}", first.dts);
+    // Join well after the first GOP, and in the middle of a GOP (the sample has a keyframe every
+    // 30 frames): the GOP cache then holds about half a second the joiner gets at once.
+    s.wait_api("/api/v1/streams/", Duration::from_secs(20), |v| {
+        let frames = v["streams"][0]["frames"].as_u64().unwrap_or(0);
+        frames > 45 && (12..=18).contains(&(frames % 30))
+    });
+    let rtmp = Players::start(&s.rtmp("live/late"), "rtmp", 3, 2);
+    let flv = Players::start(&s.http("live/late.flv"), "flv", 3, 2);
+    for (proto, report) in [("rtmp", rtmp.report()), ("flv", flv.report())] {
+        assert_eq!(report["connected"], 3, "{proto}: {report}");
+        assert_eq!(report["not_starting_on_keyframe"], 0, "{proto}: {report}");
+        // At once: the first keyframe within a fraction of a second of connecting...
+        let ttfk = report["ttfk_p99_ms"].as_f64().unwrap_or(f64::MAX);
+        assert!(ttfk < 300.0, "{proto}: first keyframe after {ttfk} ms");
+        // ...and faster than real time: in 2 s of wall time each player got the cached part of
+        // the GOP on top of 2 s of live media.
+        let per_player = report["media_secs"].as_f64().unwrap() / 3.0;
+        assert!(per_player > 2.2, "{proto}: {per_player:.2} s of media in 2 s: no head start from the GOP cache");
     }
+    // And a player's timeline starts at its own zero.
+    let (streams, packets) = probe(&s.rtmp("live/late"), 2);
+    assert_sample_stream(&streams, &packets);
+    let first = packets.iter().find(|p| p.codec_type == "video").unwrap();
+    assert!(first.dts < 0.1, "player timeline should start near zero, got {}", first.dts);
 }
 
 #[test]

@@ -1,5 +1,4 @@
-//! RTMP serving: the per-connection session and its message I/O.
+//! RTMP serving: the per-connection session. Message I/O and the client are in `rsrs-rtmp`.
 
-pub mod client;
+pub use rsrs_rtmp::{client, io};
 pub mod conn;
-pub mod io;

@@ -2,7 +2,7 @@
 //! message I/O as the server side. Understands SRS's RTMP 302 redirect.
 
 use super::io::{IoError, RtmpReader, RtmpWriter};
-use crate::stats::Counters;
+use rsrs_core::stats::Counters;
 use rsrs_codec::amf0::Amf0Value;
 use rsrs_codec::rtmp::handshake;
 use rsrs_codec::rtmp::message::{self as msg, Command};

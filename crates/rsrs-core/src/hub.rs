@@ -17,6 +17,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Instant, SystemTime};
 use tokio::sync::broadcast;
 
+/// Streams released since the process started (the server trims its heap after churn).
+pub static RELEASED: AtomicU64 = AtomicU64::new(0);
+
 /// Messages a stream's ring holds (about 6 s of a typical A/V stream). A consumer further behind
 /// than this skips to the next keyframe.
 pub const RING_CAPACITY: usize = 512;
@@ -592,7 +595,7 @@ impl Hub {
         if let Some(s) = map.get(key) {
             if s.publisher().is_none() && s.consumers.load(Ordering::Acquire) == 0 {
                 map.remove(key);
-                crate::alloc::RELEASED.fetch_add(1, Ordering::Relaxed);
+                RELEASED.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -846,7 +849,7 @@ mod tests {
     }
 
     #[test]
-    fn ring_lag_is_reported_and_memory_is_bounded() {
+    fn ring_lag_is_reported_and_the_player_resumes_on_a_keyframe() {
         let s = Source::new(key(), settings());
         s.publish("a", PublisherKind::Client, "", settings()).unwrap();
         let mut sub = s.subscribe();
@@ -928,6 +931,69 @@ mod tests {
         };
         assert_eq!(n, 16, "16 messages of 8 MiB fill the ring's 128 MiB");
         assert!(matches!(err, IngestError::RingBytes { .. }), "{err}");
+    }
+
+    /// Publish -> core -> play with no socket: what a player reads through its consumer.
+    #[tokio::test]
+    async fn a_player_follows_a_stream_through_a_republish() {
+        let hub = Arc::new(Hub::default());
+        let k = key();
+        let (mut player, initial) = Consumer::attach(&hub, &k, settings());
+        assert!(initial.is_empty(), "nothing published yet");
+        let src = hub.publish(&k, "pub1", "rtmp://x/live", settings()).unwrap();
+        src.push(FrameKind::Video, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1])).unwrap();
+        src.push(FrameKind::Video, 0, video(true, 1)).unwrap();
+        src.push(FrameKind::Video, 40, video(false, 2)).unwrap();
+        let mut batch = Vec::new();
+        let mut clock = ConsumerClock::default();
+        assert_eq!(player.recv(&mut batch, 16).await, None);
+        let got: Vec<(bool, bool, u32)> =
+            batch.iter().map(|f| (f.sequence_header, f.keyframe, clock.stamp(f))).collect();
+        assert_eq!(got, vec![(true, true, 0), (false, true, 0), (false, false, 40)]);
+        // The publisher leaves: the player is told, keeps its place, and the source stays.
+        hub.unpublish(&src, "pub1");
+        batch.clear();
+        assert_eq!(player.recv(&mut batch, 16).await, Some(Signal::Unpublished));
+        assert!(hub.get(&k).is_some(), "a source with a player waits for a republish");
+        // It comes back: the same player gets the new headers and media, its timeline going on.
+        let src2 = hub.publish(&k, "pub2", "rtmp://x/live", settings()).unwrap();
+        assert!(Arc::ptr_eq(&src, &src2));
+        src2.push(FrameKind::Video, 5000, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1])).unwrap();
+        src2.push(FrameKind::Video, 5000, video(true, 3)).unwrap();
+        assert_eq!(player.recv(&mut batch, 16).await, None);
+        assert_eq!(batch.len(), 2);
+        assert!(batch[0].sequence_header && batch[1].keyframe);
+        assert!(clock.stamp(&batch[1]) > 40, "the player's time moves on across the republish");
+        // The last one out releases the stream.
+        hub.unpublish(&src2, "pub2");
+        drop(player);
+        assert!(hub.get(&k).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_slow_player_skips_to_a_keyframe_and_the_publisher_never_waits() {
+        let hub = Arc::new(Hub::default());
+        let k = key();
+        let src = hub.publish(&k, "p", "", settings()).unwrap();
+        src.push(FrameKind::Video, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1])).unwrap();
+        let (mut slow, _) = Consumer::attach(&hub, &k, settings());
+        // Two ring's worth while the player reads nothing: pushing never blocks.
+        for i in 0..(2 * RING_CAPACITY as u32) {
+            src.push(FrameKind::Video, 40 * (i + 1), video(i % 100 == 0, 0)).unwrap();
+        }
+        let mut batch = Vec::new();
+        let mut first_media = None;
+        while slow.drain(&mut batch, 4096).is_none() && !batch.is_empty() {
+            if first_media.is_none() {
+                first_media = batch.iter().find(|f| !f.sequence_header).cloned();
+            }
+            if batch.len() > 2 * RING_CAPACITY {
+                break;
+            }
+            batch.clear();
+        }
+        let f = first_media.expect("the slow player gets media again");
+        assert!(f.keyframe, "it resumes on a keyframe");
     }
 
     #[test]

@@ -1,0 +1,15 @@
+//! The protocol-neutral core of rsrs: what every protocol shares and none owns.
+//!
+//! [`hub`] holds the live streams: one source per stream, its GOP cache and the fan-out ring that
+//! consumers (players, HLS, DVR, edge forwarders) read. [`stats`] is the registry of connected
+//! clients the API shows and kicks. [`names`] is the one rule for stream, app and vhost names,
+//! [`slots`] the shares of `max_connections`, [`paths`] the file-name templates of HLS and DVR.
+//! Protocol crates (RTMP) and the server build on this; it depends only on the codecs and the
+//! config, so cargo keeps the layers pointing one way.
+
+pub mod hub;
+pub mod ids;
+pub mod names;
+pub mod paths;
+pub mod slots;
+pub mod stats;
