@@ -2,11 +2,11 @@
 //! message I/O as the server side. Understands SRS's RTMP 302 redirect.
 
 use super::io::{IoError, RtmpReader, RtmpWriter};
-use rsrs_core::stats::Counters;
 use rsrs_codec::amf0::Amf0Value;
 use rsrs_codec::rtmp::handshake;
 use rsrs_codec::rtmp::message::{self as msg, Command};
 use rsrs_codec::rtmp::Message;
+use rsrs_core::stats::Counters;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,11 +1,11 @@
 //! RTMP message I/O over a TCP connection: reading reassembled messages (handling protocol
 //! control on the way), writing commands, and writing shared media frames with vectored writes.
 
-use rsrs_core::hub::{ConsumerClock, Frame};
-use rsrs_core::stats::Counters;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use rsrs_codec::rtmp::chunk::{self, ChunkDecoder, Message};
 use rsrs_codec::rtmp::message::{self as msg, ABORT, ACKNOWLEDGEMENT, SET_CHUNK_SIZE, USER_CONTROL, WINDOW_ACK_SIZE};
+use rsrs_core::hub::{ConsumerClock, Frame};
+use rsrs_core::stats::Counters;
 use std::io::{self, IoSlice};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};

@@ -18,6 +18,7 @@ pub mod lifecycle;
 pub mod logging;
 pub mod rtmp;
 pub mod server;
+pub mod streams;
 
 // The core, under the names the server has always used for it.
 pub use rsrs_core::{hub, ids, names, paths, slots, stats};

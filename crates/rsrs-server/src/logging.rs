@@ -86,8 +86,7 @@ pub fn init(cfg: &Config) -> Result<(), LogError> {
         LogTank::File => {
             let path = std::path::Path::new(&cfg.log_file);
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .map_err(|err| LogError::Dir { path: dir.to_path_buf(), err })?;
+                std::fs::create_dir_all(dir).map_err(|err| LogError::Dir { path: dir.to_path_buf(), err })?;
             }
             let shared = Arc::new(Mutex::new(open(path)?));
             let _ = LOG_FILE.set((path.to_path_buf(), shared.clone()));

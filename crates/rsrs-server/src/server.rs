@@ -144,8 +144,8 @@ pub struct ListenError {
 
 async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, ListenError> {
     let err = |err| ListenError { what, addr, err };
-    let sock = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() }
-        .map_err(err)?;
+    let sock =
+        if addr.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() }.map_err(err)?;
     let _ = sock.set_reuseaddr(true);
     sock.bind(addr).map_err(err)?;
     sock.listen(1024).map_err(err)

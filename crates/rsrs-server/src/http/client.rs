@@ -66,9 +66,7 @@ pub async fn request(
         }
         Ok((status, body))
     };
-    tokio::time::timeout(timeout, work)
-        .await
-        .map_err(|_| PeerError::Timeout(addr, timeout.as_millis()))?
+    tokio::time::timeout(timeout, work).await.map_err(|_| PeerError::Timeout(addr, timeout.as_millis()))?
 }
 
 fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {

@@ -5,11 +5,12 @@
 //! buffer; a player writes only its own 15 bytes of tag framing around it.
 
 use super::{cors_headers, head_bytes, Request, Response};
-use crate::cluster::PlayAt;
+use crate::cluster::Found;
 use crate::hub::{Consumer, ConsumerClock, Frame, FrameKind, StreamKey};
 use crate::rtmp::io::write_all_vectored;
-use crate::server::{source_settings, Server};
+use crate::server::Server;
 use crate::stats::{ClientDetails, ClientGuard, ClientType};
+use crate::streams::StreamRequest;
 use bytes::{BufMut, Bytes, BytesMut};
 use rsrs_codec::flv;
 use rsrs_config::{Config, Vhost};
@@ -58,25 +59,16 @@ pub fn match_mount(cfg: &Config, req: &Request) -> Option<(Vhost, StreamKey)> {
     Some((vhost.clone(), StreamKey { vhost: vhost.name.clone(), app, stream }))
 }
 
-/// The answer for a player whose stream lives on another origin of the cluster (a 302 to the same
-/// URL there), or on none (a 404); `None` when it is served here. Redirecting keeps an origin's
-/// work to its own streams, as SRS's RTMP 302 does; the peer is assumed to serve HTTP on the
-/// port this request came to, as the guide's origins share one config.
-pub fn elsewhere(at: &PlayAt, req: &Request, key: &StreamKey, http_port: u16) -> Option<Response> {
-    match at {
-        PlayAt::Here => None,
-        PlayAt::Nowhere => {
-            info!(stream = %key.url(), "HTTP-FLV play refused: no origin of the cluster has the stream");
-            Some(Response::text(404, "no origin of the cluster has the stream\n"))
-        }
-        PlayAt::Peer(found) => {
-            let host = if found.ip.contains(':') { format!("[{}]", found.ip) } else { found.ip.clone() };
-            let query = if req.query.is_empty() { String::new() } else { format!("?{}", req.query) };
-            let location = format!("http://{host}:{http_port}{}{query}", req.path);
-            info!(stream = %key.url(), "origin cluster: redirecting the HTTP-FLV player to {location}");
-            Some(Response::text(302, &format!("Redirect to {location}\n")).header("Location", location))
-        }
-    }
+/// The answer for a player whose stream lives on another origin of the cluster: a 302 to the
+/// same URL there. Redirecting keeps an origin's work to its own streams, as SRS's RTMP 302 does;
+/// the peer is assumed to serve HTTP on the port this request came to, as the guide's origins
+/// share one config.
+pub fn redirect(found: &Found, req: &Request, key: &StreamKey, http_port: u16) -> Response {
+    let host = if found.ip.contains(':') { format!("[{}]", found.ip) } else { found.ip.clone() };
+    let query = if req.query.is_empty() { String::new() } else { format!("?{}", req.query) };
+    let location = format!("http://{host}:{http_port}{}{query}", req.path);
+    info!(stream = %key.url(), "origin cluster: redirecting the HTTP-FLV player to {location}");
+    Response::text(302, &format!("Redirect to {location}\n")).header("Location", location)
 }
 
 /// Streams `key` to the client until the publisher leaves, the client goes, or it is kicked.
@@ -84,13 +76,12 @@ pub async fn serve(
     server: &Arc<Server>,
     sock: TcpStream,
     req: &Request,
-    vhost: &Vhost,
-    key: StreamKey,
+    sreq: &StreamRequest<'_>,
+    mut consumer: Consumer,
+    mut batch: Vec<Arc<Frame>>,
     guard: &ClientGuard,
 ) -> std::io::Result<()> {
-    let (mut consumer, mut batch) = Consumer::attach(&server.hub, &key, source_settings(vhost));
-    let param = if req.query.is_empty() { String::new() } else { format!("?{}", req.query) };
-    crate::edge::ensure_pull(server, &key, vhost, &param);
+    let (key, vhost) = (&sreq.key, sreq.vhost);
     let source = consumer.source().clone();
     guard.client.set_details(ClientDetails {
         vhost: key.vhost.clone(),
@@ -98,7 +89,7 @@ pub async fn serve(
         stream: key.stream.clone(),
         stream_url: key.url(),
         stream_id: source.id.clone(),
-        tc_url: format!("rtmp://{}/{}", vhost.name, key.app),
+        tc_url: sreq.tc_url.to_string(),
         page_url: req.header("referer").unwrap_or("").to_string(),
         swf_url: String::new(),
         kind: ClientType::FlvPlay,

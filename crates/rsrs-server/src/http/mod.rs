@@ -13,6 +13,7 @@ pub mod flv;
 
 use crate::server::{HttpRole, Server};
 use crate::stats::ClientGuard;
+use crate::streams::{self, PlayDecision, PlayRefused, StreamRequest};
 use bytes::{Bytes, BytesMut};
 use rsrs_codec::http::{parse_head, BodyFraming, ChunkedDecoder, HttpParseError, Limits, RequestHead};
 use std::net::SocketAddr;
@@ -159,8 +160,6 @@ enum HttpError {
     Parse(#[from] HttpParseError),
     #[error("connection closed {0}")]
     Closed(&'static str),
-    #[error("refused: {0}")]
-    Refused(#[from] crate::names::NameError),
 }
 
 /// Serves one HTTP connection (keep-alive: many requests) until it closes.
@@ -208,22 +207,35 @@ async fn connection(
         let cfg = server.config();
         let head_only = req.method == "HEAD";
         if role.files && (req.method == "GET" || head_only) && req.path.ends_with(".flv") {
-            if let Some((vhost, key)) = flv::match_mount(&cfg, &req) {
-                if let Err(e) = crate::names::check_stream_request(&key.app, &key.stream, &req.query) {
-                    let resp = Response::text(400, &format!("{e}\n"));
-                    write_response(&mut sock, &resp, false, head_only).await?;
-                    return Err(HttpError::Refused(e));
-                }
-                // On a cluster origin without the stream: the player goes where it is.
-                let at = Box::pin(crate::cluster::locate_play(server, &vhost, &key, &req.host())).await;
-                if let Some(resp) = flv::elsewhere(&at, &req, &key, sock.local_addr().map(|a| a.port()).unwrap_or(8080))
-                {
-                    write_response(&mut sock, &resp, false, head_only).await?;
-                    return Ok(());
-                }
-                if !head_only {
-                    return flv::serve(server, sock, &req, &vhost, key, guard).await.map_err(HttpError::Io);
-                }
+            if let (Some((vhost, key)), false) = (flv::match_mount(&cfg, &req), head_only) {
+                let param = if req.query.is_empty() { String::new() } else { format!("?{}", req.query) };
+                let (host, tc_url) = (req.host(), format!("rtmp://{}/{}", vhost.name, key.app));
+                let sreq = StreamRequest {
+                    vhost: &vhost,
+                    key,
+                    param,
+                    client_host: &host,
+                    client_id: &guard.client.id,
+                    tc_url: &tc_url,
+                };
+                let resp = match Box::pin(streams::play(server, &sreq)).await {
+                    Ok(PlayDecision::Here(consumer, initial)) => {
+                        return flv::serve(server, sock, &req, &sreq, consumer, initial, guard)
+                            .await
+                            .map_err(HttpError::Io)
+                    }
+                    // On a cluster origin without the stream: the player goes where it is.
+                    Ok(PlayDecision::Redirect(found)) => {
+                        flv::redirect(&found, &req, &sreq.key, sock.local_addr().map(|a| a.port()).unwrap_or(8080))
+                    }
+                    Err(e @ PlayRefused::BadName(_)) => Response::text(400, &format!("{e}\n")),
+                    Err(e @ PlayRefused::NotInCluster) => {
+                        tracing::info!(stream = %sreq.key.url(), "HTTP-FLV play refused: {e}");
+                        Response::text(404, &format!("{e}\n"))
+                    }
+                };
+                write_response(&mut sock, &resp, false, false).await?;
+                return Ok(());
             }
         }
         let crossdomain = cfg.http_server.crossdomain;

@@ -2,11 +2,11 @@
 //! play, the FMLE/flash/Haivision command sequences), then the publish or play loop.
 
 use super::io::{IoError, RtmpReader, RtmpWriter};
-use crate::cluster::PlayAt;
-use crate::hub::{Consumer, ConsumerClock, Frame, FrameKind, IngestError, Signal, StreamKey};
+use crate::hub::{ConsumerClock, Frame, FrameKind, IngestError, Signal, StreamKey};
 use crate::names;
-use crate::server::{source_settings, Server};
+use crate::server::Server;
 use crate::stats::{ClientDetails, ClientGuard, ClientType};
+use crate::streams::{self, PlayDecision};
 use rsrs_codec::amf0::Amf0Value;
 use rsrs_codec::rtmp::handshake;
 use rsrs_codec::rtmp::message::{self as msg, Command, DEFAULT_STREAM_ID};
@@ -328,26 +328,33 @@ pub fn parse_stream_name(raw: &str) -> (String, String) {
     (name.to_string(), query)
 }
 
-/// The stream a `publish` or `play` names, and its query. A name [`crate::names`] refuses is
-/// answered with an error status (`code`), the reason shown escaped and short.
-async fn stream_key(
-    info: &ConnectInfo,
+/// What a `publish` or `play` asks for, for the stream manager (which checks the names).
+fn stream_request<'a>(
+    info: &'a ConnectInfo,
     cmd: &Command,
-    writer: &mut RtmpWriter,
-    code: &str,
-) -> Result<(StreamKey, String), SessionError> {
+    client_id: &'a str,
+    client_host: &'a str,
+) -> streams::StreamRequest<'a> {
     let raw = cmd.arg(0).and_then(|v| v.as_str()).unwrap_or("");
     let (stream, query) = parse_stream_name(raw);
     let param = if query.is_empty() { info.param.clone() } else { query };
-    let checked = names::check_stream(&stream)
-        .and_then(|_| names::check_text("param", &param))
-        .and_then(|_| names::check_text("stream name", raw));
-    if let Err(e) = checked {
-        let why = format!("{e}: {}", names::Escaped(raw));
-        let _ = writer.send(&[msg::on_status(DEFAULT_STREAM_ID, "error", code, &why, vec![])]).await;
-        return Err(SessionError::Protocol(format!("{} refused: {why}", cmd.name)));
+    streams::StreamRequest {
+        vhost: &info.vhost,
+        key: StreamKey { vhost: info.vhost.name.clone(), app: info.app.clone(), stream },
+        param,
+        client_host,
+        client_id,
+        tc_url: &info.tc_url,
     }
-    Ok((StreamKey { vhost: info.vhost.name.clone(), app: info.app.clone(), stream }, param))
+}
+
+/// Refuses a `publish` or `play` with an error status (`code`) saying why, then ends the session.
+/// The stream's name is shown escaped: it may be what was refused.
+async fn refuse(writer: &mut RtmpWriter, cmd: &Command, code: &str, why: impl std::fmt::Display) -> SessionError {
+    let raw = cmd.arg(0).and_then(|v| v.as_str()).unwrap_or("");
+    let why = format!("{why}: {}", names::Escaped(raw));
+    let _ = writer.send(&[msg::on_status(DEFAULT_STREAM_ID, "error", code, &why, vec![])]).await;
+    SessionError::Protocol(format!("{} refused: {why}", cmd.name))
 }
 
 fn details(info: &ConnectInfo, key: &StreamKey, stream_id: &str, kind: ClientType) -> ClientDetails {
@@ -375,41 +382,16 @@ async fn publish(
     writer: &mut RtmpWriter,
     peer: SocketAddr,
 ) -> Result<(), SessionError> {
-    let (key, param) = stream_key(info, cmd, writer, "NetStream.Publish.BadName").await?;
     let cid = &guard.client.id;
-    let in_cluster = info.vhost.cluster.origin_cluster && !info.vhost.cluster.edge;
-    if in_cluster {
-        // A stream is live on one origin of the cluster at a time.
-        if let Some(other) =
-            Box::pin(crate::cluster::discover(server, &info.vhost, &key, &split_tc_url(&info.tc_url).0)).await
-        {
-            let why = format!("stream {} is already published on origin {}", key.url(), other.api);
-            let m = msg::on_status(DEFAULT_STREAM_ID, "error", "NetStream.Publish.BadName", &why, vec![]);
-            let _ = writer.send(&[m]).await;
-            return Err(SessionError::Protocol(format!("publish refused: {why}")));
-        }
-    }
-    let source = match server.hub.publish(&key, cid, &info.tc_url, source_settings(&info.vhost)) {
+    let host = split_tc_url(&info.tc_url).0;
+    let req = stream_request(info, cmd, cid, &host);
+    // SRS closes silently on a refusal; a status first tells the encoder why.
+    let source = match Box::pin(streams::publish(server, &req)).await {
         Ok(s) => s,
-        Err(busy) => {
-            // SRS closes silently; a status first tells the encoder why.
-            let m = msg::on_status(DEFAULT_STREAM_ID, "error", "NetStream.Publish.BadName", &busy.to_string(), vec![]);
-            let _ = writer.send(&[m]).await;
-            return Err(SessionError::Protocol(format!("publish refused: {busy}")));
-        }
+        Err(why) => return Err(refuse(writer, cmd, "NetStream.Publish.BadName", why).await),
     };
+    let key = req.key;
     guard.client.set_details(details(info, &key, &source.id, kind));
-    if in_cluster {
-        crate::cluster::settle_publish_race(server, &info.vhost, &key, cid);
-    }
-    if info.vhost.cluster.edge {
-        // An edge serves its publisher locally and forwards it to an origin (no HLS/DVR here).
-        crate::edge::start_forward(server, &key, &info.vhost, &param);
-    } else {
-        // Writers attach before the first media so they miss nothing.
-        crate::hls::start(server, &key, &info.vhost);
-        crate::dvr::start(server, &key, &info.vhost);
-    }
     let mut replies = Vec::new();
     if kind == ClientType::FmlePublish {
         replies.push(msg::on_fc("onFCPublish", "NetStream.Publish.Start", "Started publishing stream."));
@@ -421,7 +403,7 @@ async fn publish(
         publish_loop(server.identity.clone(), &source, &info.vhost, kind, guard, reader, writer).await
     }
     .await;
-    server.hub.unpublish(&source, cid);
+    streams::unpublish(server, &source, cid);
     info!(stream = %key.url(), "publish stopped");
     result
 }
@@ -538,26 +520,21 @@ async fn play(
     reader: &mut RtmpReader,
     writer: &mut RtmpWriter,
 ) -> Result<(), SessionError> {
-    let (key, param) = stream_key(info, cmd, writer, "NetStream.Play.StreamNotFound").await?;
-    // Not here on a cluster origin: the coworker that has it gets the player (SRS's RTMP 302).
-    match Box::pin(crate::cluster::locate_play(server, &info.vhost, &key, &split_tc_url(&info.tc_url).0)).await {
-        PlayAt::Here => {}
-        PlayAt::Nowhere => {
-            let why = "no origin of the cluster has the stream";
-            let m = msg::on_status(DEFAULT_STREAM_ID, "error", "NetStream.Play.StreamNotFound", why, vec![]);
-            let _ = writer.send(&[m]).await;
-            return Err(SessionError::Protocol(format!("play {}: {why}", key.url())));
-        }
-        PlayAt::Peer(found) => {
-            info!(stream = %key.url(), "origin cluster: redirecting the player to {}:{}", found.ip, found.port);
-            writer.send(&[crate::cluster::redirect_message(&found, &key, &param)]).await?;
+    let host = split_tc_url(&info.tc_url).0;
+    let req = stream_request(info, cmd, &guard.client.id, &host);
+    let (mut consumer, mut batch) = match Box::pin(streams::play(server, &req)).await {
+        Ok(PlayDecision::Here(consumer, initial)) => (consumer, initial),
+        // Not here on a cluster origin: the coworker that has it gets the player (SRS's RTMP 302).
+        Ok(PlayDecision::Redirect(found)) => {
+            info!(stream = %req.key.url(), "origin cluster: redirecting the player to {}:{}", found.ip, found.port);
+            writer.send(&[crate::cluster::redirect_message(&found, &req.key, &req.param)]).await?;
             // Give the client a moment to read it before the connection closes.
             let _ = tokio::time::timeout(Duration::from_secs(1), reader.next()).await;
             return Err(SessionError::Redirected(format!("{}:{}", found.ip, found.port)));
         }
-    }
-    let (mut consumer, mut batch) = Consumer::attach(&server.hub, &key, source_settings(&info.vhost));
-    crate::edge::ensure_pull(server, &key, &info.vhost, &param);
+        Err(why) => return Err(refuse(writer, cmd, "NetStream.Play.StreamNotFound", why).await),
+    };
+    let key = req.key;
     let source = consumer.source().clone();
     guard.client.set_details(details(info, &key, &source.id, ClientType::RtmpPlay));
     writer
