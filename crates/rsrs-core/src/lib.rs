@@ -11,5 +11,6 @@ pub mod hub;
 pub mod ids;
 pub mod names;
 pub mod paths;
+pub mod sink;
 pub mod slots;
 pub mod stats;

@@ -12,6 +12,7 @@ use crate::server::{source_settings, Server};
 use rsrs_codec::amf0::{self, Amf0Value};
 use rsrs_codec::flv;
 use rsrs_config::{Dvr, DvrPlan, Vhost};
+use rsrs_core::sink::{drive, Sink};
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -101,34 +102,11 @@ enum DvrError {
 impl Recorder {
     async fn run(mut self, server: Arc<Server>, mut consumer: Consumer, initial: Vec<Arc<Frame>>) {
         let url = self.key.url();
-        let mut batch = initial;
         let shutdown = server.shutdown.clone();
         let result: Result<(), DvrError> = async {
-            loop {
-                let sig = if batch.is_empty() {
-                    let dirty = self.file.as_ref().is_some_and(|f| f.bytes > f.flushed_bytes);
-                    tokio::select! {
-                        s = consumer.recv(&mut batch, 256) => s,
-                        // Shutdown: finish the file rather than lose it.
-                        _ = shutdown.cancelled() => Some(crate::hub::Signal::Closed),
-                        // Nothing new for a while: what is buffered goes to the file.
-                        _ = tokio::time::sleep(FLUSH_EVERY), if dirty => {
-                            if let Some(f) = self.file.as_mut() {
-                                f.flush().await?;
-                            }
-                            continue;
-                        }
-                    }
-                } else {
-                    None
-                };
-                for f in std::mem::take(&mut batch) {
-                    self.frame(&f).await?;
-                }
-                if sig.is_some() {
-                    return self.close().await;
-                }
-            }
+            // Shutdown ends it as the stream's end does: the file is finished rather than lost.
+            drive(&mut self, &mut consumer, initial, Some(&shutdown)).await?;
+            self.close().await
         }
         .await;
         if let Err(e) = result {
@@ -149,7 +127,7 @@ impl Recorder {
         }
     }
 
-    async fn frame(&mut self, f: &Arc<Frame>) -> Result<(), DvrError> {
+    async fn write_frame(&mut self, f: &Arc<Frame>) -> Result<(), DvrError> {
         if f.kind != FrameKind::Metadata && !f.sequence_header {
             let (first_ts, started) = *self.clock.get_or_insert((f.timestamp, Instant::now()));
             let media = Duration::from_millis(f.timestamp.saturating_sub(first_ts) as u64);
@@ -324,6 +302,26 @@ fn metadata_body(stream_meta: Option<&[u8]>) -> bytes::Bytes {
     props.push(("recorder".into(), Amf0Value::String(crate::server::signature())));
     // An ECMA array, as FLV files carry it (flvmeta insists).
     amf0::encode_all(&[Amf0Value::str("onMetaData"), Amf0Value::EcmaArray(props)])
+}
+
+impl Sink for Recorder {
+    type Error = DvrError;
+
+    fn frame(&mut self, f: &Arc<Frame>) -> impl std::future::Future<Output = Result<(), DvrError>> + Send {
+        self.write_frame(f)
+    }
+
+    /// Quiet for a while with data buffered: it goes to the file.
+    fn idle_after(&self) -> Option<Duration> {
+        self.file.as_ref().filter(|f| f.bytes > f.flushed_bytes).map(|_| FLUSH_EVERY)
+    }
+
+    async fn idle(&mut self) -> Result<(), DvrError> {
+        match self.file.as_mut() {
+            Some(f) => f.flush().await,
+            None => Ok(()),
+        }
+    }
 }
 
 fn tmp_path(path: &Path) -> PathBuf {

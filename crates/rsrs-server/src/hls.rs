@@ -16,6 +16,7 @@ use bytes::BytesMut;
 use rsrs_codec::hls::{media_playlist, Segment};
 use rsrs_codec::ts::{AudioCodec, TsMuxer};
 use rsrs_config::{Hls, Vhost};
+use rsrs_core::sink::{drive, Sink, SinkEnd};
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -126,6 +127,7 @@ pub fn start(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost) {
         st.generation
     };
     let w = HlsWriter {
+        server: server.clone(),
         cfg: vhost.hls.clone(),
         key: key.clone(),
         utc: server.config().utc_time,
@@ -152,6 +154,7 @@ struct OpenSegment {
 }
 
 struct HlsWriter {
+    server: Arc<Server>,
     cfg: Hls,
     key: StreamKey,
     utc: bool,
@@ -179,23 +182,15 @@ impl HlsWriter {
     async fn run(mut self, server: Arc<Server>, mut consumer: Consumer, initial: Vec<Arc<Frame>>, generation: u64) {
         let url = self.key.url();
         info!(stream = %url, "HLS started");
-        let mut batch = initial;
         let result: Result<(), HlsError> = async {
-            loop {
-                let sig = if batch.is_empty() { consumer.recv(&mut batch, 256).await } else { None };
-                // A reload that turns HLS off for this vhost stops running streams too.
-                if !server.config().vhost(&self.key.vhost).is_some_and(|v| v.hls.enabled) {
+            match drive(&mut self, &mut consumer, initial, None).await? {
+                SinkEnd::NotWanted => {
                     info!(stream = %url, "HLS turned off by a config reload");
                     self.close_segment(None).await?;
                     self.end_playlist().await;
-                    return Ok(());
+                    Ok(())
                 }
-                for f in std::mem::take(&mut batch) {
-                    self.frame(&f).await?;
-                }
-                if sig.is_some() {
-                    return self.close_segment(None).await;
-                }
+                _ => self.close_segment(None).await,
             }
         }
         .await;
@@ -228,7 +223,7 @@ impl HlsWriter {
         }
     }
 
-    async fn frame(&mut self, f: &Arc<Frame>) -> Result<(), HlsError> {
+    async fn write_frame(&mut self, f: &Arc<Frame>) -> Result<(), HlsError> {
         match f.kind {
             FrameKind::Metadata => return Ok(()),
             FrameKind::Video if f.sequence_header => {
@@ -403,6 +398,19 @@ impl HlsWriter {
                 );
             }
         }
+    }
+}
+
+impl Sink for HlsWriter {
+    type Error = HlsError;
+
+    fn frame(&mut self, f: &Arc<Frame>) -> impl std::future::Future<Output = Result<(), HlsError>> + Send {
+        self.write_frame(f)
+    }
+
+    /// A reload that turns HLS off for this vhost stops running streams too.
+    fn still_wanted(&mut self) -> bool {
+        self.server.config().vhost(&self.key.vhost).is_some_and(|v| v.hls.enabled)
     }
 }
 
