@@ -1,6 +1,7 @@
 //! Marks the build `no_docker` when no Docker engine answers, so the container tests show as
 //! ignored, with the reason, instead of passing without running. With RSRS_REQUIRE_DOCKER set (CI)
-//! they are never ignored: they run and fail if the engine is missing.
+//! they are never ignored: they run and fail if the engine is missing. Likewise `not_root` for the
+//! tests that mount a tmpfs.
 
 use std::process::Command;
 
@@ -18,5 +19,11 @@ fn main() {
         .unwrap_or(false);
     if !answers && !required {
         println!("cargo::rustc-cfg=no_docker");
+    }
+    // Tests that mount a tmpfs need root: without it they show as ignored.
+    println!("cargo::rustc-check-cfg=cfg(not_root)");
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if !root {
+        println!("cargo::rustc-cfg=not_root");
     }
 }
