@@ -11,6 +11,7 @@ pub mod hub;
 pub mod ids;
 pub mod names;
 pub mod paths;
+pub mod player;
 pub mod sink;
 pub mod slots;
 pub mod stats;

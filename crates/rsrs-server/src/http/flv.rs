@@ -14,11 +14,12 @@ use crate::streams::StreamRequest;
 use bytes::{BufMut, Bytes, BytesMut};
 use rsrs_codec::flv;
 use rsrs_config::{Config, Vhost};
+use rsrs_core::player::{self, AfterUnpublish, ClientSays, PlayEnd, PlayerWire};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tracing::info;
 
@@ -26,7 +27,6 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a player may wait for a stream that has not started: then a 404. SRS waits for
 /// ever, which lets idle waits for made-up names hold connection slots indefinitely.
 pub const STREAM_WAIT: Duration = Duration::from_secs(30);
-const MAX_BATCH: usize = 256;
 
 /// Matches a request path against the vhost's `http_remux` mount (vhost from `Host`, falling
 /// back to the default vhost). The path must have as many segments as the mount template.
@@ -78,7 +78,7 @@ pub async fn serve(
     req: &Request,
     sreq: &StreamRequest<'_>,
     mut consumer: Consumer,
-    mut batch: Vec<Arc<Frame>>,
+    batch: Vec<Arc<Frame>>,
     guard: &ClientGuard,
 ) -> std::io::Result<()> {
     let (key, vhost) = (&sreq.key, sreq.vhost);
@@ -104,8 +104,8 @@ pub async fn serve(
     head_headers.extend(cors_headers(req, server.config().http_server.crossdomain));
     let head = head_bytes(200, &head_headers, None, chunked).freeze();
 
-    let (mut rd, wr) = sock.into_split();
-    let mut out = FlvOut {
+    let (rd, wr) = sock.into_split();
+    let out = FlvOut {
         wr,
         chunked,
         head: Some(head),
@@ -114,78 +114,80 @@ pub async fn serve(
         parts: Vec::new(),
         framing: BytesMut::new(),
     };
-    let mut clock = ConsumerClock::default();
-    let mw = vhost.play.mw_latency;
-    let kill = guard.client.kill.clone();
-    let mut flush_at: Option<tokio::time::Instant> = None;
-    let mut scratch = [0u8; 512];
-    let give_up_at = tokio::time::Instant::now() + STREAM_WAIT;
-    let mut gave_up = false;
-
+    let mut wire = FlvPlayer {
+        out,
+        rd,
+        scratch: [0u8; 512],
+        guard,
+        source: &source,
+        give_up_at: tokio::time::Instant::now() + STREAM_WAIT,
+    };
     let result: std::io::Result<()> = async {
-        out.write(&mut batch, &mut clock, guard, &source).await?;
-        loop {
-            // One timer serves both the merge window and, until the first bytes, the give-up
-            // (a second timer would enlarge every player's task).
-            let deadline = flush_at.or(out.head.is_some().then_some(give_up_at));
-            let sig = tokio::select! {
-                biased;
-                _ = kill.cancelled() => return Ok(()),
-                r = rd.read(&mut scratch) => {
-                    // Players send nothing after the request; EOF means they left.
-                    if r? == 0 {
-                        return Ok(());
-                    }
-                    continue;
-                }
-                // While a merge window is open the ring is not polled (as for RTMP players).
-                sig = consumer.recv(&mut batch, MAX_BATCH), if flush_at.is_none() => {
-                    if sig.is_none() && !batch.is_empty() && !mw.is_zero() && batch.len() < MAX_BATCH {
-                        flush_at = Some(tokio::time::Instant::now() + mw);
-                        continue;
-                    }
-                    out.write(&mut batch, &mut clock, guard, &source).await?;
-                    sig
-                }
-                _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if deadline.is_some() => {
-                    if flush_at.is_none() {
-                        // The give-up timer: answered below with the other failures.
-                        gave_up = true;
-                        None
-                    } else {
-                        flush_at = None;
-                        loop {
-                            let sig = consumer.drain(&mut batch, MAX_BATCH);
-                            let full = batch.len() >= MAX_BATCH;
-                            out.write(&mut batch, &mut clock, guard, &source).await?;
-                            if sig.is_some() || !full {
-                                break sig;
-                            }
-                        }
-                    }
-                }
-            };
-            let failure = match &sig {
-                Some(crate::hub::Signal::Failed(why)) => Some((503, why.to_string())),
-                _ if gave_up => Some((404, format!("no media within {} s", STREAM_WAIT.as_secs()))),
-                _ => None,
-            };
-            if let Some((status, why)) = failure {
-                out.fail(status, &why).await?;
+        let end = player::run(&mut wire, &mut consumer, batch, vhost.play.mw_latency, &guard.client.kill).await?;
+        let out = &mut wire.out;
+        match end {
+            PlayEnd::Failed(why) => {
+                out.fail(503, &why).await?;
                 info!(stream = %key.url(), "HTTP-FLV play failed: {why}");
-                return Ok(());
             }
-            if sig.is_some() {
+            PlayEnd::GaveUp => {
+                let why = format!("no media within {} s", STREAM_WAIT.as_secs());
+                out.fail(404, &why).await?;
+                info!(stream = %key.url(), "HTTP-FLV play failed: {why}");
+            }
+            PlayEnd::Unpublished | PlayEnd::Closed => {
                 // SRS ends the response when the publisher leaves.
                 out.finish().await?;
                 info!(stream = %key.url(), "HTTP-FLV play ended: stream unpublished");
-                return Ok(());
             }
+            PlayEnd::ClientStopped | PlayEnd::Kicked | PlayEnd::Done => {}
         }
+        Ok(())
     }
     .await;
     info!(stream = %key.url(), "HTTP-FLV play stopped");
     result
+}
+
+/// An HTTP-FLV player's side of the shared player loop.
+struct FlvPlayer<'a> {
+    out: FlvOut,
+    rd: OwnedReadHalf,
+    scratch: [u8; 512],
+    guard: &'a ClientGuard,
+    source: &'a Arc<crate::hub::Source>,
+    /// A stream that has not started by then gets a 404 (while nothing was sent).
+    give_up_at: tokio::time::Instant,
+}
+
+impl PlayerWire for FlvPlayer<'_> {
+    type Error = std::io::Error;
+    type Input = usize;
+
+    fn send(
+        &mut self,
+        batch: &mut Vec<Arc<Frame>>,
+        clock: &mut ConsumerClock,
+    ) -> impl std::future::Future<Output = std::io::Result<()>> + Send {
+        self.out.write(batch, clock, self.guard, self.source)
+    }
+
+    async fn input(&mut self) -> std::io::Result<usize> {
+        self.rd.read(&mut self.scratch).await
+    }
+
+    /// Players send nothing after the request; EOF means they left.
+    async fn handle(&mut self, n: usize) -> std::io::Result<ClientSays> {
+        Ok(if n == 0 { ClientSays::Stop } else { ClientSays::Nothing })
+    }
+
+    fn after_unpublish(&mut self) -> AfterUnpublish {
+        AfterUnpublish::End
+    }
+
+    fn give_up_at(&self) -> Option<tokio::time::Instant> {
+        self.out.head.is_some().then_some(self.give_up_at)
+    }
 }
 
 struct FlvOut {

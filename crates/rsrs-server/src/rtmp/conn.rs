@@ -2,7 +2,7 @@
 //! play, the FMLE/flash/Haivision command sequences), then the publish or play loop.
 
 use super::io::{IoError, RtmpReader, RtmpWriter};
-use crate::hub::{ConsumerClock, Frame, FrameKind, IngestError, Signal, StreamKey};
+use crate::hub::{ConsumerClock, Frame, FrameKind, IngestError, StreamKey};
 use crate::names;
 use crate::server::Server;
 use crate::stats::{ClientDetails, ClientGuard, ClientType};
@@ -12,6 +12,7 @@ use rsrs_codec::rtmp::handshake;
 use rsrs_codec::rtmp::message::{self as msg, Command, DEFAULT_STREAM_ID};
 use rsrs_codec::rtmp::Message;
 use rsrs_config::Vhost;
+use rsrs_core::player::{self, AfterUnpublish, ClientSays, PlayEnd, PlayerWire};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -26,8 +27,6 @@ const IDENTIFY_TIMEOUT: Duration = Duration::from_secs(30);
 const REIDENTIFY_TIMEOUT: Duration = Duration::from_secs(180);
 /// A player whose socket accepts nothing for this long is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Most frames written in one batch.
-const MAX_BATCH: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -522,7 +521,7 @@ async fn play(
 ) -> Result<(), SessionError> {
     let host = split_tc_url(&info.tc_url).0;
     let req = stream_request(info, cmd, &guard.client.id, &host);
-    let (mut consumer, mut batch) = match Box::pin(streams::play(server, &req)).await {
+    let (mut consumer, initial) = match Box::pin(streams::play(server, &req)).await {
         Ok(PlayDecision::Here(consumer, initial)) => (consumer, initial),
         // Not here on a cluster origin: the coworker that has it gets the player (SRS's RTMP 302).
         Ok(PlayDecision::Redirect(found)) => {
@@ -546,91 +545,92 @@ async fn play(
         ])
         .await?;
     info!(stream = %key.url(), "play started");
-    let mut clock = ConsumerClock::default();
-    let mw = info.vhost.play.mw_latency;
-    let kill = guard.client.kill.clone();
-    // When the publisher leaves, the player stays and waits for a republish, as with SRS: no
-    // UnpublishNotify, on which ffmpeg and librtmp players would stop.
-    let unpublished = || info!(stream = %key.url(), "publisher left; the player waits for a republish");
     // `play(name, start, duration)`: a duration in milliseconds ends the play once that much of
     // the stream was sent (`rtmpdump --stop`), as SRS does.
     let stop_after = cmd.arg(2).and_then(|d| d.as_number()).filter(|d| *d > 0.0).map(|d| d.min(u32::MAX as f64) as u32);
-    let mut flush_at: Option<tokio::time::Instant> = None;
-    if !batch.is_empty() {
-        write_batch(writer, &mut batch, &mut clock, &source).await?;
-    }
-    loop {
-        if let Some(limit) = stop_after.filter(|l| clock.position() >= *l) {
+    let mut wire = RtmpPlayer { reader, writer, key: &key, source: &source, stop_after };
+    let end = player::run(&mut wire, &mut consumer, initial, info.vhost.play.mw_latency, &guard.client.kill).await?;
+    match end {
+        PlayEnd::ClientStopped | PlayEnd::Closed | PlayEnd::Unpublished | PlayEnd::GaveUp => Ok(()),
+        PlayEnd::Kicked => Err(SessionError::Kicked),
+        PlayEnd::Failed(why) => Err(play_failed(writer, &key.stream, &why).await),
+        PlayEnd::Done => {
             writer.send(&[msg::stream_status("NetStream.Play.Stop", "Stopped playing stream.", &key.stream)]).await?;
-            return Err(SessionError::DurationReached(limit));
+            Err(SessionError::DurationReached(stop_after.unwrap_or(0)))
         }
-        let deadline = flush_at;
-        tokio::select! {
-            biased;
-            _ = kill.cancelled() => return Err(SessionError::Kicked),
-            r = reader.next() => {
-                let m = r?;
-                flush_owed(reader, writer).await?;
-                let Some(cmd) = parse_command(&m) else { continue };
-                match cmd.name.as_str() {
-                    "closeStream" | "deleteStream" => {
-                        info!(stream = %key.url(), "play stopped by client");
-                        return Ok(());
-                    }
-                    "pause" => {
-                        let out = if matches!(cmd.arg(0), Some(Amf0Value::Boolean(true))) {
-                            consumer.paused = true;
-                            vec![
-                                msg::stream_status("NetStream.Pause.Notify", "Paused stream.", &key.stream),
-                                msg::user_control(msg::UC_STREAM_EOF, DEFAULT_STREAM_ID),
-                            ]
-                        } else {
-                            consumer.resume(&mut batch);
-                            vec![
-                                msg::stream_status("NetStream.Unpause.Notify", "Unpaused stream.", &key.stream),
-                                msg::user_control(msg::UC_STREAM_BEGIN, DEFAULT_STREAM_ID),
-                            ]
-                        };
-                        writer.send(&out).await?;
-                    }
-                    _ => {
-                        if cmd.transaction_id > 0.0 {
-                            writer.send(&[msg::result(cmd.transaction_id, Amf0Value::Null)]).await?;
-                        }
-                    }
-                }
+    }
+}
+
+/// An RTMP player's side of the shared player loop.
+struct RtmpPlayer<'a> {
+    reader: &'a mut RtmpReader,
+    writer: &'a mut RtmpWriter,
+    key: &'a StreamKey,
+    source: &'a Arc<crate::hub::Source>,
+    stop_after: Option<u32>,
+}
+
+impl PlayerWire for RtmpPlayer<'_> {
+    type Error = SessionError;
+    type Input = Message;
+
+    fn send(
+        &mut self,
+        batch: &mut Vec<Arc<Frame>>,
+        clock: &mut ConsumerClock,
+    ) -> impl std::future::Future<Output = Result<(), SessionError>> + Send {
+        write_batch(self.writer, batch, clock, self.source)
+    }
+
+    async fn input(&mut self) -> Result<Message, SessionError> {
+        Ok(self.reader.next().await?)
+    }
+
+    async fn handle(&mut self, m: Message) -> Result<ClientSays, SessionError> {
+        flush_owed(self.reader, self.writer).await?;
+        let Some(cmd) = parse_command(&m) else { return Ok(ClientSays::Nothing) };
+        let stream = &self.key.stream;
+        match cmd.name.as_str() {
+            "closeStream" | "deleteStream" => {
+                info!(stream = %self.key.url(), "play stopped by client");
+                Ok(ClientSays::Stop)
             }
-            // While a merge window is open the ring is not polled: one wake-up per window
-            // instead of one per message; the flush drains what arrived meanwhile.
-            sig = consumer.recv(&mut batch, MAX_BATCH), if flush_at.is_none() => {
-                match sig {
-                    Some(Signal::Closed) => return Ok(()),
-                    Some(Signal::Failed(why)) => return Err(play_failed(writer, &key.stream, &why).await),
-                    Some(Signal::Unpublished) => {
-                        write_batch(writer, &mut batch, &mut clock, &source).await?;
-                        unpublished();
-                    }
-                    None if mw.is_zero() || batch.len() >= MAX_BATCH => write_batch(writer, &mut batch, &mut clock, &source).await?,
-                    None if !batch.is_empty() => flush_at = Some(tokio::time::Instant::now() + mw),
-                    None => {}
-                }
+            "pause" if matches!(cmd.arg(0), Some(Amf0Value::Boolean(true))) => {
+                self.writer
+                    .send(&[
+                        msg::stream_status("NetStream.Pause.Notify", "Paused stream.", stream),
+                        msg::user_control(msg::UC_STREAM_EOF, DEFAULT_STREAM_ID),
+                    ])
+                    .await?;
+                Ok(ClientSays::Pause)
             }
-            _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if deadline.is_some() => {
-                flush_at = None;
-                loop {
-                    let sig = consumer.drain(&mut batch, MAX_BATCH);
-                    let full = batch.len() >= MAX_BATCH;
-                    write_batch(writer, &mut batch, &mut clock, &source).await?;
-                    match sig {
-                        Some(Signal::Closed) => return Ok(()),
-                        Some(Signal::Failed(why)) => return Err(play_failed(writer, &key.stream, &why).await),
-                        Some(Signal::Unpublished) => unpublished(),
-                        None if !full => break,
-                        None => {}
-                    }
+            "pause" => {
+                self.writer
+                    .send(&[
+                        msg::stream_status("NetStream.Unpause.Notify", "Unpaused stream.", stream),
+                        msg::user_control(msg::UC_STREAM_BEGIN, DEFAULT_STREAM_ID),
+                    ])
+                    .await?;
+                Ok(ClientSays::Resume)
+            }
+            _ => {
+                if cmd.transaction_id > 0.0 {
+                    self.writer.send(&[msg::result(cmd.transaction_id, Amf0Value::Null)]).await?;
                 }
+                Ok(ClientSays::Nothing)
             }
         }
+    }
+
+    /// The player stays and waits for a republish, as with SRS: no UnpublishNotify, on which
+    /// ffmpeg and librtmp players would stop.
+    fn after_unpublish(&mut self) -> AfterUnpublish {
+        info!(stream = %self.key.url(), "publisher left; the player waits for a republish");
+        AfterUnpublish::Wait
+    }
+
+    fn done(&self, clock: &ConsumerClock) -> bool {
+        self.stop_after.is_some_and(|limit| clock.position() >= limit)
     }
 }
 

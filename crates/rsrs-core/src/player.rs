@@ -1,0 +1,291 @@
+//! One player loop for every protocol that sends a stream to one client (RTMP, HTTP-FLV; SRT and
+//! WebRTC next): the merge window, batching, skip-ahead (in the consumer), pause, kicks and the
+//! stream's end behave the same whatever the wire.
+//!
+//! A protocol implements [`PlayerWire`]: how a batch is written, what the client says, and what
+//! the player does when the publisher leaves. [`run`] does the rest.
+
+use crate::hub::{Consumer, ConsumerClock, Frame, Signal};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Most frames written in one batch.
+pub const MAX_BATCH: usize = 256;
+
+/// What a client said while playing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientSays {
+    /// Nothing that changes the play (answered by the wire if it needed an answer).
+    Nothing,
+    /// Stop playing (RTMP `closeStream`, a closed HTTP connection).
+    Stop,
+    Pause,
+    Resume,
+}
+
+/// What a player does when its stream's publisher leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterUnpublish {
+    /// Stay and wait for a republish (RTMP, as SRS).
+    Wait,
+    /// End the play (HTTP-FLV's response ends, as SRS).
+    End,
+}
+
+/// Why [`run`] returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlayEnd {
+    /// The client stopped.
+    ClientStopped,
+    /// Kicked (the API, a refused publisher's cleanup).
+    Kicked,
+    /// The publisher left and this wire ends with it.
+    Unpublished,
+    /// The stream is gone.
+    Closed,
+    /// The stream cannot be had; the reason is for the client.
+    Failed(Arc<str>),
+    /// Nothing was sent before the wire's give-up time.
+    GaveUp,
+    /// The wire says it has played enough (a requested duration).
+    Done,
+}
+
+/// How one protocol writes a stream to one client.
+pub trait PlayerWire {
+    type Error;
+    /// What arrives from the client (an RTMP message, bytes on an HTTP connection).
+    type Input;
+
+    /// Writes `batch` (stamping frames with `clock`) and empties it.
+    fn send(
+        &mut self,
+        batch: &mut Vec<Arc<Frame>>,
+        clock: &mut ConsumerClock,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Waits for the client's next input. Must be cancel-safe: it races the stream, so it only
+    /// reads; answering is [`handle`](Self::handle)'s, which always runs to its end.
+    fn input(&mut self) -> impl Future<Output = Result<Self::Input, Self::Error>> + Send;
+
+    /// Acts on an input (answering it if the protocol wants) and says what it means for the play.
+    fn handle(&mut self, input: Self::Input) -> impl Future<Output = Result<ClientSays, Self::Error>> + Send;
+
+    /// What the player does when the publisher leaves.
+    fn after_unpublish(&mut self) -> AfterUnpublish;
+
+    /// Until when the player may wait for its first bytes; `None`: no limit.
+    fn give_up_at(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Whether the player has had what it asked for.
+    fn done(&self, _clock: &ConsumerClock) -> bool {
+        false
+    }
+}
+
+/// Plays `consumer` to `wire`, `initial` first, holding writes for `merge` (`mw_latency`) to
+/// batch them, until the client stops, the stream ends for this wire, or `kill` is cancelled.
+pub async fn run<W: PlayerWire>(
+    wire: &mut W,
+    consumer: &mut Consumer,
+    initial: Vec<Arc<Frame>>,
+    merge: Duration,
+    kill: &CancellationToken,
+) -> Result<PlayEnd, W::Error> {
+    let mut batch = initial;
+    let mut clock = ConsumerClock::default();
+    let mut flush_at: Option<Instant> = None;
+    if !batch.is_empty() {
+        wire.send(&mut batch, &mut clock).await?;
+    }
+    loop {
+        if wire.done(&clock) {
+            return Ok(PlayEnd::Done);
+        }
+        // One timer serves both the merge window and the give-up.
+        let deadline = flush_at.or(wire.give_up_at());
+        let sig = tokio::select! {
+            biased;
+            _ = kill.cancelled() => return Ok(PlayEnd::Kicked),
+            input = wire.input() => {
+                match wire.handle(input?).await? {
+                    ClientSays::Stop => return Ok(PlayEnd::ClientStopped),
+                    ClientSays::Pause => consumer.paused = true,
+                    // Headers first, then the next keyframe, so decoders pick up again.
+                    ClientSays::Resume => consumer.resume(&mut batch),
+                    ClientSays::Nothing => {}
+                }
+                None
+            }
+            // While a merge window is open the ring is not polled: one wake-up per window
+            // instead of one per message; the flush drains what arrived meanwhile.
+            sig = consumer.recv(&mut batch, MAX_BATCH), if flush_at.is_none() => {
+                if sig.is_none() && !batch.is_empty() && !merge.is_zero() && batch.len() < MAX_BATCH {
+                    flush_at = Some(Instant::now() + merge);
+                } else {
+                    wire.send(&mut batch, &mut clock).await?;
+                }
+                sig
+            }
+            _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)).await }, if deadline.is_some() => {
+                if flush_at.is_none() {
+                    return Ok(PlayEnd::GaveUp);
+                }
+                flush_at = None;
+                loop {
+                    let sig = consumer.drain(&mut batch, MAX_BATCH);
+                    let full = batch.len() >= MAX_BATCH;
+                    wire.send(&mut batch, &mut clock).await?;
+                    if sig.is_some() || !full {
+                        break sig;
+                    }
+                }
+            }
+        };
+        match sig {
+            None => {}
+            Some(Signal::Unpublished) if wire.after_unpublish() == AfterUnpublish::Wait => {}
+            Some(Signal::Unpublished) => return Ok(PlayEnd::Unpublished),
+            Some(Signal::Closed) => return Ok(PlayEnd::Closed),
+            Some(Signal::Failed(why)) => return Ok(PlayEnd::Failed(why)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::{FrameKind, Hub, SourceSettings, StreamKey};
+    use bytes::Bytes;
+
+    /// A wire that records what it was sent, and says what a script tells it to.
+    struct Script {
+        sent: Vec<u32>,
+        writes: usize,
+        says: tokio::sync::mpsc::UnboundedReceiver<ClientSays>,
+        after: AfterUnpublish,
+        give_up: Option<Instant>,
+        stop_after_ms: Option<u32>,
+    }
+
+    impl PlayerWire for Script {
+        type Error = std::io::Error;
+        type Input = ClientSays;
+
+        async fn send(&mut self, batch: &mut Vec<Arc<Frame>>, clock: &mut ConsumerClock) -> std::io::Result<()> {
+            if !batch.is_empty() {
+                self.writes += 1;
+            }
+            self.sent.extend(batch.drain(..).map(|f| clock.stamp(&f)));
+            Ok(())
+        }
+
+        async fn input(&mut self) -> std::io::Result<ClientSays> {
+            Ok(self.says.recv().await.unwrap_or(ClientSays::Stop))
+        }
+
+        async fn handle(&mut self, says: ClientSays) -> std::io::Result<ClientSays> {
+            Ok(says)
+        }
+
+        fn after_unpublish(&mut self) -> AfterUnpublish {
+            self.after
+        }
+
+        fn give_up_at(&self) -> Option<Instant> {
+            self.give_up.filter(|_| self.sent.is_empty())
+        }
+
+        fn done(&self, clock: &ConsumerClock) -> bool {
+            self.stop_after_ms.is_some_and(|ms| clock.position() >= ms)
+        }
+    }
+
+    fn script(after: AfterUnpublish) -> (Script, tokio::sync::mpsc::UnboundedSender<ClientSays>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (Script { sent: vec![], writes: 0, says: rx, after, give_up: None, stop_after_ms: None }, tx)
+    }
+
+    fn setup() -> (Arc<Hub>, StreamKey, SourceSettings) {
+        let key = StreamKey { vhost: "v".into(), app: "live".into(), stream: "p".into() };
+        let settings =
+            SourceSettings { gop_cache: true, gop_cache_max_frames: 100, time_jitter: rsrs_config::TimeJitter::Off };
+        (Arc::new(Hub::default()), key, settings)
+    }
+
+    fn audio(src: &crate::hub::Source, ts: u32) {
+        src.push(FrameKind::Audio, ts, Bytes::from_static(&[0xaf, 1, 0])).unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn writes_are_merged_and_the_stream_end_is_per_wire() {
+        let (hub, key, settings) = setup();
+        let src = hub.publish(&key, "pub", "", settings).unwrap();
+        let (mut consumer, initial) = Consumer::attach(&hub, &key, settings);
+        let (mut wire, _tx) = script(AfterUnpublish::End);
+        for ts in 0..5 {
+            audio(&src, ts * 20);
+        }
+        hub.unpublish(&src, "pub");
+        let kill = CancellationToken::new();
+        let end = run(&mut wire, &mut consumer, initial, Duration::from_millis(350), &kill).await.unwrap();
+        assert_eq!(end, PlayEnd::Unpublished);
+        assert_eq!(wire.sent, vec![0, 20, 40, 60, 80]);
+        assert_eq!(wire.writes, 1, "five messages, one merged write");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_rtmp_like_wire_waits_through_a_republish_then_stops_when_told() {
+        let (hub, key, settings) = setup();
+        let (mut consumer, initial) = Consumer::attach(&hub, &key, settings);
+        let (mut wire, tx) = script(AfterUnpublish::Wait);
+        let kill = CancellationToken::new();
+        let src = hub.publish(&key, "a", "", settings).unwrap();
+        audio(&src, 0);
+        hub.unpublish(&src, "a");
+        let src = hub.publish(&key, "b", "", settings).unwrap();
+        audio(&src, 1000);
+        let play = tokio::spawn(async move {
+            let end = run(&mut wire, &mut consumer, initial, Duration::ZERO, &kill).await.unwrap();
+            (end, wire.sent)
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        tx.send(ClientSays::Stop).unwrap();
+        let (end, sent) = play.await.unwrap();
+        assert_eq!(end, PlayEnd::ClientStopped);
+        assert_eq!(sent, vec![0, 1000], "both publishes, one timeline");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn give_up_kick_and_duration_end_a_play() {
+        let (hub, key, settings) = setup();
+        let kill = CancellationToken::new();
+        // Nothing published: the wire's give-up time ends it.
+        let (mut consumer, initial) = Consumer::attach(&hub, &key, settings);
+        let (mut wire, _tx) = script(AfterUnpublish::End);
+        wire.give_up = Some(Instant::now() + Duration::from_secs(30));
+        let end = run(&mut wire, &mut consumer, initial, Duration::ZERO, &kill).await.unwrap();
+        assert_eq!(end, PlayEnd::GaveUp);
+        // Enough played.
+        let src = hub.publish(&key, "p", "", settings).unwrap();
+        let (mut consumer, initial) = Consumer::attach(&hub, &key, settings);
+        let (mut wire, _tx) = script(AfterUnpublish::End);
+        wire.stop_after_ms = Some(40);
+        for ts in [0, 20, 40, 60] {
+            audio(&src, ts);
+        }
+        let end = run(&mut wire, &mut consumer, initial, Duration::ZERO, &kill).await.unwrap();
+        assert_eq!(end, PlayEnd::Done);
+        assert!(wire.sent.contains(&40));
+        // Kicked.
+        let (mut consumer, initial) = Consumer::attach(&hub, &key, settings);
+        let (mut wire, _tx) = script(AfterUnpublish::End);
+        kill.cancel();
+        assert_eq!(run(&mut wire, &mut consumer, initial, Duration::ZERO, &kill).await.unwrap(), PlayEnd::Kicked);
+    }
+}
