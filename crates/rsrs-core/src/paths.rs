@@ -133,6 +133,22 @@ pub fn relative_to(from: &str, target: &str) -> String {
     parts.join("/")
 }
 
+/// Visits every file below `dir` (bounded depth, no symlinked directories).
+pub fn walk(dir: &Path, depth: usize, f: &mut dyn FnMut(&Path)) {
+    if depth > 16 {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_dir() {
+            walk(&e.path(), depth + 1, f);
+        } else if ft.is_file() {
+            f(&e.path());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

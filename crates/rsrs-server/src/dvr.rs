@@ -299,7 +299,7 @@ fn metadata_body(stream_meta: Option<&[u8]>) -> bytes::Bytes {
             }
         }
     }
-    props.push(("recorder".into(), Amf0Value::String(crate::server::signature())));
+    props.push(("recorder".into(), Amf0Value::String(crate::version::signature())));
     // An ECMA array, as FLV files carry it (flvmeta insists).
     amf0::encode_all(&[Amf0Value::str("onMetaData"), Amf0Value::EcmaArray(props)])
 }
@@ -334,7 +334,7 @@ fn tmp_path(path: &Path) -> PathBuf {
 /// name (the data up to the crash is a valid FLV). Returns how many.
 pub fn recover_stale(root: &Path) -> usize {
     let mut n = 0;
-    crate::hls::walk(root, 0, &mut |p: &Path| {
+    paths::walk(root, 0, &mut |p: &Path| {
         let Some(name) = p.to_str() else { return };
         if let Some(final_name) = name.strip_suffix(".flv.tmp") {
             let target = PathBuf::from(format!("{final_name}.flv"));

@@ -1,9 +1,12 @@
 //! rsrs: an SRS-compatible live streaming server.
 //!
-//! Layout: [`server`] owns listeners and shared state; [`rtmp`] serves RTMP connections;
-//! [`http`] serves the API, HTTP-FLV and static files; [`hub`] is the per-stream fan-out with
-//! the GOP cache; [`stats`] tracks clients for the API. Protocol encoding and decoding live in
-//! the sans-io `rsrs-codec` crate, configuration in `rsrs-config`.
+//! Layout: [`server`] owns listeners and shared state; [`streams`] is the stream manager, the one
+//! place that admits a publish or a play; [`rtmp`] and [`http`] translate their wire (RTMP
+//! sessions; the API, HTTP-FLV and static files); [`hls`] and [`dvr`] are sinks; [`edge`] and
+//! [`cluster`] are the edge and the origin cluster; [`lifecycle`] handles signals, grace and
+//! reload. Streams, players, sinks and the client registry live in the protocol-neutral
+//! `rsrs-core` crate, RTMP message I/O in `rsrs-rtmp`, codecs in the sans-io `rsrs-codec`, and
+//! configuration in `rsrs-config`.
 
 pub mod alloc;
 pub mod cleanup;
@@ -15,10 +18,12 @@ pub mod hls;
 pub mod http;
 pub mod inotify;
 pub mod lifecycle;
+pub mod listeners;
 pub mod logging;
 pub mod rtmp;
 pub mod server;
 pub mod streams;
+pub mod version;
 
 // The core, under the names the server has always used for it.
 pub use rsrs_core::{hub, ids, names, paths, slots, stats};

@@ -12,7 +12,8 @@
 //!   the config's directory is watched; the config file being written or replaced, or the
 //!   `..data` symlink being swapped, triggers a reload after a short debounce.
 
-use crate::server::{self, Server};
+use crate::listeners;
+use crate::server::Server;
 use rsrs_config::{process_env, Config};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -27,7 +28,7 @@ pub enum LifecycleError {
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
     #[error(transparent)]
-    Listen(#[from] server::ListenError),
+    Listen(#[from] listeners::ListenError),
     #[error("server task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -35,7 +36,7 @@ pub enum LifecycleError {
 /// Runs the server until it has quit; returns when the process should exit 0.
 pub async fn run(srv: Arc<Server>) -> Result<(), LifecycleError> {
     let mut sigs = Signals::new()?;
-    let run = tokio::spawn(server::run(srv.clone()));
+    let run = tokio::spawn(listeners::run(srv.clone()));
     // Started listeners first: a bind error ends start-up before anything else.
     let mut run = run;
     if let Some(path) = srv.config_path.clone() {
@@ -143,7 +144,7 @@ async fn graceful(srv: &Arc<Server>, sigs: &mut Signals, why: &str) -> Result<()
     if wait_or_cut!(tokio::time::sleep(cfg.grace_start_wait)) {
         return fast(srv, "quit signal during grace").await;
     }
-    server::close_listeners(srv);
+    listeners::close_listeners(srv);
     let drained = async {
         let mut step = 1u64;
         loop {
@@ -210,7 +211,7 @@ pub async fn reload(srv: &Arc<Server>, why: &str) {
         warn!("config: {w}");
     }
     srv.set_config(new.clone());
-    let listen_result = server::apply_listeners(srv, &new).await;
+    let listen_result = listeners::apply_listeners(srv, &new).await;
     srv.applying.store(false, Ordering::Release);
     for c in &changes {
         info!("reload: {c}");

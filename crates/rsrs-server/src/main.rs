@@ -2,7 +2,7 @@
 
 use rsrs_config::{process_env, Config};
 use rsrs_server::lifecycle::{self, in_container};
-use rsrs_server::{cleanup, cli, logging, server};
+use rsrs_server::{cleanup, cli, logging, server, version};
 use std::path::Path;
 use std::process::ExitCode;
 use tracing::{error, info, warn};
@@ -24,11 +24,11 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if opts.version {
-        println!("{}", server::VERSION);
+        println!("{}", version::VERSION);
         return ExitCode::SUCCESS;
     }
     if opts.signature {
-        println!("{}", server::signature());
+        println!("{}", version::signature());
         return ExitCode::SUCCESS;
     }
     let env = process_env();
@@ -78,7 +78,7 @@ fn main() -> ExitCode {
         eprintln!("rsrs: {e}");
         return ExitCode::from(1);
     }
-    info!("rsrs {} starting, config: {}, pid {}", server::VERSION, cfg.source, std::process::id());
+    info!("rsrs {} starting, config: {}, pid {}", version::VERSION, cfg.source, std::process::id());
     for w in &cfg.warnings {
         warn!("config: {w}");
     }

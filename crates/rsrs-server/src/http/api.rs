@@ -3,8 +3,9 @@
 //! to `/api/v1/streams/`), both forms answer directly.
 
 use super::{Request, Response};
-use crate::server::{Server, VERSION};
+use crate::server::Server;
 use crate::stats::Client;
+use crate::version::VERSION;
 use serde_json::{json, Map, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -37,7 +37,7 @@ pub async fn request(
         let mut s = TcpStream::connect(addr).await.map_err(io)?;
         let req = format!(
             "{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {}\r\nContent-Type: application/json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            crate::server::signature()
+            crate::version::signature()
         );
         s.write_all(req.as_bytes()).await.map_err(io)?;
         let mut buf = Vec::new();

@@ -141,7 +141,7 @@ pub fn head_bytes(
 ) -> BytesMut {
     use std::fmt::Write;
     let mut s = String::with_capacity(256);
-    let _ = write!(s, "HTTP/1.1 {status} {}\r\nServer: {}\r\n", reason(status), crate::server::signature());
+    let _ = write!(s, "HTTP/1.1 {status} {}\r\nServer: {}\r\n", reason(status), crate::version::signature());
     for (k, v) in headers {
         let _ = write!(s, "{k}: {v}\r\n");
     }

@@ -1,8 +1,9 @@
 //! One RTMP connection on the server side: handshake, `connect`, identification (publish or
 //! play, the FMLE/flash/Haivision command sequences), then the publish or play loop.
 
+use super::ingest;
 use super::io::{IoError, RtmpReader, RtmpWriter};
-use crate::hub::{ConsumerClock, Frame, FrameKind, IngestError, StreamKey};
+use crate::hub::{ConsumerClock, Frame, IngestError, StreamKey};
 use crate::names;
 use crate::server::Server;
 use crate::stats::{ClientDetails, ClientGuard, ClientType};
@@ -425,7 +426,7 @@ async fn publish_loop(
         match m.type_id {
             msg::AUDIO | msg::VIDEO | msg::AMF0_DATA | msg::AMF3_DATA | msg::AGGREGATE => {
                 timeout = vhost.publish.normal_timeout;
-                ingest(source, &m, Some(id))?;
+                ingest::ingest(source, &m, Some(id))?;
             }
             msg::AMF0_COMMAND | msg::AMF3_COMMAND => {
                 let Some(cmd) = parse_command(&m) else {
@@ -460,54 +461,6 @@ async fn publish_loop(
             }
             other => debug!(type_id = other, "ignored message while publishing"),
         }
-    }
-}
-
-/// Pushes a media message from a publisher or an edge's upstream into the source, splitting
-/// aggregates. With `identity`, metadata is stamped with this server's identity, as SRS does for
-/// a publisher; without, it is kept as it came (an edge relays its origin's). An error means the
-/// stream's bounds were broken: the sender is to be dropped.
-pub(crate) fn ingest(
-    source: &crate::hub::Source,
-    m: &Message,
-    identity: Option<&msg::ServerIdentity>,
-) -> Result<(), IngestError> {
-    if m.type_id == msg::AGGREGATE {
-        for part in msg::split_aggregate(m) {
-            ingest_one(source, &part, identity)?;
-        }
-        Ok(())
-    } else {
-        ingest_one(source, m, identity)
-    }
-}
-
-fn ingest_one(
-    source: &crate::hub::Source,
-    m: &Message,
-    identity: Option<&msg::ServerIdentity>,
-) -> Result<(), IngestError> {
-    match m.type_id {
-        msg::AUDIO if !m.payload.is_empty() => source.push(FrameKind::Audio, m.timestamp, m.payload.clone()),
-        msg::VIDEO if !m.payload.is_empty() => source.push(FrameKind::Video, m.timestamp, m.payload.clone()),
-        msg::AMF0_DATA | msg::AMF3_DATA => {
-            let body = if m.type_id == msg::AMF3_DATA && !m.payload.is_empty() {
-                m.payload.slice(1..)
-            } else {
-                m.payload.clone()
-            };
-            let meta = match identity {
-                Some(id) => msg::normalize_metadata(&body, id),
-                None => rsrs_codec::amf0::decode_one(&body)
-                    .is_ok_and(|(name, _)| name.as_str() == Some("onMetaData"))
-                    .then_some(body),
-            };
-            match meta {
-                Some(meta) => source.push(FrameKind::Metadata, 0, meta),
-                None => Ok(()),
-            }
-        }
-        _ => Ok(()),
     }
 }
 

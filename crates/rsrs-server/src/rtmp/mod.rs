@@ -2,3 +2,4 @@
 
 pub use rsrs_rtmp::{client, io};
 pub mod conn;
+pub mod ingest;

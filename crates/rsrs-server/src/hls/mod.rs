@@ -9,6 +9,8 @@
 //! window is recovered from the playlist on disk.
 //! A disk or codec error stops HLS for that stream only, and says why.
 
+pub mod state;
+
 use crate::hub::{Consumer, Frame, FrameKind, StreamKey};
 use crate::paths::{self, Stamp};
 use crate::server::{source_settings, Server};
@@ -17,7 +19,8 @@ use rsrs_codec::hls::{media_playlist, Segment};
 use rsrs_codec::ts::{AudioCodec, TsMuxer};
 use rsrs_config::{Hls, Vhost};
 use rsrs_core::sink::{drive, Sink, SinkEnd};
-use std::collections::{HashMap, VecDeque};
+pub use state::HlsRegistry;
+use state::{lock, HlsState};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,84 +29,6 @@ use tracing::{error, info, warn};
 /// Largest segment held in memory before it is written. A segment is cut here even before its
 /// duration is reached (about 20 s of a 50 Mb/s stream), so no publisher can grow it further.
 pub const MAX_SEGMENT_BYTES: usize = 128 * 1024 * 1024;
-
-/// Per-stream state that outlives one publish: numbering, the window, the playlist path.
-#[derive(Debug, Default)]
-pub struct HlsState {
-    next_seq: u64,
-    window: VecDeque<(Segment, PathBuf)>,
-    /// Bumped on every publish, so a pending dispose knows the stream came back.
-    generation: u64,
-    m3u8: Option<PathBuf>,
-}
-
-/// HLS state of every stream.
-#[derive(Debug, Default)]
-pub struct HlsRegistry {
-    streams: Mutex<HashMap<StreamKey, Arc<Mutex<HlsState>>>>,
-}
-
-impl HlsRegistry {
-    /// The stream's state; on first use in this process, recovered from a playlist an earlier run
-    /// left, so numbering continues after a restart instead of jumping back to 0 under readers.
-    fn state(&self, key: &StreamKey, m3u8: &Path) -> Arc<Mutex<HlsState>> {
-        let mut map = self.streams.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(key.clone()).or_insert_with(|| Arc::new(Mutex::new(recover(m3u8)))).clone()
-    }
-
-    /// Drops a disposed stream's state (unless it was published again), so streams that come and
-    /// go leave nothing behind; a later publish starts from what is on disk, as after a restart.
-    fn forget(&self, key: &StreamKey, generation: u64) {
-        let mut map = self.streams.lock().unwrap_or_else(|e| e.into_inner());
-        if map.get(key).is_some_and(|st| lock(st).generation == generation) {
-            map.remove(key);
-        }
-    }
-}
-
-/// Reads back a playlist we wrote: its segments (still on disk) become the window.
-fn recover(m3u8: &Path) -> HlsState {
-    let mut st = HlsState::default();
-    let Ok(text) = std::fs::read_to_string(m3u8) else { return st };
-    let dir = m3u8.parent().unwrap_or(Path::new("."));
-    let mut seq = None;
-    let (mut duration, mut disc) = (None, false);
-    for line in text.lines() {
-        if let Some(v) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
-            seq = v.trim().parse::<u64>().ok();
-        } else if let Some(v) = line.strip_prefix("#EXTINF:") {
-            duration = v.split(',').next().and_then(|d| d.trim().parse::<f64>().ok());
-        } else if line == "#EXT-X-DISCONTINUITY" {
-            disc = true;
-        } else if !line.starts_with('#') && !line.is_empty() {
-            let (Some(n), Some(d)) = (seq, duration.take()) else { continue };
-            let path = dir.join(line);
-            if !line.contains("://") && path.exists() {
-                st.window.push_back((
-                    Segment { sequence: n, duration: d, uri: line.to_string(), discontinuity: disc },
-                    path,
-                ));
-            }
-            seq = Some(n + 1);
-            disc = false;
-        }
-    }
-    st.next_seq = seq.unwrap_or(0);
-    if !st.window.is_empty() {
-        info!(
-            "HLS: continuing {} from sequence {} ({} segments recovered)",
-            m3u8.display(),
-            st.next_seq,
-            st.window.len()
-        );
-        st.m3u8 = Some(m3u8.to_path_buf());
-    }
-    st
-}
-
-fn lock(s: &Mutex<HlsState>) -> std::sync::MutexGuard<'_, HlsState> {
-    s.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Starts the HLS writer for a stream that was just published, if its vhost has HLS on. Must be
 /// called before the publisher's first media so no frame is missed.
@@ -451,27 +376,11 @@ async fn dispose(state: &Mutex<HlsState>, generation: u64, url: &str) -> bool {
 /// Removes temp files an earlier run left in `root` (a crash between write and rename).
 pub fn remove_stale_temps(root: &Path) -> usize {
     let mut removed = 0;
-    walk(root, 0, &mut |p: &Path| {
+    paths::walk(root, 0, &mut |p: &Path| {
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if (name.ends_with(".ts.tmp") || name.ends_with(".m3u8.temp")) && std::fs::remove_file(p).is_ok() {
             removed += 1;
         }
     });
     removed
-}
-
-/// Visits every file below `dir` (bounded depth, no symlinked directories).
-pub fn walk(dir: &Path, depth: usize, f: &mut dyn FnMut(&Path)) {
-    if depth > 16 {
-        return;
-    }
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for e in entries.flatten() {
-        let Ok(ft) = e.file_type() else { continue };
-        if ft.is_dir() {
-            walk(&e.path(), depth + 1, f);
-        } else if ft.is_file() {
-            f(&e.path());
-        }
-    }
 }

@@ -10,15 +10,17 @@
 //! Publish: a publisher on an edge is served locally (edge players see it at once) and forwarded
 //! to an origin over one upstream connection, which also fails over between origins.
 
+pub mod state;
+
 use crate::hub::{Consumer, ConsumerClock, PublisherKind, StreamKey};
 use crate::rtmp::client::{check_status, command, ClientError, RtmpClient};
 use crate::server::{source_settings, Server};
 use rsrs_codec::rtmp::message as msg;
 use rsrs_config::Vhost;
-use std::collections::HashMap;
+pub use state::{EdgeInfo, EdgeMode, EdgeRegistry, EdgeState};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
@@ -32,87 +34,6 @@ const LINGER: Duration = Duration::from_secs(3);
 const GIVE_UP: Duration = Duration::from_secs(20);
 /// Most redirects followed in a row.
 const MAX_REDIRECTS: u32 = 3;
-
-/// What an edge does for a stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EdgeMode {
-    /// Pulls the stream from an origin for this edge's players.
-    Pull,
-    /// Forwards this edge's publisher to an origin.
-    Forward,
-}
-
-impl EdgeMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EdgeMode::Pull => "pull",
-            EdgeMode::Forward => "forward",
-        }
-    }
-}
-
-/// Where an edge's upstream connection is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum EdgeState {
-    #[default]
-    Connecting,
-    Connected,
-}
-
-impl EdgeState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EdgeState::Connecting => "connecting",
-            EdgeState::Connected => "connected",
-        }
-    }
-}
-
-/// What the API shows about an edge stream.
-#[derive(Debug)]
-pub struct EdgeInfo {
-    pub mode: EdgeMode,
-    pub upstream: Mutex<String>,
-    pub state: Mutex<EdgeState>,
-}
-
-impl EdgeInfo {
-    fn set(&self, upstream: &str, state: EdgeState) {
-        *self.upstream.lock().unwrap_or_else(|e| e.into_inner()) = upstream.to_string();
-        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
-    }
-}
-
-/// Edge streams of this server.
-#[derive(Debug, Default)]
-pub struct EdgeRegistry {
-    streams: Mutex<HashMap<StreamKey, Arc<EdgeInfo>>>,
-}
-
-impl EdgeRegistry {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<StreamKey, Arc<EdgeInfo>>> {
-        self.streams.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub fn get(&self, key: &StreamKey) -> Option<Arc<EdgeInfo>> {
-        self.map().get(key).cloned()
-    }
-
-    /// Registers a new edge task for `key`; `None` if one already runs.
-    fn claim(&self, key: &StreamKey, mode: EdgeMode) -> Option<Arc<EdgeInfo>> {
-        let mut m = self.map();
-        if m.contains_key(key) {
-            return None;
-        }
-        let info = Arc::new(EdgeInfo { mode, upstream: Mutex::default(), state: Mutex::default() });
-        m.insert(key.clone(), info.clone());
-        Some(info)
-    }
-
-    fn release(&self, key: &StreamKey) {
-        self.map().remove(key);
-    }
-}
 
 /// Where to connect for one attempt: the configured origins in order, then round-robin; a
 /// redirect target once.
@@ -304,7 +225,7 @@ async fn pull_once(
                         }
                         *last_media = Instant::now();
                         // Metadata already carries the origin's identity; keep it as it came.
-                        crate::rtmp::conn::ingest(source, &m, None)
+                        crate::rtmp::ingest::ingest(source, &m, None)
                             .map_err(|e| ClientError::Refused(format!("media from the origin refused: {e}")))?;
                     }
                     _ => {
