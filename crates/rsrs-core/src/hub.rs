@@ -221,6 +221,8 @@ struct SourceState {
 }
 
 impl SourceState {
+    /// Forgets what the previous input left: metadata, sequence headers, the GOP, and where its
+    /// media clock stood (a new publisher or upstream starts its own).
     fn clear_cache(&mut self) {
         self.metadata = None;
         self.audio_sh = None;
@@ -228,6 +230,8 @@ impl SourceState {
         self.clear_gop();
         self.gop_has_video = false;
         self.audio_after_video = 0;
+        self.clock_mark = None;
+        self.bytes_since_mark = 0;
     }
 
     fn clear_gop(&mut self) {
@@ -244,8 +248,9 @@ impl SourceState {
                     return Err(IngestError::FrozenClock { bytes: self.bytes_since_mark, timestamp_ms: ts });
                 }
             }
-            // A second has passed (or time went back, with jitter correction off): a new mark.
+            // Time went back (jitter correction off): no second was gained, the bytes still count.
             Some(mark) if ts < mark => self.bytes_since_mark += len as u64,
+            // The first media, or a second of stream time has passed: a new mark.
             _ => {
                 self.clock_mark = Some(ts);
                 self.bytes_since_mark = len as u64;
@@ -361,8 +366,6 @@ impl Source {
         st.publisher_tc_url = tc_url.to_string();
         // A new publish starts a new cache (SRS resets metadata and sequence headers too).
         st.clear_cache();
-        st.clock_mark = None;
-        st.bytes_since_mark = 0;
         st.settings = settings;
         Ok(())
     }
@@ -386,9 +389,7 @@ impl Source {
 
     /// Forgets cached metadata, sequence headers and GOP (a new upstream starts afresh).
     pub fn reset_cache(&self) {
-        let mut st = self.lock();
-        st.clear_cache();
-        st.clock_mark = None;
+        self.lock().clear_cache();
     }
 
     /// Bytes the GOP cache holds now.
@@ -519,7 +520,7 @@ fn cache_gop(st: &mut SourceState, frame: &Arc<Frame>, settings: &SourceSettings
             frames,
             bytes,
             "GOP cache dropped until the next keyframe: over {}",
-            if too_many { "gop_cache_max_frames" } else { "its byte limit (64 MiB)" }
+            if too_many { "gop_cache_max_frames".to_string() } else { format!("its byte limit ({GOP_CACHE_MAX_BYTES})") }
         );
         return;
     }

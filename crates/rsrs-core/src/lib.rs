@@ -1,7 +1,8 @@
 //! The protocol-neutral core of rsrs: what every protocol shares and none owns.
 //!
 //! [`hub`] holds the live streams: one source per stream, its GOP cache and the fan-out ring that
-//! consumers (players, HLS, DVR, edge forwarders) read. [`stats`] is the registry of connected
+//! consumers (players, HLS, DVR, edge forwarders) read. [`player`] is the one loop that sends a
+//! stream to a player, [`sink`] the one loop that feeds a writer. [`stats`] is the registry of connected
 //! clients the API shows and kicks. [`names`] is the one rule for stream, app and vhost names,
 //! [`slots`] the shares of `max_connections`, [`paths`] the file-name templates of HLS and DVR.
 //! Protocol crates (RTMP) and the server build on this; it depends only on the codecs and the

@@ -154,7 +154,7 @@ mod tests {
         assert_eq!(sink.seen, vec![0, 40, 80]);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn errors_shutdown_idle_and_unwanted_stop_or_wake_it() {
         let (hub, key, settings) = setup();
         let src = hub.publish(&key, "p", "", settings).unwrap();

@@ -97,6 +97,8 @@ enum DvrError {
          (more than {} s ahead)", MAX_LEAD.as_secs()
     )]
     TooFast { media_secs: f64, wall_secs: f64 },
+    #[error("DVR refusing to write: {0}")]
+    Outside(#[from] paths::OutsideRoot),
 }
 
 impl Recorder {
@@ -118,11 +120,7 @@ impl Recorder {
                 error!(stream = %url, "DVR could not finish its file: {e}");
             }
             if matches!(e, DvrError::TooFast { .. }) {
-                let publisher = server.hub.get(&self.key).and_then(|s| s.publisher());
-                if let Some(c) = publisher.and_then(|p| server.clients.get(&p)) {
-                    warn!(stream = %url, "closing the publisher: {e}");
-                    c.kill.cancel();
-                }
+                server.disconnect_publisher(&self.key, &e.to_string());
             }
         }
     }
@@ -187,8 +185,7 @@ impl Recorder {
     async fn open(&mut self, ts: u32) -> Result<(), DvrError> {
         let path = PathBuf::from(paths::render(&self.cfg.path, &self.key, None, &Stamp::now(self.utc)));
         let err = |err| DvrError::Disk { path: path.clone(), err };
-        paths::confine(&paths::template_root(&self.cfg.path), &path)
-            .map_err(|e| err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, e.to_string())))?;
+        paths::confine(&paths::template_root(&self.cfg.path), &path)?;
         if tokio::fs::try_exists(&path).await.unwrap_or(false) {
             // SRS refuses to overwrite or append to a finished recording; so do we.
             return Err(err(std::io::Error::new(

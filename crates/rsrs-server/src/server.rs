@@ -1,4 +1,5 @@
-//! The running server: shared state, listeners and the accept loops.
+//! The running server's shared state: config, streams, clients, registries, connection slots.
+//! The listeners and their accept loops are in `listeners.rs`.
 
 use crate::hub::{Hub, SourceSettings};
 use crate::slots::{ConnClass, Slots};
@@ -86,6 +87,16 @@ impl Server {
     pub fn vhost_id(&self, name: &str) -> String {
         let mut ids = self.vhost_ids.lock().unwrap_or_else(|e| e.into_inner());
         ids.entry(name.to_string()).or_insert_with(|| crate::ids::random_id("vid-", 7)).clone()
+    }
+
+    /// Disconnects the client publishing `key` here, if any, saying why (a sink that cannot go on
+    /// with it: `hls_on_error disconnect`, DVR refusing a publisher far faster than real time).
+    pub fn disconnect_publisher(&self, key: &crate::hub::StreamKey, why: &str) {
+        let publisher = self.hub.get(key).and_then(|s| s.publisher());
+        if let Some(c) = publisher.and_then(|p| self.clients.get(&p)) {
+            warn!(stream = %key.url(), "closing the publisher: {why}");
+            c.kill.cancel();
+        }
     }
 
     /// Registers an accepted connection, or refuses it when its kind's share of

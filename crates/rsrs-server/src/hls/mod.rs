@@ -65,8 +65,7 @@ pub fn start(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost) {
         open: None,
         first_of_publish: true,
     };
-    let server = server.clone();
-    tokio::spawn(async move { w.run(server, consumer, initial, generation).await });
+    tokio::spawn(async move { w.run(consumer, initial, generation).await });
 }
 
 struct OpenSegment {
@@ -104,7 +103,7 @@ enum HlsError {
 }
 
 impl HlsWriter {
-    async fn run(mut self, server: Arc<Server>, mut consumer: Consumer, initial: Vec<Arc<Frame>>, generation: u64) {
+    async fn run(mut self, mut consumer: Consumer, initial: Vec<Arc<Frame>>, generation: u64) {
         let url = self.key.url();
         info!(stream = %url, "HLS started");
         let result: Result<(), HlsError> = async {
@@ -125,12 +124,7 @@ impl HlsWriter {
             // The stream may go on live, but this playlist will not: say so to its players.
             self.end_playlist().await;
             if self.cfg.on_error == rsrs_config::HlsOnError::Disconnect {
-                if let Some(p) = server.hub.get(&self.key).and_then(|s| s.publisher()) {
-                    if let Some(c) = server.clients.get(&p) {
-                        warn!(stream = %url, "hls_on_error disconnect: closing the publisher");
-                        c.kill.cancel();
-                    }
-                }
+                self.server.disconnect_publisher(&self.key, "hls_on_error disconnect");
             }
         } else {
             info!(stream = %url, "HLS finished (stream unpublished)");
@@ -138,7 +132,7 @@ impl HlsWriter {
         if self.cfg.dispose > 0.0 {
             let state = self.state.clone();
             let after = Duration::from_secs_f64(self.cfg.dispose);
-            let key = self.key.clone();
+            let (key, server) = (self.key.clone(), self.server.clone());
             tokio::spawn(async move {
                 tokio::time::sleep(after).await;
                 if dispose(&state, generation, &url).await {
@@ -286,8 +280,7 @@ impl HlsWriter {
                 }
             }
             st.m3u8 = Some(m3u8.clone());
-            let segs: Vec<Segment> = st.window.iter().map(|(s, _)| s.clone()).collect();
-            (media_playlist(&segs, self.cfg.fragment * self.cfg.td_ratio), expired)
+            (self.playlist(&st), expired)
         };
         write_atomic(&m3u8, text.as_bytes(), ".temp").await?;
         if self.cfg.cleanup {
@@ -299,9 +292,13 @@ impl HlsWriter {
         }
         Ok(())
     }
-}
 
-impl HlsWriter {
+    /// The playlist of the window as it stands.
+    fn playlist(&self, st: &HlsState) -> String {
+        let segs: Vec<Segment> = st.window.iter().map(|(s, _)| s.clone()).collect();
+        media_playlist(&segs, self.cfg.fragment * self.cfg.td_ratio)
+    }
+
     /// Marks the playlist as finished (`#EXT-X-ENDLIST`) when HLS stops while the stream may go
     /// on, so players stop polling a playlist that will not change; if it cannot be rewritten
     /// (a full disk), it is removed rather than left looking live.
@@ -309,18 +306,14 @@ impl HlsWriter {
         let (text, m3u8) = {
             let st = lock(&self.state);
             let Some(m3u8) = st.m3u8.clone() else { return };
-            let segs: Vec<Segment> = st.window.iter().map(|(s, _)| s.clone()).collect();
-            (media_playlist(&segs, self.cfg.fragment * self.cfg.td_ratio) + "#EXT-X-ENDLIST\n", m3u8)
+            (self.playlist(&st) + "#EXT-X-ENDLIST\n", m3u8)
         };
         match write_atomic(&m3u8, text.as_bytes(), ".temp").await {
             Ok(()) => info!(stream = %self.key.url(), "HLS: playlist {} ended (#EXT-X-ENDLIST)", m3u8.display()),
             Err(e) => {
                 let removed = tokio::fs::remove_file(&m3u8).await;
-                warn!(
-                stream = %self.key.url(),
-                "HLS: cannot end the playlist ({e}); {}",
-                if removed.is_ok() { "removed it" } else { "and cannot remove it" }
-                );
+                let then = if removed.is_ok() { "removed it" } else { "and cannot remove it" };
+                warn!(stream = %self.key.url(), "HLS: cannot end the playlist ({e}); {then}");
             }
         }
     }

@@ -548,23 +548,15 @@ impl PlayerWire for RtmpPlayer<'_> {
                 info!(stream = %self.key.url(), "play stopped by client");
                 Ok(ClientSays::Stop)
             }
-            "pause" if matches!(cmd.arg(0), Some(Amf0Value::Boolean(true))) => {
-                self.writer
-                    .send(&[
-                        msg::stream_status("NetStream.Pause.Notify", "Paused stream.", stream),
-                        msg::user_control(msg::UC_STREAM_EOF, DEFAULT_STREAM_ID),
-                    ])
-                    .await?;
-                Ok(ClientSays::Pause)
-            }
             "pause" => {
-                self.writer
-                    .send(&[
-                        msg::stream_status("NetStream.Unpause.Notify", "Unpaused stream.", stream),
-                        msg::user_control(msg::UC_STREAM_BEGIN, DEFAULT_STREAM_ID),
-                    ])
-                    .await?;
-                Ok(ClientSays::Resume)
+                let (code, description, event, says) = if matches!(cmd.arg(0), Some(Amf0Value::Boolean(true))) {
+                    ("NetStream.Pause.Notify", "Paused stream.", msg::UC_STREAM_EOF, ClientSays::Pause)
+                } else {
+                    ("NetStream.Unpause.Notify", "Unpaused stream.", msg::UC_STREAM_BEGIN, ClientSays::Resume)
+                };
+                let out = [msg::stream_status(code, description, stream), msg::user_control(event, DEFAULT_STREAM_ID)];
+                self.writer.send(&out).await?;
+                Ok(says)
             }
             _ => {
                 if cmd.transaction_id > 0.0 {
