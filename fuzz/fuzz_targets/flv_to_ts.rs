@@ -1,8 +1,10 @@
-//! An FLV byte stream (HTTP-FLV or a DVR file) read tag by tag, each audio/video body inspected
-//! and muxed to MPEG-TS as the HLS writer does.
+//! An FLV byte stream (HTTP-FLV or a DVR file) read tag by tag, each audio/video body parsed
+//! as the core parses a publisher's media, described as the API does, and muxed to MPEG-TS as
+//! the HLS writer does (configurations taken, frames muxed).
 #![no_main]
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
+use rsrs_codec::media::{Codec, Content, Track};
 use rsrs_codec::{avc, flv, ts};
 
 fuzz_target!(|data: &[u8]| {
@@ -12,20 +14,34 @@ fuzz_target!(|data: &[u8]| {
     let mut out = BytesMut::new();
     muxer.tables(&mut out);
     while let Ok(Some(tag)) = reader.next_tag() {
-        match tag.tag_type {
-            8 => {
+        let track = match tag.tag_type {
+            8 => Track::Audio,
+            9 => Track::Video,
+            _ => Track::Data,
+        };
+        let Ok(hdr) = flv::tag::parse(track, &tag.data) else { continue };
+        let body = &tag.data[hdr.data_offset..];
+        // What the core would write back for elementary data must parse to the same header.
+        if let Ok(again) = flv::tag::write(track, hdr.codec, hdr.content, hdr.keyframe, hdr.cts, body) {
+            let back = flv::tag::parse(track, &again).expect("a written tag parses");
+            assert_eq!((back.codec, back.content, &again[back.data_offset..]), (hdr.codec, hdr.content, body));
+        }
+        match (track, hdr.codec, hdr.content) {
+            (Track::Audio, _, _) => {
                 let _ = flv::audio_info(&tag.data);
-                let _ = flv::is_audio_sequence_header(&tag.data);
-                let _ = muxer.audio(&tag.data, tag.timestamp, &mut out);
             }
-            9 => {
+            (Track::Video, _, _) => {
                 let _ = flv::video_info(&tag.data);
-                let _ = flv::is_video_keyframe(&tag.data);
-                let _ = flv::is_video_sequence_header(&tag.data);
-                let _ = muxer.video(&tag.data, tag.timestamp, &mut out);
             }
             _ => {}
         }
+        let _ = match (hdr.codec, hdr.content) {
+            (Codec::H264, Content::Config) => muxer.set_avc_config(body),
+            (Codec::Aac, Content::Config) => muxer.set_aac_config(body),
+            (Codec::H264, Content::Frame) => muxer.video(body, tag.timestamp, hdr.cts, hdr.keyframe, &mut out),
+            (Codec::Aac, Content::Frame) => muxer.audio(body, tag.timestamp, &mut out),
+            _ => Ok(()),
+        };
         if out.len() > 8 << 20 {
             out.clear();
         }

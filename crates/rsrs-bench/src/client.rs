@@ -3,6 +3,7 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 use rsrs_codec::flv::{FlvReader, Tag};
+use rsrs_codec::http::ChunkedDecoder;
 use rsrs_codec::rtmp::message as msg;
 use rsrs_codec::rtmp::Message;
 use rsrs_rtmp::client::{ClientError as UpstreamError, RtmpClient as UpstreamClient};
@@ -131,65 +132,10 @@ impl RtmpClient {
     }
 }
 
-/// Streaming decoder of an HTTP/1.1 chunked body.
-#[derive(Debug, Default)]
-pub struct Dechunker {
-    state: DechunkState,
-    line: Vec<u8>,
-}
-
-#[derive(Debug, Default)]
-enum DechunkState {
-    #[default]
-    Size,
-    Data(usize),
-    DataEnd(u8),
-    Done,
-}
-
-impl Dechunker {
-    /// Appends the body bytes found in `input` to `out`. Returns true once the final chunk
-    /// arrived.
-    pub fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<bool, String> {
-        while !input.is_empty() {
-            match self.state {
-                DechunkState::Done => return Ok(true),
-                DechunkState::Size => {
-                    let b = input[0];
-                    input = &input[1..];
-                    if b == b'\n' {
-                        let line = String::from_utf8_lossy(&self.line).trim().to_string();
-                        let hex = line.split(';').next().unwrap_or("");
-                        let n = usize::from_str_radix(hex, 16).map_err(|_| format!("bad chunk size line {line:?}"))?;
-                        self.line.clear();
-                        self.state = if n == 0 { DechunkState::Done } else { DechunkState::Data(n) };
-                    } else {
-                        if self.line.len() > 64 {
-                            return Err("chunk size line too long".into());
-                        }
-                        self.line.push(b);
-                    }
-                }
-                DechunkState::Data(n) => {
-                    let take = n.min(input.len());
-                    out.extend_from_slice(&input[..take]);
-                    input = &input[take..];
-                    self.state = if take == n { DechunkState::DataEnd(2) } else { DechunkState::Data(n - take) };
-                }
-                DechunkState::DataEnd(k) => {
-                    input = &input[1..];
-                    self.state = if k == 1 { DechunkState::Size } else { DechunkState::DataEnd(k - 1) };
-                }
-            }
-        }
-        Ok(matches!(self.state, DechunkState::Done))
-    }
-}
-
 /// An HTTP-FLV player connection.
 pub struct FlvClient {
     sock: TcpStream,
-    chunked: Option<Dechunker>,
+    chunked: Option<ChunkedDecoder>,
     reader: FlvReader,
     raw: BytesMut,
     body: Vec<u8>,
@@ -232,7 +178,7 @@ impl FlvClient {
                     return Err(ClientError::Http(format!("status {status}")));
                 }
                 if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-                    self.chunked = Some(Dechunker::default());
+                    self.chunked = Some(ChunkedDecoder::new(usize::MAX));
                 }
                 self.raw.advance(end + 4);
                 let rest = self.raw.split().to_vec();
@@ -254,7 +200,9 @@ impl FlvClient {
         match &mut self.chunked {
             Some(d) => {
                 self.body.clear();
-                self.ended = d.feed(data, &mut self.body).map_err(ClientError::Http)?;
+                d.feed(data).map_err(|e| ClientError::Http(e.to_string()))?;
+                d.take_body(&mut self.body);
+                self.ended = d.is_done();
                 self.reader.push(&self.body);
             }
             None => self.reader.push(data),
@@ -305,19 +253,5 @@ mod tests {
         let u = Url::parse("http://h:8080/live/s.flv?x=1").unwrap();
         assert_eq!((u.port, u.path.as_str()), (8080, "/live/s.flv?x=1"));
         assert!(Url::parse("ftp://x/y").is_err());
-    }
-
-    #[test]
-    fn dechunk_across_splits() {
-        let body = b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n";
-        for split in 1..body.len() {
-            let mut d = Dechunker::default();
-            let mut out = Vec::new();
-            let a = d.feed(&body[..split], &mut out).unwrap();
-            let b = d.feed(&body[split..], &mut out).unwrap();
-            assert_eq!(out, b"hello world", "split at {split}");
-            assert!(a || b);
-        }
-        assert!(Dechunker::default().feed(b"zz\r\n", &mut Vec::new()).is_err());
     }
 }

@@ -3,6 +3,7 @@
 use crate::client::{ClientError, FlvClient, RtmpClient, Url};
 use crate::DelayBook;
 use rsrs_codec::flv;
+use rsrs_codec::media::Content;
 use rsrs_codec::rtmp::message as msg;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -135,10 +136,12 @@ impl<'a> Observer<'a> {
             }
         }
         self.last_ts[idx] = Some(ts);
+        let content =
+            if tag_type == flv::TAG_VIDEO { flv::tag::parse_video(payload) } else { flv::tag::parse_audio(payload) };
+        let Ok(hdr) = content else { return };
         if tag_type == flv::TAG_VIDEO {
-            let seq = flv::is_video_sequence_header(payload);
-            if !seq {
-                let key = flv::is_video_keyframe(payload);
+            if hdr.content == Content::Frame {
+                let key = hdr.keyframe;
                 self.stats.first_video_is_key.get_or_insert(key);
                 if key && self.stats.ttfk_ms.is_none() {
                     self.stats.ttfk_ms = Some(ms(now - self.start));
@@ -156,7 +159,7 @@ impl<'a> Observer<'a> {
                     }
                 }
             }
-        } else if !flv::is_audio_sequence_header(payload) {
+        } else if hdr.content == Content::Frame {
             self.stats.audio_frames += 1;
             self.audio.see(ts);
         }

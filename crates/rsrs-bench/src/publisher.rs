@@ -5,6 +5,7 @@ use crate::DelayBook;
 use bytes::{BufMut, Bytes, BytesMut};
 use rsrs_codec::amf0::Amf0Value;
 use rsrs_codec::flv::{self, FlvReader, Tag};
+use rsrs_codec::media::Content;
 use rsrs_codec::rtmp::message as msg;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -67,7 +68,9 @@ pub async fn run(
                 }
                 flv::TAG_AUDIO | flv::TAG_VIDEO => {
                     let type_id = if t.tag_type == flv::TAG_AUDIO { msg::AUDIO } else { msg::VIDEO };
-                    if t.tag_type == flv::TAG_VIDEO && !flv::is_video_sequence_header(&t.data) {
+                    if t.tag_type == flv::TAG_VIDEO
+                        && flv::tag::parse_video(&t.data).is_ok_and(|h| h.content == Content::Frame)
+                    {
                         if let Some(b) = &book {
                             b.record(&t.data, Instant::now());
                         }

@@ -1,4 +1,57 @@
-//! Just enough H.264 to report a stream's picture size: an SPS parser.
+//! Just enough H.264 for the API and the TS muxer: the decoder configuration record (avcC)
+//! and an SPS parser for the picture size.
+
+/// An AVCDecoderConfigurationRecord (ISO 14496-15 5.2.4.1), what FLV calls the AVC sequence
+/// header.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DecoderConfig {
+    pub profile_idc: u8,
+    pub level_idc: u8,
+    /// Bytes in each NAL unit's length prefix (1, 2 or 4).
+    pub nal_length_size: usize,
+    pub sps: Vec<Vec<u8>>,
+    pub pps: Vec<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("AVC decoder configuration record of {len} bytes is malformed at byte {at}")]
+pub struct BadDecoderConfig {
+    pub len: usize,
+    pub at: usize,
+}
+
+impl DecoderConfig {
+    pub fn parse(rec: &[u8]) -> Result<DecoderConfig, BadDecoderConfig> {
+        let bad = |at| BadDecoderConfig { len: rec.len(), at };
+        if rec.len() < 7 {
+            return Err(bad(rec.len()));
+        }
+        let mut cfg = DecoderConfig {
+            profile_idc: rec[1],
+            level_idc: rec[3],
+            nal_length_size: (rec[4] & 0x03) as usize + 1,
+            ..Default::default()
+        };
+        let mut pos = 5;
+        let count = (rec[pos] & 0x1f) as usize;
+        pos += 1;
+        read_sets(rec, &mut pos, count, &mut cfg.sps).map_err(bad)?;
+        let count = *rec.get(pos).ok_or(bad(pos))? as usize;
+        pos += 1;
+        read_sets(rec, &mut pos, count, &mut cfg.pps).map_err(bad)?;
+        Ok(cfg)
+    }
+}
+
+/// Reads `count` length-prefixed parameter sets; on failure, the offset where they broke off.
+fn read_sets(rec: &[u8], pos: &mut usize, count: usize, into: &mut Vec<Vec<u8>>) -> Result<(), usize> {
+    for _ in 0..count {
+        let len = u16::from_be_bytes([*rec.get(*pos).ok_or(*pos)?, *rec.get(*pos + 1).ok_or(*pos)?]) as usize;
+        into.push(rec.get(*pos + 2..*pos + 2 + len).ok_or(*pos)?.to_vec());
+        *pos += 2 + len;
+    }
+    Ok(())
+}
 
 /// Width and height in pixels from an H.264 SPS NAL unit (with its 1-byte NAL header).
 /// Returns `None` for anything malformed; never panics.
@@ -140,6 +193,19 @@ mod tests {
             0x00, 0x03, 0x00, 0x32, 0x0f, 0x16, 0x2d, 0x96,
         ];
         assert_eq!(sps_dimensions(&sps), Some((640, 360)));
+    }
+
+    #[test]
+    fn decoder_config_record() {
+        // One 4-byte SPS and one 2-byte PPS, 4-byte NAL lengths.
+        let rec = [1, 0x64, 0, 0x1e, 0xff, 0xe1, 0, 4, 0x67, 0x64, 0, 0x1e, 1, 0, 2, 0x68, 0xee];
+        let c = DecoderConfig::parse(&rec).unwrap();
+        assert_eq!((c.profile_idc, c.level_idc, c.nal_length_size), (0x64, 0x1e, 4));
+        assert_eq!(c.sps, vec![vec![0x67, 0x64, 0, 0x1e]]);
+        assert_eq!(c.pps, vec![vec![0x68, 0xee]]);
+        assert_eq!(DecoderConfig::parse(&rec[..10]), Err(BadDecoderConfig { len: 10, at: 6 }));
+        assert_eq!(DecoderConfig::parse(&rec[..14]), Err(BadDecoderConfig { len: 14, at: 13 }));
+        assert_eq!(DecoderConfig::parse(&[1]), Err(BadDecoderConfig { len: 1, at: 1 }));
     }
 
     #[test]

@@ -294,12 +294,21 @@ pub struct ChunkedDecoder {
     line: Vec<u8>,
     trailer_bytes: usize,
     body: Vec<u8>,
+    /// Body bytes already handed out by [`take_body`](ChunkedDecoder::take_body).
+    taken: usize,
     max_body: usize,
 }
 
 impl ChunkedDecoder {
     pub fn new(max_body: usize) -> ChunkedDecoder {
-        ChunkedDecoder { state: ChunkState::Size, line: Vec::new(), trailer_bytes: 0, body: Vec::new(), max_body }
+        ChunkedDecoder {
+            state: ChunkState::Size,
+            line: Vec::new(),
+            trailer_bytes: 0,
+            body: Vec::new(),
+            taken: 0,
+            max_body,
+        }
     }
 
     pub fn is_done(&self) -> bool {
@@ -309,6 +318,13 @@ impl ChunkedDecoder {
     /// The decoded body (complete once [`is_done`](Self::is_done)).
     pub fn into_body(self) -> Vec<u8> {
         self.body
+    }
+
+    /// Moves the body decoded so far into `out`, for a body read as a stream (an HTTP-FLV
+    /// response); `max_body` still bounds the whole.
+    pub fn take_body(&mut self, out: &mut Vec<u8>) {
+        self.taken += self.body.len();
+        out.append(&mut self.body);
     }
 
     /// Consumes from `input`; returns how many bytes were used. Stops right after the body's
@@ -332,9 +348,10 @@ impl ChunkedDecoder {
                     };
                     if self.state == ChunkState::Size {
                         let size = chunk_size(line)?;
-                        if size > self.max_body - self.body.len() {
+                        let so_far = self.taken + self.body.len();
+                        if size > self.max_body - so_far {
                             return Err(HttpParseError::BodyTooLarge {
-                                len: self.body.len().saturating_add(size),
+                                len: so_far.saturating_add(size),
                                 limit: self.max_body,
                             });
                         }
@@ -496,6 +513,18 @@ mod tests {
             assert_eq!(a + b, end, "stops at the body's end (split {split})");
             assert_eq!(d.into_body(), b"hello world");
         }
+    }
+
+    #[test]
+    fn a_streamed_body_is_taken_piece_by_piece_and_still_bounded() {
+        let mut d = ChunkedDecoder::new(10);
+        let mut out = Vec::new();
+        d.feed(b"5\r\nhello\r\n").unwrap();
+        d.take_body(&mut out);
+        d.feed(b"3\r\nabc\r\n").unwrap();
+        d.take_body(&mut out);
+        assert_eq!(out, b"helloabc");
+        assert_eq!(d.feed(b"3\r\n"), Err(HttpParseError::BodyTooLarge { len: 11, limit: 10 }));
     }
 
     #[test]

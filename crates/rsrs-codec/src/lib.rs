@@ -4,10 +4,12 @@
 //! async. The server crate drives these with I/O; tests and fuzzers drive them directly.
 //! Nothing in this crate panics on input from a peer.
 
+pub mod aac;
 pub mod amf0;
 pub mod avc;
 pub mod flv;
 pub mod hls;
 pub mod http;
+pub mod media;
 pub mod rtmp;
 pub mod ts;

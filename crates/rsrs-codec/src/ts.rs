@@ -1,9 +1,12 @@
 //! MPEG-TS muxer for HLS: PAT/PMT, PES for H.264 (AVCC to Annex-B with AUD, SPS/PPS before
-//! every keyframe) and AAC (ADTS from the sequence header) or MP3, PCR on the video PID,
-//! continuity counters, and PTS/DTS from FLV timestamps plus composition time.
+//! every keyframe) and AAC (ADTS from the AudioSpecificConfig) or MP3, PCR on the video PID,
+//! continuity counters, and PTS/DTS from decode time plus composition time.
 //!
-//! Input is FLV tag bodies, as the server holds them; output is whole 188-byte packets.
+//! Input is elementary data (length-prefixed NAL units, raw AAC or MP3 frames) and the
+//! tracks' configuration records, never container headers; output is whole 188-byte packets.
 
+use crate::aac::{AudioSpecificConfig, BadAudioSpecificConfig};
+use crate::avc::{BadDecoderConfig, DecoderConfig};
 use bytes::{BufMut, BytesMut};
 
 pub const PACKET: usize = 188;
@@ -16,19 +19,17 @@ const STREAM_TYPE_MP3: u8 = 0x03;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum TsError {
-    #[error("video is not H.264 (codec id {0}); only H.264 is muxed to TS")]
-    UnsupportedVideo(u8),
-    #[error("audio format {0} is not AAC or MP3")]
-    UnsupportedAudio(u8),
-    #[error("AVC sequence header is malformed")]
-    BadAvcConfig,
-    #[error("AAC sequence header is malformed")]
-    BadAacConfig,
-    #[error("H.264 frame before its sequence header")]
+    #[error(transparent)]
+    BadAvcConfig(#[from] BadDecoderConfig),
+    #[error(transparent)]
+    BadAacConfig(#[from] BadAudioSpecificConfig),
+    #[error("H.264 frame before its decoder configuration")]
     NoAvcConfig,
-    #[error("AAC frame before its sequence header")]
+    #[error("AAC frame before its AudioSpecificConfig")]
     NoAacConfig,
-    #[error("H.264 frame is truncated")]
+    #[error("audio frame for a TS stream created without audio")]
+    NoAudioTrack,
+    #[error("H.264 frame is truncated: a NAL unit runs past its end")]
     Truncated,
 }
 
@@ -38,36 +39,13 @@ pub enum AudioCodec {
     Mp3,
 }
 
-#[derive(Debug, Clone, Default)]
-struct AvcConfig {
-    sps: Vec<Vec<u8>>,
-    pps: Vec<Vec<u8>>,
-    nal_length_size: usize,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct AacConfig {
-    object_type: u8,
-    freq_index: u8,
-    channels: u8,
-}
-
-/// What a muxed frame was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Muxed {
-    /// A sequence header: configuration taken, nothing written.
-    Config,
-    /// A frame written; `keyframe` for H.264 IDR frames.
-    Frame { keyframe: bool },
-}
-
-/// Converts FLV audio/video bodies into a TS stream.
+/// Converts H.264 and AAC/MP3 elementary data into a TS stream.
 #[derive(Debug)]
 pub struct TsMuxer {
     has_video: bool,
     audio: Option<AudioCodec>,
-    avc: Option<AvcConfig>,
-    aac: Option<AacConfig>,
+    avc: Option<DecoderConfig>,
+    aac: Option<AudioSpecificConfig>,
     cc: [u8; 4],
 }
 
@@ -140,27 +118,30 @@ impl TsMuxer {
         out.resize(start + PACKET, 0xff);
     }
 
-    /// Muxes one FLV video tag body at FLV timestamp `dts_ms`.
-    pub fn video(&mut self, body: &[u8], dts_ms: u32, out: &mut BytesMut) -> Result<Muxed, TsError> {
-        let b0 = *body.first().ok_or(TsError::Truncated)?;
-        if b0 & 0x0f != 7 {
-            return Err(TsError::UnsupportedVideo(b0 & 0x0f));
-        }
-        if body.len() < 5 {
-            return Err(TsError::Truncated);
-        }
-        let keyframe = (b0 >> 4) == 1;
-        let cts = (((body[2] as u32) << 16 | (body[3] as u32) << 8 | body[4] as u32) << 8) as i32 >> 8;
-        match body[1] {
-            0 => {
-                self.avc = Some(parse_avc_config(&body[5..])?);
-                return Ok(Muxed::Config);
-            }
-            1 => {}
-            _ => return Ok(Muxed::Config), // end of sequence
-        }
+    /// Takes the H.264 decoder configuration record (avcC) for the frames that follow.
+    pub fn set_avc_config(&mut self, record: &[u8]) -> Result<(), TsError> {
+        self.avc = Some(DecoderConfig::parse(record)?);
+        Ok(())
+    }
+
+    /// Takes the AAC AudioSpecificConfig for the frames that follow.
+    pub fn set_aac_config(&mut self, asc: &[u8]) -> Result<(), TsError> {
+        self.aac = Some(AudioSpecificConfig::parse(asc)?);
+        Ok(())
+    }
+
+    /// Muxes one H.264 access unit (length-prefixed NAL units) decoded at `dts_ms` and
+    /// presented `cts_ms` later.
+    pub fn video(
+        &mut self,
+        avcc: &[u8],
+        dts_ms: u32,
+        cts_ms: i32,
+        keyframe: bool,
+        out: &mut BytesMut,
+    ) -> Result<(), TsError> {
         let cfg = self.avc.as_ref().ok_or(TsError::NoAvcConfig)?;
-        let mut es = Vec::with_capacity(body.len() + 64);
+        let mut es = Vec::with_capacity(avcc.len() + 64);
         es.extend_from_slice(&[0, 0, 0, 1, 0x09, 0xf0]); // access unit delimiter
         if keyframe {
             for p in cfg.sps.iter().chain(cfg.pps.iter()) {
@@ -168,7 +149,7 @@ impl TsMuxer {
                 es.extend_from_slice(p);
             }
         }
-        let mut data = &body[5..];
+        let mut data = avcc;
         let n = cfg.nal_length_size;
         while !data.is_empty() {
             if data.len() < n {
@@ -186,29 +167,19 @@ impl TsMuxer {
             es.extend_from_slice(nal);
         }
         let dts = dts_ms as u64 * 90;
-        let pts = (dts_ms as i64 + cts as i64).max(0) as u64 * 90;
+        let pts = (dts_ms as i64 + cts_ms as i64).max(0) as u64 * 90;
         self.pes(out, VIDEO_PID, 0xe0, &es, pts, Some(dts), true);
-        Ok(Muxed::Frame { keyframe })
+        Ok(())
     }
 
-    /// Muxes one FLV audio tag body at FLV timestamp `dts_ms`.
-    pub fn audio(&mut self, body: &[u8], dts_ms: u32, out: &mut BytesMut) -> Result<Muxed, TsError> {
-        let b0 = *body.first().ok_or(TsError::Truncated)?;
-        let format = b0 >> 4;
-        let pts = dts_ms as u64 * 90;
+    /// Muxes one audio frame (raw AAC or an MPEG audio frame) presented at `pts_ms`.
+    pub fn audio(&mut self, frame: &[u8], pts_ms: u32, out: &mut BytesMut) -> Result<(), TsError> {
+        let pts = pts_ms as u64 * 90;
         let pcr = !self.has_video;
-        match format {
-            10 => {
-                if body.len() < 2 {
-                    return Err(TsError::Truncated);
-                }
-                if body[1] == 0 {
-                    self.aac = Some(parse_aac_config(&body[2..])?);
-                    return Ok(Muxed::Config);
-                }
+        match self.audio.ok_or(TsError::NoAudioTrack)? {
+            AudioCodec::Aac => {
                 let c = self.aac.ok_or(TsError::NoAacConfig)?;
-                let raw = &body[2..];
-                let len = raw.len() + 7;
+                let len = frame.len() + 7;
                 let mut es = Vec::with_capacity(len);
                 es.extend_from_slice(&[
                     0xff,
@@ -221,13 +192,12 @@ impl TsMuxer {
                     (((len & 0x07) as u8) << 5) | 0x1f,
                     0xfc,
                 ]);
-                es.extend_from_slice(raw);
+                es.extend_from_slice(frame);
                 self.pes(out, AUDIO_PID, 0xc0, &es, pts, None, pcr);
             }
-            2 => self.pes(out, AUDIO_PID, 0xc0, &body[1..], pts, None, pcr),
-            other => return Err(TsError::UnsupportedAudio(other)),
+            AudioCodec::Mp3 => self.pes(out, AUDIO_PID, 0xc0, frame, pts, None, pcr),
         }
-        Ok(Muxed::Frame { keyframe: false })
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -305,42 +275,6 @@ fn put_ts(out: &mut Vec<u8>, marker: u8, t: u64) {
     out.push(((t as u8) << 1) | 1);
 }
 
-fn parse_avc_config(rec: &[u8]) -> Result<AvcConfig, TsError> {
-    let bad = || TsError::BadAvcConfig;
-    if rec.len() < 7 {
-        return Err(bad());
-    }
-    let nal_length_size = (rec[4] & 0x03) as usize + 1;
-    let mut pos = 5;
-    let mut cfg = AvcConfig { nal_length_size, ..Default::default() };
-    let nsps = (rec[pos] & 0x1f) as usize;
-    pos += 1;
-    for _ in 0..nsps {
-        let len = u16::from_be_bytes([*rec.get(pos).ok_or(bad())?, *rec.get(pos + 1).ok_or(bad())?]) as usize;
-        cfg.sps.push(rec.get(pos + 2..pos + 2 + len).ok_or(bad())?.to_vec());
-        pos += 2 + len;
-    }
-    let npps = *rec.get(pos).ok_or(bad())? as usize;
-    pos += 1;
-    for _ in 0..npps {
-        let len = u16::from_be_bytes([*rec.get(pos).ok_or(bad())?, *rec.get(pos + 1).ok_or(bad())?]) as usize;
-        cfg.pps.push(rec.get(pos + 2..pos + 2 + len).ok_or(bad())?.to_vec());
-        pos += 2 + len;
-    }
-    Ok(cfg)
-}
-
-fn parse_aac_config(asc: &[u8]) -> Result<AacConfig, TsError> {
-    if asc.len() < 2 {
-        return Err(TsError::BadAacConfig);
-    }
-    Ok(AacConfig {
-        object_type: asc[0] >> 3,
-        freq_index: ((asc[0] & 0x07) << 1) | (asc[1] >> 7),
-        channels: (asc[1] >> 3) & 0x0f,
-    })
-}
-
 /// CRC-32/MPEG-2 (polynomial 0x04C11DB7, initial 0xFFFFFFFF, no reflection, no final XOR).
 pub fn crc32_mpeg2(data: &[u8]) -> u32 {
     let mut crc = 0xffff_ffffu32;
@@ -385,20 +319,20 @@ mod tests {
         assert_eq!(&pmt[22..27], &[0x0f, 0xe1, 0x01, 0xf0, 0x00]);
     }
 
-    fn avc_seq() -> Vec<u8> {
-        // 0x17 0x00 cts, then a record with one 4-byte SPS and one 2-byte PPS, 4-byte lengths.
-        vec![0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1e, 0xff, 0xe1, 0, 4, 0x67, 0x64, 0, 0x1e, 1, 0, 2, 0x68, 0xee]
+    fn avc_record() -> Vec<u8> {
+        // One 4-byte SPS and one 2-byte PPS, 4-byte lengths.
+        vec![1, 0x64, 0, 0x1e, 0xff, 0xe1, 0, 4, 0x67, 0x64, 0, 0x1e, 1, 0, 2, 0x68, 0xee]
     }
 
     #[test]
     fn video_pes_annexb_with_aud_sps_pps_and_pts_dts() {
         let mut m = TsMuxer::new(true, None);
         let mut out = BytesMut::new();
-        assert_eq!(m.video(&[0x27, 1, 0, 0, 0], 0, &mut out), Err(TsError::NoAvcConfig));
-        assert_eq!(m.video(&avc_seq(), 0, &mut out), Ok(Muxed::Config));
+        assert_eq!(m.video(&[], 0, 0, false, &mut out), Err(TsError::NoAvcConfig));
+        m.set_avc_config(&avc_record()).unwrap();
         // Keyframe with cts 40 ms and one IDR NAL of 3 bytes.
-        let frame = [0x17, 1, 0, 0, 40, 0, 0, 0, 3, 0x65, 0xaa, 0xbb];
-        assert_eq!(m.video(&frame, 1000, &mut out), Ok(Muxed::Frame { keyframe: true }));
+        let frame = [0, 0, 0, 3, 0x65, 0xaa, 0xbb];
+        m.video(&frame, 1000, 40, true, &mut out).unwrap();
         assert_eq!(out.len(), PACKET);
         let p = &out[..];
         assert_eq!(&p[..4], &[0x47, 0x41, 0x00, 0x30]);
@@ -433,10 +367,10 @@ mod tests {
     fn long_pes_spans_packets_with_continuity() {
         let mut m = TsMuxer::new(true, None);
         let mut out = BytesMut::new();
-        m.video(&avc_seq(), 0, &mut out).unwrap();
-        let mut frame = vec![0x27, 1, 0, 0, 0, 0, 0, 0x03, 0xe8, 0x41];
+        m.set_avc_config(&avc_record()).unwrap();
+        let mut frame = vec![0, 0, 0x03, 0xe8, 0x41];
         frame.extend(std::iter::repeat_n(0x5a, 999));
-        m.video(&frame, 40, &mut out).unwrap();
+        m.video(&frame, 40, 0, false, &mut out).unwrap();
         assert_eq!(out.len() % PACKET, 0);
         let n = out.len() / PACKET;
         assert!(n >= 6);
@@ -456,8 +390,9 @@ mod tests {
         let mut m = TsMuxer::new(false, Some(AudioCodec::Aac));
         let mut out = BytesMut::new();
         // AAC LC 44.1 kHz stereo.
-        assert_eq!(m.audio(&[0xaf, 0, 0x12, 0x10], 0, &mut out), Ok(Muxed::Config));
-        m.audio(&[0xaf, 1, 0xde, 0xad], 23, &mut out).unwrap();
+        assert_eq!(m.audio(&[0xde, 0xad], 0, &mut out), Err(TsError::NoAacConfig));
+        m.set_aac_config(&[0x12, 0x10]).unwrap();
+        m.audio(&[0xde, 0xad], 23, &mut out).unwrap();
         let p = &out[..PACKET];
         let i = p.windows(2).position(|w| w == [0xff, 0xf1]).expect("ADTS sync");
         // profile LC (1), freq index 4, channels 2, frame length 9.
@@ -473,8 +408,8 @@ mod tests {
         m.tables(&mut out);
         assert_eq!(&out[PACKET + 17..PACKET + 22], &[0x03, 0xe1, 0x01, 0xf0, 0x00], "PMT lists MPEG-1 audio");
         out.clear();
-        // FLV MP3 body: 0x2f then an MPEG audio frame.
-        assert_eq!(m.audio(&[0x2f, 0xff, 0xfb, 0x90, 0x00], 26, &mut out), Ok(Muxed::Frame { keyframe: false }));
+        // An MPEG audio frame.
+        m.audio(&[0xff, 0xfb, 0x90, 0x00], 26, &mut out).unwrap();
         let p = &out[..PACKET];
         let i = p.windows(4).position(|w| w == [0, 0, 1, 0xc0]).expect("audio PES");
         assert_eq!(&p[i + 4..i + 6], &[0, 12], "PES length: 3 + 5 header bytes + 4 ES bytes");
@@ -482,16 +417,19 @@ mod tests {
     }
 
     #[test]
-    fn hostile_bodies_are_errors() {
+    fn hostile_input_is_an_error_and_writes_nothing() {
         let mut m = TsMuxer::new(true, Some(AudioCodec::Aac));
         let mut out = BytesMut::new();
-        assert!(m.video(&[], 0, &mut out).is_err());
-        assert_eq!(m.video(&[0x1c, 1, 0, 0, 0], 0, &mut out), Err(TsError::UnsupportedVideo(12)));
-        assert_eq!(m.video(&[0x17, 0, 0, 0, 0, 1], 0, &mut out), Err(TsError::BadAvcConfig));
-        m.video(&avc_seq(), 0, &mut out).unwrap();
-        assert_eq!(m.video(&[0x27, 1, 0, 0, 0, 0, 0, 0, 9, 1], 0, &mut out), Err(TsError::Truncated));
-        assert!(m.audio(&[0xaf], 0, &mut out).is_err());
-        assert_eq!(m.audio(&[0x7f, 1], 0, &mut out), Err(TsError::UnsupportedAudio(7)));
+        assert_eq!(
+            m.set_avc_config(&[1, 0, 0, 0, 0, 1]),
+            Err(TsError::BadAvcConfig(BadDecoderConfig { len: 6, at: 6 }))
+        );
+        m.set_avc_config(&avc_record()).unwrap();
+        // A NAL length of 9 with one byte behind it.
+        assert_eq!(m.video(&[0, 0, 0, 9, 1], 0, 0, false, &mut out), Err(TsError::Truncated));
+        assert_eq!(m.video(&[0, 0], 0, 0, false, &mut out), Err(TsError::Truncated));
+        assert!(m.set_aac_config(&[0x12]).is_err());
+        assert_eq!(TsMuxer::new(true, None).audio(&[1], 0, &mut out), Err(TsError::NoAudioTrack));
         assert!(out.is_empty(), "errors write nothing");
     }
 }

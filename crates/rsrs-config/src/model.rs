@@ -21,21 +21,32 @@ pub const DEFAULT_VHOST: &str = "__defaultVhost__";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Endpoint(pub SocketAddr);
 
+/// A listen value that is not an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    #[error("invalid listen endpoint `{0}`: expected PORT, IP:PORT or [IPV6]:PORT")]
+    Malformed(String),
+    #[error("invalid listen endpoint `{0}`: port must be 1-65535")]
+    PortZero(String),
+}
+
 impl Endpoint {
-    pub fn parse(s: &str) -> Result<Endpoint, String> {
-        let bad = || format!("invalid listen endpoint `{s}`: expected PORT, IP:PORT or [IPV6]:PORT");
+    pub fn parse(s: &str) -> Result<Endpoint, EndpointError> {
         if let Ok(port) = s.parse::<u16>() {
             if port == 0 {
-                return Err(format!("invalid listen endpoint `{s}`: port must be 1-65535"));
+                return Err(EndpointError::PortZero(s.to_string()));
             }
             return Ok(Endpoint(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)));
         }
         if let Some(port) = s.strip_prefix(':') {
-            return Endpoint::parse(port);
+            return Endpoint::parse(port).map_err(|e| match e {
+                EndpointError::PortZero(_) => EndpointError::PortZero(s.to_string()),
+                EndpointError::Malformed(_) => EndpointError::Malformed(s.to_string()),
+            });
         }
-        let addr: SocketAddr = s.parse().map_err(|_| bad())?;
+        let addr: SocketAddr = s.parse().map_err(|_| EndpointError::Malformed(s.to_string()))?;
         if addr.port() == 0 {
-            return Err(format!("invalid listen endpoint `{s}`: port must be 1-65535"));
+            return Err(EndpointError::PortZero(s.to_string()));
         }
         Ok(Endpoint(addr))
     }
@@ -264,7 +275,10 @@ impl Config {
                 if v.args.is_empty() {
                     return Err(v.err("needs at least one [ip:]port"));
                 }
-                v.args.iter().map(|a| Endpoint::parse(a).map_err(|e| v.err(e))).collect::<Result<Vec<_>, _>>()?
+                v.args
+                    .iter()
+                    .map(|a| Endpoint::parse(a).map_err(|e| v.err(e.to_string())))
+                    .collect::<Result<Vec<_>, _>>()?
             }
             None if env_only => Vec::new(),
             None => return Err(ConfigError::plain(format!("{source}: `listen` is required (e.g. `listen 1935;`)"))),
@@ -675,7 +689,7 @@ impl Val {
     }
 
     fn endpoint(&self) -> Result<Endpoint, ConfigError> {
-        Endpoint::parse(self.str()?).map_err(|e| self.err(e))
+        Endpoint::parse(self.str()?).map_err(|e| self.err(e.to_string()))
     }
 }
 

@@ -1,19 +1,19 @@
 //! The stream hub: one [`Source`] per stream, holding the GOP cache and fanning media out to
 //! every consumer (RTMP and HTTP-FLV players).
 //!
-//! Fan-out is the hot path. A publisher's message becomes one `Arc<Frame>`; every consumer gets
-//! a reference to it through a bounded broadcast ring shared by the stream, so memory does not
-//! grow with the number of players, and the publisher never waits for any of them. Wire forms
-//! (RTMP chunk bodies, FLV tag bodies) are computed once per frame and shared; each consumer
-//! only writes its own few header bytes (its timestamps start at zero, as in SRS).
+//! Fan-out is the hot path. A publisher's message is parsed once into an `Arc<MediaPacket>`
+//! (see [`crate::media`]); every consumer gets a reference to it through a bounded broadcast
+//! ring shared by the stream, so memory does not grow with the number of players, and the
+//! publisher never waits for any of them. Wire forms are made once per packet and shared; each
+//! consumer only writes its own few header bytes (its timestamps start at zero, as in SRS).
 //! A consumer that falls a whole ring behind is told so and skips ahead to the next keyframe.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use crate::media::{MediaPacket, TagError, Track, Tracks};
+use bytes::Bytes;
 use rsrs_codec::flv;
-use rsrs_codec::rtmp::message::{CSID_AUDIO, CSID_METADATA, CSID_VIDEO};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 use tokio::sync::broadcast;
 
@@ -45,96 +45,14 @@ pub enum IngestError {
         "the last {RING_CAPACITY} messages hold {bytes} bytes, more than the {RING_MAX_BYTES} a stream may buffer"
     )]
     RingBytes { bytes: usize },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FrameKind {
-    Audio,
-    Video,
-    Metadata,
-}
-
-/// One media message, shared by every consumer.
-#[derive(Debug)]
-pub struct Frame {
-    pub kind: FrameKind,
-    /// Source timeline (jitter-corrected) in milliseconds.
-    pub timestamp: u32,
-    pub payload: Bytes,
-    pub keyframe: bool,
-    pub sequence_header: bool,
-    rtmp_body: OnceLock<(usize, Bytes)>,
-}
-
-impl Frame {
-    pub fn new(kind: FrameKind, timestamp: u32, payload: Bytes) -> Frame {
-        let keyframe = kind == FrameKind::Video && flv::is_video_keyframe(&payload);
-        let sequence_header = match kind {
-            FrameKind::Video => flv::is_video_sequence_header(&payload),
-            FrameKind::Audio => flv::is_audio_sequence_header(&payload),
-            FrameKind::Metadata => false,
-        };
-        Frame { kind, timestamp, payload, keyframe, sequence_header, rtmp_body: OnceLock::new() }
-    }
-
-    pub fn rtmp_type(&self) -> u8 {
-        match self.kind {
-            FrameKind::Audio => 8,
-            FrameKind::Video => 9,
-            FrameKind::Metadata => 18,
-        }
-    }
-
-    pub fn csid(&self) -> u32 {
-        match self.kind {
-            FrameKind::Audio => CSID_AUDIO,
-            FrameKind::Video => CSID_VIDEO,
-            FrameKind::Metadata => CSID_METADATA,
-        }
-    }
-
-    pub fn flv_type(&self) -> u8 {
-        match self.kind {
-            FrameKind::Audio => flv::TAG_AUDIO,
-            FrameKind::Video => flv::TAG_VIDEO,
-            FrameKind::Metadata => flv::TAG_SCRIPT,
-        }
-    }
-
-    /// The payload split into chunks (fmt 3 basic headers between pieces), without the first
-    /// chunk's header, which each consumer writes itself. Computed once per chunk size; for
-    /// messages that fit one chunk this is the payload itself (no copy).
-    pub fn rtmp_body(&self, chunk_size: usize) -> Bytes {
-        if self.payload.len() <= chunk_size {
-            return self.payload.clone();
-        }
-        if let Some((size, body)) = self.rtmp_body.get() {
-            if *size == chunk_size {
-                return body.clone();
-            }
-        }
-        let body = split_chunks(&self.payload, chunk_size, self.csid());
-        let _ = self.rtmp_body.set((chunk_size, body.clone()));
-        body
-    }
-}
-
-fn split_chunks(payload: &[u8], chunk_size: usize, csid: u32) -> Bytes {
-    let mut out = BytesMut::with_capacity(payload.len() + payload.len() / chunk_size + 1);
-    for (i, piece) in payload.chunks(chunk_size).enumerate() {
-        if i > 0 {
-            // csid < 64 for everything we send: one-byte basic header.
-            out.put_u8(0xC0 | csid as u8);
-        }
-        out.put_slice(piece);
-    }
-    out.freeze()
+    #[error("malformed media: {0}")]
+    Malformed(#[from] TagError),
 }
 
 /// What flows through a stream's ring.
 #[derive(Debug, Clone)]
 pub enum HubEvent {
-    Media(Arc<Frame>),
+    Media(Arc<MediaPacket>),
     /// The publisher left; HTTP-FLV responses end, RTMP players wait for a republish.
     Unpublished,
     /// The stream cannot be had (an edge found no origin with it); players are told and released.
@@ -200,16 +118,12 @@ struct SourceState {
     publisher: Option<String>,
     publisher_kind: PublisherKind,
     publisher_tc_url: String,
-    metadata: Option<Arc<Frame>>,
-    audio_sh: Option<Arc<Frame>>,
-    video_sh: Option<Arc<Frame>>,
-    gop: Vec<Arc<Frame>>,
+    tracks: Tracks,
+    gop: Vec<Arc<MediaPacket>>,
     gop_has_video: bool,
     audio_after_video: usize,
     jitter: Jitter,
     settings: SourceSettings,
-    video_info: Option<flv::VideoInfo>,
-    audio_info: Option<flv::AudioInfo>,
     /// Payload bytes in `gop`.
     gop_bytes: usize,
     /// Sizes of the last [`RING_CAPACITY`] messages sent into the ring, and their sum.
@@ -221,12 +135,10 @@ struct SourceState {
 }
 
 impl SourceState {
-    /// Forgets what the previous input left: metadata, sequence headers, the GOP, and where its
-    /// media clock stood (a new publisher or upstream starts its own).
+    /// Forgets what the previous input left: track information, the GOP, and where its media
+    /// clock stood (a new publisher or upstream starts its own).
     fn clear_cache(&mut self) {
-        self.metadata = None;
-        self.audio_sh = None;
-        self.video_sh = None;
+        self.tracks = Tracks::default();
         self.clear_gop();
         self.gop_has_video = false;
         self.audio_after_video = 0;
@@ -296,12 +208,19 @@ pub struct Source {
     created_at: Instant,
 }
 
-/// What a new consumer gets: the cached start of the stream and its place in the ring.
+/// What a new consumer gets: the stream's track information and cached GOP (only while it is
+/// published), and its place in the ring.
 pub struct Subscription {
-    pub initial: Vec<Arc<Frame>>,
+    pub tracks: Tracks,
+    pub gop: Vec<Arc<MediaPacket>>,
     pub rx: broadcast::Receiver<HubEvent>,
-    pub has_audio: bool,
-    pub has_video: bool,
+}
+
+impl Subscription {
+    /// What a player sends first: metadata, configurations, then the GOP.
+    pub fn initial(&self) -> Vec<Arc<MediaPacket>> {
+        self.tracks.packets().chain(self.gop.iter()).cloned().collect()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -319,16 +238,12 @@ impl Source {
                 publisher: None,
                 publisher_kind: PublisherKind::Client,
                 publisher_tc_url: String::new(),
-                metadata: None,
-                audio_sh: None,
-                video_sh: None,
+                tracks: Tracks::default(),
                 gop: Vec::new(),
                 gop_has_video: false,
                 audio_after_video: 0,
                 jitter: Jitter::new(),
                 settings,
-                video_info: None,
-                audio_info: None,
                 gop_bytes: 0,
                 ring_sizes: std::collections::VecDeque::new(),
                 ring_bytes: 0,
@@ -387,7 +302,7 @@ impl Source {
         let _ = self.tx.send(HubEvent::Failed(Arc::from(reason)));
     }
 
-    /// Forgets cached metadata, sequence headers and GOP (a new upstream starts afresh).
+    /// Forgets cached track information and GOP (a new upstream starts afresh).
     pub fn reset_cache(&self) {
         self.lock().clear_cache();
     }
@@ -413,83 +328,64 @@ impl Source {
 
     pub fn codec_info(&self) -> (Option<flv::VideoInfo>, Option<flv::AudioInfo>) {
         let st = self.lock();
-        (st.video_info.clone(), st.audio_info.clone())
+        (st.tracks.video_info.clone(), st.tracks.audio_info.clone())
     }
 
     pub fn uptime(&self) -> std::time::Duration {
         self.created_at.elapsed()
     }
 
-    /// Adds a message from the publisher. Never blocks on consumers. Refuses media that would
-    /// break the stream's bounds (see [`IngestError`]); the caller then drops the publisher.
-    pub fn push(&self, kind: FrameKind, timestamp: u32, payload: Bytes) -> Result<(), IngestError> {
-        self.recv_bytes.fetch_add(payload.len() as u64, Ordering::Relaxed);
+    /// Adds an FLV tag body (an RTMP audio, video or data message) from the publisher, parsed
+    /// once here. Never blocks on consumers. Refuses media that is malformed or would break the
+    /// stream's bounds (see [`IngestError`]); the caller then drops the publisher.
+    pub fn push(&self, track: Track, timestamp: u32, body: Bytes) -> Result<(), IngestError> {
+        self.recv_bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
         let mut st = self.lock();
         let settings = st.settings;
-        let ts = match (kind, settings.time_jitter) {
-            (FrameKind::Metadata, _) => 0,
+        let ts = match (track, settings.time_jitter) {
+            (Track::Data, _) => 0,
             (_, rsrs_config::TimeJitter::Off) => timestamp,
             _ => st.jitter.correct(timestamp),
         };
-        if kind != FrameKind::Metadata {
-            st.check_clock(ts, payload.len())?;
+        if track != Track::Data {
+            st.check_clock(ts, body.len())?;
         }
-        st.check_ring(payload.len())?;
-        let frame = Arc::new(Frame::new(kind, ts, payload));
-        match kind {
-            FrameKind::Metadata => st.metadata = Some(frame.clone()),
-            FrameKind::Audio if frame.sequence_header => {
-                st.audio_info = flv::audio_info(&frame.payload);
-                st.audio_sh = Some(frame.clone());
-            }
-            FrameKind::Video if frame.sequence_header => {
-                st.video_info = flv::video_info(&frame.payload);
-                st.video_sh = Some(frame.clone());
-            }
-            FrameKind::Audio => {
-                if st.audio_info.is_none() {
-                    st.audio_info = flv::audio_info(&frame.payload);
-                }
-                cache_gop(&mut st, &frame, &settings, &self.key);
-            }
-            FrameKind::Video => {
+        let len = body.len();
+        let packet = Arc::new(MediaPacket::from_flv(track, ts, body)?);
+        st.check_ring(len)?;
+        if !st.tracks.update(&packet) {
+            if track == Track::Video {
                 self.video_frames.fetch_add(1, Ordering::Relaxed);
-                cache_gop(&mut st, &frame, &settings, &self.key);
             }
+            cache_gop(&mut st, &packet, &settings, &self.key);
         }
         // Sent under the lock so a subscriber's snapshot and its ring position line up exactly.
-        let _ = self.tx.send(HubEvent::Media(frame));
+        let _ = self.tx.send(HubEvent::Media(packet));
         Ok(())
     }
 
-    /// Attaches a consumer: the cached stream start (only while published) and a ring receiver.
+    /// Attaches a consumer: the stream's tracks and GOP (only while published) and a ring
+    /// receiver.
     pub fn subscribe(&self) -> Subscription {
         let st = self.lock();
         let rx = self.tx.subscribe();
-        let mut initial = Vec::new();
-        if st.publisher.is_some() {
-            initial.extend(st.metadata.iter().cloned());
-            initial.extend(st.audio_sh.iter().cloned());
-            initial.extend(st.video_sh.iter().cloned());
-            initial.extend(st.gop.iter().cloned());
+        if st.publisher.is_none() {
+            return Subscription { tracks: Tracks::default(), gop: Vec::new(), rx };
         }
-        let has_audio = st.audio_sh.is_some() || st.audio_info.is_some();
-        let has_video = st.video_sh.is_some();
-        Subscription { initial, rx, has_audio, has_video }
+        Subscription { tracks: st.tracks.clone(), gop: st.gop.clone(), rx }
     }
 
-    /// Metadata and sequence headers, for a consumer that skipped ahead.
-    pub fn headers(&self) -> Vec<Arc<Frame>> {
-        let st = self.lock();
-        st.metadata.iter().chain(st.audio_sh.iter()).chain(st.video_sh.iter()).cloned().collect()
+    /// The stream's track information now (for a consumer that skipped ahead or a new file).
+    pub fn tracks(&self) -> Tracks {
+        self.lock().tracks.clone()
     }
 }
 
-fn cache_gop(st: &mut SourceState, frame: &Arc<Frame>, settings: &SourceSettings, key: &StreamKey) {
+fn cache_gop(st: &mut SourceState, frame: &Arc<MediaPacket>, settings: &SourceSettings, key: &StreamKey) {
     if !settings.gop_cache {
         return;
     }
-    if frame.kind == FrameKind::Video {
+    if frame.track == Track::Video {
         if frame.keyframe {
             st.clear_gop();
         }
@@ -512,7 +408,7 @@ fn cache_gop(st: &mut SourceState, frame: &Arc<Frame>, settings: &SourceSettings
         return;
     }
     let too_many = st.gop.len() >= settings.gop_cache_max_frames;
-    if too_many || st.gop_bytes + frame.payload.len() > GOP_CACHE_MAX_BYTES {
+    if too_many || st.gop_bytes + frame.flv_len() > GOP_CACHE_MAX_BYTES {
         let (frames, bytes) = (st.gop.len(), st.gop_bytes);
         st.clear_gop();
         tracing::warn!(
@@ -524,7 +420,7 @@ fn cache_gop(st: &mut SourceState, frame: &Arc<Frame>, settings: &SourceSettings
         );
         return;
     }
-    st.gop_bytes += frame.payload.len();
+    st.gop_bytes += frame.flv_len();
     st.gop.push(frame.clone());
 }
 
@@ -639,20 +535,21 @@ pub struct Consumer {
 }
 
 impl Consumer {
-    /// Attaches to `key` and returns the consumer with the frames to send first (metadata,
-    /// sequence headers, the cached GOP).
-    pub fn attach(hub: &Arc<Hub>, key: &StreamKey, settings: SourceSettings) -> (Consumer, Vec<Arc<Frame>>) {
+    /// Attaches to `key` and returns the consumer with the packets to send first (metadata,
+    /// configurations, the cached GOP).
+    pub fn attach(hub: &Arc<Hub>, key: &StreamKey, settings: SourceSettings) -> (Consumer, Vec<Arc<MediaPacket>>) {
         let guard = hub.attach(key, settings);
         let sub = guard.source.subscribe();
+        let initial = sub.initial();
         let c = Consumer {
             guard,
             rx: sub.rx,
             skip: SkipAhead::default(),
-            has_video: sub.has_video,
-            has_audio: sub.has_audio,
+            has_video: sub.tracks.has_video(),
+            has_audio: sub.tracks.has_audio(),
             paused: false,
         };
-        (c, sub.initial)
+        (c, initial)
     }
 
     pub fn source(&self) -> &Arc<Source> {
@@ -663,10 +560,10 @@ impl Consumer {
         self.has_video
     }
 
-    fn take(&mut self, ev: HubEvent, batch: &mut Vec<Arc<Frame>>) -> Option<Signal> {
+    fn take(&mut self, ev: HubEvent, batch: &mut Vec<Arc<MediaPacket>>) -> Option<Signal> {
         match ev {
             HubEvent::Media(f) => {
-                if f.sequence_header && f.kind == FrameKind::Video {
+                if f.is_config() && f.track == Track::Video {
                     self.has_video = true;
                 }
                 if !self.paused && self.skip.admit(&f, self.has_video) {
@@ -679,15 +576,15 @@ impl Consumer {
         }
     }
 
-    fn lagged(&mut self, missed: u64, batch: &mut Vec<Arc<Frame>>) {
+    fn lagged(&mut self, missed: u64, batch: &mut Vec<Arc<MediaPacket>>) {
         tracing::debug!(missed, "player fell behind the ring; skipping to the next keyframe");
         self.skip.lagged();
-        batch.extend(self.guard.source.headers());
+        batch.extend(self.guard.source.tracks().packets().cloned());
     }
 
     /// Waits for the next event (cancel-safe), then takes whatever else is already waiting, up
     /// to `max` frames in `batch`.
-    pub async fn recv(&mut self, batch: &mut Vec<Arc<Frame>>, max: usize) -> Option<Signal> {
+    pub async fn recv(&mut self, batch: &mut Vec<Arc<MediaPacket>>, max: usize) -> Option<Signal> {
         match self.rx.recv().await {
             Ok(ev) => {
                 if let Some(sig) = self.take(ev, batch) {
@@ -702,7 +599,7 @@ impl Consumer {
 
     /// Takes what is already waiting without blocking, until `batch` holds `max` frames or a
     /// signal comes.
-    pub fn drain(&mut self, batch: &mut Vec<Arc<Frame>>, max: usize) -> Option<Signal> {
+    pub fn drain(&mut self, batch: &mut Vec<Arc<MediaPacket>>, max: usize) -> Option<Signal> {
         while batch.len() < max {
             match self.rx.try_recv() {
                 Ok(ev) => {
@@ -719,10 +616,10 @@ impl Consumer {
     }
 
     /// After a pause: resend headers and restart at the next keyframe so decoders can pick up.
-    pub fn resume(&mut self, batch: &mut Vec<Arc<Frame>>) {
+    pub fn resume(&mut self, batch: &mut Vec<Arc<MediaPacket>>) {
         self.paused = false;
         self.skip.lagged();
-        batch.extend(self.guard.source.headers());
+        batch.extend(self.guard.source.tracks().packets().cloned());
     }
 }
 
@@ -736,15 +633,15 @@ pub struct ConsumerClock {
 }
 
 impl ConsumerClock {
-    pub fn stamp(&mut self, f: &Frame) -> u32 {
-        if f.kind == FrameKind::Metadata {
+    pub fn stamp(&mut self, f: &MediaPacket) -> u32 {
+        if f.track == Track::Data {
             return 0;
         }
-        if f.sequence_header && self.base.is_none() {
+        if f.is_config() && self.base.is_none() {
             return 0;
         }
-        let base = *self.base.get_or_insert(f.timestamp);
-        let ts = f.timestamp.saturating_sub(base);
+        let base = *self.base.get_or_insert(f.dts);
+        let ts = f.dts.saturating_sub(base);
         self.position = self.position.max(ts);
         ts
     }
@@ -767,11 +664,11 @@ impl SkipAhead {
     }
 
     /// Whether to deliver this frame: while waiting, drop everything until a video keyframe.
-    pub fn admit(&mut self, f: &Frame, stream_has_video: bool) -> bool {
+    pub fn admit(&mut self, f: &MediaPacket, stream_has_video: bool) -> bool {
         if !self.waiting {
             return true;
         }
-        if f.sequence_header || f.kind == FrameKind::Metadata || !stream_has_video || f.keyframe {
+        if f.is_config() || f.track == Track::Data || !stream_has_video || f.keyframe {
             if f.keyframe || !stream_has_video {
                 self.waiting = false;
             }
@@ -801,31 +698,31 @@ mod tests {
     fn late_joiner_gets_headers_then_gop_from_keyframe() {
         let s = Source::new(key(), settings());
         s.publish("c1", PublisherKind::Client, "rtmp://x/live", settings()).unwrap();
-        s.push(FrameKind::Metadata, 0, Bytes::from_static(b"meta")).unwrap();
-        s.push(FrameKind::Video, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1])).unwrap();
-        s.push(FrameKind::Audio, 0, Bytes::from_static(&[0xAF, 0, 0x12, 0x10])).unwrap();
-        s.push(FrameKind::Video, 40, video(false, 1)).unwrap(); // before any keyframe: not cached
-        s.push(FrameKind::Video, 80, video(true, 2)).unwrap();
-        s.push(FrameKind::Audio, 90, Bytes::from_static(&[0xAF, 1, 9])).unwrap();
-        s.push(FrameKind::Video, 120, video(false, 3)).unwrap();
+        s.push(Track::Data, 0, Bytes::from_static(b"meta")).unwrap();
+        s.push(Track::Video, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1])).unwrap();
+        s.push(Track::Audio, 0, Bytes::from_static(&[0xAF, 0, 0x12, 0x10])).unwrap();
+        s.push(Track::Video, 40, video(false, 1)).unwrap(); // before any keyframe: not cached
+        s.push(Track::Video, 80, video(true, 2)).unwrap();
+        s.push(Track::Audio, 90, Bytes::from_static(&[0xAF, 1, 9])).unwrap();
+        s.push(Track::Video, 120, video(false, 3)).unwrap();
         let sub = s.subscribe();
-        let kinds: Vec<(FrameKind, bool, bool)> =
-            sub.initial.iter().map(|f| (f.kind, f.sequence_header, f.keyframe)).collect();
+        let kinds: Vec<(Track, bool, bool)> =
+            sub.initial().iter().map(|f| (f.track, f.is_config(), f.keyframe)).collect();
         assert_eq!(
             kinds,
             vec![
-                (FrameKind::Metadata, false, false),
-                (FrameKind::Audio, true, false),
-                (FrameKind::Video, true, true),
-                (FrameKind::Video, false, true),
-                (FrameKind::Audio, false, false),
-                (FrameKind::Video, false, false),
+                (Track::Data, false, false),
+                (Track::Audio, true, false),
+                (Track::Video, true, false),
+                (Track::Video, false, true),
+                (Track::Audio, false, false),
+                (Track::Video, false, false),
             ]
         );
-        assert!(sub.has_audio && sub.has_video);
+        assert!(sub.tracks.has_audio() && sub.tracks.has_video());
         // Second keyframe resets the GOP.
-        s.push(FrameKind::Video, 160, video(true, 4)).unwrap();
-        assert_eq!(s.subscribe().initial.len(), 4);
+        s.push(Track::Video, 160, video(true, 4)).unwrap();
+        assert_eq!(s.subscribe().initial().len(), 4);
     }
 
     #[test]
@@ -839,7 +736,7 @@ mod tests {
         assert_eq!(s.publisher().as_deref(), Some("a"));
         s.unpublish("a");
         assert!(matches!(sub.rx.try_recv(), Ok(HubEvent::Unpublished)));
-        assert!(s.subscribe().initial.is_empty(), "no cache dump without a publisher");
+        assert!(s.subscribe().initial().is_empty(), "no cache dump without a publisher");
     }
 
     #[test]
@@ -855,7 +752,7 @@ mod tests {
         s.publish("a", PublisherKind::Client, "", settings()).unwrap();
         let mut sub = s.subscribe();
         for i in 0..(RING_CAPACITY + 10) {
-            s.push(FrameKind::Video, i as u32 * 40, video(i % 50 == 0, 0)).unwrap();
+            s.push(Track::Video, i as u32 * 40, video(i % 50 == 0, 0)).unwrap();
         }
         assert!(matches!(sub.rx.try_recv(), Err(broadcast::error::TryRecvError::Lagged(_))));
         let mut skip = SkipAhead::default();
@@ -880,15 +777,15 @@ mod tests {
             v[1] = 1;
             Bytes::from(v)
         };
-        s.push(FrameKind::Video, 0, big(true)).unwrap();
+        s.push(Track::Video, 0, big(true)).unwrap();
         for i in 1..80u32 {
-            s.push(FrameKind::Video, i * 40, big(false)).unwrap();
+            s.push(Track::Video, i * 40, big(false)).unwrap();
             assert!(s.gop_cache_bytes() <= GOP_CACHE_MAX_BYTES, "after frame {i}: {}", s.gop_cache_bytes());
         }
         assert_eq!(s.gop_cache_bytes(), 0, "dropped after passing the limit, until the next keyframe");
-        s.push(FrameKind::Video, 80 * 40, big(true)).unwrap();
+        s.push(Track::Video, 80 * 40, big(true)).unwrap();
         assert_eq!(s.gop_cache_bytes(), 1024 * 1024);
-        assert_eq!(s.subscribe().initial.first().map(|f| f.keyframe), Some(true));
+        assert_eq!(s.subscribe().initial().first().map(|f| f.keyframe), Some(true));
     }
 
     #[test]
@@ -896,10 +793,10 @@ mod tests {
         let s = Source::new(key(), settings());
         s.publish("a", PublisherKind::Client, "", settings()).unwrap();
         let frame = Bytes::from(vec![0x27u8; 512 * 1024]);
-        s.push(FrameKind::Video, 5000, video(true, 0)).unwrap();
+        s.push(Track::Video, 5000, video(true, 0)).unwrap();
         let mut refused = None;
         for n in 0..200u64 {
-            if let Err(e) = s.push(FrameKind::Video, 5000, frame.clone()) {
+            if let Err(e) = s.push(Track::Video, 5000, frame.clone()) {
                 refused = Some((n, e));
                 break;
             }
@@ -912,7 +809,7 @@ mod tests {
         s.publish("a", PublisherKind::Client, "", settings()).unwrap();
         let frame = Bytes::from(vec![0x27u8; 400 * 1024]);
         for i in 0..300u32 {
-            s.push(FrameKind::Video, i * 33, frame.clone()).unwrap();
+            s.push(Track::Video, i * 33, frame.clone()).unwrap();
         }
     }
 
@@ -924,7 +821,7 @@ mod tests {
         let mut n = 0u32;
         let err = loop {
             // 200 ms apart: 40 MiB per second of stream time, under the frozen-clock bound.
-            match s.push(FrameKind::Video, n * 200, frame.clone()) {
+            match s.push(Track::Video, n * 200, frame.clone()) {
                 Ok(()) => n += 1,
                 Err(e) => break e,
             }
@@ -942,15 +839,14 @@ mod tests {
         let (mut player, initial) = Consumer::attach(&hub, &k, settings());
         assert!(initial.is_empty(), "nothing published yet");
         let src = hub.publish(&k, "pub1", "rtmp://x/live", settings()).unwrap();
-        src.push(FrameKind::Video, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1])).unwrap();
-        src.push(FrameKind::Video, 0, video(true, 1)).unwrap();
-        src.push(FrameKind::Video, 40, video(false, 2)).unwrap();
+        src.push(Track::Video, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1])).unwrap();
+        src.push(Track::Video, 0, video(true, 1)).unwrap();
+        src.push(Track::Video, 40, video(false, 2)).unwrap();
         let mut batch = Vec::new();
         let mut clock = ConsumerClock::default();
         assert_eq!(player.recv(&mut batch, 16).await, None);
-        let got: Vec<(bool, bool, u32)> =
-            batch.iter().map(|f| (f.sequence_header, f.keyframe, clock.stamp(f))).collect();
-        assert_eq!(got, vec![(true, true, 0), (false, true, 0), (false, false, 40)]);
+        let got: Vec<(bool, bool, u32)> = batch.iter().map(|f| (f.is_config(), f.keyframe, clock.stamp(f))).collect();
+        assert_eq!(got, vec![(true, false, 0), (false, true, 0), (false, false, 40)]);
         // The publisher leaves: the player is told, keeps its place, and the source stays.
         hub.unpublish(&src, "pub1");
         batch.clear();
@@ -959,11 +855,11 @@ mod tests {
         // It comes back: the same player gets the new headers and media, its timeline going on.
         let src2 = hub.publish(&k, "pub2", "rtmp://x/live", settings()).unwrap();
         assert!(Arc::ptr_eq(&src, &src2));
-        src2.push(FrameKind::Video, 5000, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1])).unwrap();
-        src2.push(FrameKind::Video, 5000, video(true, 3)).unwrap();
+        src2.push(Track::Video, 5000, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1])).unwrap();
+        src2.push(Track::Video, 5000, video(true, 3)).unwrap();
         assert_eq!(player.recv(&mut batch, 16).await, None);
         assert_eq!(batch.len(), 2);
-        assert!(batch[0].sequence_header && batch[1].keyframe);
+        assert!(batch[0].is_config() && batch[1].keyframe);
         assert!(clock.stamp(&batch[1]) > 40, "the player's time moves on across the republish");
         // The last one out releases the stream.
         hub.unpublish(&src2, "pub2");
@@ -976,17 +872,17 @@ mod tests {
         let hub = Arc::new(Hub::default());
         let k = key();
         let src = hub.publish(&k, "p", "", settings()).unwrap();
-        src.push(FrameKind::Video, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1])).unwrap();
+        src.push(Track::Video, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1])).unwrap();
         let (mut slow, _) = Consumer::attach(&hub, &k, settings());
         // Two ring's worth while the player reads nothing: pushing never blocks.
         for i in 0..(2 * RING_CAPACITY as u32) {
-            src.push(FrameKind::Video, 40 * (i + 1), video(i % 100 == 0, 0)).unwrap();
+            src.push(Track::Video, 40 * (i + 1), video(i % 100 == 0, 0)).unwrap();
         }
         let mut batch = Vec::new();
         let mut first_media = None;
         while slow.drain(&mut batch, 4096).is_none() && !batch.is_empty() {
             if first_media.is_none() {
-                first_media = batch.iter().find(|f| !f.sequence_header).cloned();
+                first_media = batch.iter().find(|f| !f.is_config()).cloned();
             }
             if batch.len() > 2 * RING_CAPACITY {
                 break;
@@ -1000,21 +896,22 @@ mod tests {
     #[test]
     fn consumer_clock_starts_at_zero() {
         let mut c = ConsumerClock::default();
-        let sh = Frame::new(FrameKind::Video, 500, Bytes::from_static(&[0x17, 0, 0, 0, 0]));
-        let k = Frame::new(FrameKind::Video, 9000, video(true, 0));
-        let a = Frame::new(FrameKind::Audio, 9020, Bytes::from_static(&[0xAF, 1]));
+        let p = |track, ts, body: &'static [u8]| MediaPacket::from_flv(track, ts, Bytes::from_static(body)).unwrap();
+        let sh = p(Track::Video, 500, &[0x17, 0, 0, 0, 0]);
+        let k = p(Track::Video, 9000, &[0x17, 1, 0, 0, 0, 1]);
+        let a = p(Track::Audio, 9020, &[0xAF, 1]);
         assert_eq!((c.stamp(&sh), c.stamp(&k), c.stamp(&a)), (0, 0, 20));
     }
 
     #[test]
-    fn rtmp_body_is_shared_and_split() {
-        let f = Frame::new(FrameKind::Video, 0, Bytes::from(vec![7u8; 300]));
-        let b = f.rtmp_body(128);
-        assert_eq!(b.len(), 302);
-        assert_eq!(b[128], 0xC6);
-        assert_eq!(b[257], 0xC6);
-        assert_eq!(f.rtmp_body(128).as_ptr(), b.as_ptr(), "computed once");
-        let small = Frame::new(FrameKind::Audio, 0, Bytes::from(vec![1u8; 10]));
-        assert_eq!(small.rtmp_body(128).as_ptr(), small.payload.as_ptr(), "no copy for one chunk");
+    fn malformed_media_is_refused_with_what_was_wrong() {
+        let s = Source::new(key(), settings());
+        s.publish("a", PublisherKind::Client, "", settings()).unwrap();
+        let err = s.push(Track::Video, 0, Bytes::from_static(&[0x17, 1])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "malformed media: Video tag body of 2 bytes is shorter than its H264 header (5 bytes)"
+        );
+        assert_eq!(s.subscribe().initial().len(), 0, "nothing of it was kept");
     }
 }

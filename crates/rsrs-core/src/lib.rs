@@ -10,6 +10,7 @@
 
 pub mod hub;
 pub mod ids;
+pub mod media;
 pub mod names;
 pub mod paths;
 pub mod player;

@@ -5,7 +5,8 @@
 //! A protocol implements [`PlayerWire`]: how a batch is written, what the client says, and what
 //! the player does when the publisher leaves. [`run`] does the rest.
 
-use crate::hub::{Consumer, ConsumerClock, Frame, Signal};
+use crate::hub::{Consumer, ConsumerClock, Signal};
+use crate::media::MediaPacket;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,7 +64,7 @@ pub trait PlayerWire {
     /// Writes `batch` (stamping frames with `clock`) and empties it.
     fn send(
         &mut self,
-        batch: &mut Vec<Arc<Frame>>,
+        batch: &mut Vec<Arc<MediaPacket>>,
         clock: &mut ConsumerClock,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
@@ -93,7 +94,7 @@ pub trait PlayerWire {
 pub async fn run<W: PlayerWire>(
     wire: &mut W,
     consumer: &mut Consumer,
-    initial: Vec<Arc<Frame>>,
+    initial: Vec<Arc<MediaPacket>>,
     merge: Duration,
     kill: &CancellationToken,
 ) -> Result<PlayEnd, W::Error> {
@@ -160,7 +161,8 @@ pub async fn run<W: PlayerWire>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::{FrameKind, Hub, SourceSettings, StreamKey};
+    use crate::hub::{Hub, SourceSettings, StreamKey};
+    use crate::media::Track;
     use bytes::Bytes;
 
     /// A wire that records what it was sent, and says what a script tells it to.
@@ -177,7 +179,7 @@ mod tests {
         type Error = std::io::Error;
         type Input = ClientSays;
 
-        async fn send(&mut self, batch: &mut Vec<Arc<Frame>>, clock: &mut ConsumerClock) -> std::io::Result<()> {
+        async fn send(&mut self, batch: &mut Vec<Arc<MediaPacket>>, clock: &mut ConsumerClock) -> std::io::Result<()> {
             if !batch.is_empty() {
                 self.writes += 1;
             }
@@ -219,7 +221,7 @@ mod tests {
     }
 
     fn audio(src: &crate::hub::Source, ts: u32) {
-        src.push(FrameKind::Audio, ts, Bytes::from_static(&[0xaf, 1, 0])).unwrap();
+        src.push(Track::Audio, ts, Bytes::from_static(&[0xaf, 1, 0])).unwrap();
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,7 +1,8 @@
 //! Sinks: writers fed like a player from a stream's ring (HLS, DVR; forwarders next), all driven
 //! by one loop, [`drive`], so waiting, batching, shutdown and idle work behave the same for each.
 
-use crate::hub::{Consumer, Frame, Signal};
+use crate::hub::{Consumer, Signal};
+use crate::media::MediaPacket;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,7 @@ pub trait Sink {
     type Error;
 
     /// Takes one frame, in stream order.
-    fn frame(&mut self, f: &Arc<Frame>) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    fn frame(&mut self, f: &Arc<MediaPacket>) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
     /// Asked before each batch; `false` stops the sink (a reload turned it off).
     fn still_wanted(&mut self) -> bool {
@@ -51,7 +52,7 @@ pub enum SinkEnd {
 pub async fn drive<S: Sink>(
     sink: &mut S,
     consumer: &mut Consumer,
-    initial: Vec<Arc<Frame>>,
+    initial: Vec<Arc<MediaPacket>>,
     shutdown: Option<&CancellationToken>,
 ) -> Result<SinkEnd, S::Error> {
     let mut batch = initial;
@@ -90,7 +91,8 @@ pub async fn drive<S: Sink>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::{FrameKind, Hub, SourceSettings, StreamKey};
+    use crate::hub::{Hub, SourceSettings, StreamKey};
+    use crate::media::Track;
     use bytes::Bytes;
 
     #[derive(Default)]
@@ -103,11 +105,11 @@ mod tests {
     impl Sink for Recorder {
         type Error = String;
 
-        async fn frame(&mut self, f: &Arc<Frame>) -> Result<(), String> {
-            if f.payload.first() == Some(&0xff) {
+        async fn frame(&mut self, f: &Arc<MediaPacket>) -> Result<(), String> {
+            if f.flv_body().first() == Some(&0xff) {
                 return Err("bad frame".into());
             }
-            self.seen.push(f.timestamp);
+            self.seen.push(f.dts);
             Ok(())
         }
 
@@ -145,7 +147,7 @@ mod tests {
         let (mut consumer, initial) = Consumer::attach(&hub, &key, settings);
         let src = hub.publish(&key, "p", "", settings).unwrap();
         for ts in [0u32, 40, 80] {
-            src.push(FrameKind::Audio, ts, Bytes::from_static(&[0xaf, 1, 0])).unwrap();
+            src.push(Track::Audio, ts, Bytes::from_static(&[0xaf, 1, 0])).unwrap();
         }
         hub.unpublish(&src, "p");
         let mut sink = Recorder::default();
@@ -170,10 +172,10 @@ mod tests {
         assert_eq!(drive(&mut sink, &mut consumer, initial, Some(&token)).await, Ok(SinkEnd::Shutdown));
         assert!(sink.idles >= 2, "idle ran {} times", sink.idles);
         // A frame the sink cannot take: its error ends the drive.
-        src.push(FrameKind::Audio, 0, Bytes::from_static(&[0xff])).unwrap();
+        src.push(Track::Audio, 0, Bytes::from_static(&[0xff])).unwrap();
         assert_eq!(drive(&mut sink, &mut consumer, Vec::new(), None).await, Err("bad frame".into()));
         // No longer wanted: it stops before the next batch.
-        src.push(FrameKind::Audio, 10, Bytes::from_static(&[0xaf, 1])).unwrap();
+        src.push(Track::Audio, 10, Bytes::from_static(&[0xaf, 1])).unwrap();
         let mut sink = Recorder { wanted_batches: Some(0), ..Default::default() };
         assert_eq!(drive(&mut sink, &mut consumer, Vec::new(), None).await, Ok(SinkEnd::NotWanted));
         assert!(sink.seen.is_empty());

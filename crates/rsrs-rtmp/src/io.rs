@@ -1,10 +1,11 @@
 //! RTMP message I/O over a TCP connection: reading reassembled messages (handling protocol
 //! control on the way), writing commands, and writing shared media frames with vectored writes.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use rsrs_codec::rtmp::chunk::{self, ChunkDecoder, Message};
 use rsrs_codec::rtmp::message::{self as msg, ABORT, ACKNOWLEDGEMENT, SET_CHUNK_SIZE, USER_CONTROL, WINDOW_ACK_SIZE};
-use rsrs_core::hub::{ConsumerClock, Frame};
+use rsrs_core::hub::ConsumerClock;
+use rsrs_core::media::{MediaPacket, Track, WireForm};
 use rsrs_core::stats::Counters;
 use std::io::{self, IoSlice};
 use std::sync::Arc;
@@ -149,11 +150,11 @@ impl RtmpWriter {
         Ok(())
     }
 
-    /// Writes media frames: a per-player fmt 0 header (its own timestamps) followed by the
-    /// frame's shared chunk body, all in vectored writes. Returns bytes written.
+    /// Writes media packets: a per-player fmt 0 header (its own timestamps) followed by the
+    /// packet's shared chunk body, all in vectored writes. Returns bytes written.
     pub async fn send_frames(
         &mut self,
-        frames: &[Arc<Frame>],
+        frames: &[Arc<MediaPacket>],
         clock: &mut ConsumerClock,
         stream_id: u32,
     ) -> io::Result<usize> {
@@ -163,15 +164,24 @@ impl RtmpWriter {
         self.buf.reserve(frames.len() * 16);
         for f in frames {
             let ts = clock.stamp(f);
-            let body = f.rtmp_body(self.chunk_size);
-            if ts >= 0x00ff_ffff && f.payload.len() > self.chunk_size {
+            let (csid, type_id) = media_ids(f.track);
+            let payload = f.flv_body();
+            if payload.len() <= self.chunk_size {
+                chunk::put_message_header(&mut self.buf, csid, ts, payload.len(), type_id, stream_id);
+                self.parts.push(self.buf.split().freeze());
+                self.parts.push(payload.clone());
+                continue;
+            }
+            if ts >= 0x00ff_ffff {
                 // Continuations must repeat the extended timestamp: encode this one by itself.
                 let mut own = BytesMut::new();
-                chunk::encode_message(&mut own, self.chunk_size, f.csid(), ts, f.rtmp_type(), stream_id, &f.payload);
+                chunk::encode_message(&mut own, self.chunk_size, csid, ts, type_id, stream_id, payload);
                 self.parts.push(own.freeze());
                 continue;
             }
-            put_fmt0_header(&mut self.buf, f.csid(), ts, f.payload.len(), f.rtmp_type(), stream_id);
+            let size = self.chunk_size;
+            let body = f.wire(WireForm::RtmpChunks, size as u32, |p| chunk::chunk_body(p.flv_body(), size, csid));
+            chunk::put_message_header(&mut self.buf, csid, ts, payload.len(), type_id, stream_id);
             self.parts.push(self.buf.split().freeze());
             self.parts.push(body);
         }
@@ -181,19 +191,12 @@ impl RtmpWriter {
     }
 }
 
-fn put_fmt0_header(out: &mut BytesMut, csid: u32, ts: u32, len: usize, type_id: u8, stream_id: u32) {
-    out.put_u8(csid as u8 & 0x3f);
-    let t = ts.min(0x00ff_ffff);
-    out.put_u8((t >> 16) as u8);
-    out.put_u8((t >> 8) as u8);
-    out.put_u8(t as u8);
-    out.put_u8((len >> 16) as u8);
-    out.put_u8((len >> 8) as u8);
-    out.put_u8(len as u8);
-    out.put_u8(type_id);
-    out.put_u32_le(stream_id);
-    if ts >= 0x00ff_ffff {
-        out.put_u32(ts);
+/// The chunk stream and message type a track's media travels on.
+pub fn media_ids(track: Track) -> (u32, u8) {
+    match track {
+        Track::Audio => (msg::CSID_AUDIO, msg::AUDIO),
+        Track::Video => (msg::CSID_VIDEO, msg::VIDEO),
+        Track::Data => (msg::CSID_METADATA, msg::AMF0_DATA),
     }
 }
 
@@ -251,16 +254,5 @@ mod tests {
         drop(a);
         assert_eq!(n, expected.len());
         assert_eq!(reader.await.unwrap(), expected);
-    }
-
-    #[test]
-    fn header_matches_the_codec_encoder() {
-        let payload = [1u8, 2, 3];
-        let mut expect = BytesMut::new();
-        chunk::encode_message(&mut expect, 128, 6, 1234, 9, 1, &payload);
-        let mut got = BytesMut::new();
-        put_fmt0_header(&mut got, 6, 1234, 3, 9, 1);
-        got.put_slice(&payload);
-        assert_eq!(got, expect);
     }
 }

@@ -22,33 +22,59 @@ pub struct Options {
     pub dry_run: bool,
 }
 
-pub fn parse_age(s: &str) -> Result<Duration, String> {
+/// Why `rsrs cleanup` cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum CleanupError {
+    #[error("invalid age `{0}`: expected a number with a unit, e.g. 3d, 12h, 30m")]
+    BadAgeNumber(String),
+    #[error("invalid age `{0}`: unit must be s, m, h, d or w")]
+    BadAgeUnit(String),
+    #[error("{0} needs a value")]
+    MissingValue(&'static str),
+    #[error("{0} is required")]
+    Required(&'static str),
+    #[error("unknown cleanup option `{0}`\n{USAGE}")]
+    UnknownOption(String),
+    /// `-h`: not an error, but nothing to run either.
+    #[error("{USAGE}")]
+    Help,
+    #[error("cannot read {}: {err}", path.display())]
+    Unreadable { path: PathBuf, err: std::io::Error },
+    #[error("{} is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+}
+
+pub fn parse_age(s: &str) -> Result<Duration, CleanupError> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().map_err(|_| format!("invalid age `{s}`: expected e.g. 3d, 12h, 30m"))?;
+    let n: u64 = num.parse().map_err(|_| CleanupError::BadAgeNumber(s.to_string()))?;
     let mult = match unit {
         "s" | "" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86400,
         "w" => 7 * 86400,
-        _ => return Err(format!("invalid age `{s}`: unit must be s, m, h, d or w")),
+        _ => return Err(CleanupError::BadAgeUnit(s.to_string())),
     };
     Ok(Duration::from_secs(n.saturating_mul(mult)))
 }
 
-pub fn parse(args: &[String]) -> Result<Options, String> {
+pub fn parse(args: &[String]) -> Result<Options, CleanupError> {
     let (mut dir, mut age, mut dry_run) = (None, None, false);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--dir" => dir = Some(PathBuf::from(it.next().ok_or("--dir needs a directory")?)),
-            "--older-than" => age = Some(parse_age(it.next().ok_or("--older-than needs an age")?)?),
+            "--dir" => dir = Some(PathBuf::from(it.next().ok_or(CleanupError::MissingValue("--dir"))?)),
+            "--older-than" => age = Some(parse_age(it.next().ok_or(CleanupError::MissingValue("--older-than"))?)?),
             "--dry-run" => dry_run = true,
-            "-h" | "--help" => return Err(USAGE.to_string()),
-            other => return Err(format!("unknown cleanup option `{other}`\n{USAGE}")),
+            "-h" | "--help" => return Err(CleanupError::Help),
+            other => return Err(CleanupError::UnknownOption(other.to_string())),
         }
     }
-    Ok(Options { dir: dir.ok_or("--dir is required")?, older_than: age.ok_or("--older-than is required")?, dry_run })
+    Ok(Options {
+        dir: dir.ok_or(CleanupError::Required("--dir"))?,
+        older_than: age.ok_or(CleanupError::Required("--older-than"))?,
+        dry_run,
+    })
 }
 
 /// Whether a file name is an HLS/DVR leftover.
@@ -64,10 +90,11 @@ pub struct Outcome {
     pub errors: Vec<String>,
 }
 
-pub fn run(opts: &Options, now: SystemTime) -> Result<Outcome, String> {
-    let meta = std::fs::symlink_metadata(&opts.dir).map_err(|e| format!("cannot read {}: {e}", opts.dir.display()))?;
+pub fn run(opts: &Options, now: SystemTime) -> Result<Outcome, CleanupError> {
+    let meta =
+        std::fs::symlink_metadata(&opts.dir).map_err(|err| CleanupError::Unreadable { path: opts.dir.clone(), err })?;
     if !meta.is_dir() {
-        return Err(format!("{} is not a directory", opts.dir.display()));
+        return Err(CleanupError::NotADirectory(opts.dir.clone()));
     }
     let cutoff = now.checked_sub(opts.older_than).unwrap_or(SystemTime::UNIX_EPOCH);
     let mut out = Outcome::default();
@@ -127,6 +154,10 @@ fn visit(dir: &Path, opts: &Options, cutoff: SystemTime, depth: usize, out: &mut
 pub fn main(args: &[String]) -> i32 {
     let opts = match parse(args) {
         Ok(o) => o,
+        Err(CleanupError::Help) => {
+            println!("{USAGE}");
+            return 0;
+        }
         Err(e) => {
             eprintln!("rsrs cleanup: {e}");
             return 2;
@@ -239,14 +270,20 @@ mod tests {
     fn ages_and_options() {
         assert_eq!(parse_age("3d").unwrap(), Duration::from_secs(3 * 86400));
         assert_eq!(parse_age("90").unwrap(), Duration::from_secs(90));
-        assert!(parse_age("3y").is_err());
-        assert!(parse_age("d").is_err());
+        assert!(matches!(parse_age("3y"), Err(CleanupError::BadAgeUnit(_))));
+        assert!(matches!(parse_age("d"), Err(CleanupError::BadAgeNumber(_))));
         let a: Vec<String> =
             ["--dir", "/x", "--older-than", "12h", "--dry-run"].iter().map(|s| s.to_string()).collect();
         assert_eq!(
             parse(&a).unwrap(),
             Options { dir: "/x".into(), older_than: Duration::from_secs(43200), dry_run: true }
         );
-        assert!(parse(&a[..2]).unwrap_err().contains("--older-than"));
+        assert!(matches!(parse(&a[..2]), Err(CleanupError::Required("--older-than"))));
+        assert!(matches!(parse(&a[..1]), Err(CleanupError::MissingValue("--dir"))));
+        let missing = Options { dir: "/nonexistent/rsrs".into(), older_than: Duration::ZERO, dry_run: true };
+        assert!(run(&missing, SystemTime::now())
+            .unwrap_err()
+            .to_string()
+            .starts_with("cannot read /nonexistent/rsrs: "));
     }
 }

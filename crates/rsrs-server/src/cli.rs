@@ -46,7 +46,18 @@ pub fn config_file_or_sibling(path: &str) -> String {
     path.to_string()
 }
 
-pub fn parse(args: &[String]) -> Result<Options, String> {
+/// A command line rsrs cannot run with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UsageError {
+    #[error("option -c needs a config file")]
+    MissingConfigFile,
+    #[error("invalid option -{0}")]
+    InvalidOption(char),
+    #[error("unexpected argument `{0}`")]
+    UnexpectedArgument(String),
+}
+
+pub fn parse(args: &[String]) -> Result<Options, UsageError> {
     let mut o = Options::default();
     let mut i = 0;
     while i < args.len() {
@@ -68,7 +79,7 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
                                 o.config = Some(args[i].clone());
                                 i += 1;
                             } else {
-                                return Err("option -c needs a config file".into());
+                                return Err(UsageError::MissingConfigFile);
                             }
                             j = flags.len();
                             continue;
@@ -78,12 +89,12 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
                         'g' | 'G' => o.signature = true,
                         'e' => o.env_only = true,
                         'h' | '?' => o.help = true,
-                        other => return Err(format!("invalid option -{other}")),
+                        other => return Err(UsageError::InvalidOption(other)),
                     }
                     j += 1;
                 }
             }
-            other => return Err(format!("unexpected argument `{other}`")),
+            other => return Err(UsageError::UnexpectedArgument(other.to_string())),
         }
     }
     Ok(o)
@@ -93,7 +104,7 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
 mod tests {
     use super::*;
 
-    fn p(a: &[&str]) -> Result<Options, String> {
+    fn p(a: &[&str]) -> Result<Options, UsageError> {
         parse(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>())
     }
 
@@ -122,7 +133,8 @@ mod tests {
         assert!(p(&["--version"]).unwrap().version);
         assert!(p(&["-e"]).unwrap().env_only);
         assert!(p(&[]).unwrap() == Options::default());
-        assert_eq!(p(&["-x"]).unwrap_err(), "invalid option -x");
-        assert_eq!(p(&["-c"]).unwrap_err(), "option -c needs a config file");
+        assert_eq!(p(&["-x"]).unwrap_err().to_string(), "invalid option -x");
+        assert_eq!(p(&["-c"]).unwrap_err().to_string(), "option -c needs a config file");
+        assert_eq!(p(&["run"]).unwrap_err(), UsageError::UnexpectedArgument("run".into()));
     }
 }

@@ -6,7 +6,8 @@
 //! finished file is seekable by players that use them. A recording left as `.tmp` by a crash is
 //! finished (renamed) at the next start: whatever reached the disk is kept.
 
-use crate::hub::{Consumer, Frame, FrameKind, StreamKey};
+use crate::hub::{Consumer, StreamKey};
+use crate::media::{MediaPacket, Track, Tracks};
 use crate::paths::{self, Stamp};
 use crate::server::{source_settings, Server};
 use rsrs_codec::amf0::{self, Amf0Value};
@@ -41,9 +42,7 @@ pub fn start(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost) {
         cfg: vhost.dvr.clone(),
         key: key.clone(),
         utc: server.config().utc_time,
-        metadata: None,
-        video_sh: None,
-        audio_sh: None,
+        tracks: Tracks::default(),
         file: None,
         clock: None,
     };
@@ -80,9 +79,8 @@ struct Recorder {
     cfg: Dvr,
     key: StreamKey,
     utc: bool,
-    metadata: Option<Arc<Frame>>,
-    video_sh: Option<Arc<Frame>>,
-    audio_sh: Option<Arc<Frame>>,
+    /// Metadata and configurations, written at the start of every file.
+    tracks: Tracks,
     file: Option<OpenFile>,
     /// The first frame's stream time and when it came: the pace of the recording.
     clock: Option<(u32, Instant)>,
@@ -102,7 +100,7 @@ enum DvrError {
 }
 
 impl Recorder {
-    async fn run(mut self, server: Arc<Server>, mut consumer: Consumer, initial: Vec<Arc<Frame>>) {
+    async fn run(mut self, server: Arc<Server>, mut consumer: Consumer, initial: Vec<Arc<MediaPacket>>) {
         let url = self.key.url();
         let shutdown = server.shutdown.clone();
         let result: Result<(), DvrError> = async {
@@ -125,56 +123,48 @@ impl Recorder {
         }
     }
 
-    async fn write_frame(&mut self, f: &Arc<Frame>) -> Result<(), DvrError> {
-        if f.kind != FrameKind::Metadata && !f.sequence_header {
-            let (first_ts, started) = *self.clock.get_or_insert((f.timestamp, Instant::now()));
-            let media = Duration::from_millis(f.timestamp.saturating_sub(first_ts) as u64);
+    async fn write_frame(&mut self, f: &Arc<MediaPacket>) -> Result<(), DvrError> {
+        if f.track != Track::Data && !f.is_config() {
+            let (first_ts, started) = *self.clock.get_or_insert((f.dts, Instant::now()));
+            let media = Duration::from_millis(f.dts.saturating_sub(first_ts) as u64);
             let wall = started.elapsed();
             if media > wall + MAX_LEAD {
                 return Err(DvrError::TooFast { media_secs: media.as_secs_f64(), wall_secs: wall.as_secs_f64() });
             }
         }
-        match f.kind {
-            FrameKind::Metadata => {
-                self.metadata = Some(f.clone());
-                return Ok(());
-            }
-            FrameKind::Video if f.sequence_header => self.video_sh = Some(f.clone()),
-            FrameKind::Audio if f.sequence_header => self.audio_sh = Some(f.clone()),
-            _ => {}
-        }
-        let has_video = self.video_sh.is_some();
-        let is_key = f.kind == FrameKind::Video && f.keyframe;
-        if f.sequence_header {
-            // A codec change mid-recording is written where it happens.
-            if let Some(file) = self.file.as_mut() {
-                let ts = f.timestamp.saturating_sub(file.start_ts);
+        if self.tracks.update(f) {
+            // A codec change mid-recording is written where it happens; metadata only at the
+            // start of a file.
+            if let Some(file) = self.file.as_mut().filter(|_| f.is_config()) {
+                let ts = f.dts.saturating_sub(file.start_ts);
                 write_tag(file, f, ts).await?;
             }
             return Ok(());
         }
+        let has_video = self.tracks.has_video();
+        let is_key = f.keyframe;
         match &self.file {
             None => {
                 if has_video && self.cfg.wait_keyframe && !is_key {
                     return Ok(());
                 }
-                self.open(f.timestamp).await?;
+                self.open(f.dts).await?;
             }
             Some(file) => {
-                let dur = f.timestamp.saturating_sub(file.start_ts) as u64;
+                let dur = f.dts.saturating_sub(file.start_ts) as u64;
                 if self.cfg.plan == DvrPlan::Segment
                     && dur >= self.cfg.duration * 1000
                     && (is_key || !self.cfg.wait_keyframe || !has_video)
                 {
                     self.close().await?;
-                    self.open(f.timestamp).await?;
+                    self.open(f.dts).await?;
                 }
             }
         }
         if let Some(file) = self.file.as_mut() {
-            let ts = f.timestamp.saturating_sub(file.start_ts);
+            let ts = f.dts.saturating_sub(file.start_ts);
             write_tag(file, f, ts).await?;
-            file.last_ts = f.timestamp;
+            file.last_ts = f.dts;
             if file.last_flush.elapsed() >= FLUSH_EVERY {
                 file.flush().await?;
             }
@@ -209,17 +199,17 @@ impl Recorder {
             flushed_ts: ts,
             last_flush: Instant::now(),
         };
-        let has_audio = self.audio_sh.is_some();
-        let has_video = self.video_sh.is_some();
+        let has_audio = self.tracks.has_audio();
+        let has_video = self.tracks.has_video();
         let header = flv::header(has_audio || !has_video, has_video);
         file.out.write_all(&header).await.map_err(|e| DvrError::Disk { path: file.tmp.clone(), err: e })?;
         file.bytes += header.len() as u64;
-        let meta = metadata_body(self.metadata.as_ref().map(|m| &m.payload[..]));
+        let meta = metadata_body(self.tracks.metadata.as_ref().map(|m| &m.data()[..]));
         let tag = flv::encode_tag(flv::TAG_SCRIPT, 0, &meta);
         file.out.write_all(&tag).await.map_err(|e| DvrError::Disk { path: file.tmp.clone(), err: e })?;
         file.bytes += tag.len() as u64;
-        for sh in [&self.video_sh, &self.audio_sh].into_iter().flatten() {
-            write_tag(&mut file, sh, 0).await?;
+        for config in self.tracks.packets().filter(|p| p.is_config()) {
+            write_tag(&mut file, config, 0).await?;
         }
         info!(stream = %self.key.url(), file = %file.path.display(), "DVR recording");
         self.file = Some(file);
@@ -273,14 +263,15 @@ impl Recorder {
     }
 }
 
-async fn write_tag(file: &mut OpenFile, f: &Frame, ts: u32) -> Result<(), DvrError> {
+async fn write_tag(file: &mut OpenFile, f: &MediaPacket, ts: u32) -> Result<(), DvrError> {
+    let body = f.flv_body();
     let mut hdr = bytes::BytesMut::with_capacity(flv::TAG_HEADER_LEN);
-    flv::put_tag_header(&mut hdr, f.flv_type(), ts, f.payload.len());
+    flv::put_tag_header(&mut hdr, flv::tag_type(f.track), ts, body.len());
     let err = |e| DvrError::Disk { path: file.tmp.clone(), err: e };
     file.out.write_all(&hdr).await.map_err(err)?;
-    file.out.write_all(&f.payload).await.map_err(err)?;
-    file.out.write_all(&((flv::TAG_HEADER_LEN + f.payload.len()) as u32).to_be_bytes()).await.map_err(err)?;
-    file.bytes += (flv::TAG_HEADER_LEN + f.payload.len() + 4) as u64;
+    file.out.write_all(body).await.map_err(err)?;
+    file.out.write_all(&((flv::TAG_HEADER_LEN + body.len()) as u32).to_be_bytes()).await.map_err(err)?;
+    file.bytes += (flv::TAG_HEADER_LEN + body.len() + 4) as u64;
     Ok(())
 }
 
@@ -304,7 +295,7 @@ fn metadata_body(stream_meta: Option<&[u8]>) -> bytes::Bytes {
 impl Sink for Recorder {
     type Error = DvrError;
 
-    fn frame(&mut self, f: &Arc<Frame>) -> impl std::future::Future<Output = Result<(), DvrError>> + Send {
+    fn frame(&mut self, f: &Arc<MediaPacket>) -> impl std::future::Future<Output = Result<(), DvrError>> + Send {
         self.write_frame(f)
     }
 

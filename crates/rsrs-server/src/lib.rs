@@ -26,4 +26,4 @@ pub mod streams;
 pub mod version;
 
 // The core, under the names the server has always used for it.
-pub use rsrs_core::{hub, ids, names, paths, slots, stats};
+pub use rsrs_core::{hub, ids, media, names, paths, slots, stats};

@@ -70,7 +70,7 @@ fn main() -> ExitCode {
     }
     if cfg.daemon && !in_container() {
         if let Err(e) = daemonize() {
-            eprintln!("rsrs: cannot run as a daemon: {e}");
+            eprintln!("rsrs: {e}");
             return ExitCode::from(1);
         }
     }
@@ -112,19 +112,31 @@ fn main() -> ExitCode {
     })
 }
 
-fn daemonize() -> Result<(), String> {
+/// Why the server could not detach or claim its pid file.
+#[derive(Debug, thiserror::Error)]
+enum StartError {
+    #[error("cannot daemonize: {step} failed: {err}")]
+    Daemonize { step: &'static str, err: std::io::Error },
+    #[error("cannot {what} {path}: {err}")]
+    PidFile { what: &'static str, path: String, err: std::io::Error },
+    #[error("pid file {path} is locked: another rsrs (pid {pid}) is running here")]
+    PidFileLocked { path: String, pid: String },
+}
+
+fn daemonize() -> Result<(), StartError> {
+    let failed = |step| StartError::Daemonize { step, err: std::io::Error::last_os_error() };
     // Safety: called before any thread is started (no runtime yet), so fork is sound.
     unsafe {
         match libc::fork() {
-            -1 => return Err(std::io::Error::last_os_error().to_string()),
+            -1 => return Err(failed("fork")),
             0 => {}
             _ => libc::_exit(0),
         }
         if libc::setsid() == -1 {
-            return Err(std::io::Error::last_os_error().to_string());
+            return Err(failed("setsid"));
         }
         match libc::fork() {
-            -1 => return Err(std::io::Error::last_os_error().to_string()),
+            -1 => return Err(failed("second fork")),
             0 => {}
             _ => libc::_exit(0),
         }
@@ -144,12 +156,16 @@ struct PidFile {
 }
 
 impl PidFile {
-    fn acquire(path: &str) -> Result<PidFile, String> {
+    fn acquire(path: &str) -> Result<PidFile, StartError> {
         use std::io::Write;
         use std::os::unix::io::AsRawFd;
         let p = Path::new(path);
+        let failed = |what, at: &Path| {
+            let at = at.display().to_string();
+            move |err| StartError::PidFile { what, path: at, err }
+        };
         if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create pid directory {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(failed("create pid directory", dir))?;
         }
         let mut f = std::fs::OpenOptions::new()
             .read(true)
@@ -157,14 +173,14 @@ impl PidFile {
             .create(true)
             .truncate(false)
             .open(p)
-            .map_err(|e| format!("cannot open pid file {path}: {e}"))?;
+            .map_err(failed("open pid file", p))?;
         // Safety: flock on a file descriptor we own.
         if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            let other = std::fs::read_to_string(p).unwrap_or_default();
-            return Err(format!("pid file {path} is locked: another rsrs (pid {}) is running here", other.trim()));
+            let pid = std::fs::read_to_string(p).unwrap_or_default().trim().to_string();
+            return Err(StartError::PidFileLocked { path: path.to_string(), pid });
         }
-        f.set_len(0).map_err(|e| format!("cannot write pid file {path}: {e}"))?;
-        write!(f, "{}", std::process::id()).map_err(|e| format!("cannot write pid file {path}: {e}"))?;
+        f.set_len(0).map_err(failed("write pid file", p))?;
+        write!(f, "{}", std::process::id()).map_err(failed("write pid file", p))?;
         Ok(PidFile { _file: f })
     }
 }

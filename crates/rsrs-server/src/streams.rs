@@ -8,7 +8,8 @@
 //! are decided here once, so RTMP, HTTP-FLV and the protocols to come behave alike.
 
 use crate::cluster::{self, Found, PlayAt};
-use crate::hub::{Consumer, Frame, Source, StreamBusy, StreamKey};
+use crate::hub::{Consumer, Source, StreamBusy, StreamKey};
+use crate::media::MediaPacket;
 use crate::names::{self, NameError};
 use crate::server::{source_settings, Server};
 use rsrs_config::Vhost;
@@ -44,7 +45,7 @@ pub enum PublishRefused {
 pub enum PlayDecision {
     /// Served here: the consumer, and the frames to send first (metadata, sequence headers, the
     /// cached GOP).
-    Here(Consumer, Vec<Arc<Frame>>),
+    Here(Consumer, Vec<Arc<MediaPacket>>),
     /// Another origin of the cluster has the stream.
     Redirect(Found),
 }

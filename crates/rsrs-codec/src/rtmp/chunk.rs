@@ -264,6 +264,40 @@ fn put_basic_header(out: &mut BytesMut, fmt: u8, csid: u32) {
     }
 }
 
+/// Writes a fmt 0 chunk header: basic header, absolute timestamp (extended when it does not fit
+/// 24 bits), length, type and message stream id.
+pub fn put_message_header(out: &mut BytesMut, csid: u32, timestamp: u32, len: usize, type_id: u8, stream_id: u32) {
+    put_basic_header(out, 0, csid);
+    let ts_field = timestamp.min(0xff_ffff);
+    out.put_u8((ts_field >> 16) as u8);
+    out.put_u8((ts_field >> 8) as u8);
+    out.put_u8(ts_field as u8);
+    out.put_u8((len >> 16) as u8);
+    out.put_u8((len >> 8) as u8);
+    out.put_u8(len as u8);
+    out.put_u8(type_id);
+    out.put_u32_le(stream_id);
+    if timestamp >= 0xff_ffff {
+        out.put_u32(timestamp);
+    }
+}
+
+/// A message's payload as chunks without the first chunk's header: pieces of `chunk_size` with
+/// fmt 3 headers between them. Players with the same chunk size can share it byte for byte,
+/// each writing its own [`put_message_header`] in front; a timestamp needing the extended field
+/// must use [`encode_message`] instead (its continuations repeat it).
+pub fn chunk_body(payload: &[u8], chunk_size: usize, csid: u32) -> Bytes {
+    let chunk_size = chunk_size.max(1);
+    let mut out = BytesMut::with_capacity(payload.len() + payload.len() / chunk_size * 3 + 1);
+    for (i, piece) in payload.chunks(chunk_size).enumerate() {
+        if i > 0 {
+            put_basic_header(&mut out, 3, csid);
+        }
+        out.put_slice(piece);
+    }
+    out.freeze()
+}
+
 /// Serializes one message as a self-contained chunk sequence: a fmt 0 header (absolute
 /// timestamp) followed by fmt 3 continuations. Self-contained output can be shared byte for byte
 /// among all players with the same chunk size, whatever each has received before.
@@ -280,20 +314,7 @@ pub fn encode_message(
     let extended = timestamp >= 0xff_ffff;
     let chunks = payload.len().div_ceil(chunk_size).max(1);
     out.reserve(payload.len() + 16 + (chunks - 1) * 8);
-    put_basic_header(out, 0, csid);
-    let ts_field = if extended { 0xff_ffff } else { timestamp };
-    out.put_u8((ts_field >> 16) as u8);
-    out.put_u8((ts_field >> 8) as u8);
-    out.put_u8(ts_field as u8);
-    let len = payload.len() as u32;
-    out.put_u8((len >> 16) as u8);
-    out.put_u8((len >> 8) as u8);
-    out.put_u8(len as u8);
-    out.put_u8(type_id);
-    out.put_u32_le(stream_id);
-    if extended {
-        out.put_u32(timestamp);
-    }
+    put_message_header(out, csid, timestamp, payload.len(), type_id, stream_id);
     for (i, piece) in payload.chunks(chunk_size).enumerate() {
         if i > 0 {
             put_basic_header(out, 3, csid);
@@ -315,6 +336,20 @@ pub fn encode_message_bytes(chunk_size: usize, msg: &Message) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shared_body_behind_its_own_header_is_the_whole_message() {
+        let payload: Vec<u8> = (0..300u32).map(|i| i as u8).collect();
+        let body = chunk_body(&payload, 128, 6);
+        assert_eq!(body.len(), 302);
+        assert_eq!((body[128], body[257]), (0xc6, 0xc6));
+        let mut split = BytesMut::new();
+        put_message_header(&mut split, 6, 1234, payload.len(), 9, 1);
+        split.extend_from_slice(&body);
+        let mut whole = BytesMut::new();
+        encode_message(&mut whole, 128, 6, 1234, 9, 1, &payload);
+        assert_eq!(split, whole);
+    }
 
     fn decode_all(dec: &mut ChunkDecoder) -> Vec<Message> {
         let mut v = vec![];

@@ -301,7 +301,7 @@ async fn forward(
     param: &str,
     info: &EdgeInfo,
     mut consumer: Consumer,
-    initial: Vec<Arc<crate::hub::Frame>>,
+    initial: Vec<Arc<crate::media::MediaPacket>>,
 ) {
     let url = key.url();
     let mut origins = Origins::new(&vhost.cluster.origins);

@@ -11,7 +11,8 @@
 
 pub mod state;
 
-use crate::hub::{Consumer, Frame, FrameKind, StreamKey};
+use crate::hub::{Consumer, StreamKey};
+use crate::media::{Codec, Content, MediaPacket, Track, Tracks};
 use crate::paths::{self, Stamp};
 use crate::server::{source_settings, Server};
 use bytes::BytesMut;
@@ -25,6 +26,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::{error, info, warn};
+
+/// Gives the muxer a track's decoder configuration (H.264 avcC or AAC AudioSpecificConfig).
+fn take_config(m: &mut TsMuxer, config: &MediaPacket) -> Result<(), HlsError> {
+    match config.codec {
+        Codec::H264 => m.set_avc_config(config.data())?,
+        Codec::Aac => m.set_aac_config(config.data())?,
+        _ => {}
+    }
+    Ok(())
+}
 
 /// Largest segment held in memory before it is written. A segment is cut here even before its
 /// duration is reached (about 20 s of a 50 Mb/s stream), so no publisher can grow it further.
@@ -59,9 +70,7 @@ pub fn start(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost) {
         state,
         muxer: None,
         muxer_shape: (false, None),
-        video_sh: None,
-        audio_sh: None,
-        mp3: false,
+        tracks: Tracks::default(),
         open: None,
         first_of_publish: true,
     };
@@ -85,9 +94,8 @@ struct HlsWriter {
     state: Arc<Mutex<HlsState>>,
     muxer: Option<TsMuxer>,
     muxer_shape: (bool, Option<AudioCodec>),
-    video_sh: Option<Arc<Frame>>,
-    audio_sh: Option<Arc<Frame>>,
-    mp3: bool,
+    /// The stream's tracks as this writer has seen them: a new muxer is fed their configs.
+    tracks: Tracks,
     open: Option<OpenSegment>,
     first_of_publish: bool,
 }
@@ -98,12 +106,14 @@ enum HlsError {
     Disk { path: PathBuf, err: std::io::Error },
     #[error("{0}")]
     Codec(#[from] rsrs_codec::ts::TsError),
+    #[error("HLS in MPEG-TS carries H.264, AAC and MP3; this stream's {track:?} is {codec}", codec = codec.name())]
+    UnsupportedCodec { track: Track, codec: Codec },
     #[error("refusing to write: {0}")]
     Outside(#[from] paths::OutsideRoot),
 }
 
 impl HlsWriter {
-    async fn run(mut self, mut consumer: Consumer, initial: Vec<Arc<Frame>>, generation: u64) {
+    async fn run(mut self, mut consumer: Consumer, initial: Vec<Arc<MediaPacket>>, generation: u64) {
         let url = self.key.url();
         info!(stream = %url, "HLS started");
         let result: Result<(), HlsError> = async {
@@ -142,89 +152,73 @@ impl HlsWriter {
         }
     }
 
-    async fn write_frame(&mut self, f: &Arc<Frame>) -> Result<(), HlsError> {
-        match f.kind {
-            FrameKind::Metadata => return Ok(()),
-            FrameKind::Video if f.sequence_header => {
-                self.video_sh = Some(f.clone());
-                if let Some(m) = self.muxer.as_mut() {
-                    m.video(&f.payload, f.timestamp, &mut BytesMut::new())?;
-                }
-                return Ok(());
-            }
-            FrameKind::Audio if f.sequence_header => {
-                self.audio_sh = Some(f.clone());
-                if let Some(m) = self.muxer.as_mut() {
-                    m.audio(&f.payload, f.timestamp, &mut BytesMut::new())?;
-                }
-                return Ok(());
-            }
-            FrameKind::Audio => {
-                if f.payload.first().map(|b| b >> 4) == Some(rsrs_codec::flv::AUDIO_FORMAT_MP3) {
-                    self.mp3 = true;
-                }
-            }
-            FrameKind::Video => {}
+    async fn write_frame(&mut self, f: &Arc<MediaPacket>) -> Result<(), HlsError> {
+        // Metadata, end-of-sequence and relayed-only packets have nothing to mux.
+        if f.track == Track::Data || !matches!(f.content, Content::Config | Content::Frame) {
+            return Ok(());
         }
-        let has_video = self.video_sh.is_some();
-        let is_key = f.kind == FrameKind::Video && f.keyframe;
+        let supported = match f.track {
+            Track::Video => f.codec == Codec::H264,
+            _ => matches!(f.codec, Codec::Aac | Codec::Mp3),
+        };
+        if !supported {
+            return Err(HlsError::UnsupportedCodec { track: f.track, codec: f.codec });
+        }
+        if self.tracks.update(f) {
+            if let Some(m) = self.muxer.as_mut() {
+                take_config(m, f)?;
+            }
+            return Ok(());
+        }
+        let has_video = self.tracks.has_video();
+        let is_key = f.keyframe;
         match &self.open {
             None => {
                 if has_video && self.cfg.wait_keyframe && !is_key {
                     return Ok(());
                 }
-                self.open_segment(f.timestamp)?;
+                self.open_segment(f.dts)?;
             }
-            Some(seg) if seg.buf.len() + f.payload.len() > MAX_SEGMENT_BYTES => {
+            Some(seg) if seg.buf.len() + f.data().len() > MAX_SEGMENT_BYTES => {
                 warn!(
                     stream = %self.key.url(),
                     bytes = seg.buf.len(),
                     "HLS segment cut at its byte limit ({MAX_SEGMENT_BYTES}) before its duration was reached"
                 );
-                self.close_segment(Some(f.timestamp)).await?;
-                self.open_segment(f.timestamp)?;
+                self.close_segment(Some(f.dts)).await?;
+                self.open_segment(f.dts)?;
             }
             Some(seg) => {
-                let dur = f.timestamp.saturating_sub(seg.start_ts) as f64 / 1000.0;
+                let dur = f.dts.saturating_sub(seg.start_ts) as f64 / 1000.0;
                 let frag = self.cfg.fragment;
-                let cut = (f.kind == FrameKind::Video
-                    && (is_key || !self.cfg.wait_keyframe)
-                    && dur >= frag * self.cfg.td_ratio)
-                    || (!has_video && dur >= frag)
-                    || dur >= frag * self.cfg.aof_ratio;
+                let cut =
+                    (f.track == Track::Video && (is_key || !self.cfg.wait_keyframe) && dur >= frag * self.cfg.td_ratio)
+                        || (!has_video && dur >= frag)
+                        || dur >= frag * self.cfg.aof_ratio;
                 if cut {
-                    self.close_segment(Some(f.timestamp)).await?;
-                    self.open_segment(f.timestamp)?;
+                    self.close_segment(Some(f.dts)).await?;
+                    self.open_segment(f.dts)?;
                 }
             }
         }
         let (Some(seg), Some(m)) = (self.open.as_mut(), self.muxer.as_mut()) else { return Ok(()) };
-        match f.kind {
-            FrameKind::Video => m.video(&f.payload, f.timestamp, &mut seg.buf)?,
-            _ => m.audio(&f.payload, f.timestamp, &mut seg.buf)?,
+        match f.track {
+            Track::Video => m.video(f.data(), f.dts, f.cts, f.keyframe, &mut seg.buf)?,
+            _ => m.audio(f.data(), f.dts, &mut seg.buf)?,
         };
-        seg.last_ts = f.timestamp;
+        seg.last_ts = f.dts;
         Ok(())
     }
 
     fn open_segment(&mut self, ts: u32) -> Result<(), HlsError> {
-        let audio = if self.audio_sh.is_some() {
-            Some(AudioCodec::Aac)
-        } else if self.mp3 {
-            Some(AudioCodec::Mp3)
-        } else {
-            None
-        };
-        let shape = (self.video_sh.is_some(), audio);
+        let audio =
+            self.tracks.audio.as_ref().map(|a| if a.codec == Codec::Mp3 { AudioCodec::Mp3 } else { AudioCodec::Aac });
+        let shape = (self.tracks.has_video(), audio);
         if self.muxer.is_none() || self.muxer_shape != shape {
             // Tracks changed (or first segment): a new PMT, fed the codec configurations.
             let mut m = TsMuxer::new(shape.0, shape.1);
-            let mut scratch = BytesMut::new();
-            if let Some(v) = &self.video_sh {
-                m.video(&v.payload, v.timestamp, &mut scratch)?;
-            }
-            if let Some(a) = &self.audio_sh {
-                m.audio(&a.payload, a.timestamp, &mut scratch)?;
+            for config in self.tracks.packets().filter(|p| p.is_config()) {
+                take_config(&mut m, config)?;
             }
             self.muxer = Some(m);
             self.muxer_shape = shape;
@@ -322,7 +316,7 @@ impl HlsWriter {
 impl Sink for HlsWriter {
     type Error = HlsError;
 
-    fn frame(&mut self, f: &Arc<Frame>) -> impl std::future::Future<Output = Result<(), HlsError>> + Send {
+    fn frame(&mut self, f: &Arc<MediaPacket>) -> impl std::future::Future<Output = Result<(), HlsError>> + Send {
         self.write_frame(f)
     }
 

@@ -6,7 +6,8 @@
 
 use super::{cors_headers, head_bytes, Request, Response};
 use crate::cluster::Found;
-use crate::hub::{Consumer, ConsumerClock, Frame, FrameKind, StreamKey};
+use crate::hub::{Consumer, ConsumerClock, StreamKey};
+use crate::media::{MediaPacket, Track};
 use crate::rtmp::io::write_all_vectored;
 use crate::server::Server;
 use crate::stats::{ClientDetails, ClientGuard, ClientType};
@@ -78,7 +79,7 @@ pub async fn serve(
     req: &Request,
     sreq: &StreamRequest<'_>,
     mut consumer: Consumer,
-    batch: Vec<Arc<Frame>>,
+    batch: Vec<Arc<MediaPacket>>,
     guard: &ClientGuard,
 ) -> std::io::Result<()> {
     let (key, vhost) = (&sreq.key, sreq.vhost);
@@ -166,7 +167,7 @@ impl PlayerWire for FlvPlayer<'_> {
 
     fn send(
         &mut self,
-        batch: &mut Vec<Arc<Frame>>,
+        batch: &mut Vec<Arc<MediaPacket>>,
         clock: &mut ConsumerClock,
     ) -> impl std::future::Future<Output = std::io::Result<()>> + Send {
         self.out.write(batch, clock, self.guard, self.source)
@@ -205,7 +206,7 @@ impl FlvOut {
     /// Writes a batch of tags (and, the first time, the HTTP head and FLV header).
     async fn write(
         &mut self,
-        batch: &mut Vec<Arc<Frame>>,
+        batch: &mut Vec<Arc<MediaPacket>>,
         clock: &mut ConsumerClock,
         guard: &ClientGuard,
         source: &crate::hub::Source,
@@ -216,12 +217,12 @@ impl FlvOut {
         self.parts.clear();
         self.framing.clear();
         self.framing.reserve(32 + batch.len() * 16);
-        let mut body_len: usize = batch.iter().map(|f| flv::TAG_HEADER_LEN + f.payload.len() + 4).sum();
+        let mut body_len: usize = batch.iter().map(|f| flv::TAG_HEADER_LEN + f.flv_len() + 4).sum();
         let flv_header = self.head.take().map(|h| {
             self.parts.push(h);
             // Declare the tracks the stream has; if not known yet, what this batch carries.
-            let a = self.has_audio || batch.iter().any(|f| f.kind == FrameKind::Audio);
-            let v = self.has_video || batch.iter().any(|f| f.kind == FrameKind::Video);
+            let a = self.has_audio || batch.iter().any(|f| f.track == Track::Audio);
+            let v = self.has_video || batch.iter().any(|f| f.track == Track::Video);
             body_len += flv::HEADER_LEN;
             if a || v {
                 flv::header(a, v)
@@ -237,10 +238,11 @@ impl FlvOut {
         }
         for f in batch.iter() {
             let ts = clock.stamp(f);
-            flv::put_tag_header(&mut self.framing, f.flv_type(), ts, f.payload.len());
+            let body = f.flv_body();
+            flv::put_tag_header(&mut self.framing, flv::tag_type(f.track), ts, body.len());
             self.parts.push(self.framing.split().freeze());
-            self.parts.push(f.payload.clone());
-            self.framing.put_u32((flv::TAG_HEADER_LEN + f.payload.len()) as u32);
+            self.parts.push(body.clone());
+            self.framing.put_u32((flv::TAG_HEADER_LEN + body.len()) as u32);
         }
         if self.chunked {
             self.framing.extend_from_slice(b"\r\n");

@@ -3,7 +3,8 @@
 
 use super::ingest;
 use super::io::{IoError, RtmpReader, RtmpWriter};
-use crate::hub::{ConsumerClock, Frame, IngestError, StreamKey};
+use crate::hub::{ConsumerClock, IngestError, StreamKey};
+use crate::media::MediaPacket;
 use crate::names;
 use crate::server::Server;
 use crate::stats::{ClientDetails, ClientGuard, ClientType};
@@ -529,7 +530,7 @@ impl PlayerWire for RtmpPlayer<'_> {
 
     fn send(
         &mut self,
-        batch: &mut Vec<Arc<Frame>>,
+        batch: &mut Vec<Arc<MediaPacket>>,
         clock: &mut ConsumerClock,
     ) -> impl std::future::Future<Output = Result<(), SessionError>> + Send {
         write_batch(self.writer, batch, clock, self.source)
@@ -594,7 +595,7 @@ async fn play_failed(writer: &mut RtmpWriter, stream: &str, why: &str) -> Sessio
 
 async fn write_batch(
     writer: &mut RtmpWriter,
-    batch: &mut Vec<Arc<Frame>>,
+    batch: &mut Vec<Arc<MediaPacket>>,
     clock: &mut ConsumerClock,
     source: &crate::hub::Source,
 ) -> Result<(), SessionError> {

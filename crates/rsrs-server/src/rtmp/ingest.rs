@@ -1,6 +1,7 @@
 //! Media from an RTMP peer (a publisher, or an edge's upstream origin) into a stream's source.
 
-use crate::hub::{FrameKind, IngestError};
+use crate::hub::IngestError;
+use crate::media::Track;
 use rsrs_codec::rtmp::message as msg;
 use rsrs_codec::rtmp::Message;
 
@@ -29,8 +30,8 @@ fn ingest_one(
     identity: Option<&msg::ServerIdentity>,
 ) -> Result<(), IngestError> {
     match m.type_id {
-        msg::AUDIO if !m.payload.is_empty() => source.push(FrameKind::Audio, m.timestamp, m.payload.clone()),
-        msg::VIDEO if !m.payload.is_empty() => source.push(FrameKind::Video, m.timestamp, m.payload.clone()),
+        msg::AUDIO if !m.payload.is_empty() => source.push(Track::Audio, m.timestamp, m.payload.clone()),
+        msg::VIDEO if !m.payload.is_empty() => source.push(Track::Video, m.timestamp, m.payload.clone()),
         msg::AMF0_DATA | msg::AMF3_DATA => {
             let body = if m.type_id == msg::AMF3_DATA && !m.payload.is_empty() {
                 m.payload.slice(1..)
@@ -44,7 +45,7 @@ fn ingest_one(
                     .then_some(body),
             };
             match meta {
-                Some(meta) => source.push(FrameKind::Metadata, 0, meta),
+                Some(meta) => source.push(Track::Data, 0, meta),
                 None => Ok(()),
             }
         }

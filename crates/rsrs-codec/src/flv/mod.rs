@@ -1,7 +1,11 @@
-//! FLV file/stream format: header, tags, and a streaming tag reader.
-//!
-//! Also home to the small codec inspections the server needs on every media message
-//! (keyframe? sequence header? which codec?), since they are defined by FLV's tag bodies.
+//! FLV file/stream format: header, tags, and a streaming tag reader. The headers inside tag
+//! bodies (codec, keyframe, configuration) are read in [`tag`]; what the API reports about a
+//! track in [`info`].
+
+pub mod info;
+pub mod tag;
+
+pub use info::{audio_info, video_info, AudioInfo, VideoInfo};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -18,6 +22,15 @@ pub const TAG_HEADER_LEN: usize = 11;
 pub fn header(has_audio: bool, has_video: bool) -> [u8; HEADER_LEN] {
     let flags = (has_audio as u8) << 2 | has_video as u8;
     [b'F', b'L', b'V', 1, flags, 0, 0, 0, 9, 0, 0, 0, 0]
+}
+
+/// The tag type that carries a track.
+pub fn tag_type(track: crate::media::Track) -> u8 {
+    match track {
+        crate::media::Track::Audio => TAG_AUDIO,
+        crate::media::Track::Video => TAG_VIDEO,
+        crate::media::Track::Data => TAG_SCRIPT,
+    }
 }
 
 /// Writes the 11-byte tag header for a tag of `data_len` bytes.
@@ -129,155 +142,6 @@ impl FlvReader {
     }
 }
 
-/// Video codec ids of the FLV VideoTagHeader (legacy, non-enhanced).
-pub const VIDEO_CODEC_AVC: u8 = 7;
-pub const VIDEO_CODEC_HEVC: u8 = 12;
-/// Audio format ids of the FLV AudioTagHeader.
-pub const AUDIO_FORMAT_MP3: u8 = 2;
-pub const AUDIO_FORMAT_AAC: u8 = 10;
-
-/// True for a video keyframe (frame type 1), including enhanced-RTMP headers.
-pub fn is_video_keyframe(data: &[u8]) -> bool {
-    data.first().is_some_and(|b| (b >> 4) & 0x07 == 1)
-}
-
-/// True for an AVC/HEVC decoder configuration record (the video "sequence header").
-pub fn is_video_sequence_header(data: &[u8]) -> bool {
-    let Some(&b0) = data.first() else {
-        return false;
-    };
-    if b0 & 0x80 != 0 {
-        // Enhanced RTMP: packet type 0 is SequenceStart.
-        return b0 & 0x0f == 0;
-    }
-    let codec = b0 & 0x0f;
-    (codec == VIDEO_CODEC_AVC || codec == VIDEO_CODEC_HEVC) && data.get(1) == Some(&0)
-}
-
-/// True for an AAC AudioSpecificConfig (the audio "sequence header").
-pub fn is_audio_sequence_header(data: &[u8]) -> bool {
-    data.len() >= 2 && data[0] >> 4 == AUDIO_FORMAT_AAC && data[1] == 0
-}
-
-/// What the API reports about a video track.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct VideoInfo {
-    pub codec: &'static str,
-    pub profile: &'static str,
-    pub level: String,
-    pub width: u32,
-    pub height: u32,
-}
-
-/// What the API reports about an audio track.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct AudioInfo {
-    pub codec: &'static str,
-    pub sample_rate: u32,
-    pub channels: u8,
-    pub profile: &'static str,
-}
-
-/// Reads codec, profile, level and size from an AVC sequence header tag body.
-pub fn video_info(data: &[u8]) -> Option<VideoInfo> {
-    let b0 = *data.first()?;
-    let codec = b0 & 0x0f;
-    if b0 & 0x80 != 0 {
-        let fourcc = data.get(1..5)?;
-        let name = match fourcc {
-            b"hvc1" => "HEVC",
-            b"av01" => "AV1",
-            b"avc1" => "H264",
-            _ => "Unknown",
-        };
-        return Some(VideoInfo { codec: name, ..Default::default() });
-    }
-    if codec == VIDEO_CODEC_HEVC {
-        return Some(VideoInfo { codec: "HEVC", ..Default::default() });
-    }
-    if codec != VIDEO_CODEC_AVC || data.get(1) != Some(&0) {
-        return None;
-    }
-    // AVCDecoderConfigurationRecord starts at byte 5.
-    let rec = data.get(5..)?;
-    let profile_idc = *rec.get(1)?;
-    let level_idc = *rec.get(3)?;
-    let num_sps = *rec.get(5)? & 0x1f;
-    let mut info = VideoInfo {
-        codec: "H264",
-        profile: avc_profile_name(profile_idc),
-        level: format!("{}", level_idc as f32 / 10.0),
-        width: 0,
-        height: 0,
-    };
-    if num_sps > 0 {
-        let len = u16::from_be_bytes([*rec.get(6)?, *rec.get(7)?]) as usize;
-        let sps = rec.get(8..8 + len)?;
-        if let Some((w, h)) = crate::avc::sps_dimensions(sps) {
-            info.width = w;
-            info.height = h;
-        }
-    }
-    Some(info)
-}
-
-fn avc_profile_name(idc: u8) -> &'static str {
-    match idc {
-        66 => "Baseline",
-        77 => "Main",
-        88 => "Extended",
-        100 => "High",
-        110 => "High10",
-        122 => "High422",
-        244 => "High444",
-        _ => "Other",
-    }
-}
-
-/// Reads codec, rate and channels from an audio tag body (AAC sequence header preferred).
-pub fn audio_info(data: &[u8]) -> Option<AudioInfo> {
-    let b0 = *data.first()?;
-    let format = b0 >> 4;
-    let flv_rates = [5512, 11025, 22050, 44100];
-    let mut info = AudioInfo {
-        codec: match format {
-            AUDIO_FORMAT_AAC => "AAC",
-            AUDIO_FORMAT_MP3 => "MP3",
-            11 => "Speex",
-            1 => "ADPCM",
-            7 => "G711A",
-            8 => "G711U",
-            _ => "Unknown",
-        },
-        sample_rate: flv_rates[((b0 >> 2) & 3) as usize],
-        channels: (b0 & 1) + 1,
-        profile: "",
-    };
-    if format == AUDIO_FORMAT_AAC && data.get(1) == Some(&0) && data.len() >= 4 {
-        // AudioSpecificConfig: 5 bits object type, 4 bits frequency index, 4 bits channels.
-        let object = data[2] >> 3;
-        let freq_index = ((data[2] & 0x07) << 1) | (data[3] >> 7);
-        let channels = (data[3] >> 3) & 0x0f;
-        const RATES: [u32; 13] =
-            [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
-        if let Some(&r) = RATES.get(freq_index as usize) {
-            info.sample_rate = r;
-        }
-        if channels > 0 {
-            info.channels = channels;
-        }
-        info.profile = match object {
-            1 => "Main",
-            2 => "LC",
-            3 => "SSR",
-            5 => "HE",
-            29 => "HEv2",
-            _ => "Other",
-        };
-    }
-    Some(info)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,23 +187,5 @@ mod tests {
         r.push(&header(true, true));
         r.push(&[9, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(r.next_tag(), Err(FlvError::TagTooLarge { len: 0xff_ffff, max: 100 }));
-    }
-
-    #[test]
-    fn classification() {
-        assert!(is_video_keyframe(&[0x17, 1]));
-        assert!(!is_video_keyframe(&[0x27, 1]));
-        assert!(is_video_sequence_header(&[0x17, 0, 0, 0, 0]));
-        assert!(!is_video_sequence_header(&[0x17, 1, 0, 0, 0]));
-        assert!(is_audio_sequence_header(&[0xAF, 0, 0x12, 0x10]));
-        assert!(!is_audio_sequence_header(&[0xAF, 1]));
-        assert!(!is_audio_sequence_header(&[0x2F, 0]));
-    }
-
-    #[test]
-    fn aac_config_info() {
-        // AAC LC, 44100 Hz (index 4), 2 channels: 0x12 0x10.
-        let i = audio_info(&[0xAF, 0, 0x12, 0x10]).unwrap();
-        assert_eq!((i.codec, i.sample_rate, i.channels, i.profile), ("AAC", 44100, 2, "LC"));
     }
 }
