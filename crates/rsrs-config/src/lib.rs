@@ -5,10 +5,12 @@
 //! [`Config::from_env_only`] (`-e`, no file). Every loader takes the environment as a map so
 //! that tests and reloads are deterministic.
 
+pub mod access;
 mod model;
 pub mod parse;
 mod schema;
 
+pub use access::{Access, Action, HookEvent};
 pub use model::*;
 pub use parse::{Directive, Location};
 

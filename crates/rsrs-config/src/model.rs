@@ -161,6 +161,11 @@ pub struct Hls {
     /// Seconds after unpublish before the files are removed; 0 keeps them.
     pub dispose: f64,
     pub wait_keyframe: bool,
+    /// SRS's HLS viewer sessions: a viewer's first playlist request runs the play checks and
+    /// hooks once and gets a session id (`?hls_ctx=`) its later requests carry.
+    pub ctx: bool,
+    /// Whether segment URIs in the playlist carry the session id too.
+    pub ts_ctx: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,6 +210,8 @@ pub struct Vhost {
     pub cluster: Cluster,
     pub hls: Hls,
     pub dvr: Dvr,
+    /// Who may publish and play: hooks, security rules, refer, signed URLs.
+    pub access: crate::access::Access,
 }
 
 /// The whole server configuration.
@@ -230,7 +237,7 @@ pub struct Config {
     pub auto_reload_for_docker: bool,
     pub http_api: HttpApi,
     pub http_server: HttpServer,
-    pub vhosts: Vec<Vhost>,
+    pub vhosts: Vec<std::sync::Arc<Vhost>>,
     /// Non-fatal findings (unimplemented directives, odd values) to log at start.
     pub warnings: Vec<String>,
 }
@@ -378,12 +385,12 @@ impl Config {
             let Some(name) = d.arg0() else {
                 return Err(ConfigError::at(&d.loc, "vhost", "needs a name, e.g. `vhost __defaultVhost__ { }`"));
             };
-            if vhosts.iter().any(|v: &Vhost| v.name == name) {
+            if vhosts.iter().any(|v: &std::sync::Arc<Vhost>| v.name == name) {
                 warnings
                     .push(format!("{}: vhost `{name}` is defined again; the first definition wins (as in SRS)", d.loc));
                 continue;
             }
-            vhosts.push(vhost_from(&g, d, name, chunk_size, &mut warnings)?);
+            vhosts.push(std::sync::Arc::new(vhost_from(&g, d, name, chunk_size, &mut warnings)?));
         }
         let cfg = Config {
             source: source.to_string(),
@@ -417,6 +424,12 @@ impl Config {
 
     /// The vhost for a request's host, falling back to `__defaultVhost__` as SRS does.
     pub fn vhost(&self, name: &str) -> Option<&Vhost> {
+        self.vhost_shared(name).map(|v| &**v)
+    }
+
+    /// [`vhost`](Self::vhost), shared: what a connection keeps for its life (a reference count,
+    /// not a copy of every setting per client).
+    pub fn vhost_shared(&self, name: &str) -> Option<&std::sync::Arc<Vhost>> {
         self.vhosts.iter().find(|v| v.name == name).or_else(|| self.vhosts.iter().find(|v| v.name == DEFAULT_VHOST))
     }
 }
@@ -563,6 +576,8 @@ fn vhost_from(
         cleanup: b(&["hls", "hls_cleanup"], true)?,
         dispose: f(&["hls", "hls_dispose"], 120.0)?,
         wait_keyframe: b(&["hls", "hls_wait_keyframe"], true)?,
+        ctx: b(&["hls", "hls_ctx"], true)?,
+        ts_ctx: b(&["hls", "hls_ts_ctx"], true)?,
     };
     if hls.fragment <= 0.0 {
         return Err(g
@@ -590,6 +605,21 @@ fn vhost_from(
         }
         // SRS 1 form: a directory.
         dvr_path = format!("{}/[stream].[timestamp].flv", dvr_path.trim_end_matches('/'));
+    }
+    let access = crate::access::access_from(g, d, name, warnings)?;
+    if hls.enabled && !hls.ctx && access.restricts(crate::Action::Play) {
+        let at = g.vhost(d, &["hls", "hls_ctx"]);
+        let msg = format!(
+            "vhost {name}: `hls_ctx off` serves HLS as plain files, which cannot keep out the players that \
+             security, refer, token or on_play refuse; turn hls_ctx on or lift the play restriction"
+        );
+        return Err(at.map(|v| v.err(msg.clone())).unwrap_or_else(|| ConfigError::plain(msg)));
+    }
+    if let Some(v) = g.vhost(d, &["hls", "hls_keys"]).filter(|v| v.bool().unwrap_or(true)) {
+        return Err(v.err(format!(
+            "vhost {name}: HLS encryption (hls_keys) is not implemented by rsrs yet; segments would be written \
+             in the clear, so the config is refused"
+        )));
     }
     let dvr = Dvr {
         enabled: b(&["dvr", "enabled"], false)?,
@@ -632,6 +662,7 @@ fn vhost_from(
         cluster,
         hls,
         dvr,
+        access,
     })
 }
 
@@ -644,28 +675,28 @@ enum Origin {
 
 /// One directive's arguments with their origin.
 #[derive(Debug, Clone)]
-struct Val {
-    args: Vec<String>,
+pub(crate) struct Val {
+    pub(crate) args: Vec<String>,
     origin: Origin,
 }
 
 impl Val {
-    fn err(&self, msg: impl Into<String>) -> ConfigError {
+    pub(crate) fn err(&self, msg: impl Into<String>) -> ConfigError {
         match &self.origin {
             Origin::File(loc, path) => ConfigError::at(loc, path, msg),
             Origin::Env(var) => ConfigError::env(var, msg),
         }
     }
 
-    fn str(&self) -> Result<&str, ConfigError> {
+    pub(crate) fn str(&self) -> Result<&str, ConfigError> {
         self.args.first().map(|s| s.as_str()).ok_or_else(|| self.err("needs a value"))
     }
 
-    fn string(&self) -> Result<String, ConfigError> {
+    pub(crate) fn string(&self) -> Result<String, ConfigError> {
         self.str().map(str::to_string)
     }
 
-    fn bool(&self) -> Result<bool, ConfigError> {
+    pub(crate) fn bool(&self) -> Result<bool, ConfigError> {
         match self.str()? {
             "on" => Ok(true),
             "off" => Ok(false),
@@ -673,14 +704,14 @@ impl Val {
         }
     }
 
-    fn u32(&self) -> Result<u32, ConfigError> {
+    pub(crate) fn u32(&self) -> Result<u32, ConfigError> {
         let s = self.str()?;
         s.parse::<u32>().map_err(|_| self.err(format!("must be a whole number from 0 to 4294967295, not `{s}`")))
     }
 
     /// A non-negative number, at most [`MAX_NUMBER`]: times built from it (seconds or
     /// milliseconds) must stay far from overflowing a clock.
-    fn f64(&self) -> Result<f64, ConfigError> {
+    pub(crate) fn f64(&self) -> Result<f64, ConfigError> {
         let s = self.str()?;
         match s.parse::<f64>() {
             Ok(v) if v.is_finite() && (0.0..=MAX_NUMBER).contains(&v) => Ok(v),
@@ -693,7 +724,7 @@ impl Val {
     }
 }
 
-struct Getter<'a> {
+pub(crate) struct Getter<'a> {
     env: &'a Env,
     root: &'a [Directive],
 }
@@ -723,7 +754,7 @@ impl Getter<'_> {
     }
 
     /// A vhost directive by path; `SRS_VHOST_<PATH>` applies to every vhost, as in SRS.
-    fn vhost(&self, vhost: &Directive, path: &[&str]) -> Option<Val> {
+    pub(crate) fn vhost(&self, vhost: &Directive, path: &[&str]) -> Option<Val> {
         let var = format!("SRS_VHOST_{}", path.join("_").to_uppercase());
         if let Some(v) = self.env_val(&var) {
             return Some(v);
@@ -896,7 +927,7 @@ mod tests {
     #[test]
     fn unimplemented_directives_warn() {
         let c = Config::load_str(
-            "listen 1935;\ngrace_start_wait 700;\nvhost __defaultVhost__ {\n hls { enabled on; hls_keys on; }\n http_hooks { enabled on; }\n}\n",
+            "listen 1935;\ngrace_start_wait 700;\nvhost __defaultVhost__ {\n hls { enabled on; hls_keys off; }\n forward { enabled on; }\n}\n",
             "srs.conf",
             &Env::new(),
         )
@@ -905,7 +936,7 @@ mod tests {
         assert!(!c.warnings.iter().any(|w| w.contains("grace_start_wait")), "implemented now: {:?}", c.warnings);
         assert!(c.warnings.iter().any(|w| w.contains("srs.conf:4") && w.contains("hls.hls_keys")), "{:?}", c.warnings);
         assert!(!c.warnings.iter().any(|w| w.contains("`vhost.hls`")), "hls itself is implemented: {:?}", c.warnings);
-        assert!(c.warnings.iter().any(|w| w.contains("http_hooks")), "{:?}", c.warnings);
+        assert!(c.warnings.iter().any(|w| w.contains("forward")), "{:?}", c.warnings);
         assert!(c.vhosts[0].hls.enabled);
     }
 

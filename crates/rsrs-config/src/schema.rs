@@ -33,6 +33,11 @@ pub(crate) enum Section {
     /// HLS and DVR: implemented, with some of SRS's keys accepted but not implemented.
     Hls,
     Dvr,
+    HttpHooks,
+    Security,
+    Refer,
+    /// rsrs's signed URLs.
+    Token,
     /// Known SRS block whose contents we don't check (not implemented, many variants).
     Opaque,
 }
@@ -50,8 +55,12 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
             "cluster" => Yes(Cluster),
             "hls" => Yes(Hls),
             "dvr" => Yes(Dvr),
-            "ingest" | "http_hooks" | "refer" | "forward" | "transcode" | "bandcheck" | "security" | "dash"
-            | "http_static" | "hds" | "exec" | "rtc" | "srt" => Yes(Opaque),
+            "http_hooks" => Yes(HttpHooks),
+            "security" => Yes(Security),
+            "refer" => Yes(Refer),
+            "token" => Yes(Token),
+            "ingest" | "forward" | "transcode" | "bandcheck" | "dash" | "http_static" | "hds" | "exec" | "rtc"
+            | "srt" => Yes(Opaque),
             _ => return None,
         },
         HttpApi => match name {
@@ -98,13 +107,11 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
         Hls => match name {
             "enabled" | "hls_fragment" | "hls_td_ratio" | "hls_aof_ratio" | "hls_window" | "hls_on_error"
             | "hls_path" | "hls_m3u8_file" | "hls_ts_file" | "hls_entry_prefix" | "hls_cleanup" | "hls_dispose"
-            | "hls_wait_keyframe" => leaf,
+            | "hls_wait_keyframe" | "hls_ctx" | "hls_ts_ctx" => leaf,
             // Codec hints: the real codecs are taken from the stream.
             "hls_acodec" | "hls_vcodec" | "hls_dts_directly" => Ignored,
             "hls_ts_floor"
             | "hls_nb_notify"
-            | "hls_ctx"
-            | "hls_ts_ctx"
             | "hls_keys"
             | "hls_fragments_per_key"
             | "hls_key_file"
@@ -118,6 +125,23 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
         Dvr => match name {
             "enabled" | "dvr_apply" | "dvr_plan" | "dvr_path" | "dvr_duration" | "dvr_wait_keyframe" => leaf,
             "time_jitter" => Ignored,
+            _ => return None,
+        },
+        HttpHooks => match name {
+            "enabled" | "on_connect" | "on_close" | "on_publish" | "on_unpublish" | "on_play" | "on_stop"
+            | "on_dvr" | "on_hls" | "on_hls_notify" => leaf,
+            _ => return None,
+        },
+        Security => match name {
+            "enabled" | "allow" | "deny" => leaf,
+            _ => return None,
+        },
+        Refer => match name {
+            "enabled" | "all" | "publish" | "play" => leaf,
+            _ => return None,
+        },
+        Token => match name {
+            "enabled" | "secret" | "publish" | "play" => leaf,
             _ => return None,
         },
         Leaf | Opaque => return None,

@@ -219,7 +219,12 @@ pub struct Subscription {
 impl Subscription {
     /// What a player sends first: metadata, configurations, then the GOP.
     pub fn initial(&self) -> Vec<Arc<MediaPacket>> {
-        self.tracks.packets().chain(self.gop.iter()).cloned().collect()
+        // Sized exactly: a player reuses this vector as its batch for as long as it plays, so
+        // slack here is memory per player.
+        let mut v = Vec::with_capacity(self.tracks.packets().count() + self.gop.len());
+        v.extend(self.tracks.packets().cloned());
+        v.extend(self.gop.iter().cloned());
+        v
     }
 }
 

@@ -15,6 +15,7 @@ pub struct Options {
 pub const USAGE: &str = "\
 Usage: rsrs [-h] [-v] [-g] [-t] [-e] [-c FILE]
        rsrs cleanup --dir DIR --older-than AGE [--dry-run]   (HLS/DVR leftovers; see rsrs cleanup -h)
+       rsrs token --stream APP/STREAM --action publish|play --expires AGE ...   (signed URLs; rsrs token -h)
   -c FILE   run with the SRS-format config FILE (default: the built-in default config)
   -t        check the config, print the verdict, exit 0 (ok) or 1 (error)
   -e        env-only mode: no config file, everything from SRS_* environment variables

@@ -10,8 +10,11 @@ use crate::hub::{Consumer, StreamKey};
 use crate::media::{MediaPacket, Track, Tracks};
 use crate::paths::{self, Stamp};
 use crate::server::{source_settings, Server};
+use crate::streams::Publisher;
 use rsrs_codec::amf0::{self, Amf0Value};
 use rsrs_codec::flv;
+use rsrs_config::access::HttpHooks;
+use rsrs_config::HookEvent;
 use rsrs_config::{Dvr, DvrPlan, Vhost};
 use rsrs_core::sink::{drive, Sink};
 use std::io::SeekFrom;
@@ -33,12 +36,15 @@ const FLUSH_EVERY: Duration = Duration::from_secs(1);
 const MAX_LEAD: Duration = Duration::from_secs(30);
 
 /// Starts recording a stream that was just published, if its vhost's `dvr` applies to it.
-pub fn start(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost) {
+pub fn start(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost, publisher: &Publisher) {
     if !vhost.dvr.applies(&key.app, &key.stream) {
         return;
     }
     let (consumer, initial) = Consumer::attach(&server.hub, key, source_settings(vhost));
     let rec = Recorder {
+        publisher: publisher.clone(),
+        hooks: vhost.access.hooks.clone(),
+        server: server.clone(),
         cfg: vhost.dvr.clone(),
         key: key.clone(),
         utc: server.config().utc_time,
@@ -76,6 +82,10 @@ impl OpenFile {
 }
 
 struct Recorder {
+    /// For `on_dvr`, sent when a file is finished.
+    publisher: Publisher,
+    hooks: HttpHooks,
+    server: Arc<Server>,
     cfg: Dvr,
     key: StreamKey,
     utc: bool,
@@ -251,6 +261,7 @@ impl Recorder {
             warn!(stream = %self.key.url(), file = %tmp.display(), "DVR: sync failed: {e}");
         }
         tokio::fs::rename(&file.tmp, &file.path).await.map_err(err)?;
+        self.finished_hook(&file.path);
         let (url, path) = (self.key.url(), file.path.display());
         match flushed {
             Ok(()) => info!(stream = %url, file = %path, duration, bytes, "DVR file finished"),
@@ -273,6 +284,22 @@ async fn write_tag(file: &mut OpenFile, f: &MediaPacket, ts: u32) -> Result<(), 
     file.out.write_all(&((flv::TAG_HEADER_LEN + body.len()) as u32).to_be_bytes()).await.map_err(err)?;
     file.bytes += (flv::TAG_HEADER_LEN + body.len() + 4) as u64;
     Ok(())
+}
+
+impl Recorder {
+    /// `on_dvr` for a finished file, in the background (SRS's fields plus `cwd` and `file`).
+    fn finished_hook(&self, path: &std::path::Path) {
+        let urls = self.hooks.urls(HookEvent::Dvr);
+        if urls.is_empty() {
+            return;
+        }
+        let server = &self.server;
+        let stream_id = server.hub.get(&self.key).map(|s| s.id.clone()).unwrap_or_default();
+        let mut body = self.publisher.hook_body(server, HookEvent::Dvr, &self.key, &stream_id);
+        body["cwd"] = serde_json::json!(std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default());
+        body["file"] = serde_json::json!(path.display().to_string());
+        server.hooks.notify(HookEvent::Dvr, urls.to_vec(), body);
+    }
 }
 
 /// The metadata tag body: `onMetaData` with `duration` and `filesize` first (as placeholders at

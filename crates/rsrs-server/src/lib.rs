@@ -1,7 +1,7 @@
 //! rsrs: an SRS-compatible live streaming server.
 //!
 //! Layout: [`server`] owns listeners and shared state; [`streams`] is the stream manager, the one
-//! place that admits a publish or a play; [`rtmp`] and [`http`] translate their wire (RTMP
+//! place that admits a publish or a play (access rules and [`hooks`] included); [`rtmp`] and [`http`] translate their wire (RTMP
 //! sessions; the API, HTTP-FLV and static files); [`hls`] and [`dvr`] are sinks; [`edge`] and
 //! [`cluster`] are the edge and the origin cluster; [`lifecycle`] handles signals, grace and
 //! reload. Streams, players, sinks and the client registry live in the protocol-neutral
@@ -15,6 +15,7 @@ pub mod cluster;
 pub mod dvr;
 pub mod edge;
 pub mod hls;
+pub mod hooks;
 pub mod http;
 pub mod inotify;
 pub mod lifecycle;
@@ -23,7 +24,8 @@ pub mod logging;
 pub mod rtmp;
 pub mod server;
 pub mod streams;
+pub mod token_cmd;
 pub mod version;
 
 // The core, under the names the server has always used for it.
-pub use rsrs_core::{hub, ids, media, names, paths, slots, stats};
+pub use rsrs_core::{access, hub, ids, media, names, paths, slots, stats};

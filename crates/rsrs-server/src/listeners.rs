@@ -80,6 +80,7 @@ pub async fn run(server: Arc<Server>) -> Result<(), ListenError> {
         return Err(e);
     }
     tokio::spawn(sample_rates(server.clone()));
+    tokio::spawn(sweep_hls_viewers(server.clone()));
     tokio::spawn(crate::alloc::trim_after_churn());
     server.shutdown.cancelled().await;
     close_listeners(&server);
@@ -143,6 +144,15 @@ async fn accept_loop(server: Arc<Server>, l: TcpListener, kind: ListenerKind) {
                 tokio::spawn(async move { crate::http::serve(srv, sock, peer, guard, HttpRole { api, files }).await })
             }
         };
+    }
+}
+
+/// Ends HLS viewer sessions that stopped asking for their playlist (their `on_stop` goes out).
+async fn sweep_hls_viewers(server: Arc<Server>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        server.hls_viewers.sweep();
     }
 }
 

@@ -2,15 +2,17 @@
 
 use rsrs_config::{process_env, Config};
 use rsrs_server::lifecycle::{self, in_container};
-use rsrs_server::{cleanup, cli, logging, server, version};
+use rsrs_server::{cleanup, cli, logging, server, token_cmd, version};
 use std::path::Path;
 use std::process::ExitCode;
 use tracing::{error, info, warn};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(|a| a.as_str()) == Some("cleanup") {
-        return ExitCode::from(cleanup::main(&args[1..]) as u8);
+    match args.first().map(|a| a.as_str()) {
+        Some("cleanup") => return ExitCode::from(cleanup::main(&args[1..]) as u8),
+        Some("token") => return ExitCode::from(token_cmd::main(&args[1..]) as u8),
+        _ => {}
     }
     let opts = match cli::parse(&args) {
         Ok(o) => o,

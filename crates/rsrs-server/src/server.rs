@@ -41,6 +41,10 @@ pub struct Server {
     pub tasks: tokio_util::task::TaskTracker,
     /// Connection slots by kind of listener.
     pub slots: Arc<Slots>,
+    /// The HTTP callbacks' client (`http_hooks`).
+    pub hooks: crate::hooks::Hooks,
+    /// HLS viewer sessions (`hls_ctx`).
+    pub hls_viewers: crate::http::hls_play::HlsViewers,
 }
 
 impl Server {
@@ -65,6 +69,8 @@ impl Server {
             config_path,
             tasks: tokio_util::task::TaskTracker::new(),
             slots: Arc::new(Slots::default()),
+            hooks: crate::hooks::Hooks::new(),
+            hls_viewers: Default::default(),
         })
     }
 

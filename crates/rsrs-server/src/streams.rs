@@ -6,14 +6,24 @@
 //! started if needed), redirected to the origin that has the stream, or refused. The name rule,
 //! origin-cluster uniqueness and redirects, edge pulls and forwards, and the start of HLS and DVR
 //! are decided here once, so RTMP, HTTP-FLV and the protocols to come behave alike.
+//!
+//! Access is decided here too, in this order: the `security` rules, `refer`, the signed URL,
+//! then the deciding hooks (`on_connect` for a connection's first request, then `on_publish`
+//! or `on_play`). A granted request carries [`Notice`]s that send `on_unpublish`/`on_stop` and
+//! `on_close` when the protocol drops them.
 
+use crate::access::{self, Refusal};
 use crate::cluster::{self, Found, PlayAt};
+use crate::hooks::HookRefusal;
 use crate::hub::{Consumer, Source, StreamBusy, StreamKey};
 use crate::media::MediaPacket;
 use crate::names::{self, NameError};
 use crate::server::{source_settings, Server};
-use rsrs_config::Vhost;
+use rsrs_config::{Action, HookEvent, Vhost};
+use serde_json::{json, Value};
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 /// A publish or a play, as any protocol states it.
 #[derive(Debug, Clone)]
@@ -28,6 +38,152 @@ pub struct StreamRequest<'a> {
     pub client_id: &'a str,
     /// The tcUrl the client used (or its equivalent), shown by the API.
     pub tc_url: &'a str,
+    /// The client's address as its socket shows it: what `security` rules match.
+    pub peer_ip: IpAddr,
+    /// The address hooks are told (for HTTP, `X-Forwarded-For` or `X-Real-IP` first, as SRS).
+    pub reported_ip: String,
+    /// The page the player was embedded in (RTMP pageUrl, HTTP Referer): what `refer` checks.
+    pub page_url: &'a str,
+    /// Whether this is the first request of a connection that has `on_connect`/`on_close`
+    /// (RTMP; HTTP requests have neither, as in SRS).
+    pub connection_hooks: bool,
+}
+
+impl StreamRequest<'_> {
+    /// The JSON body SRS sends to hooks about this client and stream.
+    fn hook_body(&self, server: &Server, event: HookEvent) -> Value {
+        let stream_id = server.hub.get(&self.key).map(|s| s.id.clone()).unwrap_or_default();
+        json!({
+            "server_id": server.server_id,
+            "service_id": server.service_id,
+            "action": event.name(),
+            "client_id": self.client_id,
+            "ip": self.reported_ip,
+            "vhost": self.key.vhost,
+            "app": self.key.app,
+            "stream": self.key.stream,
+            "param": self.param,
+            "tcUrl": self.tc_url,
+            "pageUrl": self.page_url,
+            "stream_url": self.key.url(),
+            "stream_id": stream_id,
+        })
+    }
+}
+
+/// Why a client was kept out.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessRefused {
+    #[error("{0}")]
+    Rule(#[from] Refusal),
+    #[error("{0}")]
+    Hook(#[from] HookRefusal),
+}
+
+/// A notification to send when the protocol drops it (the publish or play ended, or the
+/// connection closed). Dropping is enough, so no early return can forget it.
+/// Boxed: a player holds its notices for as long as it plays, and an empty one costs a pointer.
+#[must_use = "dropping a notice sends it"]
+pub struct Notice(Option<Box<PendingNotice>>);
+
+type PendingNotice = (Arc<Server>, HookEvent, Vec<String>, Box<dyn FnOnce() -> Value + Send>);
+
+impl Notice {
+    fn none() -> Notice {
+        Notice(None)
+    }
+
+    fn new(
+        server: &Arc<Server>,
+        vhost: &Vhost,
+        event: HookEvent,
+        body: impl FnOnce() -> Value + Send + 'static,
+    ) -> Notice {
+        let urls = vhost.access.hooks.urls(event).to_vec();
+        if urls.is_empty() {
+            return Notice::none();
+        }
+        Notice(Some(Box::new((server.clone(), event, urls, Box::new(body)))))
+    }
+}
+
+impl Drop for Notice {
+    fn drop(&mut self) {
+        if let Some(pending) = self.0.take() {
+            let (server, event, urls, body) = *pending;
+            server.hooks.notify(event, urls, body());
+        }
+    }
+}
+
+/// What an admitted client holds: the notices of its end. `end` (on_unpublish or on_stop) is
+/// sent before `close` (on_close), as in SRS.
+pub struct Admitted {
+    pub end: Notice,
+    pub close: Notice,
+}
+
+/// The access checks, then the deciding hooks, for `action`.
+async fn admit(server: &Arc<Server>, req: &StreamRequest<'_>, action: Action) -> Result<Admitted, AccessRefused> {
+    let a = &req.vhost.access;
+    access::check_security(&a.security, action, req.peer_ip)?;
+    access::check_refer(&a.refer, action, req.page_url)?;
+    access::check_token(&a.token, action, &req.key.app, &req.key.stream, &req.param, SystemTime::now())?;
+    let mut close = Notice::none();
+    if req.connection_hooks {
+        let urls = a.hooks.urls(HookEvent::Connect);
+        if !urls.is_empty() {
+            server.hooks.decide(HookEvent::Connect, urls, &req.hook_body(server, HookEvent::Connect)).await?;
+        }
+        let mut body = req.hook_body(server, HookEvent::Close);
+        let client = server.clients.get(req.client_id);
+        close = Notice::new(server, req.vhost, HookEvent::Close, move || {
+            if let Some(c) = client {
+                body["send_bytes"] = json!(c.counters.send_bytes.load(std::sync::atomic::Ordering::Relaxed));
+                body["recv_bytes"] = json!(c.counters.recv_bytes.load(std::sync::atomic::Ordering::Relaxed));
+            }
+            body
+        });
+    }
+    let (decide, end) = match action {
+        Action::Publish => (HookEvent::Publish, HookEvent::Unpublish),
+        Action::Play => (HookEvent::Play, HookEvent::Stop),
+    };
+    let urls = a.hooks.urls(decide);
+    if !urls.is_empty() {
+        server.hooks.decide(decide, urls, &req.hook_body(server, decide)).await?;
+    }
+    let body = req.hook_body(server, end);
+    Ok(Admitted { end: Notice::new(server, req.vhost, end, move || body), close })
+}
+
+/// Who published a stream, for the hooks its writers call (`on_dvr`, `on_hls`).
+#[derive(Debug, Clone, Default)]
+pub struct Publisher {
+    pub client_id: String,
+    pub ip: String,
+    pub tc_url: String,
+    pub param: String,
+}
+
+impl Publisher {
+    /// SRS's body for a writer's hook, before its own fields (`file`, `cwd`, ...).
+    pub fn hook_body(&self, server: &Server, event: HookEvent, key: &StreamKey, stream_id: &str) -> Value {
+        json!({
+            "server_id": server.server_id,
+            "service_id": server.service_id,
+            "action": event.name(),
+            "client_id": self.client_id,
+            "ip": self.ip,
+            "vhost": key.vhost,
+            "app": key.app,
+            "stream": key.stream,
+            "param": self.param,
+            "tcUrl": self.tc_url,
+            "stream_url": key.url(),
+            "stream_id": stream_id,
+        })
+    }
 }
 
 /// Why a publish was refused.
@@ -39,13 +195,21 @@ pub enum PublishRefused {
     OnAnotherOrigin { stream: String, origin: String },
     #[error("{0}")]
     Busy(#[from] StreamBusy),
+    #[error("{0}")]
+    Access(#[from] AccessRefused),
+}
+
+/// A granted publish: the stream's source, and the notices of its end.
+pub struct Published {
+    pub source: Arc<Source>,
+    pub admitted: Admitted,
 }
 
 /// What a play gets.
 pub enum PlayDecision {
-    /// Served here: the consumer, and the frames to send first (metadata, sequence headers, the
-    /// cached GOP).
-    Here(Consumer, Vec<Arc<MediaPacket>>),
+    /// Served here: the consumer, the packets to send first (metadata, configurations, the
+    /// cached GOP), and the notices of the play's end.
+    Here(Consumer, Vec<Arc<MediaPacket>>, Admitted),
     /// Another origin of the cluster has the stream.
     Redirect(Found),
 }
@@ -57,6 +221,8 @@ pub enum PlayRefused {
     BadName(#[from] NameError),
     #[error("no origin of the cluster has the stream")]
     NotInCluster,
+    #[error("{0}")]
+    Access(#[from] AccessRefused),
 }
 
 fn check(req: &StreamRequest<'_>) -> Result<(), NameError> {
@@ -65,8 +231,9 @@ fn check(req: &StreamRequest<'_>) -> Result<(), NameError> {
 
 /// Decides a publish. When granted, the stream is claimed and everything that follows a
 /// publisher (HLS, DVR, or an edge's forward) is started before its first media.
-pub async fn publish(server: &Arc<Server>, req: &StreamRequest<'_>) -> Result<Arc<Source>, PublishRefused> {
+pub async fn publish(server: &Arc<Server>, req: &StreamRequest<'_>) -> Result<Published, PublishRefused> {
     check(req)?;
+    let admitted = admit(server, req, Action::Publish).await?;
     let vhost = req.vhost;
     let in_cluster = vhost.cluster.origin_cluster && !vhost.cluster.edge;
     if in_cluster {
@@ -84,10 +251,16 @@ pub async fn publish(server: &Arc<Server>, req: &StreamRequest<'_>) -> Result<Ar
         crate::edge::start_forward(server, &req.key, vhost, &req.param);
     } else {
         // Writers attach before the first media so they miss nothing.
-        crate::hls::start(server, &req.key, vhost);
-        crate::dvr::start(server, &req.key, vhost);
+        let publisher = Publisher {
+            client_id: req.client_id.to_string(),
+            ip: req.reported_ip.clone(),
+            tc_url: req.tc_url.to_string(),
+            param: req.param.clone(),
+        };
+        crate::hls::start(server, &req.key, vhost, &publisher);
+        crate::dvr::start(server, &req.key, vhost, &publisher);
     }
-    Ok(source)
+    Ok(Published { source, admitted })
 }
 
 /// Ends a publish that [`publish`] granted.
@@ -95,10 +268,18 @@ pub fn unpublish(server: &Server, source: &Source, client_id: &str) {
     server.hub.unpublish(source, client_id);
 }
 
+/// Admits an HLS viewer: the play checks and `on_play`. HLS is served from files, so there is
+/// no consumer; the notices end with the viewer's session.
+pub async fn admit_hls(server: &Arc<Server>, req: &StreamRequest<'_>) -> Result<Admitted, PlayRefused> {
+    check(req)?;
+    Ok(admit(server, req, Action::Play).await?)
+}
+
 /// Decides a play: here (attached, with an edge pull started where the vhost is an edge),
 /// elsewhere in the origin cluster, or refused.
 pub async fn play(server: &Arc<Server>, req: &StreamRequest<'_>) -> Result<PlayDecision, PlayRefused> {
     check(req)?;
+    let admitted = admit(server, req, Action::Play).await?;
     match Box::pin(cluster::locate_play(server, req.vhost, &req.key, req.client_host)).await {
         PlayAt::Here => {}
         PlayAt::Peer(found) => return Ok(PlayDecision::Redirect(found)),
@@ -106,5 +287,5 @@ pub async fn play(server: &Arc<Server>, req: &StreamRequest<'_>) -> Result<PlayD
     }
     let (consumer, initial) = Consumer::attach(&server.hub, &req.key, source_settings(req.vhost));
     crate::edge::ensure_pull(server, &req.key, req.vhost, &req.param);
-    Ok(PlayDecision::Here(consumer, initial))
+    Ok(PlayDecision::Here(consumer, initial, admitted))
 }

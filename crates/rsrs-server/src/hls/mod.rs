@@ -15,9 +15,12 @@ use crate::hub::{Consumer, StreamKey};
 use crate::media::{Codec, Content, MediaPacket, Track, Tracks};
 use crate::paths::{self, Stamp};
 use crate::server::{source_settings, Server};
+use crate::streams::Publisher;
 use bytes::BytesMut;
 use rsrs_codec::hls::{media_playlist, Segment};
 use rsrs_codec::ts::{AudioCodec, TsMuxer};
+use rsrs_config::access::HttpHooks;
+use rsrs_config::HookEvent;
 use rsrs_config::{Hls, Vhost};
 use rsrs_core::sink::{drive, Sink, SinkEnd};
 pub use state::HlsRegistry;
@@ -43,7 +46,7 @@ pub const MAX_SEGMENT_BYTES: usize = 128 * 1024 * 1024;
 
 /// Starts the HLS writer for a stream that was just published, if its vhost has HLS on. Must be
 /// called before the publisher's first media so no frame is missed.
-pub fn start(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost) {
+pub fn start(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost, publisher: &Publisher) {
     if !vhost.hls.enabled {
         return;
     }
@@ -63,6 +66,8 @@ pub fn start(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost) {
         st.generation
     };
     let w = HlsWriter {
+        publisher: publisher.clone(),
+        hooks: vhost.access.hooks.clone(),
         server: server.clone(),
         cfg: vhost.hls.clone(),
         key: key.clone(),
@@ -87,6 +92,9 @@ struct OpenSegment {
 }
 
 struct HlsWriter {
+    /// For `on_hls` and `on_hls_notify`, sent after each segment.
+    publisher: Publisher,
+    hooks: HttpHooks,
     server: Arc<Server>,
     cfg: Hls,
     key: StreamKey,
@@ -259,7 +267,10 @@ impl HlsWriter {
         let m3u8 = paths::confine(Path::new(&self.cfg.path), &paths::join(&self.cfg.path, &m3u8_rel))?;
         let (text, expired) = {
             let mut st = lock(&self.state);
-            st.window.push_back((Segment { sequence: seg.seq, duration, uri, discontinuity: seg.discontinuity }, path));
+            st.window.push_back((
+                Segment { sequence: seg.seq, duration, uri, discontinuity: seg.discontinuity },
+                path.clone(),
+            ));
             let mut expired = Vec::new();
             // Keep just over hls_window seconds: drop the oldest while the rest still cover it.
             loop {
@@ -277,6 +288,7 @@ impl HlsWriter {
             (self.playlist(&st), expired)
         };
         write_atomic(&m3u8, text.as_bytes(), ".temp").await?;
+        self.segment_hooks(seg.seq, duration, &path, &m3u8, &m3u8_rel, &seg.rel);
         if self.cfg.cleanup {
             for p in expired {
                 if let Err(e) = tokio::fs::remove_file(&p).await {
@@ -285,6 +297,52 @@ impl HlsWriter {
             }
         }
         Ok(())
+    }
+
+    /// `on_hls` (POST, SRS's fields) and `on_hls_notify` (GET of a URL template) for a segment
+    /// just written; both in the background.
+    fn segment_hooks(&self, seq: u64, duration: f64, ts: &Path, m3u8: &Path, m3u8_rel: &str, ts_rel: &str) {
+        let server = &self.server;
+        let urls = self.hooks.urls(HookEvent::Hls);
+        if !urls.is_empty() {
+            let stream_id = server.hub.get(&self.key).map(|s| s.id.clone()).unwrap_or_default();
+            let mut body = self.publisher.hook_body(server, HookEvent::Hls, &self.key, &stream_id);
+            let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();
+            // SRS's `url`: the segment as the playlist names it, from the playlist's directory.
+            let m3u8_dir = m3u8_rel.rsplit_once('/').map_or("", |(d, _)| d);
+            let url = if m3u8_dir.is_empty() {
+                paths::relative_to(m3u8_rel, ts_rel)
+            } else {
+                format!("{m3u8_dir}/{}", paths::relative_to(m3u8_rel, ts_rel))
+            };
+            body["duration"] = serde_json::json!(duration);
+            body["cwd"] = serde_json::json!(cwd);
+            body["file"] = serde_json::json!(ts.display().to_string());
+            body["url"] = serde_json::json!(url);
+            body["m3u8"] = serde_json::json!(m3u8.display().to_string());
+            body["m3u8_url"] = serde_json::json!(m3u8_rel);
+            body["seq_no"] = serde_json::json!(seq);
+            server.hooks.notify(HookEvent::Hls, urls.to_vec(), body);
+        }
+        let templates = self.hooks.urls(HookEvent::HlsNotify);
+        if !templates.is_empty() {
+            let ts_url = paths::relative_to(m3u8_rel, ts_rel);
+            let urls = templates
+                .iter()
+                .map(|t| {
+                    if ts_url.starts_with("http://") || ts_url.starts_with("https://") {
+                        return ts_url.clone();
+                    }
+                    t.replace("[server_id]", &server.server_id)
+                        .replace("[service_id]", &server.service_id)
+                        .replace("[app]", &self.key.app)
+                        .replace("[stream]", &self.key.stream)
+                        .replace("[ts_url]", &ts_url)
+                        .replace("[param]", &self.publisher.param)
+                })
+                .collect();
+            server.hooks.notify(HookEvent::HlsNotify, urls, serde_json::Value::Null);
+        }
     }
 
     /// The playlist of the window as it stands.

@@ -42,6 +42,9 @@ pub async fn handle(server: &Arc<Server>, req: &Request) -> Response {
     }
     let path = req.path.trim_end_matches('/');
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if !method_allowed(&req.method, &segs) {
+        return Response::text(405, "Method Not Allowed");
+    }
     let body = match segs.as_slice() {
         [] => envelope(server, json!({ "urls": { "api": "the api root" } })),
         ["api"] => envelope(server, json!({ "urls": { "v1": "the api version 1.0" } })),
@@ -128,6 +131,18 @@ pub async fn handle(server: &Arc<Server>, req: &Request) -> Response {
     Response::json(&body)
 }
 
+/// Reads answer GET and HEAD; a client may also be kicked with DELETE; discovery, raw and the
+/// cluster views take any method (as SRS). Anything else, such as `DELETE /api/v1/clients/`
+/// with no id, is refused rather than answered as a read.
+fn method_allowed(method: &str, segs: &[&str]) -> bool {
+    matches!(
+        (method, segs),
+        ("GET" | "HEAD", _)
+            | ("DELETE", ["api", "v1", "clients", _])
+            | (_, ["api", "v1", "clusters" | "raw"] | ["api", "v1", "cluster", _])
+    )
+}
+
 /// SRS paging: `start` from 0, `count` at least 10 (default 10).
 fn paging(req: &Request) -> (usize, usize) {
     let start = req.query_param("start").and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -135,38 +150,16 @@ fn paging(req: &Request) -> (usize, usize) {
     (start, count)
 }
 
+/// `Authorization: Basic` decoding to exactly `user:pass`, compared in constant time.
 fn basic_auth_ok(req: &Request, user: &str, pass: &str) -> bool {
-    let Some(h) = req.header("authorization") else {
+    use base64::Engine;
+    let Some(b64) = req.header("authorization").and_then(|h| h.strip_prefix("Basic ")) else {
         return false;
     };
-    let Some(b64) = h.strip_prefix("Basic ") else {
+    let Ok(given) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) else {
         return false;
     };
-    base64_decode(b64.trim()).map(|d| d == format!("{user}:{pass}").into_bytes()).unwrap_or(false)
-}
-
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in s.bytes().filter(|&c| c != b'=') {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+    crate::access::constant_time_eq(&given, format!("{user}:{pass}").as_bytes())
 }
 
 fn vhost_json(server: &Server, v: &rsrs_config::Vhost) -> Value {
@@ -293,9 +286,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base64() {
-        assert_eq!(base64_decode("YWRtaW46c2VjcmV0").unwrap(), b"admin:secret");
-        assert_eq!(base64_decode("YQ==").unwrap(), b"a");
-        assert!(base64_decode("!!").is_none());
+    fn methods() {
+        assert!(method_allowed("GET", &["api", "v1", "clients"]));
+        assert!(method_allowed("DELETE", &["api", "v1", "clients", "x1"]));
+        assert!(!method_allowed("DELETE", &["api", "v1", "clients"]), "no id: not a silent list");
+        assert!(!method_allowed("POST", &["api", "v1", "streams"]));
+        assert!(!method_allowed("DELETE", &["api", "v1", "streams", "vid-1"]));
+        assert!(method_allowed("POST", &["api", "v1", "clusters"]));
     }
 }

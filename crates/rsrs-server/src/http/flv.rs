@@ -31,7 +31,7 @@ pub const STREAM_WAIT: Duration = Duration::from_secs(30);
 
 /// Matches a request path against the vhost's `http_remux` mount (vhost from `Host`, falling
 /// back to the default vhost). The path must have as many segments as the mount template.
-pub fn match_mount(cfg: &Config, req: &Request) -> Option<(Vhost, StreamKey)> {
+pub fn match_mount<'c>(cfg: &'c Config, req: &Request) -> Option<(&'c Vhost, StreamKey)> {
     let vhost = cfg.vhost(&req.host())?;
     if !vhost.enabled || !vhost.http_remux.enabled {
         return None;
@@ -57,7 +57,7 @@ pub fn match_mount(cfg: &Config, req: &Request) -> Option<(Vhost, StreamKey)> {
     if app.is_empty() {
         return None;
     }
-    Some((vhost.clone(), StreamKey { vhost: vhost.name.clone(), app, stream }))
+    Some((vhost, StreamKey { vhost: vhost.name.clone(), app, stream }))
 }
 
 /// The answer for a player whose stream lives on another origin of the cluster: a 302 to the

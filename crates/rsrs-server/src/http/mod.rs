@@ -10,6 +10,7 @@ pub mod api;
 pub mod client;
 pub mod files;
 pub mod flv;
+pub mod hls_play;
 
 use crate::server::{HttpRole, Server};
 use crate::stats::ClientGuard;
@@ -42,6 +43,18 @@ pub struct Request {
 impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The client's address as SRS reports it to hooks: the first `X-Forwarded-For` entry,
+    /// else `X-Real-IP`, else the socket's peer. Never used for access rules (a client can
+    /// write these headers).
+    pub fn client_ip(&self, peer: std::net::IpAddr) -> String {
+        let forwarded = self.header("x-forwarded-for").and_then(|v| v.split(',').next()).map(str::trim);
+        forwarded
+            .filter(|v| !v.is_empty())
+            .or_else(|| self.header("x-real-ip").map(str::trim).filter(|v| !v.is_empty()))
+            .map(|v| rsrs_core::names::Escaped(v).to_string())
+            .unwrap_or_else(|| peer.to_string())
     }
 
     /// Host header without the port.
@@ -210,16 +223,21 @@ async fn connection(
             if let (Some((vhost, key)), false) = (flv::match_mount(&cfg, &req), head_only) {
                 let param = if req.query.is_empty() { String::new() } else { format!("?{}", req.query) };
                 let (host, tc_url) = (req.host(), format!("rtmp://{}/{}", vhost.name, key.app));
+                let page_url = req.header("referer").unwrap_or("").to_string();
                 let sreq = StreamRequest {
-                    vhost: &vhost,
+                    vhost,
                     key,
                     param,
                     client_host: &host,
                     client_id: &guard.client.id,
                     tc_url: &tc_url,
+                    peer_ip: guard.client.ip,
+                    reported_ip: req.client_ip(guard.client.ip),
+                    page_url: &page_url,
+                    connection_hooks: false,
                 };
                 let resp = match Box::pin(streams::play(server, &sreq)).await {
-                    Ok(PlayDecision::Here(consumer, initial)) => {
+                    Ok(PlayDecision::Here(consumer, initial, _admitted)) => {
                         return flv::serve(server, sock, &req, &sreq, consumer, initial, guard)
                             .await
                             .map_err(HttpError::Io)
@@ -229,6 +247,10 @@ async fn connection(
                         flv::redirect(&found, &req, &sreq.key, sock.local_addr().map(|a| a.port()).unwrap_or(8080))
                     }
                     Err(e @ PlayRefused::BadName(_)) => Response::text(400, &format!("{e}\n")),
+                    Err(e @ PlayRefused::Access(_)) => {
+                        tracing::warn!(stream = %sreq.key.url(), peer = %guard.client.ip, "HTTP-FLV play refused: {e}");
+                        Response::text(403, &format!("{e}\n"))
+                    }
                     Err(e @ PlayRefused::NotInCluster) => {
                         tracing::info!(stream = %sreq.key.url(), "HTTP-FLV play refused: {e}");
                         Response::text(404, &format!("{e}\n"))
@@ -258,8 +280,24 @@ async fn connection(
                 Response::text(405, "Method Not Allowed")
             }
         } else if role.api && (req.path.starts_with("/api/") || req.path == "/api" || (!role.files)) {
-            api::handle(server, &req).await
+            // Boxed: an API request is rare on a player's connection, and its future is large.
+            Box::pin(api::handle(server, &req)).await
         } else if role.files {
+            let hls = if req.path.ends_with(".m3u8") || req.path.ends_with(".ts") {
+                Box::pin(hls_play::handle(server, &cfg, &req, guard)).await
+            } else {
+                hls_play::HlsReply::Files
+            };
+            if let hls_play::HlsReply::Full(mut resp) = hls {
+                resp.headers.extend(cors_headers(&req, crossdomain));
+                let keep = req.keep_alive() && !server.draining.is_cancelled();
+                let n = write_response(&mut sock, &resp, keep, head_only).await?;
+                guard.client.counters.sent(n);
+                if !keep {
+                    return Ok(());
+                }
+                continue;
+            }
             match files::serve(&cfg.http_server.dir, &req).await {
                 files::FileReply::Full(r) => r,
                 files::FileReply::Stream(head, file, len) => {
@@ -406,6 +444,6 @@ mod future_size {
         let f = super::serve(server.clone(), sock, peer, guard, crate::server::HttpRole { api: false, files: true });
         let size = std::mem::size_of_val(&f);
         eprintln!("HTTP connection future: {size} bytes");
-        assert!(size <= 4608, "the HTTP connection future grew to {size} bytes; box what is large and rare");
+        assert!(size <= 4096, "the HTTP connection future grew to {size} bytes; box what is large and rare");
     }
 }

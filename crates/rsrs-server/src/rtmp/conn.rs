@@ -94,7 +94,7 @@ struct ConnectInfo {
     app: String,
     /// Query carried on the app or tcUrl (`?token=...`), applied to the stream.
     param: String,
-    vhost: Vhost,
+    vhost: Arc<Vhost>,
     page_url: String,
     swf_url: String,
 }
@@ -307,7 +307,7 @@ fn parse_connect(server: &Server, cmd: &Command) -> Result<ConnectInfo, SessionE
     }
     let cfg = server.config();
     let vhost = cfg
-        .vhost(&vhost_name)
+        .vhost_shared(&vhost_name)
         .ok_or_else(|| SessionError::Protocol(format!("no vhost `{vhost_name}` and no __defaultVhost__ configured")))?;
     if !vhost.enabled {
         return Err(SessionError::Protocol(format!("vhost `{}` is disabled", vhost.name)));
@@ -335,6 +335,7 @@ fn stream_request<'a>(
     cmd: &Command,
     client_id: &'a str,
     client_host: &'a str,
+    peer_ip: std::net::IpAddr,
 ) -> streams::StreamRequest<'a> {
     let raw = cmd.arg(0).and_then(|v| v.as_str()).unwrap_or("");
     let (stream, query) = parse_stream_name(raw);
@@ -346,6 +347,11 @@ fn stream_request<'a>(
         client_host,
         client_id,
         tc_url: &info.tc_url,
+        peer_ip,
+        reported_ip: peer_ip.to_string(),
+        page_url: &info.page_url,
+        // One publish or play per RTMP connection: its on_connect and on_close go with it.
+        connection_hooks: true,
     }
 }
 
@@ -385,10 +391,14 @@ async fn publish(
 ) -> Result<(), SessionError> {
     let cid = &guard.client.id;
     let host = split_tc_url(&info.tc_url).0;
-    let req = stream_request(info, cmd, cid, &host);
+    let req = stream_request(info, cmd, cid, &host, guard.client.ip);
     // SRS closes silently on a refusal; a status first tells the encoder why.
-    let source = match Box::pin(streams::publish(server, &req)).await {
-        Ok(s) => s,
+    let streams::Published { source, admitted: _admitted } = match Box::pin(streams::publish(server, &req)).await {
+        Ok(p) => p,
+        Err(why @ streams::PublishRefused::Access(_)) => {
+            warn!(stream = %req.key.url(), peer = %peer, "publish refused: {why}");
+            return Err(refuse(writer, cmd, "NetStream.Publish.Rejected", why).await);
+        }
         Err(why) => return Err(refuse(writer, cmd, "NetStream.Publish.BadName", why).await),
     };
     let key = req.key;
@@ -474,9 +484,9 @@ async fn play(
     writer: &mut RtmpWriter,
 ) -> Result<(), SessionError> {
     let host = split_tc_url(&info.tc_url).0;
-    let req = stream_request(info, cmd, &guard.client.id, &host);
-    let (mut consumer, initial) = match Box::pin(streams::play(server, &req)).await {
-        Ok(PlayDecision::Here(consumer, initial)) => (consumer, initial),
+    let req = stream_request(info, cmd, &guard.client.id, &host, guard.client.ip);
+    let (mut consumer, initial, _admitted) = match Box::pin(streams::play(server, &req)).await {
+        Ok(PlayDecision::Here(consumer, initial, admitted)) => (consumer, initial, admitted),
         // Not here on a cluster origin: the coworker that has it gets the player (SRS's RTMP 302).
         Ok(PlayDecision::Redirect(found)) => {
             info!(stream = %req.key.url(), "origin cluster: redirecting the player to {}:{}", found.ip, found.port);
@@ -484,6 +494,10 @@ async fn play(
             // Give the client a moment to read it before the connection closes.
             let _ = tokio::time::timeout(Duration::from_secs(1), reader.next()).await;
             return Err(SessionError::Redirected(format!("{}:{}", found.ip, found.port)));
+        }
+        Err(why @ streams::PlayRefused::Access(_)) => {
+            warn!(stream = %req.key.url(), peer = %guard.client.ip, "play refused: {why}");
+            return Err(refuse(writer, cmd, "NetStream.Play.Rejected", why).await);
         }
         Err(why) => return Err(refuse(writer, cmd, "NetStream.Play.StreamNotFound", why).await),
     };

@@ -1,0 +1,248 @@
+//! SRS's HTTP callbacks (`http_hooks`): a JSON `POST` per configured URL, in order.
+//!
+//! Deciding hooks (`on_connect`, `on_publish`, `on_play`) run before any media flows and fail
+//! closed: a refusal, an error status, an unreadable answer, a timeout or an unreachable
+//! service all keep the client out, and the first failure stops the list. Success is SRS's
+//! rule: HTTP 200 or 201 with a body that is exactly `0` or a JSON object whose `code` is the
+//! integer 0.
+//!
+//! Notifications (`on_close`, `on_unpublish`, `on_stop`, `on_dvr`, `on_hls`, `on_hls_notify`)
+//! never hold media up: they run in the background, a bounded number at a time, each URL tried
+//! up to [`NOTIFY_ATTEMPTS`] times; beyond [`MAX_PENDING_NOTICES`] waiting, new ones are dropped
+//! and counted in the log.
+
+use rsrs_config::HookEvent;
+use serde_json::Value;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tracing::{info, warn};
+
+/// How long a hook service may take to accept a connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a whole hook call may take (SRS: 30 s).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// `on_hls_notify` GETs wait less (SRS: 10 s).
+const NOTIFY_GET_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts per URL for a notification.
+pub const NOTIFY_ATTEMPTS: u32 = 3;
+/// Notifications in flight at once.
+const NOTIFY_CONCURRENCY: usize = 64;
+/// Notifications waiting beyond which new ones are dropped (a dead hook service must not grow
+/// memory without bound).
+pub const MAX_PENDING_NOTICES: usize = 4096;
+/// Most of a hook's answer read and logged.
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// Why a deciding hook kept a client out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HookRefusal {
+    #[error("{event} hook {url} refused (request {request}): HTTP {status}, body `{body}`", event = event.name())]
+    Refused { event: HookEvent, url: String, request: u64, status: u16, body: String },
+    #[error("{event} hook {url} could not be asked (request {request}), so the client is refused: {error}", event = event.name())]
+    Unreachable { event: HookEvent, url: String, request: u64, error: String },
+}
+
+/// The hook caller of one server: an HTTP client (rustls for `https`) with its connection pool.
+pub struct Hooks {
+    client: reqwest::Client,
+    notices: Arc<Semaphore>,
+    pending: Arc<AtomicUsize>,
+    dropped: Arc<AtomicU64>,
+    next_request: AtomicU64,
+}
+
+impl Default for Hooks {
+    fn default() -> Self {
+        Hooks::new()
+    }
+}
+
+impl Hooks {
+    pub fn new() -> Hooks {
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent(crate::version::signature())
+            // A hook's answer is its own: following a redirect elsewhere could turn a refusal
+            // into someone else's acceptance.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Hooks {
+            client,
+            notices: Arc::new(Semaphore::new(NOTIFY_CONCURRENCY)),
+            pending: Arc::new(AtomicUsize::new(0)),
+            dropped: Arc::new(AtomicU64::new(0)),
+            next_request: AtomicU64::new(1),
+        }
+    }
+
+    /// Calls a deciding hook's URLs in order; every one must accept.
+    pub async fn decide(&self, event: HookEvent, urls: &[String], body: &Value) -> Result<(), HookRefusal> {
+        for url in urls {
+            let request = self.next_request.fetch_add(1, Ordering::Relaxed);
+            match call(&self.client, url, body, request).await {
+                Ok(answer) => info!(hook = event.name(), url, request, "hook accepted: {answer}"),
+                Err(CallError::Refused { status, body }) => {
+                    return Err(HookRefusal::Refused { event, url: url.clone(), request, status, body })
+                }
+                Err(CallError::Transport(error)) => {
+                    return Err(HookRefusal::Unreachable { event, url: url.clone(), request, error })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a notification in the background (see the module docs).
+    pub fn notify(&self, event: HookEvent, urls: Vec<String>, body: Value) {
+        if urls.is_empty() {
+            return;
+        }
+        if self.pending.fetch_add(1, Ordering::AcqRel) >= MAX_PENDING_NOTICES {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            warn!(hook = event.name(), dropped = n, "hook notification dropped: {MAX_PENDING_NOTICES} already waiting");
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            return;
+        };
+        let (client, notices, pending) = (self.client.clone(), self.notices.clone(), self.pending.clone());
+        let first = self.next_request.fetch_add(urls.len() as u64 * NOTIFY_ATTEMPTS as u64, Ordering::Relaxed);
+        rt.spawn(async move {
+            let _permit = notices.acquire().await;
+            for (i, url) in urls.iter().enumerate() {
+                for attempt in 0..NOTIFY_ATTEMPTS {
+                    let request = first + (i as u64) * NOTIFY_ATTEMPTS as u64 + attempt as u64;
+                    let outcome = if event == HookEvent::HlsNotify {
+                        get(&client, url, request).await
+                    } else {
+                        call(&client, url, &body, request).await
+                    };
+                    match outcome {
+                        Ok(_) => break,
+                        Err(e) if attempt + 1 == NOTIFY_ATTEMPTS => {
+                            warn!(
+                                hook = event.name(),
+                                url, request, "hook notification failed {NOTIFY_ATTEMPTS} times, given up: {e}"
+                            )
+                        }
+                        Err(e) => {
+                            warn!(hook = event.name(), url, request, "hook notification failed, retrying: {e}");
+                            tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
+                        }
+                    }
+                }
+            }
+            pending.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+
+    /// Notifications sent or waiting that have not finished.
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::Acquire)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CallError {
+    #[error("HTTP {status}, body `{body}`")]
+    Refused { status: u16, body: String },
+    #[error("{0}")]
+    Transport(String),
+}
+
+/// One POST; `Ok` with the answer's body when it says yes by SRS's rule.
+async fn call(client: &reqwest::Client, url: &str, body: &Value, request: u64) -> Result<String, CallError> {
+    let resp = client
+        .post(url)
+        .header("Content-Type", "application/json")
+        .header("X-Request-Id", request.to_string())
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(|e| CallError::Transport(describe(&e)))?;
+    let status = resp.status().as_u16();
+    let answer = read_answer(resp).await?;
+    if accepts(status, &answer) {
+        Ok(answer)
+    } else {
+        Err(CallError::Refused { status, body: rsrs_core::names::Escaped(&answer).to_string() })
+    }
+}
+
+/// `on_hls_notify`: a GET whose answer is not looked at.
+async fn get(client: &reqwest::Client, url: &str, request: u64) -> Result<String, CallError> {
+    let resp = client
+        .get(url)
+        .header("X-Request-Id", request.to_string())
+        .timeout(NOTIFY_GET_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| CallError::Transport(describe(&e)))?;
+    read_answer(resp).await
+}
+
+async fn read_answer(mut resp: reqwest::Response) -> Result<String, CallError> {
+    let mut answer = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| CallError::Transport(describe(&e)))? {
+        answer.extend_from_slice(&chunk);
+        if answer.len() > MAX_ANSWER {
+            answer.truncate(MAX_ANSWER);
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+/// reqwest's errors name their kind only at the top; say the cause too (refused, timed out...).
+fn describe(e: &reqwest::Error) -> String {
+    let mut s = if e.is_timeout() { "timed out".to_string() } else { e.to_string() };
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
+    }
+    s
+}
+
+/// SRS's success rule: status 200 or 201, and a body that is exactly `0` or a JSON object with
+/// an integer `code` of 0.
+pub fn accepts(status: u16, body: &str) -> bool {
+    if status != 200 && status != 201 {
+        return false;
+    }
+    if body == "0" {
+        return true;
+    }
+    match serde_json::from_str::<Value>(body) {
+        Ok(Value::Object(o)) => o.get("code").and_then(|c| c.as_i64()) == Some(0) && o["code"].is_i64(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn srs_success_rule() {
+        assert!(accepts(200, "0"));
+        assert!(accepts(201, r#"{"code":0}"#));
+        assert!(accepts(200, r#"{"code":0,"data":{"x":1}}"#));
+        assert!(!accepts(200, "0\n"), "SRS compares the text exactly");
+        assert!(!accepts(200, r#"{"code":"0"}"#), "a string code is not an integer");
+        assert!(!accepts(200, r#"{"code":0.0}"#));
+        assert!(!accepts(200, r#"{"code":1}"#));
+        assert!(!accepts(200, ""));
+        assert!(!accepts(200, "1"));
+        assert!(!accepts(200, "ok"));
+        assert!(!accepts(403, "0"));
+        assert!(!accepts(302, "0"));
+    }
+}

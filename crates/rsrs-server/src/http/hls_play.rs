@@ -1,0 +1,247 @@
+//! HLS viewers as SRS counts them (`hls_ctx`): a viewer's first playlist request is admitted
+//! like any play (security, refer, signed URL, `on_play`) and answered with a one-line master
+//! playlist pointing at `?hls_ctx=ID`; the requests that carry the id are that viewer's, with
+//! no further checks or hooks. A session that fetches no playlist for twice the HLS window
+//! ends, and `on_stop` is sent. One `on_play` per viewer, not one per segment.
+//!
+//! Where the vhost restricts who may play, no segment is served without a live session: the
+//! restriction holds for HLS as for RTMP and HTTP-FLV. (`hls_ctx off` with such restrictions
+//! is a config error, since plain files could not keep anyone out.)
+
+use super::{Request, Response};
+use crate::hub::StreamKey;
+use crate::server::Server;
+use crate::stats::ClientGuard;
+use crate::streams::{self, Admitted, StreamRequest};
+use rsrs_config::{Config, Vhost};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
+
+/// Most viewer sessions at once; a flood of new sessions beyond it is refused (503).
+pub const MAX_SESSIONS: usize = 100_000;
+/// Largest playlist rewritten for a session.
+const MAX_PLAYLIST: u64 = 1024 * 1024;
+
+struct Session {
+    key: StreamKey,
+    last_seen: Instant,
+    ttl: Duration,
+    /// Sends `on_stop` when the session is dropped.
+    _admitted: Admitted,
+}
+
+/// The live HLS viewer sessions of a server.
+#[derive(Default)]
+pub struct HlsViewers {
+    sessions: Mutex<HashMap<String, Session>>,
+}
+
+impl HlsViewers {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks a session seen (a playlist request); false if there is no such session for `key`.
+    fn touch(&self, ctx: &str, key: &StreamKey) -> bool {
+        match self.map().get_mut(ctx) {
+            Some(s) if s.key == *key => {
+                s.last_seen = Instant::now();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Ends the sessions not seen for their time to live; their `on_stop` goes out as they drop.
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        let expired: Vec<(String, Session)> = {
+            let mut map = self.map();
+            let gone: Vec<String> =
+                map.iter().filter(|(_, s)| now.duration_since(s.last_seen) > s.ttl).map(|(k, _)| k.clone()).collect();
+            gone.into_iter().filter_map(|k| map.remove_entry(&k)).collect()
+        };
+        for (ctx, s) in expired {
+            info!(stream = %s.key.url(), hls_ctx = %ctx, "HLS viewer session ended (no playlist request)");
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The HLS vhost and stream a request's path names: `/APP.../STREAM.m3u8` or a segment beside
+/// it, on the vhost the Host header names.
+fn stream_of(cfg: &Config, req: &Request) -> Option<(Vhost, StreamKey)> {
+    let vhost = cfg.vhost(&req.host())?.clone();
+    if !vhost.hls.enabled {
+        return None;
+    }
+    let path = req.path.trim_start_matches('/');
+    let (app, file) = path.rsplit_once('/')?;
+    let stem = file.strip_suffix(".m3u8")?;
+    if app.is_empty() || stem.is_empty() {
+        return None;
+    }
+    let key = StreamKey { vhost: vhost.name.clone(), app: app.to_string(), stream: stem.to_string() };
+    Some((vhost, key))
+}
+
+/// What to do with an HLS request.
+pub enum HlsReply {
+    /// Not a managed HLS request: serve the file as usual.
+    Files,
+    /// Answered here (a master playlist, a refusal, or a rewritten playlist).
+    Full(Response),
+}
+
+/// Handles `.m3u8` and `.ts` requests on HLS vhosts (see the module docs).
+pub async fn handle(server: &Arc<Server>, cfg: &Config, req: &Request, guard: &ClientGuard) -> HlsReply {
+    if req.method != "GET" && req.method != "HEAD" {
+        return HlsReply::Files;
+    }
+    if req.path.ends_with(".ts") {
+        return segment(server, cfg, req, guard);
+    }
+    let Some((vhost, key)) = stream_of(cfg, req) else { return HlsReply::Files };
+    if !vhost.hls.ctx {
+        // Plain files, as SRS; the config refuses this where play is restricted.
+        return HlsReply::Files;
+    }
+    let Some(file) = super::files::resolve(&cfg.http_server.dir, &req.path) else { return HlsReply::Files };
+    if !tokio::fs::try_exists(&file).await.unwrap_or(false) {
+        return HlsReply::Files; // 404 as any missing file
+    }
+    let ctx = req.query_param("hls_ctx").unwrap_or_default();
+    if !ctx.is_empty() && server.hls_viewers.touch(&ctx, &key) {
+        return HlsReply::Full(session_playlist(&file, &ctx, vhost.hls.ts_ctx).await);
+    }
+    // A new viewer (or one whose session ended): admitted like any play.
+    let id = crate::ids::random_id("", 8);
+    let page_url = req.header("referer").unwrap_or("").to_string();
+    let host = req.host();
+    let tc_url = format!("rtmp://{}/{}", vhost.name, key.app);
+    let query = strip_ctx(&req.query);
+    let sreq = StreamRequest {
+        vhost: &vhost,
+        key: key.clone(),
+        param: if query.is_empty() { String::new() } else { format!("?{query}") },
+        client_host: &host,
+        client_id: &id,
+        tc_url: &tc_url,
+        peer_ip: guard.client.ip,
+        reported_ip: req.client_ip(guard.client.ip),
+        page_url: &page_url,
+        connection_hooks: false,
+    };
+    let admitted = match Box::pin(streams::admit_hls(server, &sreq)).await {
+        Ok(a) => a,
+        Err(e) => {
+            warn!(stream = %key.url(), peer = %guard.client.ip, "HLS play refused: {e}");
+            return HlsReply::Full(Response::text(403, &format!("{e}\n")));
+        }
+    };
+    {
+        let mut map = server.hls_viewers.map();
+        if map.len() >= MAX_SESSIONS {
+            warn!(stream = %key.url(), "HLS viewer refused: {MAX_SESSIONS} sessions already");
+            return HlsReply::Full(Response::text(503, "too many HLS viewers\n"));
+        }
+        let ttl = Duration::from_secs_f64((2.0 * vhost.hls.window).max(10.0));
+        map.insert(id.clone(), Session { key: key.clone(), last_seen: Instant::now(), ttl, _admitted: admitted });
+    }
+    info!(stream = %key.url(), hls_ctx = %id, peer = %guard.client.ip, "HLS viewer session started");
+    let mut target = format!("{}?hls_ctx={id}", req.path);
+    if !query.is_empty() {
+        target.push('&');
+        target.push_str(&query);
+    }
+    let body = format!("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,AVERAGE-BANDWIDTH=1\n{target}\n");
+    HlsReply::Full(
+        Response::new(200, "application/vnd.apple.mpegurl", body.into_bytes()).header("Cache-Control", "no-cache"),
+    )
+}
+
+/// A segment: with a live session it is that viewer's; without one, refused where the vhost
+/// restricts play.
+fn segment(server: &Arc<Server>, cfg: &Config, req: &Request, guard: &ClientGuard) -> HlsReply {
+    let Some(vhost) = cfg.vhost(&req.host()).filter(|v| v.hls.enabled) else { return HlsReply::Files };
+    if !vhost.access.restricts(rsrs_config::Action::Play) || !vhost.hls.ctx {
+        return HlsReply::Files;
+    }
+    let ctx = req.query_param("hls_ctx").unwrap_or_default();
+    let known = !ctx.is_empty() && {
+        let map = server.hls_viewers.map();
+        // The segment must belong to the session's stream: same directory, its name first.
+        map.get(&ctx).is_some_and(|s| segment_of(&req.path, &s.key))
+    };
+    if known {
+        return HlsReply::Files;
+    }
+    warn!(path = %crate::names::Escaped(&req.path), peer = %guard.client.ip, "HLS segment refused: no viewer session");
+    HlsReply::Full(Response::text(403, "no HLS viewer session: request the playlist first\n"))
+}
+
+/// Whether a segment path lies in the directory of the session's stream.
+fn segment_of(path: &str, key: &StreamKey) -> bool {
+    let path = path.trim_start_matches('/');
+    path.rsplit_once('/').is_some_and(|(dir, _)| dir == key.app)
+}
+
+/// The query without `hls_ctx`.
+fn strip_ctx(query: &str) -> String {
+    query.split('&').filter(|kv| !kv.is_empty() && !kv.starts_with("hls_ctx=")).collect::<Vec<_>>().join("&")
+}
+
+/// The real playlist for a session, its segment URIs carrying the session id.
+async fn session_playlist(file: &std::path::Path, ctx: &str, ts_ctx: bool) -> Response {
+    let text = match tokio::fs::metadata(file).await {
+        Ok(m) if m.len() <= MAX_PLAYLIST => tokio::fs::read_to_string(file).await.unwrap_or_default(),
+        _ => String::new(),
+    };
+    if text.is_empty() {
+        return Response::text(404, "Not Found");
+    }
+    let body = if ts_ctx { with_ctx(&text, ctx) } else { text };
+    Response::new(200, "application/vnd.apple.mpegurl", body.into_bytes()).header("Cache-Control", "no-cache")
+}
+
+/// Appends `hls_ctx=ID` to every URI line of a playlist.
+fn with_ctx(playlist: &str, ctx: &str) -> String {
+    let mut out = String::with_capacity(playlist.len() + 64);
+    for line in playlist.lines() {
+        out.push_str(line);
+        if !line.is_empty() && !line.starts_with('#') {
+            out.push(if line.contains('?') { '&' } else { '?' });
+            out.push_str("hls_ctx=");
+            out.push_str(ctx);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn playlist_uris_carry_the_session() {
+        let p = "#EXTM3U\n#EXTINF:2.000, no desc\nlive-1.ts\n#EXTINF:2.000, no desc\nhttp://cdn/x.ts?a=1\n";
+        assert_eq!(
+            with_ctx(p, "abc"),
+            "#EXTM3U\n#EXTINF:2.000, no desc\nlive-1.ts?hls_ctx=abc\n#EXTINF:2.000, no desc\nhttp://cdn/x.ts?a=1&hls_ctx=abc\n"
+        );
+        assert_eq!(strip_ctx("hls_ctx=x&token=y"), "token=y");
+        let key = StreamKey { vhost: "v".into(), app: "live".into(), stream: "s".into() };
+        assert!(segment_of("/live/s-3.ts", &key));
+        assert!(!segment_of("/other/s-3.ts", &key));
+    }
+}
