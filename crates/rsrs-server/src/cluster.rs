@@ -101,7 +101,7 @@ pub async fn discover(server: &Server, vhost: &Vhost, key: &StreamKey, client_ho
             encode(&key.stream),
             addr
         );
-        match client::request(addr, &entry, "POST", &path, PEER_TIMEOUT).await {
+        match client::request(server.hooks.http(), addr, &entry, "POST", &path, PEER_TIMEOUT).await {
             Ok((200 | 201, body)) => {
                 let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                 let o = &v["data"]["origin"];
@@ -218,8 +218,8 @@ pub async fn cluster_view(server: &Arc<Server>, what: &str, local: Vec<Value>) -
         let peers = peers(server, &vhost).await;
         let fetches = peers.iter().map(|(entry, addr)| {
             let path = format!("/api/v1/{what}/?count=100000");
-            let (entry, addr) = (entry.clone(), *addr);
-            async move { (addr, client::request(addr, &entry, "GET", &path, PEER_TIMEOUT).await) }
+            let (entry, addr, http) = (entry.clone(), *addr, server.hooks.http().clone());
+            async move { (addr, client::request(&http, addr, &entry, "GET", &path, PEER_TIMEOUT).await) }
         });
         for (addr, r) in futures_join_all(fetches).await {
             // The peer's error, as the API shows it.

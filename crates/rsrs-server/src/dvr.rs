@@ -6,11 +6,11 @@
 //! finished file is seekable by players that use them. A recording left as `.tmp` by a crash is
 //! finished (renamed) at the next start: whatever reached the disk is kept.
 
+use crate::hooks::Publisher;
 use crate::hub::{Consumer, StreamKey};
 use crate::media::{MediaPacket, Track, Tracks};
 use crate::paths::{self, Stamp};
 use crate::server::{source_settings, Server};
-use crate::streams::Publisher;
 use rsrs_codec::amf0::{self, Amf0Value};
 use rsrs_codec::flv;
 use rsrs_config::access::HttpHooks;
@@ -295,7 +295,8 @@ impl Recorder {
         }
         let server = &self.server;
         let stream_id = server.hub.get(&self.key).map(|s| s.id.clone()).unwrap_or_default();
-        let mut body = self.publisher.hook_body(server, HookEvent::Dvr, &self.key, &stream_id);
+        let mut body =
+            self.publisher.hook_body((&server.server_id, &server.service_id), HookEvent::Dvr, &self.key, &stream_id);
         body["cwd"] = serde_json::json!(std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default());
         body["file"] = serde_json::json!(path.display().to_string());
         server.hooks.notify(HookEvent::Dvr, urls.to_vec(), body);

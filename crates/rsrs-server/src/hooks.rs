@@ -11,6 +11,7 @@
 //! up to [`NOTIFY_ATTEMPTS`] times; beyond [`MAX_PENDING_NOTICES`] waiting, new ones are dropped
 //! and counted in the log.
 
+use crate::hub::StreamKey;
 use rsrs_config::HookEvent;
 use serde_json::Value;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -45,12 +46,14 @@ pub enum HookRefusal {
 }
 
 /// The hook caller of one server: an HTTP client (rustls for `https`) with its connection pool.
+/// Clones share everything (a pending notice keeps one).
+#[derive(Clone)]
 pub struct Hooks {
     client: reqwest::Client,
     notices: Arc<Semaphore>,
     pending: Arc<AtomicUsize>,
     dropped: Arc<AtomicU64>,
-    next_request: AtomicU64,
+    next_request: Arc<AtomicU64>,
 }
 
 impl Default for Hooks {
@@ -75,7 +78,7 @@ impl Hooks {
             notices: Arc::new(Semaphore::new(NOTIFY_CONCURRENCY)),
             pending: Arc::new(AtomicUsize::new(0)),
             dropped: Arc::new(AtomicU64::new(0)),
-            next_request: AtomicU64::new(1),
+            next_request: Arc::new(AtomicU64::new(1)),
         }
     }
 
@@ -142,9 +145,105 @@ impl Hooks {
         });
     }
 
+    /// The HTTP client (connection pool, rustls) for other calls to HTTP services: the origin
+    /// cluster's peers.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     /// Notifications sent or waiting that have not finished.
     pub fn pending(&self) -> usize {
         self.pending.load(Ordering::Acquire)
+    }
+}
+
+/// A notification to send when the protocol drops it (the publish or play ended, or the
+/// connection closed). Dropping is enough, so no early return can forget it. Boxed: a player
+/// holds its notices for as long as it plays, and an empty one costs a pointer.
+#[must_use = "dropping a notice sends it"]
+pub struct Notice(Option<Box<PendingNotice>>);
+
+type PendingNotice = (Hooks, HookEvent, Vec<String>, Box<dyn FnOnce() -> Value + Send>);
+
+impl Notice {
+    pub fn none() -> Notice {
+        Notice(None)
+    }
+
+    /// A notice of `event` to `urls`, its body made when it is sent (byte counts are final then).
+    pub fn new(
+        hooks: &Hooks,
+        urls: &[String],
+        event: HookEvent,
+        body: impl FnOnce() -> Value + Send + 'static,
+    ) -> Notice {
+        if urls.is_empty() {
+            return Notice::none();
+        }
+        Notice(Some(Box::new((hooks.clone(), event, urls.to_vec(), Box::new(body)))))
+    }
+
+    /// Sets a field of the body (known only after the notice was made, such as the stream id).
+    pub fn set(&mut self, field: &'static str, value: Value) {
+        if let Some(pending) = self.0.as_mut() {
+            let old = std::mem::replace(&mut pending.3, Box::new(|| Value::Null));
+            pending.3 = Box::new(move || {
+                let mut body = old();
+                body[field] = value;
+                body
+            });
+        }
+    }
+
+    /// Never sends it (what it would report did not happen).
+    pub fn cancel(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Notice {
+    fn drop(&mut self) {
+        if let Some(pending) = self.0.take() {
+            let (hooks, event, urls, body) = *pending;
+            hooks.notify(event, urls, body());
+        }
+    }
+}
+
+/// What an admitted client holds: the notices of its end. `end` (on_unpublish or on_stop) is
+/// sent before `close` (on_close), as in SRS.
+pub struct Admitted {
+    pub end: Notice,
+    pub close: Notice,
+}
+
+/// Who published a stream, for the hooks its writers call (`on_dvr`, `on_hls`).
+#[derive(Debug, Clone, Default)]
+pub struct Publisher {
+    pub client_id: String,
+    pub ip: String,
+    pub tc_url: String,
+    pub param: String,
+}
+
+impl Publisher {
+    /// SRS's body for a writer's hook, before its own fields (`file`, `cwd`, ...).
+    pub fn hook_body(&self, ids: (&str, &str), event: HookEvent, key: &StreamKey, stream_id: &str) -> Value {
+        let (server_id, service_id) = ids;
+        serde_json::json!({
+            "server_id": server_id,
+            "service_id": service_id,
+            "action": event.name(),
+            "client_id": self.client_id,
+            "ip": self.ip,
+            "vhost": key.vhost,
+            "app": key.app,
+            "stream": key.stream,
+            "param": self.param,
+            "tcUrl": self.tc_url,
+            "stream_url": key.url(),
+            "stream_id": stream_id,
+        })
     }
 }
 
@@ -200,7 +299,7 @@ async fn read_answer(mut resp: reqwest::Response) -> Result<String, CallError> {
 }
 
 /// reqwest's errors name their kind only at the top; say the cause too (refused, timed out...).
-fn describe(e: &reqwest::Error) -> String {
+pub fn describe(e: &reqwest::Error) -> String {
     let mut s = if e.is_timeout() { "timed out".to_string() } else { e.to_string() };
     let mut cause = std::error::Error::source(e);
     while let Some(c) = cause {
@@ -221,7 +320,8 @@ pub fn accepts(status: u16, body: &str) -> bool {
         return true;
     }
     match serde_json::from_str::<Value>(body) {
-        Ok(Value::Object(o)) => o.get("code").and_then(|c| c.as_i64()) == Some(0) && o["code"].is_i64(),
+        // An integer: `0.0` and `"0"` are not SRS's success.
+        Ok(Value::Object(o)) => o.get("code").is_some_and(|c| c.is_i64() && c.as_i64() == Some(0)),
         _ => false,
     }
 }

@@ -44,7 +44,7 @@ pub struct Server {
     /// The HTTP callbacks' client (`http_hooks`).
     pub hooks: crate::hooks::Hooks,
     /// HLS viewer sessions (`hls_ctx`).
-    pub hls_viewers: crate::http::hls_play::HlsViewers,
+    pub hls_viewers: crate::hls::viewers::HlsViewers,
 }
 
 impl Server {

@@ -14,7 +14,8 @@
 
 use crate::access::{self, Refusal};
 use crate::cluster::{self, Found, PlayAt};
-use crate::hooks::HookRefusal;
+pub use crate::hooks::Admitted;
+use crate::hooks::{HookRefusal, Notice, Publisher};
 use crate::hub::{Consumer, Source, StreamBusy, StreamKey};
 use crate::media::MediaPacket;
 use crate::names::{self, NameError};
@@ -80,49 +81,6 @@ pub enum AccessRefused {
     Hook(#[from] HookRefusal),
 }
 
-/// A notification to send when the protocol drops it (the publish or play ended, or the
-/// connection closed). Dropping is enough, so no early return can forget it.
-/// Boxed: a player holds its notices for as long as it plays, and an empty one costs a pointer.
-#[must_use = "dropping a notice sends it"]
-pub struct Notice(Option<Box<PendingNotice>>);
-
-type PendingNotice = (Arc<Server>, HookEvent, Vec<String>, Box<dyn FnOnce() -> Value + Send>);
-
-impl Notice {
-    fn none() -> Notice {
-        Notice(None)
-    }
-
-    fn new(
-        server: &Arc<Server>,
-        vhost: &Vhost,
-        event: HookEvent,
-        body: impl FnOnce() -> Value + Send + 'static,
-    ) -> Notice {
-        let urls = vhost.access.hooks.urls(event).to_vec();
-        if urls.is_empty() {
-            return Notice::none();
-        }
-        Notice(Some(Box::new((server.clone(), event, urls, Box::new(body)))))
-    }
-}
-
-impl Drop for Notice {
-    fn drop(&mut self) {
-        if let Some(pending) = self.0.take() {
-            let (server, event, urls, body) = *pending;
-            server.hooks.notify(event, urls, body());
-        }
-    }
-}
-
-/// What an admitted client holds: the notices of its end. `end` (on_unpublish or on_stop) is
-/// sent before `close` (on_close), as in SRS.
-pub struct Admitted {
-    pub end: Notice,
-    pub close: Notice,
-}
-
 /// The access checks, then the deciding hooks, for `action`.
 async fn admit(server: &Arc<Server>, req: &StreamRequest<'_>, action: Action) -> Result<Admitted, AccessRefused> {
     let a = &req.vhost.access;
@@ -137,7 +95,7 @@ async fn admit(server: &Arc<Server>, req: &StreamRequest<'_>, action: Action) ->
         }
         let mut body = req.hook_body(server, HookEvent::Close);
         let client = server.clients.get(req.client_id);
-        close = Notice::new(server, req.vhost, HookEvent::Close, move || {
+        close = Notice::new(&server.hooks, a.hooks.urls(HookEvent::Close), HookEvent::Close, move || {
             if let Some(c) = client {
                 body["send_bytes"] = json!(c.counters.send_bytes.load(std::sync::atomic::Ordering::Relaxed));
                 body["recv_bytes"] = json!(c.counters.recv_bytes.load(std::sync::atomic::Ordering::Relaxed));
@@ -154,36 +112,7 @@ async fn admit(server: &Arc<Server>, req: &StreamRequest<'_>, action: Action) ->
         server.hooks.decide(decide, urls, &req.hook_body(server, decide)).await?;
     }
     let body = req.hook_body(server, end);
-    Ok(Admitted { end: Notice::new(server, req.vhost, end, move || body), close })
-}
-
-/// Who published a stream, for the hooks its writers call (`on_dvr`, `on_hls`).
-#[derive(Debug, Clone, Default)]
-pub struct Publisher {
-    pub client_id: String,
-    pub ip: String,
-    pub tc_url: String,
-    pub param: String,
-}
-
-impl Publisher {
-    /// SRS's body for a writer's hook, before its own fields (`file`, `cwd`, ...).
-    pub fn hook_body(&self, server: &Server, event: HookEvent, key: &StreamKey, stream_id: &str) -> Value {
-        json!({
-            "server_id": server.server_id,
-            "service_id": server.service_id,
-            "action": event.name(),
-            "client_id": self.client_id,
-            "ip": self.ip,
-            "vhost": key.vhost,
-            "app": key.app,
-            "stream": key.stream,
-            "param": self.param,
-            "tcUrl": self.tc_url,
-            "stream_url": key.url(),
-            "stream_id": stream_id,
-        })
-    }
+    Ok(Admitted { end: Notice::new(&server.hooks, a.hooks.urls(end), end, move || body), close })
 }
 
 /// Why a publish was refused.
@@ -233,16 +162,19 @@ fn check(req: &StreamRequest<'_>) -> Result<(), NameError> {
 /// publisher (HLS, DVR, or an edge's forward) is started before its first media.
 pub async fn publish(server: &Arc<Server>, req: &StreamRequest<'_>) -> Result<Published, PublishRefused> {
     check(req)?;
-    let admitted = admit(server, req, Action::Publish).await?;
+    let mut admitted = admit(server, req, Action::Publish).await?;
     let vhost = req.vhost;
     let in_cluster = vhost.cluster.origin_cluster && !vhost.cluster.edge;
-    if in_cluster {
-        // A stream is live on one origin of the cluster at a time. Boxed: large and rare.
-        if let Some(other) = Box::pin(cluster::discover(server, vhost, &req.key, req.client_host)).await {
-            return Err(PublishRefused::OnAnotherOrigin { stream: req.key.url(), origin: other.api });
+    let source = match claim(server, req, in_cluster).await {
+        Ok(source) => source,
+        Err(refused) => {
+            // Nothing was published, so nothing is unpublished (SRS: on_unpublish only for a
+            // publish it acquired); on_close still goes out with the connection.
+            admitted.end.cancel();
+            return Err(refused);
         }
-    }
-    let source = server.hub.publish(&req.key, req.client_id, req.tc_url, source_settings(vhost))?;
+    };
+    admitted.end.set("stream_id", json!(source.id));
     if in_cluster {
         cluster::settle_publish_race(server, vhost, &req.key, req.client_id);
     }
@@ -261,6 +193,17 @@ pub async fn publish(server: &Arc<Server>, req: &StreamRequest<'_>) -> Result<Pu
         crate::dvr::start(server, &req.key, vhost, &publisher);
     }
     Ok(Published { source, admitted })
+}
+
+/// Claims the stream for an admitted publisher: unique in the origin cluster, free here.
+async fn claim(server: &Arc<Server>, req: &StreamRequest<'_>, in_cluster: bool) -> Result<Arc<Source>, PublishRefused> {
+    if in_cluster {
+        // A stream is live on one origin of the cluster at a time. Boxed: large and rare.
+        if let Some(other) = Box::pin(cluster::discover(server, req.vhost, &req.key, req.client_host)).await {
+            return Err(PublishRefused::OnAnotherOrigin { stream: req.key.url(), origin: other.api });
+        }
+    }
+    Ok(server.hub.publish(&req.key, req.client_id, req.tc_url, source_settings(req.vhost))?)
 }
 
 /// Ends a publish that [`publish`] granted.

@@ -181,11 +181,12 @@ fn hls_viewers_cause_one_on_play_and_files_are_reported_while_the_hook_is_slow()
         &conf(&format!(
             "    hls {{ enabled on; hls_fragment 1; hls_window 3; hls_dispose 0; }}\n\
              \x20   dvr {{ enabled on; dvr_plan segment; dvr_duration 2; dvr_path ./objs/nginx/html/dvr/[app]/[stream].[timestamp].flv; }}\n\
-             \x20   http_hooks {{ enabled on; on_play {}; on_stop {}; on_hls {}; on_dvr {}; }}",
+             \x20   http_hooks {{ enabled on; on_play {}; on_stop {}; on_hls {}; on_dvr {}; on_hls_notify {}; }}",
             fast.url("/play"),
             fast.url("/stop"),
             hooks.url("/hls"),
             hooks.url("/dvr"),
+            fast.url("/notify/[app]/[stream]/[ts_url]"),
         )),
     );
     let started = Instant::now();
@@ -233,6 +234,18 @@ fn hls_viewers_cause_one_on_play_and_files_are_reported_while_the_hook_is_slow()
     assert!(hls[0]["m3u8"].as_str().is_some_and(|f| f.ends_with("live/h.m3u8")), "{}", hls[0]);
     assert!(hls[0]["url"].as_str().is_some_and(|u| u.starts_with("live/h-")), "{}", hls[0]);
     assert!(hls[0]["duration"].as_f64().is_some_and(|d| d > 0.5) && hls[0]["seq_no"].is_u64());
+    // on_hls_notify: a GET of the template, filled in.
+    assert!(
+        wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+            fast.calls
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(path, _)| path.starts_with("/notify/live/h/h-") && path.ends_with(".ts"))
+        }),
+        "{:?}",
+        fast.calls.lock().unwrap().iter().map(|(p, _)| p.clone()).collect::<Vec<_>>()
+    );
     let dvr = hooks.wait_for("on_dvr", 1, Duration::from_secs(30));
     assert!(dvr[0]["file"].as_str().is_some_and(|f| f.contains("/dvr/live/h.") && f.ends_with(".flv")), "{}", dvr[0]);
     // The publisher was never held up: the stream is still live and playable now.

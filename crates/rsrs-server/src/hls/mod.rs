@@ -10,12 +10,13 @@
 //! A disk or codec error stops HLS for that stream only, and says why.
 
 pub mod state;
+pub mod viewers;
 
+use crate::hooks::Publisher;
 use crate::hub::{Consumer, StreamKey};
 use crate::media::{Codec, Content, MediaPacket, Track, Tracks};
 use crate::paths::{self, Stamp};
 use crate::server::{source_settings, Server};
-use crate::streams::Publisher;
 use bytes::BytesMut;
 use rsrs_codec::hls::{media_playlist, Segment};
 use rsrs_codec::ts::{AudioCodec, TsMuxer};
@@ -306,7 +307,12 @@ impl HlsWriter {
         let urls = self.hooks.urls(HookEvent::Hls);
         if !urls.is_empty() {
             let stream_id = server.hub.get(&self.key).map(|s| s.id.clone()).unwrap_or_default();
-            let mut body = self.publisher.hook_body(server, HookEvent::Hls, &self.key, &stream_id);
+            let mut body = self.publisher.hook_body(
+                (&server.server_id, &server.service_id),
+                HookEvent::Hls,
+                &self.key,
+                &stream_id,
+            );
             let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();
             // SRS's `url`: the segment as the playlist names it, from the playlist's directory.
             let m3u8_dir = m3u8_rel.rsplit_once('/').map_or("", |(d, _)| d);

@@ -9,73 +9,18 @@
 //! is a config error, since plain files could not keep anyone out.)
 
 use super::{Request, Response};
+use crate::hls::viewers::{Session, MAX_SESSIONS};
 use crate::hub::StreamKey;
 use crate::server::Server;
 use crate::stats::ClientGuard;
-use crate::streams::{self, Admitted, StreamRequest};
-use rsrs_config::{Config, Vhost};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tracing::{info, warn};
 
-/// Most viewer sessions at once; a flood of new sessions beyond it is refused (503).
-pub const MAX_SESSIONS: usize = 100_000;
 /// Largest playlist rewritten for a session.
 const MAX_PLAYLIST: u64 = 1024 * 1024;
-
-struct Session {
-    key: StreamKey,
-    last_seen: Instant,
-    ttl: Duration,
-    /// Sends `on_stop` when the session is dropped.
-    _admitted: Admitted,
-}
-
-/// The live HLS viewer sessions of a server.
-#[derive(Default)]
-pub struct HlsViewers {
-    sessions: Mutex<HashMap<String, Session>>,
-}
-
-impl HlsViewers {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
-        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Marks a session seen (a playlist request); false if there is no such session for `key`.
-    fn touch(&self, ctx: &str, key: &StreamKey) -> bool {
-        match self.map().get_mut(ctx) {
-            Some(s) if s.key == *key => {
-                s.last_seen = Instant::now();
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Ends the sessions not seen for their time to live; their `on_stop` goes out as they drop.
-    pub fn sweep(&self) {
-        let now = Instant::now();
-        let expired: Vec<(String, Session)> = {
-            let mut map = self.map();
-            let gone: Vec<String> =
-                map.iter().filter(|(_, s)| now.duration_since(s.last_seen) > s.ttl).map(|(k, _)| k.clone()).collect();
-            gone.into_iter().filter_map(|k| map.remove_entry(&k)).collect()
-        };
-        for (ctx, s) in expired {
-            info!(stream = %s.key.url(), hls_ctx = %ctx, "HLS viewer session ended (no playlist request)");
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.map().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
+use crate::streams::{self, StreamRequest};
+use rsrs_config::{Config, Vhost};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{info, warn};
 
 /// The HLS vhost and stream a request's path names: `/APP.../STREAM.m3u8` or a segment beside
 /// it, on the vhost the Host header names.
@@ -155,7 +100,7 @@ pub async fn handle(server: &Arc<Server>, cfg: &Config, req: &Request, guard: &C
             return HlsReply::Full(Response::text(503, "too many HLS viewers\n"));
         }
         let ttl = Duration::from_secs_f64((2.0 * vhost.hls.window).max(10.0));
-        map.insert(id.clone(), Session { key: key.clone(), last_seen: Instant::now(), ttl, _admitted: admitted });
+        map.insert(id.clone(), Session::new(key.clone(), ttl, admitted));
     }
     info!(stream = %key.url(), hls_ctx = %id, peer = %guard.client.ip, "HLS viewer session started");
     let mut target = format!("{}?hls_ctx={id}", req.path);
@@ -180,7 +125,7 @@ fn segment(server: &Arc<Server>, cfg: &Config, req: &Request, guard: &ClientGuar
     let known = !ctx.is_empty() && {
         let map = server.hls_viewers.map();
         // The segment must belong to the session's stream: same directory, its name first.
-        map.get(&ctx).is_some_and(|s| segment_of(&req.path, &s.key))
+        map.get(&ctx).is_some_and(|s| segment_of(&req.path, s.key()))
     };
     if known {
         return HlsReply::Files;
