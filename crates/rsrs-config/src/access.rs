@@ -168,12 +168,19 @@ pub struct Refer {
     pub play: Vec<String>,
 }
 
-/// rsrs's signed URLs: `token { enabled on; secret KEY; publish on; play on; }`. A client must
-/// carry `?expires=&sign=` (HMAC-SHA256) or `?token=` (a JWT signed with the secret, HS256).
+/// rsrs's signed URLs: `token { enabled on; secret KEY; jwt_key FILE; jwks_url URL; publish on;
+/// play on; }`. A client must carry `?expires=&sign=` (HMAC-SHA256 with the secret) or
+/// `?token=` (a JWT: HS256 with the secret, or RS256/ES256 with the public key in `jwt_key` or
+/// one of the keys `jwks_url` serves).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Token {
     pub enabled: bool,
+    /// The shared secret for signed URLs and HS256 JWTs; empty when only public keys are used.
     pub secret: String,
+    /// A PEM file holding an RSA or P-256 public key, for RS256/ES256 JWTs.
+    pub jwt_key: String,
+    /// A JSON Web Key Set to fetch the RS256/ES256 keys from (refreshed every few minutes).
+    pub jwks_url: String,
     /// Whether publishers need a token.
     pub publish: bool,
     /// Whether players need a token.
@@ -250,15 +257,26 @@ pub(crate) fn access_from(
         secret: g.vhost(d, &["token", "secret"]).map(|v| v.string()).transpose()?.unwrap_or_default(),
         publish: g.vhost(d, &["token", "publish"]).map(|v| v.bool()).transpose()?.unwrap_or(true),
         play: g.vhost(d, &["token", "play"]).map(|v| v.bool()).transpose()?.unwrap_or(true),
+        jwt_key: g.vhost(d, &["token", "jwt_key"]).map(|v| v.string()).transpose()?.unwrap_or_default(),
+        jwks_url: g.vhost(d, &["token", "jwks_url"]).map(|v| v.string()).transpose()?.unwrap_or_default(),
     };
-    if token.enabled && token.secret.len() < MIN_SECRET_LEN {
+    let public_keys = !token.jwt_key.is_empty() || !token.jwks_url.is_empty();
+    if token.enabled && (token.secret.len() < MIN_SECRET_LEN) && (!token.secret.is_empty() || !public_keys) {
         let at = g.vhost(d, &["token", "secret"]).or_else(|| g.vhost(d, &["token", "enabled"]));
         let msg = format!(
             "vhost {vhost}: token is enabled but its secret is {} bytes; at least {MIN_SECRET_LEN} are needed \
-             (set `secret`, or SRS_VHOST_TOKEN_SECRET)",
+             (set `secret`, or SRS_VHOST_TOKEN_SECRET), or give only `jwt_key`/`jwks_url` for public keys",
             token.secret.len()
         );
         return Err(at.map(|v| v.err(msg.clone())).unwrap_or_else(|| ConfigError::plain(msg)));
+    }
+    if let Some(v) = g.vhost(d, &["token", "jwks_url"]) {
+        check_hook_url(&v, &token.jwks_url)?;
+    }
+    if let Some(v) = g.vhost(d, &["token", "jwt_key"]).filter(|_| token.enabled) {
+        if let Err(e) = std::fs::metadata(&token.jwt_key) {
+            return Err(v.err(format!("cannot read the JWT public key file `{}`: {e}", token.jwt_key)));
+        }
     }
     Ok(Access { hooks, security, refer, token })
 }
@@ -267,7 +285,7 @@ fn check_hook_url(v: &Val, url: &str) -> Result<(), ConfigError> {
     let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"));
     match rest {
         Some(r) if !r.is_empty() && !r.starts_with('/') => Ok(()),
-        _ => Err(v.err(format!("hook URL `{url}` must be http://HOST[:PORT]/PATH or https://..."))),
+        _ => Err(v.err(format!("URL `{url}` must be http://HOST[:PORT]/PATH or https://..."))),
     }
 }
 

@@ -141,7 +141,7 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
             _ => return None,
         },
         Token => match name {
-            "enabled" | "secret" | "publish" | "play" => leaf,
+            "enabled" | "secret" | "jwt_key" | "jwks_url" | "publish" | "play" => leaf,
             _ => return None,
         },
         Leaf | Opaque => return None,

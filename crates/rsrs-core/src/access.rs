@@ -3,17 +3,76 @@
 //! manager runs them for every protocol before any hook is called; each refusal says why.
 //!
 //! Signed URLs carry either `?expires=UNIX&sign=HEX`, where `HEX` is the HMAC-SHA256 with the
-//! vhost's secret of `ACTION:APP/STREAM:EXPIRES` (see [`sign`]), or `?token=JWT`, an HS256 JWT
-//! signed with the same secret whose claims are `exp`, `action` (`publish`, `play` or `*`) and
-//! `stream` (`APP/STREAM`, `APP/*` or `*`).
+//! vhost's secret of `ACTION:APP/STREAM:EXPIRES` (see [`sign`]), or `?token=JWT`, a JWT whose
+//! claims are `exp`, `action` (`publish`, `play` or `*`) and `stream` (`APP/STREAM`, `APP/*` or
+//! `*`), signed HS256 with the same secret or RS256/ES256 with one of the vhost's
+//! [`PublicKey`]s (a PEM file or a JWKS).
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use rsrs_config::access::{Refer, Security, Token};
 use rsrs_config::Action;
 use sha2::Sha256;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A public key RS256 or ES256 JWTs may be signed with.
+pub struct PublicKey {
+    /// The JWKS `kid`; a JWT naming a kid is checked against that key only.
+    pub kid: Option<String>,
+    pub alg: Algorithm,
+    key: DecodingKey,
+}
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PublicKey({:?}, kid {:?})", self.alg, self.kid)
+    }
+}
+
+/// A key file or key set that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("not an RSA or EC (P-256) public key in PEM form")]
+    Pem,
+    #[error("not a JSON Web Key Set: {0}")]
+    Jwks(String),
+    #[error("the key set holds no RSA or EC key")]
+    NoKeys,
+}
+
+/// Reads an RSA (RS256) or P-256 (ES256) public key from PEM (`BEGIN PUBLIC KEY`).
+pub fn public_key_from_pem(pem: &[u8]) -> Result<PublicKey, KeyError> {
+    if let Ok(key) = DecodingKey::from_rsa_pem(pem) {
+        return Ok(PublicKey { kid: None, alg: Algorithm::RS256, key });
+    }
+    if let Ok(key) = DecodingKey::from_ec_pem(pem) {
+        return Ok(PublicKey { kid: None, alg: Algorithm::ES256, key });
+    }
+    Err(KeyError::Pem)
+}
+
+/// Reads the RSA and EC keys of a JSON Web Key Set.
+pub fn public_keys_from_jwks(json: &[u8]) -> Result<Vec<PublicKey>, KeyError> {
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_slice(json).map_err(|e| KeyError::Jwks(e.to_string()))?;
+    let mut keys = Vec::new();
+    for jwk in &set.keys {
+        let alg = match &jwk.algorithm {
+            jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => Algorithm::RS256,
+            jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
+            _ => continue,
+        };
+        if let Ok(key) = DecodingKey::from_jwk(jwk) {
+            keys.push(PublicKey { kid: jwk.common.key_id.clone(), alg, key });
+        }
+    }
+    if keys.is_empty() {
+        return Err(KeyError::NoKeys);
+    }
+    Ok(keys)
+}
 
 /// Why a client was refused before any hook was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +102,8 @@ pub enum TokenProblem {
     WrongAction(String),
     #[error("the token is for stream `{0}`, not this one")]
     WrongStream(String),
+    #[error("no key for it: {0}")]
+    NoKey(&'static str),
 }
 
 /// SRS's security check: a matching deny rule refuses; then a matching allow rule admits; if
@@ -143,6 +204,7 @@ fn unix_now(now: SystemTime) -> u64 {
 /// the stream name (`?expires=...&sign=...` or `?token=...`).
 pub fn check_token(
     token: &Token,
+    keys: &[Arc<PublicKey>],
     action: Action,
     app: &str,
     stream: &str,
@@ -154,11 +216,14 @@ pub fn check_token(
     }
     let refuse = |problem| Refusal::Token { action, problem };
     if let Some(jwt) = query_value(query, "token") {
-        return check_jwt(&token.secret, action, app, stream, &jwt, now).map_err(refuse);
+        return check_jwt(&token.secret, keys, action, app, stream, &jwt, now).map_err(refuse);
     }
     let (Some(expires), Some(signature)) = (query_value(query, "expires"), query_value(query, "sign")) else {
         return Err(refuse(TokenProblem::Missing));
     };
+    if token.secret.is_empty() {
+        return Err(refuse(TokenProblem::NoKey("signed URLs need the vhost's secret")));
+    }
     let expires: u64 = expires.parse().map_err(|_| refuse(TokenProblem::Malformed("expires is not a number")))?;
     let signature = unhex(&signature).ok_or(refuse(TokenProblem::Malformed("sign is not hex")))?;
     let mut mac = mac(&token.secret);
@@ -173,6 +238,7 @@ pub fn check_token(
 
 fn check_jwt(
     secret: &str,
+    keys: &[Arc<PublicKey>],
     action: Action,
     app: &str,
     stream: &str,
@@ -189,14 +255,38 @@ fn check_jwt(
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or(TokenProblem::Malformed("the JWT header is not base64url JSON"))?;
-    // Only HS256: "none" and algorithms other than the key's are refused outright.
-    if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
-        return Err(TokenProblem::Malformed("only HS256 JWTs are accepted"));
+    // HS256 with the secret, RS256/ES256 with a public key; "none" and anything else are
+    // refused outright, and a key is only ever used with its own algorithm.
+    match header.get("alg").and_then(|a| a.as_str()) {
+        Some("HS256") => {
+            if secret.is_empty() {
+                return Err(TokenProblem::NoKey("HS256 JWTs need the vhost's secret"));
+            }
+            let signature = b64.decode(s).map_err(|_| TokenProblem::Malformed("the JWT signature is not base64url"))?;
+            let mut mac = mac(secret);
+            mac.update(&jwt.as_bytes()[..h.len() + 1 + p.len()]);
+            mac.verify_slice(&signature).map_err(|_| TokenProblem::BadSignature)?;
+        }
+        Some(alg @ ("RS256" | "ES256")) => {
+            let alg = if alg == "RS256" { Algorithm::RS256 } else { Algorithm::ES256 };
+            let kid = header.get("kid").and_then(|k| k.as_str());
+            let fits =
+                |k: &&Arc<PublicKey>| k.alg == alg && (kid.is_none() || k.kid.is_none() || k.kid.as_deref() == kid);
+            let candidates: Vec<&Arc<PublicKey>> = keys.iter().filter(fits).collect();
+            if candidates.is_empty() {
+                return Err(TokenProblem::NoKey("no public key of the vhost has the JWT's algorithm and kid"));
+            }
+            let mut validation = Validation::new(alg);
+            // Expiry is checked below against the same clock as signed URLs, without leeway.
+            validation.validate_exp = false;
+            validation.validate_aud = false;
+            validation.required_spec_claims.clear();
+            if !candidates.iter().any(|k| jsonwebtoken::decode::<serde_json::Value>(jwt, &k.key, &validation).is_ok()) {
+                return Err(TokenProblem::BadSignature);
+            }
+        }
+        _ => return Err(TokenProblem::Malformed("only HS256, RS256 and ES256 JWTs are accepted")),
     }
-    let signature = b64.decode(s).map_err(|_| TokenProblem::Malformed("the JWT signature is not base64url"))?;
-    let mut mac = mac(secret);
-    mac.update(&jwt.as_bytes()[..h.len() + 1 + p.len()]);
-    mac.verify_slice(&signature).map_err(|_| TokenProblem::BadSignature)?;
     let claims: serde_json::Value = b64
         .decode(p)
         .ok()
@@ -292,12 +382,18 @@ mod tests {
 
     #[test]
     fn signed_urls() {
-        let t = Token { enabled: true, secret: "0123456789abcdef0123".into(), publish: true, play: false };
+        let t = Token {
+            enabled: true,
+            secret: "0123456789abcdef0123".into(),
+            publish: true,
+            play: false,
+            ..Default::default()
+        };
         let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
         let q = format!("?{}", signed_query(&t.secret, Action::Publish, "live", "cam", 1_000_060));
-        assert!(check_token(&t, Action::Publish, "live", "cam", &q, now).is_ok());
+        assert!(check_token(&t, &[], Action::Publish, "live", "cam", &q, now).is_ok());
         // Another stream, another action, a changed expiry, a later time: refused.
-        let refused = |stream, action, q: &str, now| check_token(&t, action, "live", stream, q, now).unwrap_err();
+        let refused = |stream, action, q: &str, now| check_token(&t, &[], action, "live", stream, q, now).unwrap_err();
         assert!(matches!(
             refused("cam2", Action::Publish, &q, now),
             Refusal::Token { problem: TokenProblem::BadSignature, .. }
@@ -317,7 +413,7 @@ mod tests {
             Refusal::Token { problem: TokenProblem::Missing, .. }
         ));
         // Play needs no token on this vhost.
-        assert!(check_token(&t, Action::Play, "live", "cam", "", now).is_ok());
+        assert!(check_token(&t, &[], Action::Play, "live", "cam", "", now).is_ok());
         // The signature is exactly HMAC-SHA256 of the documented text (RFC 4231-style check).
         assert_eq!(sign("key", Action::Play, "a", "b", 1), {
             let mut m = Hmac::<Sha256>::new_from_slice(b"key").unwrap();
@@ -328,9 +424,16 @@ mod tests {
 
     #[test]
     fn jwts() {
-        let t = Token { enabled: true, secret: "0123456789abcdef0123".into(), publish: true, play: true };
+        let t = Token {
+            enabled: true,
+            secret: "0123456789abcdef0123".into(),
+            publish: true,
+            play: true,
+            ..Default::default()
+        };
         let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let ok = |jwt: &str, action, stream| check_token(&t, action, "live", stream, &format!("?token={jwt}"), now);
+        let ok =
+            |jwt: &str, action, stream| check_token(&t, &[], action, "live", stream, &format!("?token={jwt}"), now);
         let jwt = mint_jwt(&t.secret, "play", "live/*", 1_000_100);
         assert!(ok(&jwt, Action::Play, "any").is_ok());
         assert!(ok(&jwt, Action::Publish, "any").is_err(), "a play token does not publish");

@@ -25,6 +25,7 @@ pub mod rtmp;
 pub mod server;
 pub mod streams;
 pub mod token_cmd;
+pub mod tokens;
 pub mod version;
 
 // The core, under the names the server has always used for it.

@@ -31,11 +31,15 @@ pub enum LifecycleError {
     Listen(#[from] listeners::ListenError),
     #[error("server task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    TokenKeys(#[from] crate::tokens::TokenKeyError),
 }
 
 /// Runs the server until it has quit; returns when the process should exit 0.
 pub async fn run(srv: Arc<Server>) -> Result<(), LifecycleError> {
     let mut sigs = Signals::new()?;
+    srv.token_keys.load_files(&srv.config())?;
+    crate::tokens::start_fetchers(&srv, &srv.config());
     let run = tokio::spawn(listeners::run(srv.clone()));
     // Started listeners first: a bind error ends start-up before anything else.
     let mut run = run;
@@ -205,6 +209,12 @@ pub async fn reload(srv: &Arc<Server>, why: &str) {
             return;
         }
     };
+    if let Err(e) = srv.token_keys.load_files(&new) {
+        srv.applying.store(false, Ordering::Release);
+        error!("reload ({why}) failed; keeping the running config: {e}");
+        return;
+    }
+    crate::tokens::start_fetchers(srv, &new);
     let old = srv.config();
     let changes = describe_changes(&old, &new);
     for w in &new.warnings {

@@ -43,6 +43,8 @@ pub struct Server {
     pub slots: Arc<Slots>,
     /// The HTTP callbacks' client (`http_hooks`).
     pub hooks: crate::hooks::Hooks,
+    /// Public keys for RS256/ES256 JWTs (`token { jwt_key; jwks_url; }`).
+    pub token_keys: crate::tokens::TokenKeys,
     /// HLS viewer sessions (`hls_ctx`).
     pub hls_viewers: crate::hls::viewers::HlsViewers,
 }
@@ -71,6 +73,7 @@ impl Server {
             slots: Arc::new(Slots::default()),
             hooks: crate::hooks::Hooks::new(),
             hls_viewers: Default::default(),
+            token_keys: Default::default(),
         })
     }
 

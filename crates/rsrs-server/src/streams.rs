@@ -86,7 +86,10 @@ async fn admit(server: &Arc<Server>, req: &StreamRequest<'_>, action: Action) ->
     let a = &req.vhost.access;
     access::check_security(&a.security, action, req.peer_ip)?;
     access::check_refer(&a.refer, action, req.page_url)?;
-    access::check_token(&a.token, action, &req.key.app, &req.key.stream, &req.param, SystemTime::now())?;
+    if a.token.required(action) {
+        let keys = server.token_keys.for_token(&a.token);
+        access::check_token(&a.token, &keys, action, &req.key.app, &req.key.stream, &req.param, SystemTime::now())?;
+    }
     let mut close = Notice::none();
     if req.connection_hooks {
         let urls = a.hooks.urls(HookEvent::Connect);

@@ -128,8 +128,14 @@ mod tests {
             mint(&args(&["--stream", "live/cam", "--action", "publish", "--expires", "1h"]), Some(secret.clone()), now)
                 .unwrap();
         assert_eq!(q, access::signed_query(&secret, Action::Publish, "live", "cam", 4600));
-        let t = rsrs_config::access::Token { enabled: true, secret: secret.clone(), publish: true, play: true };
-        assert!(access::check_token(&t, Action::Publish, "live", "cam", &format!("?{q}"), now).is_ok());
+        let t = rsrs_config::access::Token {
+            enabled: true,
+            secret: secret.clone(),
+            publish: true,
+            play: true,
+            ..Default::default()
+        };
+        assert!(access::check_token(&t, &[], Action::Publish, "live", "cam", &format!("?{q}"), now).is_ok());
         let url = mint(
             &args(&[
                 "--stream",
@@ -147,7 +153,7 @@ mod tests {
         )
         .unwrap();
         let (_, query) = url.split_once('?').unwrap();
-        assert!(access::check_token(&t, Action::Play, "live", "x", &format!("?{query}"), now).is_ok());
+        assert!(access::check_token(&t, &[], Action::Play, "live", "x", &format!("?{query}"), now).is_ok());
         assert!(matches!(
             mint(&args(&["--stream", "live/cam"]), Some(secret.clone()), now),
             Err(TokenCmdError::Required(_))

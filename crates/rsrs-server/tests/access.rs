@@ -22,14 +22,20 @@ struct HookService {
 
 impl HookService {
     fn start(ip: &str, delay: Duration) -> HookService {
+        HookService::serving(ip, delay, None)
+    }
+
+    /// A service that also answers `GET path` with `body` (a key set).
+    fn serving(ip: &str, delay: Duration, file: Option<(&str, String)>) -> HookService {
+        let file = file.map(|(p, b)| (p.to_string(), b));
         let listener = TcpListener::bind(format!("{ip}:0")).unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let calls = Arc::new(Mutex::new(Vec::new()));
         let rec = calls.clone();
         std::thread::spawn(move || {
             for sock in listener.incoming().flatten() {
-                let rec = rec.clone();
-                std::thread::spawn(move || answer(sock, &rec, delay));
+                let (rec, file) = (rec.clone(), file.clone());
+                std::thread::spawn(move || answer(sock, &rec, delay, file.as_ref()));
             }
         });
         HookService { addr, calls }
@@ -50,7 +56,7 @@ impl HookService {
     }
 }
 
-fn answer(mut sock: TcpStream, rec: &Mutex<Vec<(String, Value)>>, delay: Duration) {
+fn answer(mut sock: TcpStream, rec: &Mutex<Vec<(String, Value)>>, delay: Duration, file: Option<&(String, String)>) {
     let _ = sock.set_read_timeout(Some(Duration::from_secs(10)));
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -77,9 +83,13 @@ fn answer(mut sock: TcpStream, rec: &Mutex<Vec<(String, Value)>>, delay: Duratio
     let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
     let body: Value = serde_json::from_slice(&buf[head_end..]).unwrap_or(Value::Null);
     let deny = body["stream"].as_str().is_some_and(|s| s.contains("deny"));
-    rec.lock().unwrap().push((path, body));
+    rec.lock().unwrap().push((path.clone(), body));
     std::thread::sleep(delay);
-    let reply = if deny { r#"{"code":1,"msg":"not this one"}"# } else { r#"{"code":0}"# };
+    let reply = match file {
+        Some((p, body)) if *p == path => body.as_str(),
+        _ if deny => r#"{"code":1,"msg":"not this one"}"#,
+        _ => r#"{"code":0}"#,
+    };
     let _ = sock.write_all(
         format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}", reply.len())
             .as_bytes(),
@@ -371,6 +381,7 @@ fn a_reload_that_turns_hooks_on_applies_to_the_next_client() {
 fn a_config_that_restricts_access_in_a_way_rsrs_cannot_enforce_does_not_load() {
     for (extra, why) in [
         ("    http_hooks { enabled on; on_publish ftp://x/y; }", "must be http://"),
+        ("    token { enabled on; jwt_key /nonexistent/key.pem; }", "cannot read the JWT public key file"),
         ("    security { enabled on; allow publish 10.0.0.0/33; }", "is not all, an IP address or a CIDR"),
         ("    security { enabled on; allow record all; }", "is not publish or play"),
         ("    token { enabled on; secret short; }", "at least 16"),
@@ -390,4 +401,112 @@ fn a_config_that_restricts_access_in_a_way_rsrs_cannot_enforce_does_not_load() {
         assert!(text.contains(why), "{extra}: {text}");
         assert!(text.contains("srs.conf:"), "names the file and line: {text}");
     }
+}
+
+/// Runs openssl (needed for these tests: `apt-get install openssl`).
+fn openssl(args: &[&str], input: Option<&[u8]>) -> Vec<u8> {
+    let mut c = Command::new("openssl");
+    c.args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().expect("openssl must be installed (apt-get install openssl)");
+    if let Some(data) = input {
+        child.stdin.take().unwrap().write_all(data).unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "openssl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+fn b64url(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// A JWT signed by openssl (independently of rsrs's verifier) with `key`: RS256 for an RSA key,
+/// ES256 (the DER signature turned into JOSE's r||s) for a P-256 key.
+fn openssl_jwt(key: &std::path::Path, alg: &str, kid: Option<&str>, claims: &Value) -> String {
+    let mut header = serde_json::json!({ "alg": alg, "typ": "JWT" });
+    if let Some(k) = kid {
+        header["kid"] = k.into();
+    }
+    let input = format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
+    let der = openssl(&["dgst", "-sha256", "-sign", key.to_str().unwrap()], Some(input.as_bytes()));
+    let sig = if alg == "ES256" {
+        // SEQUENCE { INTEGER r, INTEGER s }, each as 32 big-endian bytes.
+        let int = |at: usize| -> (Vec<u8>, usize) {
+            assert_eq!(der[at], 0x02);
+            let len = der[at + 1] as usize;
+            let v = der[at + 2..at + 2 + len].iter().skip_while(|b| **b == 0).copied().collect::<Vec<u8>>();
+            let mut padded = vec![0u8; 32 - v.len()];
+            padded.extend(v);
+            (padded, at + 2 + len)
+        };
+        let (r, next) = int(2);
+        let (s, _) = int(next);
+        [r, s].concat()
+    } else {
+        der
+    };
+    format!("{input}.{}", b64url(&sig))
+}
+
+#[test]
+fn jwts_signed_with_a_public_key_from_a_file_or_a_key_set() {
+    let dir = std::env::temp_dir().join(format!("rsrs-jwt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", &p("rsa.pem")], None);
+    openssl(&["pkey", "-in", &p("rsa.pem"), "-pubout", "-out", &p("rsa.pub.pem")], None);
+    openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", &p("ec.pem")], None);
+    openssl(&["pkey", "-in", &p("ec.pem"), "-pubout", "-out", &p("ec.pub.pem")], None);
+    let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 3600;
+    let claims = serde_json::json!({ "exp": exp, "action": "publish", "stream": "live/*" });
+
+    // ES256 with a key file.
+    let s = Rsrs::start(
+        "jwt-file",
+        "127.0.21.9",
+        &conf(&format!("    token {{ enabled on; jwt_key {}; }}", p("ec.pub.pem"))),
+    );
+    let es = openssl_jwt(&dir.join("ec.pem"), "ES256", None, &claims);
+    let mut publisher = publish(&s.rtmp(&format!("live/jwt?token={es}")), true);
+    assert!(s.wait_log("publish started", Duration::from_secs(10)), "{}", s.log_text());
+    // Signed by another key, or with the right key but a different claim: refused.
+    let rs = openssl_jwt(&dir.join("rsa.pem"), "RS256", None, &claims);
+    assert!(!publish_ok(&s.rtmp(&format!("live/other?token={rs}"))).0);
+    let (head, _) = es.rsplit_once('.').unwrap();
+    let forged_claims = serde_json::json!({ "exp": exp, "action": "*", "stream": "*" });
+    let forged = format!(
+        "{}.{}.{}",
+        head.split('.').next().unwrap(),
+        b64url(forged_claims.to_string().as_bytes()),
+        es.rsplit('.').next().unwrap()
+    );
+    assert!(!publish_ok(&s.rtmp(&format!("live/other?token={forged}"))).0);
+    assert!(s.log_text().contains("no public key of the vhost has the JWT's algorithm"), "{}", s.log_text());
+    assert!(s.log_text().contains("signature does not match"), "{}", s.log_text());
+    let _ = publisher.0.kill();
+
+    // RS256 with a key set fetched from a URL, the key named by its kid.
+    let modulus =
+        String::from_utf8(openssl(&["rsa", "-pubin", "-in", &p("rsa.pub.pem"), "-modulus", "-noout"], None)).unwrap();
+    let hex = modulus.trim().strip_prefix("Modulus=").unwrap();
+    let n: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    let jwks = serde_json::json!({ "keys": [{ "kty": "RSA", "kid": "k1", "use": "sig", "alg": "RS256", "n": b64url(&n), "e": "AQAB" }] });
+    let keys = HookService::serving("127.0.21.104", Duration::ZERO, Some(("/jwks.json", jwks.to_string())));
+    let s2 = Rsrs::start(
+        "jwt-jwks",
+        "127.0.21.10",
+        &conf(&format!("    token {{ enabled on; jwks_url {}; }}", keys.url("/jwks.json"))),
+    );
+    assert!(s2.wait_log("public keys fetched", Duration::from_secs(10)), "{}", s2.log_text());
+    let rs_k1 = openssl_jwt(&dir.join("rsa.pem"), "RS256", Some("k1"), &claims);
+    assert!(publish_ok(&s2.rtmp(&format!("live/jwks?token={rs_k1}"))).0, "{}", s2.log_text());
+    let rs_k2 = openssl_jwt(&dir.join("rsa.pem"), "RS256", Some("k2"), &claims);
+    assert!(!publish_ok(&s2.rtmp(&format!("live/jwks?token={rs_k2}"))).0, "an unknown kid is refused");
+    assert!(!publish_ok(&s2.rtmp(&format!("live/jwks?token={es}"))).0, "an ES256 token has no key here");
+    let _ = std::fs::remove_dir_all(&dir);
 }

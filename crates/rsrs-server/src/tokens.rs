@@ -1,0 +1,129 @@
+//! The public keys RS256/ES256 JWTs are checked with (`token { jwt_key FILE; jwks_url URL; }`).
+//!
+//! Key files are read at start and at every reload; a file that cannot be read or parsed stops
+//! the start, or the reload (which keeps the running config). A key set URL is fetched in the
+//! background at once and every [`JWKS_REFRESH`]; until a first fetch succeeds, the JWTs it
+//! would check are refused (fail closed), and a failed refresh keeps the keys last fetched.
+
+use crate::access::{self, KeyError, PublicKey};
+use crate::server::Server;
+use rsrs_config::access::Token;
+use rsrs_config::Config;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// How often a key set is fetched again.
+pub const JWKS_REFRESH: Duration = Duration::from_secs(300);
+/// How soon a failed fetch is tried again.
+const JWKS_RETRY: Duration = Duration::from_secs(10);
+/// Most bytes of a key set.
+const MAX_JWKS: usize = 1024 * 1024;
+
+type Keys = Arc<Vec<Arc<PublicKey>>>;
+
+/// Why a key file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenKeyError {
+    #[error("cannot read the JWT public key file {path}: {err}")]
+    Read { path: String, err: std::io::Error },
+    #[error("the JWT public key file {path}: {err}")]
+    Key { path: String, err: KeyError },
+}
+
+/// The keys of every vhost's `token` block: read from files (by path), fetched (by URL).
+#[derive(Default)]
+pub struct TokenKeys {
+    files: Mutex<HashMap<String, Keys>>,
+    fetched: Mutex<HashMap<String, Keys>>,
+    fetching: Mutex<HashSet<String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl TokenKeys {
+    /// The public keys a vhost's JWTs may be signed with now.
+    pub fn for_token(&self, t: &Token) -> Vec<Arc<PublicKey>> {
+        let mut keys: Vec<Arc<PublicKey>> = lock(&self.files).get(&t.jwt_key).map(|k| k.to_vec()).unwrap_or_default();
+        keys.extend(lock(&self.fetched).get(&t.jwks_url).map(|k| k.to_vec()).unwrap_or_default());
+        keys
+    }
+
+    /// Reads every key file `cfg` names; nothing changes unless all of them can be used.
+    pub fn load_files(&self, cfg: &Config) -> Result<(), TokenKeyError> {
+        let mut loaded = HashMap::new();
+        for v in cfg.vhosts.iter().filter(|v| v.access.token.enabled && !v.access.token.jwt_key.is_empty()) {
+            let path = v.access.token.jwt_key.clone();
+            let pem = std::fs::read(&path).map_err(|err| TokenKeyError::Read { path: path.clone(), err })?;
+            let key =
+                access::public_key_from_pem(&pem).map_err(|err| TokenKeyError::Key { path: path.clone(), err })?;
+            info!(vhost = %v.name, "token: {:?} public key from {path}", key.alg);
+            loaded.insert(path, Arc::new(vec![Arc::new(key)]));
+        }
+        *lock(&self.files) = loaded;
+        Ok(())
+    }
+}
+
+/// Starts a fetcher for every key set URL `cfg` names that has none yet.
+pub fn start_fetchers(server: &Arc<Server>, cfg: &Config) {
+    for v in cfg.vhosts.iter().filter(|v| v.access.token.enabled && !v.access.token.jwks_url.is_empty()) {
+        let url = v.access.token.jwks_url.clone();
+        if lock(&server.token_keys.fetching).insert(url.clone()) {
+            tokio::spawn(fetch_loop(server.clone(), url));
+        }
+    }
+}
+
+async fn fetch_loop(server: Arc<Server>, url: String) {
+    loop {
+        let wait = match fetch(&server, &url).await {
+            Ok(keys) => {
+                info!(url, "token: {} public keys fetched", keys.len());
+                lock(&server.token_keys.fetched)
+                    .insert(url.clone(), Arc::new(keys.into_iter().map(Arc::new).collect()));
+                JWKS_REFRESH
+            }
+            Err(e) => {
+                warn!(url, "token: cannot fetch the key set, keeping the keys last fetched: {e}");
+                JWKS_RETRY
+            }
+        };
+        tokio::select! {
+            _ = server.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        let still_used =
+            server.config().vhosts.iter().any(|v| v.access.token.enabled && v.access.token.jwks_url == url);
+        if !still_used {
+            lock(&server.token_keys.fetched).remove(&url);
+            lock(&server.token_keys.fetching).remove(&url);
+            return;
+        }
+    }
+}
+
+async fn fetch(server: &Server, url: &str) -> Result<Vec<PublicKey>, String> {
+    let mut resp = server
+        .hooks
+        .http()
+        .get(url)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|e| crate::hooks::describe(&e))?;
+    if !resp.status().is_success() {
+        return Err(format!("HTTP {}", resp.status().as_u16()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| crate::hooks::describe(&e))? {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_JWKS {
+            return Err(format!("larger than {MAX_JWKS} bytes"));
+        }
+    }
+    access::public_keys_from_jwks(&body).map_err(|e| e.to_string())
+}
