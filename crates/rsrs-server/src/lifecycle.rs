@@ -39,7 +39,7 @@ pub enum LifecycleError {
 pub async fn run(srv: Arc<Server>) -> Result<(), LifecycleError> {
     let mut sigs = Signals::new()?;
     srv.token_keys.load_files(&srv.config())?;
-    crate::tokens::start_fetchers(&srv, &srv.config());
+    start_jwks_fetchers(&srv, &srv.config());
     let run = tokio::spawn(listeners::run(srv.clone()));
     // Started listeners first: a bind error ends start-up before anything else.
     let mut run = run;
@@ -214,7 +214,7 @@ pub async fn reload(srv: &Arc<Server>, why: &str) {
         error!("reload ({why}) failed; keeping the running config: {e}");
         return;
     }
-    crate::tokens::start_fetchers(srv, &new);
+    start_jwks_fetchers(srv, &new);
     let old = srv.config();
     let changes = describe_changes(&old, &new);
     for w in &new.warnings {
@@ -229,6 +229,43 @@ pub async fn reload(srv: &Arc<Server>, why: &str) {
     match listen_result {
         Ok(()) => info!("reload ({why}) applied in {} ms: {} changes", started.elapsed().as_millis(), changes.len()),
         Err(e) => error!("reload ({why}) applied, but a listener could not be opened: {e}"),
+    }
+}
+
+/// Starts a fetcher for every key set URL (`token { jwks_url }`) that has none yet. Each fetches
+/// at once, then every [`crate::tokens::JWKS_REFRESH`] (sooner after a failure), until no vhost
+/// names its URL any more.
+fn start_jwks_fetchers(srv: &Arc<Server>, cfg: &Config) {
+    for v in cfg.vhosts.iter().filter(|v| v.access.token.enabled && !v.access.token.jwks_url.is_empty()) {
+        let url = v.access.token.jwks_url.clone();
+        if !srv.token_keys.claim_fetcher(&url) {
+            continue;
+        }
+        let srv = srv.clone();
+        tokio::spawn(async move {
+            loop {
+                let wait = match crate::tokens::fetch(srv.hooks.http(), &url).await {
+                    Ok(keys) => {
+                        info!(url, "token: {} public keys fetched", keys.len());
+                        srv.token_keys.fetched(&url, keys);
+                        crate::tokens::JWKS_REFRESH
+                    }
+                    Err(e) => {
+                        warn!(url, "token: cannot fetch the key set, keeping the keys last fetched: {e}");
+                        crate::tokens::JWKS_RETRY
+                    }
+                };
+                tokio::select! {
+                    _ = srv.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                let used = srv.config().vhosts.iter().any(|v| v.access.token.enabled && v.access.token.jwks_url == url);
+                if !used {
+                    srv.token_keys.forget(&url);
+                    return;
+                }
+            }
+        });
     }
 }
 

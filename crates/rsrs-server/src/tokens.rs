@@ -6,18 +6,17 @@
 //! would check are refused (fail closed), and a failed refresh keeps the keys last fetched.
 
 use crate::access::{self, KeyError, PublicKey};
-use crate::server::Server;
 use rsrs_config::access::Token;
 use rsrs_config::Config;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tracing::{info, warn};
+use tracing::info;
 
 /// How often a key set is fetched again.
 pub const JWKS_REFRESH: Duration = Duration::from_secs(300);
 /// How soon a failed fetch is tried again.
-const JWKS_RETRY: Duration = Duration::from_secs(10);
+pub const JWKS_RETRY: Duration = Duration::from_secs(10);
 /// Most bytes of a key set.
 const MAX_JWKS: usize = 1024 * 1024;
 
@@ -66,55 +65,28 @@ impl TokenKeys {
         *lock(&self.files) = loaded;
         Ok(())
     }
-}
 
-/// Starts a fetcher for every key set URL `cfg` names that has none yet.
-pub fn start_fetchers(server: &Arc<Server>, cfg: &Config) {
-    for v in cfg.vhosts.iter().filter(|v| v.access.token.enabled && !v.access.token.jwks_url.is_empty()) {
-        let url = v.access.token.jwks_url.clone();
-        if lock(&server.token_keys.fetching).insert(url.clone()) {
-            tokio::spawn(fetch_loop(server.clone(), url));
-        }
+    /// Marks `url` as having a fetcher; false if it already has one.
+    pub fn claim_fetcher(&self, url: &str) -> bool {
+        lock(&self.fetching).insert(url.to_string())
+    }
+
+    /// Keeps a key set just fetched.
+    pub fn fetched(&self, url: &str, keys: Vec<PublicKey>) {
+        lock(&self.fetched).insert(url.to_string(), Arc::new(keys.into_iter().map(Arc::new).collect()));
+    }
+
+    /// Forgets a key set no vhost names any more, and its fetcher.
+    pub fn forget(&self, url: &str) {
+        lock(&self.fetched).remove(url);
+        lock(&self.fetching).remove(url);
     }
 }
 
-async fn fetch_loop(server: Arc<Server>, url: String) {
-    loop {
-        let wait = match fetch(&server, &url).await {
-            Ok(keys) => {
-                info!(url, "token: {} public keys fetched", keys.len());
-                lock(&server.token_keys.fetched)
-                    .insert(url.clone(), Arc::new(keys.into_iter().map(Arc::new).collect()));
-                JWKS_REFRESH
-            }
-            Err(e) => {
-                warn!(url, "token: cannot fetch the key set, keeping the keys last fetched: {e}");
-                JWKS_RETRY
-            }
-        };
-        tokio::select! {
-            _ = server.shutdown.cancelled() => return,
-            _ = tokio::time::sleep(wait) => {}
-        }
-        let still_used =
-            server.config().vhosts.iter().any(|v| v.access.token.enabled && v.access.token.jwks_url == url);
-        if !still_used {
-            lock(&server.token_keys.fetched).remove(&url);
-            lock(&server.token_keys.fetching).remove(&url);
-            return;
-        }
-    }
-}
-
-async fn fetch(server: &Server, url: &str) -> Result<Vec<PublicKey>, String> {
-    let mut resp = server
-        .hooks
-        .http()
-        .get(url)
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .map_err(|e| crate::hooks::describe(&e))?;
+/// Fetches and reads a key set.
+pub async fn fetch(client: &reqwest::Client, url: &str) -> Result<Vec<PublicKey>, String> {
+    let mut resp =
+        client.get(url).timeout(Duration::from_secs(10)).send().await.map_err(|e| crate::hooks::describe(&e))?;
     if !resp.status().is_success() {
         return Err(format!("HTTP {}", resp.status().as_u16()));
     }

@@ -510,3 +510,33 @@ fn jwts_signed_with_a_public_key_from_a_file_or_a_key_set() {
     assert!(!publish_ok(&s2.rtmp(&format!("live/jwks?token={es}"))).0, "an ES256 token has no key here");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_edge_asks_its_own_hooks_before_pulling_or_forwarding() {
+    let hooks = HookService::start("127.0.21.105", Duration::ZERO);
+    let origin = Rsrs::start("hooks-edge-o", "127.0.21.11", &conf(""));
+    let edge_conf = conf(&format!(
+        "    cluster {{ mode remote; origin 127.0.21.11; }}\n    http_hooks {{ enabled on; on_play {}; on_publish {}; }}",
+        hooks.url("/play"),
+        hooks.url("/publish")
+    ));
+    let edge = Rsrs::start("hooks-edge-e", "127.0.21.12", &edge_conf);
+    let mut publisher = publish(&origin.rtmp("live/e"), true);
+    assert!(origin.wait_log("publish started", Duration::from_secs(10)));
+    // Played through the edge: the edge's on_play decides, then the edge pulls from the origin.
+    let (streams, packets) = probe(&edge.http("/live/e.flv"), 1);
+    assert_sample_stream(&streams, &packets);
+    let plays = hooks.wait_for("on_play", 1, Duration::from_secs(5));
+    assert_eq!(plays[0]["stream"], "e");
+    // A stream the edge's hook refuses is refused at the edge, before any pull.
+    assert_eq!(http_request(&format!("{}:8080", edge.ip), "GET", "/live/deny-e.flv", &[]).0, 403);
+    assert!(
+        !edge.log_text().lines().any(|l| l.contains("edge: pulling") && l.contains("deny-e")),
+        "{}",
+        edge.log_text()
+    );
+    // A publish to the edge asks the edge's on_publish before it is forwarded.
+    assert!(!publish_ok(&edge.rtmp("live/deny-pub")).0);
+    assert_eq!(hooks.bodies("on_publish").len(), 1);
+    let _ = publisher.0.kill();
+}
