@@ -130,8 +130,11 @@ pub fn sps_dimensions(nal: &[u8]) -> Option<(u32, u32)> {
         2 => (2, 2 - frame_mbs_only),
         _ => (1, 2 - frame_mbs_only),
     };
-    let width = (width_mbs.checked_mul(16)?).checked_sub(crop_x * (cl + cr))?;
-    let height = ((2 - frame_mbs_only) * height_map_units * 16).checked_sub(crop_y * (ct + cb))?;
+    // Every value comes from the stream: checked, so a hostile SPS is None, not an overflow.
+    let crop = |unit: u32, a: u32, b: u32| a.checked_add(b)?.checked_mul(unit);
+    let width = width_mbs.checked_mul(16)?.checked_sub(crop(crop_x, cl, cr)?)?;
+    let height =
+        (2 - frame_mbs_only).checked_mul(height_map_units)?.checked_mul(16)?.checked_sub(crop(crop_y, ct, cb)?)?;
     Some((width, height))
 }
 
@@ -206,6 +209,49 @@ mod tests {
         assert_eq!(DecoderConfig::parse(&rec[..10]), Err(BadDecoderConfig { len: 10, at: 6 }));
         assert_eq!(DecoderConfig::parse(&rec[..14]), Err(BadDecoderConfig { len: 14, at: 13 }));
         assert_eq!(DecoderConfig::parse(&[1]), Err(BadDecoderConfig { len: 1, at: 1 }));
+    }
+
+    /// An SPS (baseline, no cropping unless asked) with the given size fields, exp-Golomb coded.
+    fn sps(width_mbs_minus1: u32, height_units_minus1: u32, frame_mbs_only: bool, crop: Option<[u32; 4]>) -> Vec<u8> {
+        let mut bits: Vec<bool> = Vec::new();
+        let mut put = |v: u64, n: u32| (0..n).rev().for_each(|i| bits.push(v >> i & 1 == 1));
+        let ue = |put: &mut dyn FnMut(u64, u32), v: u32| {
+            let x = v as u64 + 1;
+            let len = 64 - x.leading_zeros();
+            put(0, len - 1);
+            put(x, len);
+        };
+        put(66, 8); // profile_idc: baseline
+        put(0, 16); // constraints, level
+        ue(&mut put, 0); // sps id
+        ue(&mut put, 0); // log2_max_frame_num
+        ue(&mut put, 2); // poc type 2
+        ue(&mut put, 0); // max_num_ref_frames
+        put(0, 1); // gaps
+        ue(&mut put, width_mbs_minus1);
+        ue(&mut put, height_units_minus1);
+        put(frame_mbs_only as u64, 1);
+        if !frame_mbs_only {
+            put(0, 1); // mb_adaptive_frame_field
+        }
+        put(1, 1); // direct_8x8_inference
+        put(crop.is_some() as u64, 1);
+        for c in crop.unwrap_or_default().into_iter().filter(|_| crop.is_some()) {
+            ue(&mut put, c);
+        }
+        put(1, 1); // stop bit
+        let mut out = vec![0x67];
+        out.extend(bits.chunks(8).map(|c| c.iter().enumerate().fold(0u8, |a, (i, b)| a | (*b as u8) << (7 - i))));
+        out
+    }
+
+    #[test]
+    fn huge_sizes_and_crops_are_none_not_an_overflow() {
+        assert_eq!(sps_dimensions(&sps(39, 22, true, None)), Some((640, 368)));
+        assert_eq!(sps_dimensions(&sps(39, 22, true, Some([0, 0, 0, 4]))), Some((640, 360)));
+        // Found by the flv_to_ts fuzzer: 2 × 2^31 map units × 16 rows overflowed.
+        assert_eq!(sps_dimensions(&sps(39, (1 << 31) - 2, false, None)), None);
+        assert_eq!(sps_dimensions(&sps(39, 22, true, Some([u32::MAX - 1, 5, 0, 0]))), None);
     }
 
     #[test]
