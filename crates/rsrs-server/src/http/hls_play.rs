@@ -13,19 +13,19 @@ use crate::hls::viewers::{Session, MAX_SESSIONS};
 use crate::hub::StreamKey;
 use crate::server::Server;
 use crate::stats::ClientGuard;
-
-/// Largest playlist rewritten for a session.
-const MAX_PLAYLIST: u64 = 1024 * 1024;
 use crate::streams::{self, StreamRequest};
 use rsrs_config::{Config, Vhost};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
 
+/// Largest playlist rewritten for a session.
+const MAX_PLAYLIST: u64 = 1024 * 1024;
+
 /// The HLS vhost and stream a request's path names: `/APP.../STREAM.m3u8` or a segment beside
 /// it, on the vhost the Host header names.
-fn stream_of(cfg: &Config, req: &Request) -> Option<(Vhost, StreamKey)> {
-    let vhost = cfg.vhost(&req.host())?.clone();
+fn stream_of<'c>(cfg: &'c Config, req: &Request) -> Option<(&'c Vhost, StreamKey)> {
+    let vhost = cfg.vhost(&req.host())?;
     if !vhost.hls.enabled {
         return None;
     }
@@ -75,7 +75,7 @@ pub async fn handle(server: &Arc<Server>, cfg: &Config, req: &Request, guard: &C
     let tc_url = format!("rtmp://{}/{}", vhost.name, key.app);
     let query = strip_ctx(&req.query);
     let sreq = StreamRequest {
-        vhost: &vhost,
+        vhost,
         key: key.clone(),
         param: if query.is_empty() { String::new() } else { format!("?{query}") },
         client_host: &host,
@@ -124,8 +124,9 @@ fn segment(server: &Arc<Server>, cfg: &Config, req: &Request, guard: &ClientGuar
     let ctx = req.query_param("hls_ctx").unwrap_or_default();
     let known = !ctx.is_empty() && {
         let map = server.hls_viewers.map();
-        // The segment must belong to the session's stream: same directory, its name first.
-        map.get(&ctx).is_some_and(|s| segment_of(&req.path, s.key()))
+        // The segment must be the session's stream's: a session for one stream does not open
+        // another's segments.
+        map.get(&ctx).is_some_and(|s| segment_of(&req.path, s.key(), &vhost.hls.ts_file))
     };
     if known {
         return HlsReply::Files;
@@ -134,10 +135,16 @@ fn segment(server: &Arc<Server>, cfg: &Config, req: &Request, guard: &ClientGuar
     HlsReply::Full(Response::text(403, "no HLS viewer session: request the playlist first\n"))
 }
 
-/// Whether a segment path lies in the directory of the session's stream.
-fn segment_of(path: &str, key: &StreamKey) -> bool {
+/// Whether a segment path is one of the session's stream: in its app's directory and, when the
+/// segment template names files after the stream (`[stream]-[seq].ts`, the default), so named.
+fn segment_of(path: &str, key: &StreamKey, ts_template: &str) -> bool {
     let path = path.trim_start_matches('/');
-    path.rsplit_once('/').is_some_and(|(dir, _)| dir == key.app)
+    let Some((dir, file)) = path.rsplit_once('/') else { return false };
+    let named_after_stream = ts_template.rsplit('/').next().is_some_and(|f| f.starts_with("[stream]"));
+    dir == key.app
+        && (!named_after_stream
+            || file.starts_with(&format!("{}-", key.stream))
+            || file.starts_with(&format!("{}.", key.stream)))
 }
 
 /// The query without `hls_ctx`.
@@ -186,7 +193,11 @@ mod tests {
         );
         assert_eq!(strip_ctx("hls_ctx=x&token=y"), "token=y");
         let key = StreamKey { vhost: "v".into(), app: "live".into(), stream: "s".into() };
-        assert!(segment_of("/live/s-3.ts", &key));
-        assert!(!segment_of("/other/s-3.ts", &key));
+        let t = "[app]/[stream]-[seq].ts";
+        assert!(segment_of("/live/s-3.ts", &key, t));
+        assert!(!segment_of("/other/s-3.ts", &key, t));
+        assert!(!segment_of("/live/another-3.ts", &key, t), "another stream's segment");
+        assert!(!segment_of("/live/sx-3.ts", &key, t));
+        assert!(segment_of("/live/seg-3.ts", &key, "[app]/seg-[seq].ts"), "a template not named after the stream");
     }
 }

@@ -288,17 +288,12 @@ async fn connection(
             } else {
                 hls_play::HlsReply::Files
             };
-            if let hls_play::HlsReply::Full(mut resp) = hls {
-                resp.headers.extend(cors_headers(&req, crossdomain));
-                let keep = req.keep_alive() && !server.draining.is_cancelled();
-                let n = write_response(&mut sock, &resp, keep, head_only).await?;
-                guard.client.counters.sent(n);
-                if !keep {
-                    return Ok(());
-                }
-                continue;
-            }
-            match files::serve(&cfg.http_server.dir, &req).await {
+            let files = match hls {
+                // A session's playlist, a viewer's master playlist, or a refusal.
+                hls_play::HlsReply::Full(resp) => files::FileReply::Full(resp),
+                hls_play::HlsReply::Files => files::serve(&cfg.http_server.dir, &req).await,
+            };
+            match files {
                 files::FileReply::Full(r) => r,
                 files::FileReply::Stream(head, file, len) => {
                     let keep = req.keep_alive();
