@@ -54,6 +54,8 @@ pub struct Hooks {
     pending: Arc<AtomicUsize>,
     dropped: Arc<AtomicU64>,
     next_request: Arc<AtomicU64>,
+    /// Woken when the last pending notification finishes (a quit waits for them).
+    idle: Arc<tokio::sync::Notify>,
 }
 
 impl Default for Hooks {
@@ -72,13 +74,16 @@ impl Hooks {
             // into someone else's acceptance.
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .unwrap_or_default();
+            // Only a broken build (no TLS backend) fails here, at start-up. Falling back to a
+            // default client would follow redirects and wait for ever: fail loudly instead.
+            .expect("the hooks' HTTP client must build (rustls with its bundled roots)");
         Hooks {
             client,
             notices: Arc::new(Semaphore::new(NOTIFY_CONCURRENCY)),
             pending: Arc::new(AtomicUsize::new(0)),
             dropped: Arc::new(AtomicU64::new(0)),
             next_request: Arc::new(AtomicU64::new(1)),
+            idle: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -114,7 +119,8 @@ impl Hooks {
             self.pending.fetch_sub(1, Ordering::AcqRel);
             return;
         };
-        let (client, notices, pending) = (self.client.clone(), self.notices.clone(), self.pending.clone());
+        let (client, notices, pending, idle) =
+            (self.client.clone(), self.notices.clone(), self.pending.clone(), self.idle.clone());
         let first = self.next_request.fetch_add(urls.len() as u64 * NOTIFY_ATTEMPTS as u64, Ordering::Relaxed);
         rt.spawn(async move {
             let _permit = notices.acquire().await;
@@ -141,8 +147,28 @@ impl Hooks {
                     }
                 }
             }
-            pending.fetch_sub(1, Ordering::AcqRel);
+            if pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+                idle.notify_waiters();
+            }
         });
+    }
+
+    /// Waits until no notification is pending, for at most `limit`; whether they all went out.
+    /// A quit calls it so the last `on_stop`, `on_unpublish` and `on_dvr` are not lost.
+    pub async fn drained(&self, limit: Duration) -> bool {
+        let wait = async {
+            loop {
+                let woken = self.idle.notified();
+                tokio::pin!(woken);
+                // Registered before looking, so a finish in between is not missed.
+                woken.as_mut().enable();
+                if self.pending() == 0 {
+                    return;
+                }
+                woken.await;
+            }
+        };
+        tokio::time::timeout(limit, wait).await.is_ok()
     }
 
     /// The HTTP client (connection pool, rustls) for other calls to HTTP services: the origin
@@ -329,6 +355,18 @@ pub fn accepts(status: u16, body: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quit_waits_for_notifications_then_gives_up() {
+        let hooks = Hooks::new();
+        assert!(hooks.drained(Duration::from_millis(1)).await, "nothing pending");
+        // Nothing listens on port 1: every attempt is refused at once, retried after 1 s and 2 s.
+        hooks.notify(HookEvent::Stop, vec!["http://127.0.0.1:1/x".into()], serde_json::json!({}));
+        assert_eq!(hooks.pending(), 1);
+        assert!(!hooks.drained(Duration::from_millis(500)).await, "still retrying");
+        assert!(hooks.drained(Duration::from_secs(10)).await, "given up after its attempts");
+        assert_eq!(hooks.pending(), 0);
+    }
 
     #[test]
     fn srs_success_rule() {

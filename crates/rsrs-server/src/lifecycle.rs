@@ -120,6 +120,10 @@ async fn finish(srv: &Arc<Server>) {
     if tokio::time::timeout(Duration::from_secs(10), srv.tasks.wait()).await.is_err() {
         warn!("some DVR files did not finish within 10 s");
     }
+    // The hooks of what just ended (on_stop, on_unpublish, on_close, on_dvr) go out before exit.
+    if !srv.hooks.drained(Duration::from_secs(5)).await {
+        warn!("{} hook notifications were still pending after 5 s; not sent", srv.hooks.pending());
+    }
 }
 
 async fn graceful(srv: &Arc<Server>, sigs: &mut Signals, why: &str) -> Result<(), LifecycleError> {
