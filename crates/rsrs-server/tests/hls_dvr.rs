@@ -111,7 +111,9 @@ fn hls_plays_from_rsrs_and_nginx_and_playlists_are_always_whole() {
     assert!(publisher.wait_timeout(Duration::from_secs(30)).is_some_and(|st| st.success()), "publisher failed");
     assert!(s.wait_log("HLS finished", Duration::from_secs(5)), "{}", s.log_text());
     let versions = watcher.finish();
-    assert!(versions.len() >= 3, "expected several playlist versions, saw {}", versions.len());
+    // Three are written (one per segment); a loaded machine may deliver the media in a burst
+    // and two writes can fall between polls, so at least one rewrite must have been seen.
+    assert!(versions.len() >= 2, "expected the playlist to be seen changing, saw {} versions", versions.len());
     let mut last_seq = 0;
     for v in &versions {
         let (seq, _, segs) = strict_playlist(v).unwrap_or_else(|e| panic!("invalid playlist version: {e}\n{v}"));
