@@ -121,6 +121,16 @@ impl RateSampler {
 pub struct Clients {
     map: Mutex<HashMap<String, Arc<Client>>>,
     pub total: AtomicU64,
+    /// Bytes of clients that have left, per vhost and in all (`""`): with the live clients'
+    /// counters, the cumulative totals the API reports (SRS's never go down).
+    retired: Mutex<HashMap<String, (u64, u64)>>,
+}
+
+/// Bytes sent and received.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ByteTotals {
+    pub send: u64,
+    pub recv: u64,
 }
 
 impl Clients {
@@ -159,6 +169,24 @@ impl Clients {
         v
     }
 
+    /// Bytes since the process started, of every client that has been on `vhost` (`None`: on
+    /// any vhost, or none yet), those connected now and those gone.
+    pub fn byte_totals(&self, vhost: Option<&str>) -> ByteTotals {
+        // Both read under the map's lock (then the totals', the order a leaving client takes),
+        // so a client leaving meanwhile is counted once: the totals never go down.
+        let map = self.map();
+        let mut t = ByteTotals::default();
+        for c in map.values().filter(|c| vhost.is_none_or(|v| c.details().is_some_and(|d| d.vhost == v))) {
+            t.send += c.counters.send_bytes.load(Ordering::Relaxed);
+            t.recv += c.counters.recv_bytes.load(Ordering::Relaxed);
+        }
+        let retired = self.retired.lock().unwrap_or_else(|e| e.into_inner());
+        let (send, recv) = retired.get(vhost.unwrap_or("")).copied().unwrap_or_default();
+        t.send += send;
+        t.recv += recv;
+        t
+    }
+
     /// Takes a rate sample of every client (called periodically).
     pub fn sample(&self, now: Instant) {
         for c in self.map().values() {
@@ -179,13 +207,60 @@ pub struct ClientGuard {
 
 impl Drop for ClientGuard {
     fn drop(&mut self) {
-        self.clients.map().remove(&self.client.id);
+        // Counted into the totals under the same lock it leaves the map by, so a reader never
+        // sees its bytes twice or not at all.
+        let mut map = self.clients.map();
+        map.remove(&self.client.id);
+        let (send, recv) = (
+            self.client.counters.send_bytes.load(Ordering::Relaxed),
+            self.client.counters.recv_bytes.load(Ordering::Relaxed),
+        );
+        let mut retired = self.clients.retired.lock().unwrap_or_else(|e| e.into_inner());
+        let mut add = |key: String| {
+            let e = retired.entry(key).or_default();
+            e.0 += send;
+            e.1 += recv;
+        };
+        add(String::new());
+        if let Some(d) = self.client.details() {
+            add(d.vhost);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_totals_never_go_down_when_clients_leave() {
+        let c = Arc::new(Clients::default());
+        let details = |vhost: &str| ClientDetails {
+            vhost: vhost.into(),
+            app: "live".into(),
+            stream: "s".into(),
+            stream_url: "/live/s".into(),
+            stream_id: "vid-1".into(),
+            tc_url: String::new(),
+            page_url: String::new(),
+            swf_url: String::new(),
+            kind: ClientType::RtmpPlay,
+        };
+        let a = c.register("127.0.0.1".parse().unwrap());
+        a.client.set_details(details("v1"));
+        a.client.counters.sent(1000);
+        let b = c.register("127.0.0.1".parse().unwrap());
+        b.client.set_details(details("v2"));
+        b.client.counters.received(500);
+        assert_eq!(c.byte_totals(None), ByteTotals { send: 1000, recv: 500 });
+        drop(a);
+        assert_eq!(c.byte_totals(None), ByteTotals { send: 1000, recv: 500 }, "a leaving client keeps its bytes");
+        assert_eq!(c.byte_totals(Some("v1")), ByteTotals { send: 1000, recv: 0 });
+        b.client.counters.received(1);
+        drop(b);
+        assert_eq!(c.byte_totals(Some("v2")), ByteTotals { send: 0, recv: 501 });
+        assert_eq!(c.byte_totals(None), ByteTotals { send: 1000, recv: 501 });
+    }
 
     #[test]
     fn register_and_drop() {

@@ -436,3 +436,35 @@ fn env_only_mode_serves() {
     let (streams, packets) = probe(&s.rtmp("live/env"), 2);
     assert_sample_stream(&streams, &packets);
 }
+
+#[test]
+fn api_byte_counters_are_cumulative_and_never_go_down_when_clients_leave() {
+    let s = Rsrs::start("bytes", "127.0.2.13", ORIGIN_CONF);
+    let totals = |s: &Rsrs| {
+        let sum = s.api("/api/v1/summaries");
+        let vh = s.api("/api/v1/vhosts/");
+        let v = &vh["vhosts"][0];
+        (
+            sum["data"]["system"]["srs_send_bytes"].as_u64().unwrap(),
+            sum["data"]["system"]["srs_recv_bytes"].as_u64().unwrap(),
+            v["send_bytes"].as_u64().unwrap(),
+            v["recv_bytes"].as_u64().unwrap(),
+        )
+    };
+    let mut publisher = publish(&s.rtmp("live/b"), true);
+    assert!(s.wait_log("publish started", Duration::from_secs(10)));
+    let (streams, packets) = probe(&s.http("/live/b.flv"), 1);
+    assert_sample_stream(&streams, &packets);
+    let with_publisher = totals(&s);
+    assert!(
+        with_publisher.0 > 10_000 && with_publisher.2 > 10_000,
+        "a player's bytes stay counted: {with_publisher:?}"
+    );
+    // The publisher leaves too: nothing it sent is forgotten.
+    let _ = publisher.0.kill();
+    assert!(s.wait_log("publish stopped", Duration::from_secs(10)), "{}", s.log_text());
+    let after = totals(&s);
+    assert!(after.0 >= with_publisher.0 && after.1 >= with_publisher.1, "{with_publisher:?} then {after:?}");
+    assert!(after.2 >= with_publisher.2 && after.3 >= with_publisher.3, "{with_publisher:?} then {after:?}");
+    assert!(after.3 > 10_000, "the publisher's bytes stay in the vhost's total: {after:?}");
+}

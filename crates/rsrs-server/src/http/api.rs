@@ -167,13 +167,10 @@ fn vhost_json(server: &Server, v: &rsrs_config::Vhost) -> Value {
     let clients: Vec<_> =
         server.clients.all().into_iter().filter(|c| c.details().is_some_and(|d| d.vhost == name)).collect();
     let streams = server.hub.all().into_iter().filter(|s| s.key.vhost == name).count();
-    let (mut send, mut recv) = (0u64, 0u64);
-    for c in &clients {
-        send += c.counters.send_bytes.load(Ordering::Relaxed);
-        recv += c.counters.recv_bytes.load(Ordering::Relaxed);
-    }
+    // Cumulative, as SRS's: clients that left still count.
+    let bytes = server.clients.byte_totals(Some(name));
     json!({ "id": server.vhost_id(name), "name": name, "enabled": enabled, "clients": clients.len(), "streams": streams,
-            "send_bytes": send, "recv_bytes": recv, "kbps": { "recv_30s": 0, "send_30s": 0 },
+            "send_bytes": bytes.send, "recv_bytes": bytes.recv, "kbps": { "recv_30s": 0, "send_30s": 0 },
             "hls": if v.hls.enabled { json!({ "enabled": true, "fragment": v.hls.fragment }) } else { json!({ "enabled": false }) } })
 }
 
@@ -254,11 +251,8 @@ fn summaries(server: &Server) -> Value {
         .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse().ok()))
         .unwrap_or(0.0);
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let (mut send, mut recv) = (0u64, 0u64);
-    for c in server.clients.all() {
-        send += c.counters.send_bytes.load(Ordering::Relaxed);
-        recv += c.counters.recv_bytes.load(Ordering::Relaxed);
-    }
+    let bytes = server.clients.byte_totals(None);
+    let (send, recv) = (bytes.send, bytes.recv);
     json!({
         "ok": true, "now_ms": now_ms,
         "self": {
