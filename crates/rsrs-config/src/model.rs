@@ -82,6 +82,16 @@ pub struct HttpServer {
     pub crossdomain: bool,
 }
 
+/// SRS's Prometheus exporter: `exporter { enabled on; listen 9972; label ...; tag ...; }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exporter {
+    pub enabled: bool,
+    pub listen: Endpoint,
+    /// Put on every series as `label="..."` and `tag="..."` when set (SRS does the same).
+    pub label: String,
+    pub tag: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeJitter {
     Full,
@@ -237,6 +247,7 @@ pub struct Config {
     pub auto_reload_for_docker: bool,
     pub http_api: HttpApi,
     pub http_server: HttpServer,
+    pub exporter: Exporter,
     pub vhosts: Vec<std::sync::Arc<Vhost>>,
     /// Non-fatal findings (unimplemented directives, odd values) to log at start.
     pub warnings: Vec<String>,
@@ -377,6 +388,16 @@ impl Config {
                 .unwrap_or_else(|| "./objs/nginx/html".into()),
             crossdomain: g.global(&["http_server", "crossdomain"]).map(|v| v.bool()).transpose()?.unwrap_or(true),
         };
+        let exporter = Exporter {
+            enabled: g.global(&["exporter", "enabled"]).map(|v| v.bool()).transpose()?.unwrap_or(false),
+            listen: g
+                .global(&["exporter", "listen"])
+                .map(|v| v.endpoint())
+                .transpose()?
+                .unwrap_or(Endpoint::parse("9972").expect("valid")),
+            label: g.global(&["exporter", "label"]).map(|v| v.string()).transpose()?.unwrap_or_default(),
+            tag: g.global(&["exporter", "tag"]).map(|v| v.string()).transpose()?.unwrap_or_default(),
+        };
         let ms = |path: &[&str], default: u64| -> Result<Duration, ConfigError> {
             Ok(Duration::from_millis(g.global(path).map(|v| v.f64()).transpose()?.map_or(default, |v| v as u64)))
         };
@@ -416,6 +437,7 @@ impl Config {
                 .unwrap_or(true),
             http_api,
             http_server,
+            exporter,
             vhosts,
             warnings,
         };

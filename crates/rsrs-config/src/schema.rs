@@ -23,6 +23,7 @@ pub(crate) enum Section {
     Leaf,
     HttpApi,
     HttpServer,
+    Exporter,
     Vhost,
     Play,
     Publish,
@@ -73,6 +74,10 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
         HttpServer => match name {
             "enabled" | "listen" | "dir" | "crossdomain" => leaf,
             "https" => Yes(Opaque),
+            _ => return None,
+        },
+        Exporter => match name {
+            "enabled" | "listen" | "label" | "tag" => leaf,
             _ => return None,
         },
         RawApi => match name {
@@ -173,8 +178,9 @@ pub(crate) fn root(name: &str) -> Option<Support> {
         | "is_full" => Yes(Section::Leaf),
         "http_api" => Yes(Section::HttpApi),
         "http_server" => Yes(Section::HttpServer),
+        "exporter" => Yes(Section::Exporter),
         "vhost" => Yes(Section::Vhost),
-        "asprocess" | "heartbeat" | "stats" | "stream_caster" | "rtc_server" | "srt_server" | "exporter" => NotYet,
+        "asprocess" | "heartbeat" | "stats" | "stream_caster" | "rtc_server" | "srt_server" => NotYet,
         "ff_log_dir"
         | "ff_log_level"
         | "empty_ip_ok"

@@ -21,6 +21,7 @@ pub mod inotify;
 pub mod lifecycle;
 pub mod listeners;
 pub mod logging;
+pub mod metrics;
 pub mod rtmp;
 pub mod server;
 pub mod streams;

@@ -140,9 +140,12 @@ async fn accept_loop(server: Arc<Server>, l: TcpListener, kind: ListenerKind) {
         let srv = server.clone();
         match kind {
             ListenerKind::Rtmp => tokio::spawn(async move { crate::rtmp::conn::serve(srv, sock, peer, guard).await }),
-            ListenerKind::Http { api, files } => {
-                tokio::spawn(async move { crate::http::serve(srv, sock, peer, guard, HttpRole { api, files }).await })
-            }
+            ListenerKind::Http { api, files } => tokio::spawn(async move {
+                crate::http::serve(srv, sock, peer, guard, HttpRole { api, files, metrics: false }).await
+            }),
+            ListenerKind::Exporter => tokio::spawn(async move {
+                crate::http::serve(srv, sock, peer, guard, HttpRole { api: false, files: false, metrics: true }).await
+            }),
         };
     }
 }

@@ -45,6 +45,8 @@ pub struct Server {
     pub hooks: crate::hooks::Hooks,
     /// Public keys for RS256/ES256 JWTs (`token { jwt_key; jwks_url; }`).
     pub token_keys: crate::tokens::TokenKeys,
+    /// CPU time at the last scrape of `/metrics`.
+    pub cpu: crate::metrics::cpu::CpuSampler,
     /// HLS viewer sessions (`hls_ctx`).
     pub hls_viewers: crate::hls::viewers::HlsViewers,
 }
@@ -73,6 +75,7 @@ impl Server {
             slots: Arc::new(Slots::default()),
             hooks: crate::hooks::Hooks::new(),
             hls_viewers: Default::default(),
+            cpu: Default::default(),
             token_keys: Default::default(),
         })
     }
@@ -144,6 +147,8 @@ pub fn source_settings(v: &Vhost) -> SourceSettings {
 pub struct HttpRole {
     pub api: bool,
     pub files: bool,
+    /// The exporter's listener: `/metrics` only.
+    pub metrics: bool,
 }
 
 /// What a listener serves.
@@ -151,6 +156,7 @@ pub struct HttpRole {
 pub enum ListenerKind {
     Rtmp,
     Http { api: bool, files: bool },
+    Exporter,
 }
 
 impl ListenerKind {
@@ -159,7 +165,7 @@ impl ListenerKind {
         match self {
             ListenerKind::Rtmp => ConnClass::Rtmp,
             ListenerKind::Http { files: true, .. } => ConnClass::Http,
-            ListenerKind::Http { .. } => ConnClass::Api,
+            ListenerKind::Http { .. } | ListenerKind::Exporter => ConnClass::Api,
         }
     }
 
@@ -169,6 +175,7 @@ impl ListenerKind {
             ListenerKind::Http { api: true, files: true } => "HTTP API+server",
             ListenerKind::Http { api: true, files: false } => "HTTP API",
             ListenerKind::Http { .. } => "HTTP server",
+            ListenerKind::Exporter => "Prometheus exporter",
         }
     }
 }
@@ -185,6 +192,9 @@ pub fn wanted_listeners(cfg: &Config) -> Vec<(ListenerKind, SocketAddr)> {
             v.extend(api.map(|a| (ListenerKind::Http { api: true, files: false }, a)));
             v.extend(files.map(|f| (ListenerKind::Http { api: false, files: true }, f)));
         }
+    }
+    if cfg.exporter.enabled {
+        v.push((ListenerKind::Exporter, cfg.exporter.listen.0));
     }
     v
 }

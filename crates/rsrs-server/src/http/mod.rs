@@ -279,6 +279,11 @@ async fn connection(
             } else {
                 Response::text(405, "Method Not Allowed")
             }
+        } else if req.path == "/metrics" && (role.metrics || (role.api && cfg.exporter.enabled)) {
+            // The exporter's port, and the API's too while the exporter is on (as SRS).
+            Response::new(200, crate::metrics::CONTENT_TYPE, crate::metrics::render(server))
+        } else if role.metrics {
+            Response::text(404, "Not Found: the exporter serves /metrics\n")
         } else if role.api && (req.path.starts_with("/api/") || req.path == "/api" || (!role.files)) {
             // Boxed: an API request is rare on a player's connection, and its future is large.
             Box::pin(api::handle(server, &req)).await
@@ -436,7 +441,13 @@ mod future_size {
         let _client = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
         let (sock, peer) = listener.accept().await.unwrap();
         let guard = server.clients.register(peer.ip());
-        let f = super::serve(server.clone(), sock, peer, guard, crate::server::HttpRole { api: false, files: true });
+        let f = super::serve(
+            server.clone(),
+            sock,
+            peer,
+            guard,
+            crate::server::HttpRole { api: false, files: true, metrics: false },
+        );
         let size = std::mem::size_of_val(&f);
         eprintln!("HTTP connection future: {size} bytes");
         assert!(size <= 4096, "the HTTP connection future grew to {size} bytes; box what is large and rare");
