@@ -16,6 +16,8 @@ pub enum ClientType {
     FmlePublish,
     FlashPublish,
     HaivisionPublish,
+    /// An HLS viewer session (`hls_ctx`): no connection of its own.
+    HlsPlay,
 }
 
 impl ClientType {
@@ -26,6 +28,7 @@ impl ClientType {
             ClientType::FmlePublish => "fmle-publish",
             ClientType::FlashPublish => "flash-publish",
             ClientType::HaivisionPublish => "haivision-publish",
+            ClientType::HlsPlay => "hls-play",
         }
     }
 

@@ -235,6 +235,23 @@ fn hls_viewers_cause_one_on_play_and_files_are_reported_while_the_hook_is_slow()
     }
     assert!(fetched >= 20, "fetched {fetched} segments");
     assert_eq!(fast.bodies("on_play").len() - on_play_before, 1, "one on_play for the viewer, not one per request");
+    // The viewer is a client in the API (`hls-play`, its id the session's), with its bytes.
+    let ctx = media_uri.split("hls_ctx=").nth(1).unwrap().split('&').next().unwrap().to_string();
+    let clients = s.api("/api/v1/clients/?count=100");
+    let viewer = clients["clients"].as_array().unwrap().iter().find(|c| c["id"] == ctx.as_str()).cloned();
+    let viewer = viewer.unwrap_or_else(|| panic!("session {ctx} not among the clients: {clients}"));
+    assert_eq!(viewer["type"], "hls-play");
+    assert!(viewer["send_bytes"].as_u64().unwrap() > 20 * 10_000, "20 segments were sent: {viewer}");
+    // A second viewer, kicked through the API: its session's requests get 404, and on_stop goes out.
+    let (_, _, master2) = http_request(&addr, "GET", "/live/h.m3u8", &[]);
+    let uri2 = String::from_utf8_lossy(&master2).lines().find(|l| l.contains("hls_ctx=")).unwrap().to_string();
+    let ctx2 = uri2.split("hls_ctx=").nth(1).unwrap().to_string();
+    assert_eq!(http_request(&addr, "GET", &uri2, &[]).0, 200);
+    let stops_before = fast.bodies("on_stop").len();
+    let (st, _, _) = http_request(&format!("{}:1985", s.ip), "DELETE", &format!("/api/v1/clients/{ctx2}"), &[]);
+    assert_eq!(st, 200);
+    assert_eq!(http_request(&addr, "GET", &uri2, &[]).0, 404, "a kicked session's playlist");
+    assert!(fast.wait_for("on_stop", stops_before + 1, Duration::from_secs(10)).len() > stops_before);
     // A segment without a session is refused where play is restricted.
     let (st, _, _) = http_request(&addr, "GET", "/live/h-1.ts", &[]);
     assert_eq!(st, 403);
@@ -262,9 +279,17 @@ fn hls_viewers_cause_one_on_play_and_files_are_reported_while_the_hook_is_slow()
     assert!(publisher.0.try_wait().unwrap().is_none(), "publisher still running");
     let (streams, packets) = probe(&s.http("/live/h.flv"), 1);
     assert_sample_stream(&streams, &packets);
-    // The viewer goes quiet: its session ends after 2 × hls_window (min 10 s) with one on_stop.
-    let stops = fast.wait_for("on_stop", 1, Duration::from_secs(30));
-    assert!(stops.iter().any(|b| b["stream"] == "h"), "{stops:?}");
+    // The first viewer goes quiet: its session ends after 2 × hls_window (min 10 s), with an
+    // on_stop that names it.
+    assert!(
+        wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
+            fast.bodies("on_stop").iter().any(|b| b["client_id"] == ctx.as_str() && b["stream"] == "h")
+        }),
+        "{:?}",
+        fast.bodies("on_stop")
+    );
+    let clients = s.api("/api/v1/clients/?count=100");
+    assert!(!clients["clients"].as_array().unwrap().iter().any(|c| c["id"] == ctx.as_str()), "{clients}");
     let _ = started;
 }
 

@@ -3,6 +3,7 @@
 
 use crate::hooks::Admitted;
 use crate::hub::StreamKey;
+use crate::stats::ClientGuard;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -17,16 +18,38 @@ pub struct Session {
     ttl: Duration,
     /// Sends `on_stop` when the session is dropped.
     _admitted: Admitted,
+    /// The viewer in the API's client list (`hls-play`, its id the `hls_ctx`), until it ends.
+    client: ClientGuard,
 }
 
 impl Session {
-    pub fn new(key: StreamKey, ttl: Duration, admitted: Admitted) -> Session {
-        Session { key, last_seen: Instant::now(), ttl, _admitted: admitted }
+    pub fn new(key: StreamKey, ttl: Duration, admitted: Admitted, client: ClientGuard) -> Session {
+        Session { key, last_seen: Instant::now(), ttl, _admitted: admitted, client }
     }
 
     pub fn key(&self) -> &StreamKey {
         &self.key
     }
+
+    /// Counts bytes served to this viewer.
+    pub fn sent(&self, n: u64) {
+        self.client.client.counters.sent(n as usize);
+    }
+
+    pub fn kicked(&self) -> bool {
+        self.client.client.kill.is_cancelled()
+    }
+}
+
+/// What a session id names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// A live session of this stream (now marked seen).
+    Live,
+    /// A session kicked through the API: its requests get 404, as in SRS.
+    Kicked,
+    /// No session of this stream.
+    Unknown,
 }
 
 /// The live HLS viewer sessions of a server.
@@ -40,14 +63,21 @@ impl HlsViewers {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Marks a session seen (a playlist request); false if there is no such session for `key`.
-    pub fn touch(&self, ctx: &str, key: &StreamKey) -> bool {
-        match self.map().get_mut(ctx) {
+    /// Marks a session seen (a playlist request). A kicked session ends here.
+    pub fn touch(&self, ctx: &str, key: &StreamKey) -> Seen {
+        let mut map = self.map();
+        match map.get_mut(ctx) {
+            Some(s) if s.key == *key && s.kicked() => {
+                let gone = map.remove(ctx);
+                drop(map);
+                drop(gone);
+                Seen::Kicked
+            }
             Some(s) if s.key == *key => {
                 s.last_seen = Instant::now();
-                true
+                Seen::Live
             }
-            _ => false,
+            _ => Seen::Unknown,
         }
     }
 

@@ -9,10 +9,11 @@
 //! is a config error, since plain files could not keep anyone out.)
 
 use super::{Request, Response};
-use crate::hls::viewers::{Session, MAX_SESSIONS};
+use crate::hls::viewers::{Seen, Session, MAX_SESSIONS};
 use crate::hub::StreamKey;
 use crate::server::Server;
 use crate::stats::ClientGuard;
+use crate::stats::{ClientDetails, ClientType};
 use crate::streams::{self, StreamRequest};
 use rsrs_config::{Config, Vhost};
 use std::sync::Arc;
@@ -53,7 +54,7 @@ pub async fn handle(server: &Arc<Server>, cfg: &Config, req: &Request, guard: &C
         return HlsReply::Files;
     }
     if req.path.ends_with(".ts") {
-        return segment(server, cfg, req, guard);
+        return segment(server, cfg, req, guard).await;
     }
     let Some((vhost, key)) = stream_of(cfg, req) else { return HlsReply::Files };
     if !vhost.hls.ctx {
@@ -65,11 +66,23 @@ pub async fn handle(server: &Arc<Server>, cfg: &Config, req: &Request, guard: &C
         return HlsReply::Files; // 404 as any missing file
     }
     let ctx = req.query_param("hls_ctx").unwrap_or_default();
-    if !ctx.is_empty() && server.hls_viewers.touch(&ctx, &key) {
-        return HlsReply::Full(session_playlist(&file, &ctx, vhost.hls.ts_ctx).await);
+    if !ctx.is_empty() {
+        match server.hls_viewers.touch(&ctx, &key) {
+            Seen::Live => {
+                let resp = session_playlist(&file, &ctx, vhost.hls.ts_ctx).await;
+                if let Some(s) = server.hls_viewers.map().get(&ctx) {
+                    s.sent(resp.body.len() as u64);
+                }
+                return HlsReply::Full(resp);
+            }
+            Seen::Kicked => return HlsReply::Full(Response::text(404, "Not Found: the HLS session was ended\n")),
+            Seen::Unknown => {}
+        }
     }
-    // A new viewer (or one whose session ended): admitted like any play.
-    let id = crate::ids::random_id("", 8);
+    // A new viewer (or one whose session ended): admitted like any play. It appears in the
+    // API's clients as `hls-play`, its id the session's.
+    let viewer = server.clients.register(guard.client.ip);
+    let id = viewer.client.id.clone();
     let page_url = req.header("referer").unwrap_or("").to_string();
     let host = req.host();
     let tc_url = format!("rtmp://{}/{}", vhost.name, key.app);
@@ -100,7 +113,18 @@ pub async fn handle(server: &Arc<Server>, cfg: &Config, req: &Request, guard: &C
             return HlsReply::Full(Response::text(503, "too many HLS viewers\n"));
         }
         let ttl = Duration::from_secs_f64((2.0 * vhost.hls.window).max(10.0));
-        map.insert(id.clone(), Session::new(key.clone(), ttl, admitted));
+        viewer.client.set_details(ClientDetails {
+            vhost: key.vhost.clone(),
+            app: key.app.clone(),
+            stream: key.stream.clone(),
+            stream_url: key.url(),
+            stream_id: server.hub.get(&key).map(|s| s.id.clone()).unwrap_or_default(),
+            tc_url,
+            page_url,
+            swf_url: String::new(),
+            kind: ClientType::HlsPlay,
+        });
+        map.insert(id.clone(), Session::new(key.clone(), ttl, admitted, viewer));
     }
     info!(stream = %key.url(), hls_ctx = %id, peer = %guard.client.ip, "HLS viewer session started");
     let mut target = format!("{}?hls_ctx={id}", req.path);
@@ -116,7 +140,7 @@ pub async fn handle(server: &Arc<Server>, cfg: &Config, req: &Request, guard: &C
 
 /// A segment: with a live session it is that viewer's; without one, refused where the vhost
 /// restricts play.
-fn segment(server: &Arc<Server>, cfg: &Config, req: &Request, guard: &ClientGuard) -> HlsReply {
+async fn segment(server: &Arc<Server>, cfg: &Config, req: &Request, guard: &ClientGuard) -> HlsReply {
     let Some(vhost) = cfg.vhost(&req.host()).filter(|v| v.hls.enabled) else { return HlsReply::Files };
     if !vhost.access.restricts(rsrs_config::Action::Play) || !vhost.hls.ctx {
         return HlsReply::Files;
@@ -126,9 +150,17 @@ fn segment(server: &Arc<Server>, cfg: &Config, req: &Request, guard: &ClientGuar
         let map = server.hls_viewers.map();
         // The segment must be the session's stream's: a session for one stream does not open
         // another's segments.
-        map.get(&ctx).is_some_and(|s| segment_of(&req.path, s.key(), &vhost.hls.ts_file))
+        map.get(&ctx).is_some_and(|s| !s.kicked() && segment_of(&req.path, s.key(), &vhost.hls.ts_file))
     };
     if known {
+        // Accounted to the viewer (its bytes in the API), as SRS does.
+        let len = match super::files::resolve(&cfg.http_server.dir, &req.path) {
+            Some(p) => tokio::fs::metadata(p).await.map(|m| m.len()).unwrap_or(0),
+            None => 0,
+        };
+        if let Some(s) = server.hls_viewers.map().get(&ctx) {
+            s.sent(len);
+        }
         return HlsReply::Files;
     }
     warn!(path = %crate::names::Escaped(&req.path), peer = %guard.client.ip, "HLS segment refused: no viewer session");
