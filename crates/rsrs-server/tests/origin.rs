@@ -455,6 +455,15 @@ fn api_byte_counters_are_cumulative_and_never_go_down_when_clients_leave() {
     assert!(s.wait_log("publish started", Duration::from_secs(10)));
     let (streams, packets) = probe(&s.http("/live/b.flv"), 1);
     assert_sample_stream(&streams, &packets);
+    // An HTTP-FLV player shows the URL it asked for, and the bytes of its request.
+    let player = Players::start(&s.http("live/b.flv?k=1"), "flv", 1, 4);
+    let clients = s.wait_api("/api/v1/clients/?count=100", Duration::from_secs(10), |v| {
+        v["clients"].as_array().is_some_and(|c| c.iter().any(|c| c["type"] == "flv-play"))
+    });
+    let flv = clients["clients"].as_array().unwrap().iter().find(|c| c["type"] == "flv-play").unwrap().clone();
+    assert_eq!(flv["tcUrl"], "http://127.0.2.13:8080/live/b.flv?k=1", "{flv}");
+    assert!(flv["recv_bytes"].as_u64().unwrap() > 20, "{flv}");
+    assert_eq!(player.report()["players"], 1);
     let with_publisher = totals(&s);
     assert!(
         with_publisher.0 > 10_000 && with_publisher.2 > 10_000,

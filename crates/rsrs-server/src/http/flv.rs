@@ -90,7 +90,14 @@ pub async fn serve(
         stream: key.stream.clone(),
         stream_url: key.url(),
         stream_id: source.id.clone(),
-        tc_url: sreq.tc_url.to_string(),
+        // The URL the player asked for (SRS shows an RTMP tcUrl here, which no HTTP player used).
+        tc_url: format!(
+            "http://{}{}{}{}",
+            req.header("host").unwrap_or(""),
+            req.path,
+            if req.query.is_empty() { "" } else { "?" },
+            req.query
+        ),
         page_url: req.header("referer").unwrap_or("").to_string(),
         swf_url: String::new(),
         kind: ClientType::FlvPlay,
@@ -292,6 +299,7 @@ mod tests {
             headers: vec![("Host".into(), host.into())],
             http10: false,
             body: Bytes::new(),
+            wire_len: 0,
         }
     }
 

@@ -38,6 +38,9 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     pub http10: bool,
     pub body: Bytes,
+    /// Bytes the request took on the wire (head and body as sent): what the client is
+    /// counted as having sent.
+    pub wire_len: usize,
 }
 
 impl Request {
@@ -215,7 +218,7 @@ async fn connection(
                 Ok(Err(e)) => return Err(e),
             },
         };
-        guard.client.counters.received(req.body.len());
+        guard.client.counters.received(req.wire_len);
         served += 1;
         let cfg = server.config();
         let head_only = req.method == "HEAD";
@@ -370,6 +373,7 @@ async fn read_request(sock: &mut TcpStream, buf: &mut BytesMut) -> Result<Option
         if !buf.is_empty() {
             if let Some(head) = parse_head(buf, &limits)? {
                 bytes::Buf::advance(buf, head.head_len);
+                let mut wire_len = head.head_len;
                 let body = match head.framing {
                     BodyFraming::None => Bytes::new(),
                     BodyFraming::Length(n) => {
@@ -378,12 +382,14 @@ async fn read_request(sock: &mut TcpStream, buf: &mut BytesMut) -> Result<Option
                                 return Err(HttpError::Closed("inside the request body"));
                             }
                         }
+                        wire_len += n;
                         buf.split_to(n).freeze()
                     }
                     BodyFraming::Chunked => {
                         let mut dec = ChunkedDecoder::new(limits.max_body);
                         loop {
                             let used = dec.feed(buf)?;
+                            wire_len += used;
                             bytes::Buf::advance(buf, used);
                             if dec.is_done() {
                                 break;
@@ -396,7 +402,7 @@ async fn read_request(sock: &mut TcpStream, buf: &mut BytesMut) -> Result<Option
                     }
                 };
                 let RequestHead { method, path, query, headers, http10, .. } = head;
-                return Ok(Some(Request { method, path, query, headers, http10, body }));
+                return Ok(Some(Request { method, path, query, headers, http10, body, wire_len }));
             }
         }
         // Read no further than the head limit allows before parsing again, so an oversized head
