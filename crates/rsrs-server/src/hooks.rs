@@ -312,16 +312,23 @@ async fn get(client: &reqwest::Client, url: &str, request: u64) -> Result<String
     read_answer(resp).await
 }
 
-async fn read_answer(mut resp: reqwest::Response) -> Result<String, CallError> {
-    let mut answer = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| CallError::Transport(describe(&e)))? {
-        answer.extend_from_slice(&chunk);
-        if answer.len() > MAX_ANSWER {
-            answer.truncate(MAX_ANSWER);
-            break;
+async fn read_answer(resp: reqwest::Response) -> Result<String, CallError> {
+    let (answer, _cut) = read_body(resp, MAX_ANSWER).await.map_err(|e| CallError::Transport(describe(&e)))?;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+/// A response's body, read no further than `max` bytes; whether it was longer (and cut there).
+/// Every HTTP service rsrs asks (hooks, cluster peers, key sets) is read through this bound.
+pub async fn read_body(mut resp: reqwest::Response, max: usize) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        body.extend_from_slice(&chunk);
+        if body.len() > max {
+            body.truncate(max);
+            return Ok((body, true));
         }
     }
-    Ok(String::from_utf8_lossy(&answer).into_owned())
+    Ok((body, false))
 }
 
 /// reqwest's errors name their kind only at the top; say the cause too (refused, timed out...).

@@ -54,21 +54,20 @@ impl StreamRequest<'_> {
     /// The JSON body SRS sends to hooks about this client and stream.
     fn hook_body(&self, server: &Server, event: HookEvent) -> Value {
         let stream_id = server.hub.get(&self.key).map(|s| s.id.clone()).unwrap_or_default();
-        json!({
-            "server_id": server.server_id,
-            "service_id": server.service_id,
-            "action": event.name(),
-            "client_id": self.client_id,
-            "ip": self.reported_ip,
-            "vhost": self.key.vhost,
-            "app": self.key.app,
-            "stream": self.key.stream,
-            "param": self.param,
-            "tcUrl": self.tc_url,
-            "pageUrl": self.page_url,
-            "stream_url": self.key.url(),
-            "stream_id": stream_id,
-        })
+        let ids = (server.server_id.as_str(), server.service_id.as_str());
+        let mut body = self.publisher().hook_body(ids, event, &self.key, &stream_id);
+        body["pageUrl"] = json!(self.page_url);
+        body
+    }
+
+    /// The client as the writers' hooks (`on_dvr`, `on_hls`) name it.
+    fn publisher(&self) -> Publisher {
+        Publisher {
+            client_id: self.client_id.to_string(),
+            ip: self.reported_ip.clone(),
+            tc_url: self.tc_url.to_string(),
+            param: self.param.clone(),
+        }
     }
 }
 
@@ -186,12 +185,7 @@ pub async fn publish(server: &Arc<Server>, req: &StreamRequest<'_>) -> Result<Pu
         crate::edge::start_forward(server, &req.key, vhost, &req.param);
     } else {
         // Writers attach before the first media so they miss nothing.
-        let publisher = Publisher {
-            client_id: req.client_id.to_string(),
-            ip: req.reported_ip.clone(),
-            tc_url: req.tc_url.to_string(),
-            param: req.param.clone(),
-        };
+        let publisher = req.publisher();
         crate::hls::start(server, &req.key, vhost, &publisher);
         crate::dvr::start(server, &req.key, vhost, &publisher);
     }

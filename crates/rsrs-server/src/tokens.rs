@@ -85,17 +85,12 @@ impl TokenKeys {
 
 /// Fetches and reads a key set.
 pub async fn fetch(client: &reqwest::Client, url: &str) -> Result<Vec<PublicKey>, String> {
-    let mut resp =
-        client.get(url).timeout(Duration::from_secs(10)).send().await.map_err(|e| crate::hooks::describe(&e))?;
+    let resp = client.get(url).timeout(Duration::from_secs(10)).send().await.map_err(|e| crate::hooks::describe(&e))?;
     if !resp.status().is_success() {
         return Err(format!("HTTP {}", resp.status().as_u16()));
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| crate::hooks::describe(&e))? {
-        body.extend_from_slice(&chunk);
-        if body.len() > MAX_JWKS {
-            return Err(format!("larger than {MAX_JWKS} bytes"));
-        }
+    match crate::hooks::read_body(resp, MAX_JWKS).await.map_err(|e| crate::hooks::describe(&e))? {
+        (_, true) => Err(format!("larger than {MAX_JWKS} bytes")),
+        (body, false) => access::public_keys_from_jwks(&body).map_err(|e| e.to_string()),
     }
-    access::public_keys_from_jwks(&body).map_err(|e| e.to_string())
 }

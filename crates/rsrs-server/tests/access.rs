@@ -146,11 +146,10 @@ fn hooks_decide_publish_and_play_and_are_told_the_end() {
     let (status, _, body) = http_request(&format!("{}:8080", s.ip), "GET", "/live/deny-x.flv", &[]);
     assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
     assert!(String::from_utf8_lossy(&body).contains("on_play hook"), "{}", String::from_utf8_lossy(&body));
-    let (ok, err) = publish_ok(&s.rtmp("live/deny-me"));
+    let (ok, _) = publish_ok(&s.rtmp("live/deny-me"));
     assert!(!ok, "a denied publish must fail");
     assert!(s.wait_log("publish refused", Duration::from_secs(5)), "{}", s.log_text());
     assert!(s.log_text().contains("not this one"), "the hook's answer is logged");
-    let _ = err;
 
     // The allowed publisher stops: on_unpublish, then on_close with its byte counts.
     drop(publisher.0.kill());
@@ -199,7 +198,6 @@ fn hls_viewers_cause_one_on_play_and_files_are_reported_while_the_hook_is_slow()
             fast.url("/notify/[app]/[stream]/[ts_url]"),
         )),
     );
-    let started = Instant::now();
     let mut publisher = publish(&s.rtmp("live/h"), true);
     let addr = format!("{}:8080", s.ip);
     assert!(
@@ -290,7 +288,6 @@ fn hls_viewers_cause_one_on_play_and_files_are_reported_while_the_hook_is_slow()
     );
     let clients = s.api("/api/v1/clients/?count=100");
     assert!(!clients["clients"].as_array().unwrap().iter().any(|c| c["id"] == ctx.as_str()), "{clients}");
-    let _ = started;
 }
 
 #[test]

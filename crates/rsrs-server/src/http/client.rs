@@ -38,7 +38,7 @@ pub async fn request(
         }
     };
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
-    let mut resp = client
+    let resp = client
         .request(method, format!("http://{addr}{path}"))
         .header(reqwest::header::HOST, host)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -47,14 +47,10 @@ pub async fn request(
         .await
         .map_err(failed)?;
     let status = resp.status().as_u16();
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(failed)? {
-        body.extend_from_slice(&chunk);
-        if body.len() > MAX_RESPONSE {
-            return Err(PeerError::TooLarge(addr));
-        }
+    match crate::hooks::read_body(resp, MAX_RESPONSE).await.map_err(failed)? {
+        (_, true) => Err(PeerError::TooLarge(addr)),
+        (body, false) => Ok((status, body)),
     }
-    Ok((status, body))
 }
 
 /// Resolves `host:port` to every address it names (a headless Service has one per pod).
