@@ -5,7 +5,11 @@
   schemas of every version from 1.25 to the newest that kubernetes-validate ships; an unknown
   apiVersion or kind is a failure, not a warning;
 - every kustomization.yaml lists exactly the manifests of its directory, and they exist;
-- every srs.conf embedded in a ConfigMap passes `rsrs -t`.
+- every srs.conf embedded in a ConfigMap passes `rsrs -t`;
+- custom resources Kubernetes has no schema for (the Prometheus Operator's ServiceMonitor) are
+  checked strictly against the fields of their API that rsrs's manifests may use (CUSTOM below);
+  any other apiVersion/kind is a failure;
+- prometheus-adapter rules (a ConfigMap's `config.yaml` with `rules`) are well formed.
 
 Usage: check.py --rsrs PATH/TO/rsrs [--dir DIR] [--extract OUT]. Exit status 1 on any failure.
 Needs: pip install kubernetes-validate (which brings PyYAML).
@@ -17,8 +21,65 @@ import subprocess
 import sys
 import tempfile
 
+import jsonschema
 import kubernetes_validate
 import yaml
+
+
+def strict(props, required=()):
+    return {"type": "object", "properties": props, "required": list(required), "additionalProperties": False}
+
+
+STR = {"type": "string"}
+STRS = {"type": "array", "items": STR}
+STRMAP = {"type": "object", "additionalProperties": STR}
+DURATION = {"type": "string", "pattern": r"^(0|(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"}
+RELABEL = strict({
+    "sourceLabels": STRS, "separator": STR, "targetLabel": STR, "regex": STR, "modulus": {"type": "integer"},
+    "replacement": STR,
+    "action": {"enum": ["replace", "keep", "drop", "hashmod", "labelmap", "labeldrop", "labelkeep",
+                        "lowercase", "uppercase", "keepequal", "dropequal"]},
+})
+LABEL_SELECTOR = strict({
+    "matchLabels": STRMAP,
+    "matchExpressions": {"type": "array", "items": strict({
+        "key": STR, "operator": {"enum": ["In", "NotIn", "Exists", "DoesNotExist"]}, "values": STRS},
+        required=["key", "operator"])},
+})
+METADATA = strict({"name": STR, "namespace": STR, "labels": STRMAP, "annotations": STRMAP}, required=["name"])
+
+# Schemas of custom resources, written from their API reference (the fields rsrs's manifests may
+# use; an unknown field fails, as server-side strict field validation would).
+CUSTOM = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): strict({
+        "apiVersion": STR, "kind": STR, "metadata": METADATA,
+        "spec": strict({
+            "jobLabel": STR, "targetLabels": STRS, "podTargetLabels": STRS, "sampleLimit": {"type": "integer"},
+            "selector": LABEL_SELECTOR,
+            "namespaceSelector": strict({"any": {"type": "boolean"}, "matchNames": STRS}),
+            "endpoints": {"type": "array", "minItems": 1, "items": strict({
+                "port": STR, "targetPort": {"type": ["integer", "string"]}, "path": STR,
+                "scheme": {"enum": ["http", "https"]}, "interval": DURATION, "scrapeTimeout": DURATION,
+                "honorLabels": {"type": "boolean"}, "honorTimestamps": {"type": "boolean"},
+                "params": {"type": "object", "additionalProperties": STRS},
+                "relabelings": {"type": "array", "items": RELABEL},
+                "metricRelabelings": {"type": "array", "items": RELABEL},
+            })},
+        }, required=["selector", "endpoints"]),
+    }, required=["apiVersion", "kind", "metadata", "spec"]),
+}
+
+ADAPTER_RULE = strict({
+    "seriesQuery": STR,
+    "seriesFilters": {"type": "array", "items": strict({"is": STR, "isNot": STR})},
+    "resources": strict({"overrides": {"type": "object", "additionalProperties": strict({"resource": STR, "group": STR})},
+                         "template": STR}),
+    "name": strict({"matches": STR, "as": STR}),
+    "metricsQuery": STR,
+}, required=["seriesQuery", "metricsQuery"])
+ADAPTER_CONFIG = strict({"rules": {"type": "array", "minItems": 1, "items": ADAPTER_RULE},
+                         "externalRules": {"type": "array", "items": ADAPTER_RULE},
+                         "resourceRules": {"type": "object"}}, required=["rules"])
 
 
 def versions():
@@ -65,6 +126,19 @@ def main():
             for doc in docs:
                 n_docs += 1
                 what = "%s %s/%s" % (path, doc.get("kind"), (doc.get("metadata") or {}).get("name"))
+                custom = CUSTOM.get((doc.get("apiVersion"), doc.get("kind")))
+                if custom is not None:
+                    try:
+                        jsonschema.validate(doc, custom)
+                    except jsonschema.ValidationError as e:
+                        failures.append("%s: %s at %s" % (what, e.message, "/".join(str(p) for p in e.absolute_path)))
+                    continue
+                adapter = (doc.get("data") or {}).get("config.yaml") if doc.get("kind") == "ConfigMap" else None
+                if adapter is not None:
+                    try:
+                        jsonschema.validate(yaml.safe_load(adapter), ADAPTER_CONFIG)
+                    except (yaml.YAMLError, jsonschema.ValidationError) as e:
+                        failures.append("%s: prometheus-adapter config.yaml: %s" % (what, str(e).splitlines()[0]))
                 for v in vs:
                     try:
                         kubernetes_validate.validate(doc, v, strict=True)

@@ -92,6 +92,13 @@ pub struct Exporter {
     pub tag: String,
 }
 
+/// SRS's `stats { network 0; disk sda sdb; }`: the block devices whose busy time the API's
+/// `disk_busy_percent` reports (none listed: the busiest whole disk).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Stats {
+    pub disks: Vec<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeJitter {
     Full,
@@ -248,6 +255,7 @@ pub struct Config {
     pub http_api: HttpApi,
     pub http_server: HttpServer,
     pub exporter: Exporter,
+    pub stats: Stats,
     pub vhosts: Vec<std::sync::Arc<Vhost>>,
     /// Non-fatal findings (unimplemented directives, odd values) to log at start.
     pub warnings: Vec<String>,
@@ -398,6 +406,7 @@ impl Config {
             label: g.global(&["exporter", "label"]).map(|v| v.string()).transpose()?.unwrap_or_default(),
             tag: g.global(&["exporter", "tag"]).map(|v| v.string()).transpose()?.unwrap_or_default(),
         };
+        let stats = Stats { disks: g.global(&["stats", "disk"]).map(|v| v.args).unwrap_or_default() };
         let ms = |path: &[&str], default: u64| -> Result<Duration, ConfigError> {
             Ok(Duration::from_millis(g.global(path).map(|v| v.f64()).transpose()?.map_or(default, |v| v as u64)))
         };
@@ -438,6 +447,7 @@ impl Config {
             http_api,
             http_server,
             exporter,
+            stats,
             vhosts,
             warnings,
         };

@@ -24,6 +24,7 @@ pub(crate) enum Section {
     HttpApi,
     HttpServer,
     Exporter,
+    Stats,
     Vhost,
     Play,
     Publish,
@@ -78,6 +79,10 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
         },
         Exporter => match name {
             "enabled" | "listen" | "label" | "tag" => leaf,
+            _ => return None,
+        },
+        Stats => match name {
+            "enabled" | "network" | "disk" => leaf,
             _ => return None,
         },
         RawApi => match name {
@@ -179,8 +184,9 @@ pub(crate) fn root(name: &str) -> Option<Support> {
         "http_api" => Yes(Section::HttpApi),
         "http_server" => Yes(Section::HttpServer),
         "exporter" => Yes(Section::Exporter),
+        "stats" => Yes(Section::Stats),
         "vhost" => Yes(Section::Vhost),
-        "asprocess" | "heartbeat" | "stats" | "stream_caster" | "rtc_server" | "srt_server" => NotYet,
+        "asprocess" | "heartbeat" | "stream_caster" | "rtc_server" | "srt_server" => NotYet,
         "ff_log_dir"
         | "ff_log_level"
         | "empty_ip_ok"

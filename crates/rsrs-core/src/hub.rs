@@ -12,7 +12,7 @@ use crate::media::{MediaPacket, TagError, Track, Tracks};
 use bytes::Bytes;
 use rsrs_codec::flv;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 use tokio::sync::broadcast;
@@ -205,6 +205,14 @@ pub struct Source {
     pub video_frames: AtomicU64,
     pub recv_bytes: AtomicU64,
     pub send_bytes: AtomicU64,
+    /// Mirrors of what the state lock guards, for readers that must not take it (the metrics
+    /// scrape): whether a publisher holds the stream, and the GOP cache's bytes.
+    pub published: AtomicBool,
+    pub gop_bytes: AtomicU64,
+    /// Times a player fell a whole ring behind, and the packets such players were not sent
+    /// (dropped by the ring, then skipped until the next keyframe).
+    pub lags: AtomicU64,
+    pub skipped_packets: AtomicU64,
     created_at: Instant,
 }
 
@@ -260,6 +268,10 @@ impl Source {
             video_frames: AtomicU64::new(0),
             recv_bytes: AtomicU64::new(0),
             send_bytes: AtomicU64::new(0),
+            published: AtomicBool::new(false),
+            gop_bytes: AtomicU64::new(0),
+            lags: AtomicU64::new(0),
+            skipped_packets: AtomicU64::new(0),
             created_at: Instant::now(),
         }
     }
@@ -282,6 +294,7 @@ impl Source {
             return Err(StreamBusy(self.key.url(), other.clone()));
         }
         st.publisher = Some(client_id.to_string());
+        self.published.store(true, Ordering::Relaxed);
         st.publisher_kind = kind;
         st.publisher_tc_url = tc_url.to_string();
         // A new publish starts a new cache (SRS resets metadata and sequence headers too).
@@ -297,7 +310,9 @@ impl Source {
             return;
         }
         st.publisher = None;
+        self.published.store(false, Ordering::Relaxed);
         st.clear_gop();
+        self.gop_bytes.store(0, Ordering::Relaxed);
         let _ = self.tx.send(HubEvent::Unpublished);
     }
 
@@ -310,6 +325,7 @@ impl Source {
     /// Forgets cached track information and GOP (a new upstream starts afresh).
     pub fn reset_cache(&self) {
         self.lock().clear_cache();
+        self.gop_bytes.store(0, Ordering::Relaxed);
     }
 
     /// Bytes the GOP cache holds now.
@@ -363,6 +379,7 @@ impl Source {
                 self.video_frames.fetch_add(1, Ordering::Relaxed);
             }
             cache_gop(&mut st, &packet, &settings, &self.key);
+            self.gop_bytes.store(st.gop_bytes as u64, Ordering::Relaxed);
         }
         // Sent under the lock so a subscriber's snapshot and its ring position line up exactly.
         let _ = self.tx.send(HubEvent::Media(packet));
@@ -571,8 +588,12 @@ impl Consumer {
                 if f.is_config() && f.track == Track::Video {
                     self.has_video = true;
                 }
-                if !self.paused && self.skip.admit(&f, self.has_video) {
-                    batch.push(f);
+                if !self.paused {
+                    if self.skip.admit(&f, self.has_video) {
+                        batch.push(f);
+                    } else {
+                        self.guard.source.skipped_packets.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 None
             }
@@ -583,6 +604,9 @@ impl Consumer {
 
     fn lagged(&mut self, missed: u64, batch: &mut Vec<Arc<MediaPacket>>) {
         tracing::debug!(missed, "player fell behind the ring; skipping to the next keyframe");
+        let source = &self.guard.source;
+        source.lags.fetch_add(1, Ordering::Relaxed);
+        source.skipped_packets.fetch_add(missed, Ordering::Relaxed);
         self.skip.lagged();
         batch.extend(self.guard.source.tracks().packets().cloned());
     }

@@ -77,6 +77,8 @@ pub struct Client {
     pub kill: CancellationToken,
     pub details: Mutex<Option<ClientDetails>>,
     rate: Mutex<RateSampler>,
+    /// The registry's count of identified clients.
+    identified: Arc<AtomicU64>,
 }
 
 impl Client {
@@ -84,8 +86,13 @@ impl Client {
         self.details.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Records what the client is. The first time also counts it in `identified` (SRS counts a
+    /// client when it publishes or plays, not API calls or half-open connections).
     pub fn set_details(&self, d: ClientDetails) {
-        *self.details.lock().unwrap_or_else(|e| e.into_inner()) = Some(d);
+        let first = self.details.lock().unwrap_or_else(|e| e.into_inner()).replace(d).is_none();
+        if first {
+            self.identified.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// (recv, send) kbps over about the last 30 s.
@@ -123,7 +130,13 @@ impl RateSampler {
 #[derive(Debug, Default)]
 pub struct Clients {
     map: Mutex<HashMap<String, Arc<Client>>>,
-    pub total: AtomicU64,
+    /// Connections accepted since start (API calls and scrapes too).
+    pub connections: AtomicU64,
+    /// Clients that published or played since start (SRS's `srs_clients_total`).
+    pub total: Arc<AtomicU64>,
+    /// Connections that ended on an error of theirs or ours (not a normal close, a kick, or the
+    /// peer going away): SRS's `srs_clients_errs_total`.
+    pub errors: AtomicU64,
     /// Bytes of clients that have left, per vhost and in all (`""`): with the live clients'
     /// counters, the cumulative totals the API reports (SRS's never go down).
     retired: Mutex<HashMap<String, (u64, u64)>>,
@@ -151,9 +164,10 @@ impl Clients {
             kill: CancellationToken::new(),
             details: Mutex::new(None),
             rate: Mutex::new(RateSampler::default()),
+            identified: self.total.clone(),
         });
         self.map().insert(client.id.clone(), client.clone());
-        self.total.fetch_add(1, Ordering::Relaxed);
+        self.connections.fetch_add(1, Ordering::Relaxed);
         ClientGuard { client, clients: self.clone(), slot: None }
     }
 
@@ -161,8 +175,14 @@ impl Clients {
         self.map().get(id).cloned()
     }
 
+    /// Connections now (API calls and scrapes too).
     pub fn count(&self) -> usize {
         self.map().len()
+    }
+
+    /// Clients that publish or play now (SRS's `srs_clients`).
+    pub fn identified(&self) -> usize {
+        self.map().values().filter(|c| c.details.lock().unwrap_or_else(|e| e.into_inner()).is_some()).count()
     }
 
     /// Identified clients, oldest first.
@@ -235,10 +255,8 @@ impl Drop for ClientGuard {
 mod tests {
     use super::*;
 
-    #[test]
-    fn byte_totals_never_go_down_when_clients_leave() {
-        let c = Arc::new(Clients::default());
-        let details = |vhost: &str| ClientDetails {
+    fn details(vhost: &str) -> ClientDetails {
+        ClientDetails {
             vhost: vhost.into(),
             app: "live".into(),
             stream: "s".into(),
@@ -248,7 +266,12 @@ mod tests {
             page_url: String::new(),
             swf_url: String::new(),
             kind: ClientType::RtmpPlay,
-        };
+        }
+    }
+
+    #[test]
+    fn byte_totals_never_go_down_when_clients_leave() {
+        let c = Arc::new(Clients::default());
         let a = c.register("127.0.0.1".parse().unwrap());
         a.client.set_details(details("v1"));
         a.client.counters.sent(1000);
@@ -270,6 +293,11 @@ mod tests {
         let c = Arc::new(Clients::default());
         let g = c.register("127.0.0.1".parse().unwrap());
         assert_eq!(c.count(), 1);
+        assert_eq!((c.identified(), c.total.load(Ordering::Relaxed)), (0, 0), "not a client until it plays");
+        let d = details("v");
+        g.client.set_details(d.clone());
+        g.client.set_details(d);
+        assert_eq!((c.identified(), c.total.load(Ordering::Relaxed)), (1, 1), "counted once");
         assert!(c.get(&g.client.id).is_some());
         drop(g);
         assert_eq!(c.count(), 0);

@@ -9,6 +9,7 @@
 use crate::hooks::Publisher;
 use crate::hub::{Consumer, StreamKey};
 use crate::media::{MediaPacket, Track, Tracks};
+use crate::metrics::events::Events;
 use crate::paths::{self, Stamp};
 use crate::server::{source_settings, Server};
 use rsrs_codec::amf0::{self, Amf0Value};
@@ -120,6 +121,7 @@ impl Recorder {
         }
         .await;
         if let Err(e) = result {
+            Events::bump(&server.events.dvr_errors);
             error!(stream = %url, "DVR stopped for this stream: {e}");
             // Keep what was written: finish the file if it is still open. After a disk error
             // what the writer holds is in doubt, so only what was flushed is kept.
@@ -261,6 +263,7 @@ impl Recorder {
             warn!(stream = %self.key.url(), file = %tmp.display(), "DVR: sync failed: {e}");
         }
         tokio::fs::rename(&file.tmp, &file.path).await.map_err(err)?;
+        Events::bump(&self.server.events.dvr_files);
         self.finished_hook(&file.path);
         let (url, path) = (self.key.url(), file.path.display());
         match flushed {

@@ -45,6 +45,52 @@ pub enum HookRefusal {
     Unreachable { event: HookEvent, url: String, request: u64, error: String },
 }
 
+/// What became of a hook call (the `outcome` label of `rsrs_hook_calls_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookOutcome {
+    /// Answered with SRS's success.
+    Accepted,
+    /// A deciding hook said no (status or body).
+    Refused,
+    /// Could not be asked, or a notification failed every attempt.
+    Failed,
+    /// A notification dropped: too many were waiting.
+    Dropped,
+}
+
+impl HookOutcome {
+    pub const ALL: [HookOutcome; 4] =
+        [HookOutcome::Accepted, HookOutcome::Refused, HookOutcome::Failed, HookOutcome::Dropped];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookOutcome::Accepted => "accepted",
+            HookOutcome::Refused => "refused",
+            HookOutcome::Failed => "failed",
+            HookOutcome::Dropped => "dropped",
+        }
+    }
+}
+
+/// Hook calls by event and outcome, for the exporter.
+#[derive(Debug, Default)]
+pub struct HookCalls([[AtomicU64; 4]; HookEvent::ALL.len()]);
+
+impl HookCalls {
+    fn count(&self, event: HookEvent, outcome: HookOutcome) {
+        if let Some(i) = HookEvent::ALL.iter().position(|e| *e == event) {
+            self.0[i][outcome as usize].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// (event, outcome, calls) for every pair.
+    pub fn all(&self) -> impl Iterator<Item = (HookEvent, HookOutcome, u64)> + '_ {
+        HookEvent::ALL.into_iter().enumerate().flat_map(move |(i, e)| {
+            HookOutcome::ALL.into_iter().map(move |o| (e, o, self.0[i][o as usize].load(Ordering::Relaxed)))
+        })
+    }
+}
+
 /// The hook caller of one server: an HTTP client (rustls for `https`) with its connection pool.
 /// Clones share everything (a pending notice keeps one).
 #[derive(Clone)]
@@ -54,6 +100,7 @@ pub struct Hooks {
     pending: Arc<AtomicUsize>,
     dropped: Arc<AtomicU64>,
     next_request: Arc<AtomicU64>,
+    pub calls: Arc<HookCalls>,
     /// Woken when the last pending notification finishes (a quit waits for them).
     idle: Arc<tokio::sync::Notify>,
 }
@@ -83,6 +130,7 @@ impl Hooks {
             pending: Arc::new(AtomicUsize::new(0)),
             dropped: Arc::new(AtomicU64::new(0)),
             next_request: Arc::new(AtomicU64::new(1)),
+            calls: Arc::default(),
             idle: Arc::new(tokio::sync::Notify::new()),
         }
     }
@@ -92,12 +140,17 @@ impl Hooks {
         for url in urls {
             let request = self.next_request.fetch_add(1, Ordering::Relaxed);
             match call(&self.client, url, body, request).await {
-                Ok(answer) => info!(hook = event.name(), url, request, "hook accepted: {answer}"),
+                Ok(answer) => {
+                    self.calls.count(event, HookOutcome::Accepted);
+                    info!(hook = event.name(), url, request, "hook accepted: {answer}")
+                }
                 Err(CallError::Refused { status, body }) => {
-                    return Err(HookRefusal::Refused { event, url: url.clone(), request, status, body })
+                    self.calls.count(event, HookOutcome::Refused);
+                    return Err(HookRefusal::Refused { event, url: url.clone(), request, status, body });
                 }
                 Err(CallError::Transport(error)) => {
-                    return Err(HookRefusal::Unreachable { event, url: url.clone(), request, error })
+                    self.calls.count(event, HookOutcome::Failed);
+                    return Err(HookRefusal::Unreachable { event, url: url.clone(), request, error });
                 }
             }
         }
@@ -112,6 +165,7 @@ impl Hooks {
         if self.pending.fetch_add(1, Ordering::AcqRel) >= MAX_PENDING_NOTICES {
             self.pending.fetch_sub(1, Ordering::AcqRel);
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            self.calls.count(event, HookOutcome::Dropped);
             warn!(hook = event.name(), dropped = n, "hook notification dropped: {MAX_PENDING_NOTICES} already waiting");
             return;
         }
@@ -119,8 +173,8 @@ impl Hooks {
             self.pending.fetch_sub(1, Ordering::AcqRel);
             return;
         };
-        let (client, notices, pending, idle) =
-            (self.client.clone(), self.notices.clone(), self.pending.clone(), self.idle.clone());
+        let (client, notices, pending, idle, calls) =
+            (self.client.clone(), self.notices.clone(), self.pending.clone(), self.idle.clone(), self.calls.clone());
         let first = self.next_request.fetch_add(urls.len() as u64 * NOTIFY_ATTEMPTS as u64, Ordering::Relaxed);
         rt.spawn(async move {
             let _permit = notices.acquire().await;
@@ -133,8 +187,12 @@ impl Hooks {
                         call(&client, url, &body, request).await
                     };
                     match outcome {
-                        Ok(_) => break,
+                        Ok(_) => {
+                            calls.count(event, HookOutcome::Accepted);
+                            break;
+                        }
                         Err(e) if attempt + 1 == NOTIFY_ATTEMPTS => {
+                            calls.count(event, HookOutcome::Failed);
                             warn!(
                                 hook = event.name(),
                                 url, request, "hook notification failed {NOTIFY_ATTEMPTS} times, given up: {e}"

@@ -13,6 +13,7 @@
 //!   `..data` symlink being swapped, triggers a reload after a short debounce.
 
 use crate::listeners;
+use crate::metrics::events::Events;
 use crate::server::Server;
 use rsrs_config::{process_env, Config};
 use std::path::{Path, PathBuf};
@@ -209,12 +210,14 @@ pub async fn reload(srv: &Arc<Server>, why: &str) {
         Ok(c) => c,
         Err(e) => {
             srv.applying.store(false, Ordering::Release);
+            Events::bump(&srv.events.reload_failures);
             error!("reload ({why}) failed; keeping the running config: {e}");
             return;
         }
     };
     if let Err(e) = srv.token_keys.load_files(&new) {
         srv.applying.store(false, Ordering::Release);
+        Events::bump(&srv.events.reload_failures);
         error!("reload ({why}) failed; keeping the running config: {e}");
         return;
     }
@@ -230,6 +233,7 @@ pub async fn reload(srv: &Arc<Server>, why: &str) {
     for c in &changes {
         info!("reload: {c}");
     }
+    Events::bump(&srv.events.reloads);
     match listen_result {
         Ok(()) => info!("reload ({why}) applied in {} ms: {} changes", started.elapsed().as_millis(), changes.len()),
         Err(e) => error!("reload ({why}) applied, but a listener could not be opened: {e}"),

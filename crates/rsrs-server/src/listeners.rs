@@ -4,6 +4,7 @@
 use crate::server::{wanted_listeners, HttpRole, ListenerKind, Server};
 use rsrs_config::Config;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -159,10 +160,28 @@ async fn sweep_hls_viewers(server: Arc<Server>) {
     }
 }
 
+/// Every 5 s: the byte rates of clients, streams and vhosts (SRS's 30 s kbps), and the
+/// machine's figures from `/proc` for the API.
 async fn sample_rates(server: Arc<Server>) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     loop {
         tick.tick().await;
-        server.clients.sample(Instant::now());
+        let now = Instant::now();
+        server.clients.sample(now);
+        let sources = server.hub.all();
+        server.rates.sample_streams(
+            now,
+            sources
+                .iter()
+                .map(|s| (s.id.as_str(), s.recv_bytes.load(Ordering::Relaxed), s.send_bytes.load(Ordering::Relaxed))),
+        );
+        let cfg = server.config();
+        let vhosts: Vec<_> =
+            cfg.vhosts.iter().map(|v| (v.name.as_str(), server.clients.byte_totals(Some(&v.name)))).collect();
+        server.rates.sample_vhosts(now, vhosts.iter().map(|(name, b)| (*name, b.recv, b.send)));
+        // /proc reads are blocking file reads: off the async workers.
+        let srv = server.clone();
+        let disks = cfg.stats.disks.clone();
+        let _ = tokio::task::spawn_blocking(move || srv.system.sample(&disks)).await;
     }
 }

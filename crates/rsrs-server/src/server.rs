@@ -49,11 +49,20 @@ pub struct Server {
     pub cpu: crate::metrics::cpu::CpuSampler,
     /// HLS viewer sessions (`hls_ctx`).
     pub hls_viewers: crate::hls::viewers::HlsViewers,
+    /// What the server did (reloads, segments, redirects, refusals), for the exporter.
+    pub events: crate::metrics::events::Events,
+    /// The last sample of `/proc` for the API's system figures.
+    pub system: crate::metrics::system::SystemSampler,
+    /// 30 s byte rates of streams, vhosts and the server.
+    pub rates: crate::metrics::rates::Rates,
 }
 
 impl Server {
     pub fn new(config: Config, config_path: Option<std::path::PathBuf>) -> Arc<Server> {
         let server_id = config.server_id.clone().unwrap_or_else(|| crate::ids::random_id("vid-", 7));
+        let cpu = crate::metrics::cpu::CpuSampler::default();
+        // Primed at start, so the first scrape reports the CPU used since start, not 0.
+        cpu.percent();
         Arc::new(Server {
             config: RwLock::new(Arc::new(config)),
             hub: Arc::new(Hub::default()),
@@ -75,8 +84,11 @@ impl Server {
             slots: Arc::new(Slots::default()),
             hooks: crate::hooks::Hooks::new(),
             hls_viewers: Default::default(),
-            cpu: Default::default(),
+            cpu,
             token_keys: Default::default(),
+            events: Default::default(),
+            system: Default::default(),
+            rates: Default::default(),
         })
     }
 

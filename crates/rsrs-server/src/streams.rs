@@ -18,6 +18,7 @@ pub use crate::hooks::Admitted;
 use crate::hooks::{HookRefusal, Notice, Publisher};
 use crate::hub::{Consumer, Source, StreamBusy, StreamKey};
 use crate::media::MediaPacket;
+use crate::metrics::events::{Events, RefusalReason};
 use crate::names::{self, NameError};
 use crate::server::{source_settings, Server};
 use rsrs_config::{Action, HookEvent, Vhost};
@@ -80,8 +81,26 @@ pub enum AccessRefused {
     Hook(#[from] HookRefusal),
 }
 
-/// The access checks, then the deciding hooks, for `action`.
+/// The access checks, then the deciding hooks, for `action`; a refusal is counted by reason.
 async fn admit(server: &Arc<Server>, req: &StreamRequest<'_>, action: Action) -> Result<Admitted, AccessRefused> {
+    let result = check_access(server, req, action).await;
+    if let Err(e) = &result {
+        let reason = match e {
+            AccessRefused::Rule(Refusal::Denied { .. } | Refusal::NotAllowed { .. }) => RefusalReason::Security,
+            AccessRefused::Rule(Refusal::Refer { .. }) => RefusalReason::Refer,
+            AccessRefused::Rule(Refusal::Token { .. }) => RefusalReason::Token,
+            AccessRefused::Hook(_) => RefusalReason::Hook,
+        };
+        server.events.refused(action == Action::Publish, reason);
+    }
+    result
+}
+
+async fn check_access(
+    server: &Arc<Server>,
+    req: &StreamRequest<'_>,
+    action: Action,
+) -> Result<Admitted, AccessRefused> {
     let a = &req.vhost.access;
     access::check_security(&a.security, action, req.peer_ip)?;
     access::check_refer(&a.refer, action, req.page_url)?;
@@ -222,7 +241,10 @@ pub async fn play(server: &Arc<Server>, req: &StreamRequest<'_>) -> Result<PlayD
     let admitted = admit(server, req, Action::Play).await?;
     match Box::pin(cluster::locate_play(server, req.vhost, &req.key, req.client_host)).await {
         PlayAt::Here => {}
-        PlayAt::Peer(found) => return Ok(PlayDecision::Redirect(found)),
+        PlayAt::Peer(found) => {
+            Events::bump(&server.events.cluster_redirects);
+            return Ok(PlayDecision::Redirect(found));
+        }
         PlayAt::Nowhere => return Err(PlayRefused::NotInCluster),
     }
     let (consumer, initial) = Consumer::attach(&server.hub, &req.key, source_settings(req.vhost));

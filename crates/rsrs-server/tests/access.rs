@@ -112,8 +112,11 @@ fn hooks_decide_publish_and_play_and_are_told_the_end() {
     let hooks = HookService::start("127.0.21.100", Duration::ZERO);
     let events = ["on_connect", "on_close", "on_publish", "on_unpublish", "on_play", "on_stop"];
     let lines: String = events.iter().map(|e| format!("        {e} {};\n", hooks.url(&format!("/api/{e}")))).collect();
-    let s =
-        Rsrs::start("hooks", "127.0.21.1", &conf(&format!("    http_hooks {{\n        enabled on;\n{lines}    }}")));
+    let with_exporter = conf(&format!("    http_hooks {{\n        enabled on;\n{lines}    }}")).replace(
+        "vhost __defaultVhost__ {",
+        "exporter { enabled on; listen 127.0.21.1:9972; }\nvhost __defaultVhost__ {",
+    );
+    let s = Rsrs::start("hooks", "127.0.21.1", &with_exporter);
 
     // An allowed publish goes through: on_connect, then on_publish, with SRS's fields.
     let mut publisher = publish(&s.rtmp("live/cam?k=v"), true);
@@ -157,6 +160,22 @@ fn hooks_decide_publish_and_play_and_are_told_the_end() {
     assert_eq!(unpub[0]["stream"], "cam");
     let closes = hooks.wait_for("on_close", 1, Duration::from_secs(10));
     assert!(closes.iter().any(|c| c["recv_bytes"].as_u64().is_some_and(|n| n > 10_000)), "{closes:?}");
+
+    // The exporter counts the calls by outcome, and the clients the hooks kept out.
+    let (_, _, body) = http_request("127.0.21.1:9972", "GET", "/metrics", &[]);
+    let text = String::from_utf8(body).unwrap();
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    assert!(value("rsrs_hook_calls_total{event=\"on_publish\",outcome=\"accepted\"}") >= 1.0);
+    // The denied publisher's stream is in on_connect already (as SRS), which refuses it first.
+    assert!(value("rsrs_hook_calls_total{event=\"on_connect\",outcome=\"refused\"}") >= 1.0);
+    assert!(value("rsrs_hook_calls_total{event=\"on_play\",outcome=\"refused\"}") >= 1.0);
+    assert!(value("rsrs_admission_refusals_total{action=\"publish\",reason=\"hook\"}") >= 1.0);
+    assert!(value("rsrs_admission_refusals_total{action=\"play\",reason=\"hook\"}") >= 1.0);
+    assert_eq!(value("rsrs_admission_refusals_total{action=\"play\",reason=\"token\"}"), 0.0);
 }
 
 #[test]
@@ -239,6 +258,10 @@ fn hls_viewers_cause_one_on_play_and_files_are_reported_while_the_hook_is_slow()
     let viewer = clients["clients"].as_array().unwrap().iter().find(|c| c["id"] == ctx.as_str()).cloned();
     let viewer = viewer.unwrap_or_else(|| panic!("session {ctx} not among the clients: {clients}"));
     assert_eq!(viewer["type"], "hls-play");
+    assert!(
+        viewer["tcUrl"].as_str().is_some_and(|u| u.starts_with("http://") && u.contains("/live/h.m3u8")),
+        "{viewer}"
+    );
     assert!(viewer["send_bytes"].as_u64().unwrap() > 20 * 10_000, "20 segments were sent: {viewer}");
     // A second viewer, kicked through the API: its session's requests get 404, and on_stop goes out.
     let (_, _, master2) = http_request(&addr, "GET", "/live/h.m3u8", &[]);

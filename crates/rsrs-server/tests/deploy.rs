@@ -36,6 +36,8 @@ fn manifests_validate_strictly_and_their_configs_pass_rsrs_t() {
         "rolling-update",
         "cleanup",
         "demo-publisher",
+        "monitoring",
+        "edge-autoscaling",
     ] {
         assert!(text.contains(&format!("ok {scenario}/")), "{scenario} not checked:\n{text}");
     }
@@ -50,7 +52,9 @@ fn checker_rejects_broken_manifests() {
         dir.join("bad/all.yaml"),
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\nspec:\n  replicaz: 1\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec:\n      containers: [{name: c, image: i}]\n---\n\
          apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  srs.conf: |\n    listen 1935;\n    vhost __defaultVhost__ { hls { enabeld on; } }\n---\n\
-         apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata:\n  name: old\n",
+         apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata:\n  name: old\n---\n\
+         apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata:\n  name: sm\nspec:\n  selector: {matchLabels: {a: b}}\n  endpoints: [{port: metrics, intervall: 15s}]\n---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: adapter\ndata:\n  config.yaml: |\n    rules:\n      - seriesQuery: 'srs_clients'\n",
     )
     .unwrap();
     std::fs::write(dir.join("bad/kustomization.yaml"), "resources:\n  - all.yaml\n  - missing.yaml\n").unwrap();
@@ -60,6 +64,11 @@ fn checker_rejects_broken_manifests() {
     assert!(text.contains("enabeld"), "bad srs.conf caught: {text}");
     assert!(text.contains("Ingress/old"), "removed apiVersion caught: {text}");
     assert!(text.contains("missing.yaml"), "kustomization mismatch caught: {text}");
+    assert!(
+        text.contains("ServiceMonitor/sm") && text.contains("intervall"),
+        "custom resource checked strictly: {text}"
+    );
+    assert!(text.contains("ConfigMap/adapter") && text.contains("metricsQuery"), "adapter rules checked: {text}");
 }
 
 struct Container(String);

@@ -77,7 +77,11 @@ fn publish_through_an_edge_reaches_origin_and_other_edges() {
 fn edge_players_survive_an_origin_dying() {
     let a = Rsrs::start("failover-a", "127.0.9.7", ORIGIN_CONF);
     let b = Rsrs::start("failover-b", "127.0.9.8", ORIGIN_CONF);
-    let edge = Rsrs::start("failover-e", "127.0.9.9", &edge_conf("127.0.9.7 127.0.9.8"));
+    let conf = edge_conf("127.0.9.7 127.0.9.8").replace(
+        "vhost __defaultVhost__ {",
+        "exporter { enabled on; listen 127.0.9.9:9972; }\nvhost __defaultVhost__ {",
+    );
+    let edge = Rsrs::start("failover-e", "127.0.9.9", &conf);
     let pub_a = publish(&a.rtmp("live/f"), true);
     assert!(a.wait_log("publish started", Duration::from_secs(10)));
     let rtmp = Players::start(&edge.rtmp("live/f"), "rtmp", 4, 14);
@@ -98,12 +102,24 @@ fn edge_players_survive_an_origin_dying() {
         assert!(media >= 4.0 * 8.0, "players kept receiving: {media} media seconds in {r}");
         assert!(r["stalls"].as_u64().unwrap() <= 4, "at most one stall per player: {r}");
     }
+    // The failover as an operator's dashboard sees it: the upstream broke, the stream reconnected
+    // and is connected again.
+    let value = |name: &str, labels: &[&str]| metric_value("127.0.9.9:9972", name, labels);
+    let stream = ["stream=\"f\"", "mode=\"pull\""];
+    assert!(value("rsrs_stream_edge_reconnects_total", &stream) >= 1.0);
+    assert_eq!(value("rsrs_stream_edge_upstream_connected", &stream), 1.0);
+    assert_eq!(value("rsrs_edge_streams", &["mode=\"pull\"", "state=\"connected\""]), 1.0);
+    assert!(value("rsrs_edge_upstream_connects_total", &["mode=\"pull\""]) >= 2.0);
 }
 
 #[test]
 fn no_origin_means_a_clear_error_in_bounded_time() {
     // Nothing listens on this origin address.
-    let edge = Rsrs::start("noorigin-e", "127.0.9.10", &edge_conf("127.0.9.11"));
+    let conf = edge_conf("127.0.9.11").replace(
+        "vhost __defaultVhost__ {",
+        "exporter { enabled on; listen 127.0.9.10:9972; }\nvhost __defaultVhost__ {",
+    );
+    let edge = Rsrs::start("noorigin-e", "127.0.9.10", &conf);
     // An HTTP-FLV player and an RTMP player wait for the same missing stream, concurrently.
     let web = format!("{}:8080", edge.ip);
     let flv = std::thread::spawn(move || http_request(&web, "GET", "/live/nothing.flv", &[]));
@@ -117,6 +133,11 @@ fn no_origin_means_a_clear_error_in_bounded_time() {
     assert!(String::from_utf8_lossy(&body).contains("no origin delivered the stream"));
     // Nothing leaks: the stream is gone from the API.
     edge.wait_api("/api/v1/streams/", Duration::from_secs(5), |v| v["streams"].as_array().unwrap().is_empty());
+    // Every attempt on the dead origin is a failed upstream connection.
+    let pull = ["mode=\"pull\""];
+    let failures = metric_value("127.0.9.10:9972", "rsrs_edge_upstream_failures_total", &pull);
+    assert!(failures >= 2.0, "{failures}");
+    assert_eq!(failures, metric_value("127.0.9.10:9972", "rsrs_edge_upstream_connects_total", &pull));
 }
 
 #[test]

@@ -301,7 +301,7 @@ fn a_connection_flood_leaves_the_api_and_publishers_their_share() {
 
 #[test]
 fn http_framing_is_strict() {
-    let s = Rsrs::start("hard-http", "127.0.20.6", &conf("", ""));
+    let s = Rsrs::start("hard-http", "127.0.20.6", &conf("exporter { enabled on; listen 127.0.20.6:9972; }", ""));
     let api = format!("{}:1985", s.ip);
     for (req, status) in [
         ("POST /api/v1/versions HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
@@ -338,6 +338,10 @@ fn http_framing_is_strict() {
     assert_eq!(status_of(&raw(&api, head(30000).as_bytes())), 431);
     // The server is still fine.
     assert_eq!(s.api("/api/v1/versions")["code"], 0);
+    // Each refused request ended its connection on a client error (SRS's srs_clients_errs_total);
+    // none of them was a client that published or played.
+    assert_eq!(metric_value("127.0.20.6:9972", "srs_clients_errs_total", &[]), 9.0);
+    assert_eq!(metric_value("127.0.20.6:9972", "srs_clients_total", &[]), 0.0);
 }
 
 #[test]

@@ -167,7 +167,11 @@ fn hls_plays_from_rsrs_and_nginx_and_playlists_are_always_whole() {
 
 #[test]
 fn hls_window_cleanup_and_republish_discontinuity() {
-    let s = Rsrs::start("hls-window", "127.0.7.3", &conf_with("    hls { enabled on; hls_fragment 1; hls_window 2; }"));
+    let conf = conf_with("    hls { enabled on; hls_fragment 1; hls_window 2; }").replace(
+        "vhost __defaultVhost__ {",
+        "exporter { enabled on; listen 127.0.7.3:9972; }\nvhost __defaultVhost__ {",
+    );
+    let s = Rsrs::start("hls-window", "127.0.7.3", &conf);
     let dir = s.dir.join("objs/nginx/html/live");
     let mut seen = BTreeSet::new();
     for round in 1..=2 {
@@ -199,6 +203,9 @@ fn hls_window_cleanup_and_republish_discontinuity() {
         .collect();
     assert_eq!(on_disk.len(), segs.len(), "only windowed segments stay: {on_disk:?}\n{text}");
     assert_eq!(s.count_log("HLS started"), 2);
+    // Sequence numbers start at 0 and every segment written got one.
+    let written = metric_value("127.0.7.3:9972", "rsrs_hls_segments_total", &[]);
+    assert_eq!(written, (seq + segs.len() as u64) as f64, "{text}");
 }
 
 #[test]
@@ -268,7 +275,10 @@ fn hls_disk_error_stops_hls_only() {
     let s = Rsrs::start(
         "hls-diskerr",
         "127.0.7.4",
-        &conf_with("    hls { enabled on; hls_fragment 1; hls_path ./blocked/hls; }"),
+        &conf_with("    hls { enabled on; hls_fragment 1; hls_path ./blocked/hls; }").replace(
+            "vhost __defaultVhost__ {",
+            "exporter { enabled on; listen 127.0.7.4:9972; }\nvhost __defaultVhost__ {",
+        ),
     );
     // A regular file where a directory must go: every write fails.
     std::fs::write(s.dir.join("blocked"), b"not a directory").unwrap();
@@ -278,6 +288,8 @@ fn hls_disk_error_stops_hls_only() {
     assert_sample_stream(&streams, &packets);
     let (streams, packets) = probe(&s.http("live/d.flv"), 2);
     assert_sample_stream(&streams, &packets);
+    assert_eq!(metric_value("127.0.7.4:9972", "rsrs_hls_errors_total", &[]), 1.0);
+    assert_eq!(metric_value("127.0.7.4:9972", "rsrs_hls_segments_total", &[]), 0.0);
 }
 
 fn flvs(dir: &Path) -> Vec<PathBuf> {
@@ -320,6 +332,10 @@ fn dvr_segments_and_graceful_finish_on_quit() {
         "127.0.7.6",
         &conf_with(
             "    dvr { enabled on; dvr_plan segment; dvr_duration 2; dvr_path ./objs/dvr/[stream]-[timestamp].flv; }",
+        )
+        .replace(
+            "vhost __defaultVhost__ {",
+            "exporter { enabled on; listen 127.0.7.6:9972; }\nvhost __defaultVhost__ {",
         ),
     );
     let mut p = publish(&s.rtmp("live/seg"), false);
@@ -335,6 +351,7 @@ fn dvr_segments_and_graceful_finish_on_quit() {
         total += probe_duration(f);
     }
     assert!((5.5..=6.3).contains(&total), "segments add up to {total}s");
+    assert_eq!(metric_value("127.0.7.6:9972", "rsrs_dvr_files_total", &[]), 3.0);
 
     // A recording in progress is finished, not lost, when the server is told to quit.
     let _live = publish(&s.rtmp("live/quit"), true);

@@ -125,7 +125,7 @@ fn configmap_swap_is_picked_up_by_inotify() {
     let _ = std::fs::remove_dir_all(&dir);
     let confdir = dir.join("conf");
     std::fs::create_dir_all(&confdir).unwrap();
-    let v1 = with_globals("inotify_auto_reload on;", "").replace("IP", ip);
+    let v1 = with_globals("inotify_auto_reload on;\nexporter { enabled on; listen IP:9972; }", "").replace("IP", ip);
     write_configmap_version(&confdir, 1, &v1);
     let s = Rsrs::start_with("configmap", ip, None, &["-c", confdir.join("srs.conf").to_str().unwrap()], &[]);
     assert!(s.wait_log("auto reload: watching", Duration::from_secs(5)), "{}", s.log_text());
@@ -164,6 +164,10 @@ fn configmap_swap_is_picked_up_by_inotify() {
     s.signal("HUP");
     assert!(s.wait_log("reload (SIGHUP) applied", Duration::from_secs(5)), "{}", s.log_text());
     assert_eq!(s.api("/api/v1/versions")["code"], 0, "API listener reopened");
+    // The exporter (closed by v2, open again) counts what happened to every reload.
+    let exporter = format!("{ip}:9972");
+    assert!(metric_value(&exporter, "rsrs_reloads_total", &["result=\"applied\""]) >= 3.0);
+    assert_eq!(metric_value(&exporter, "rsrs_reloads_total", &["result=\"failed\""]), 1.0);
 }
 
 #[test]

@@ -25,8 +25,16 @@ fn edge_conf(origins: &str) -> String {
 #[test]
 fn streams_on_any_origin_play_through_every_edge() {
     let coworkers = "127.0.12.1:1985 127.0.12.2:1985 127.0.12.3:1985";
-    let o: Vec<Rsrs> =
-        (1..=3).map(|i| Rsrs::start(&format!("oc-o{i}"), &format!("127.0.12.{i}"), &origin_conf(coworkers))).collect();
+    let o: Vec<Rsrs> = (1..=3)
+        .map(|i| {
+            let ip = format!("127.0.12.{i}");
+            let conf = origin_conf(coworkers).replace(
+                "vhost __defaultVhost__ {",
+                &format!("exporter {{ enabled on; listen {ip}:9972; }}\nvhost __defaultVhost__ {{"),
+            );
+            Rsrs::start(&format!("oc-o{i}"), &ip, &conf)
+        })
+        .collect();
     let origins = "127.0.12.1 127.0.12.2 127.0.12.3";
     let e1 = Rsrs::start("oc-e1", "127.0.12.4", &edge_conf(origins));
     let e2 = Rsrs::start("oc-e2", "127.0.12.5", &edge_conf(origins));
@@ -70,6 +78,16 @@ fn streams_on_any_origin_play_through_every_edge() {
         o[0].log_text()
     );
     assert!(e2.log_text().contains("redirected to rtmp://127.0.12.3:1935/live/b"), "{}", e2.log_text());
+    // Origin 1 counted the players it sent elsewhere (edges' pulls and the HTTP-FLV player);
+    // the exporter's series are on the API port too.
+    let (status, _, body) = http_request("127.0.12.1:1985", "GET", "/metrics", &[]);
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body).unwrap();
+    let redirects: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("rsrs_cluster_redirects_total ")?.parse().ok())
+        .unwrap_or_else(|| panic!("no rsrs_cluster_redirects_total in\n{text}"));
+    assert!(redirects >= 3.0, "{redirects}");
 
     // SRS's discovery call answers for its own streams only.
     let (st, _, body) = http_request(

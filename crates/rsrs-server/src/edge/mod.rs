@@ -160,6 +160,7 @@ async fn pull(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost, param: &str,
                 continue;
             }
             Err(e) => {
+                info.failed();
                 warn!(stream = %url, origin = %origin, "edge: upstream failed: {e}");
                 redirects = 0;
                 failures += 1;
@@ -356,6 +357,7 @@ async fn forward(
                 return;
             }
             Err(e) => {
+                info.failed();
                 warn!(stream = %url, origin = %origin, "edge: forwarding failed: {e}; trying the next origin");
                 failures += 1;
                 if failures.is_multiple_of(origins.list.len()) {

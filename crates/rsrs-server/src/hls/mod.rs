@@ -15,6 +15,7 @@ pub mod viewers;
 use crate::hooks::Publisher;
 use crate::hub::{Consumer, StreamKey};
 use crate::media::{Codec, Content, MediaPacket, Track, Tracks};
+use crate::metrics::events::Events;
 use crate::paths::{self, Stamp};
 use crate::server::{source_settings, Server};
 use bytes::BytesMut;
@@ -56,6 +57,7 @@ pub fn start(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost, publisher: &P
     let m3u8 = match paths::confine(Path::new(&vhost.hls.path), &paths::join(&vhost.hls.path, &m3u8_rel)) {
         Ok(p) => p,
         Err(e) => {
+            Events::bump(&server.events.hls_errors);
             error!(stream = %key.url(), "HLS not started for this stream: refusing to write: {e}");
             return;
         }
@@ -139,6 +141,7 @@ impl HlsWriter {
         .await;
         drop(consumer);
         if let Err(e) = result {
+            Events::bump(&self.server.events.hls_errors);
             error!(stream = %url, "HLS stopped for this stream: {e}");
             // The stream may go on live, but this playlist will not: say so to its players.
             self.end_playlist().await;
@@ -259,6 +262,9 @@ impl HlsWriter {
         }
         let path = paths::confine(Path::new(&self.cfg.path), &paths::join(&self.cfg.path, &seg.rel))?;
         write_atomic(&path, &seg.buf, ".tmp").await?;
+        let events = &self.server.events;
+        Events::bump(&events.hls_segments);
+        events.hls_segment_bytes.fetch_add(seg.buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
         let m3u8_rel = paths::render(&self.cfg.m3u8_file, &self.key, None, &Stamp::now(self.utc));
         let uri = if self.cfg.entry_prefix.is_empty() {
             paths::relative_to(&m3u8_rel, &seg.rel)

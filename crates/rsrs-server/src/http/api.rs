@@ -3,6 +3,7 @@
 //! to `/api/v1/streams/`), both forms answer directly.
 
 use super::{Request, Response};
+use crate::metrics::system::{Sample, StatValue};
 use crate::server::Server;
 use crate::stats::Client;
 use crate::version::VERSION;
@@ -112,13 +113,33 @@ pub async fn handle(server: &Arc<Server>, req: &Request) -> Response {
             _ if !cfg.http_api.raw_api => code(1061),
             _ => code(1060),
         },
+        ["api", "v1", "rusages"] => envelope(server, json!({ "data": rusages(&server.system.last()) })),
+        ["api", "v1", "self_proc_stats"] => envelope(server, json!({ "data": self_proc_stats(&server.system.last()) })),
+        ["api", "v1", "system_proc_stats"] => {
+            envelope(server, json!({ "data": system_proc_stats(&server.system.last()) }))
+        }
+        ["api", "v1", "meminfos"] => envelope(server, json!({ "data": meminfos(&server.system.last()) })),
+        ["api", "v1", "features"] => envelope(server, json!({ "data": features() })),
+        ["api", "v1", "requests"] | ["api", "v1", "tests", "requests"] => {
+            envelope(server, json!({ "data": request_echo(req) }))
+        }
+        ["api", "v1", "tests", "errors"] => code(100),
+        ["api", "v1", "tests", "redirects"] => {
+            return Response::new(301, "text/plain", "Redirect to /api/v1/tests/errors")
+                .header("Location", "/api/v1/tests/errors")
+        }
         ["api", "v1", ..] => envelope(
             server,
             json!({ "urls": {
                 "versions": "the version of server", "summaries": "the summary(pid, argv, pwd, cpu, mem) of server",
-                "authors": "the license, copyright, authors and contributors", "vhosts": "manage all vhosts or specified vhost",
+                "rusages": "the rusage of server", "self_proc_stats": "the self process stats",
+                "system_proc_stats": "the system process stats", "meminfos": "the meminfo of system",
+                "authors": "the license, copyright, authors and contributors", "features": "the supported features of the server",
+                "requests": "the request itself, for http debug", "vhosts": "manage all vhosts or specified vhost",
                 "streams": "manage all streams or specified stream", "clients": "manage all clients or specified client, default query top 10 clients",
-                "raw": "raw api for srs, support CUID srs for instance the config" } }),
+                "raw": "raw api for srs, support CUID srs for instance the config", "clusters": "origin cluster server API" },
+                "tests": { "requests": "show the request info", "errors": "always return an error 100",
+                "redirects": "always redirect to /api/v1/test/errors" } }),
         ),
         _ => return Response::text(404, "Not Found"),
     };
@@ -139,7 +160,7 @@ fn method_allowed(method: &str, segs: &[&str]) -> bool {
         (method, segs),
         ("GET" | "HEAD", _)
             | ("DELETE", ["api", "v1", "clients", _])
-            | (_, ["api", "v1", "clusters" | "raw"] | ["api", "v1", "cluster", _])
+            | (_, ["api", "v1", "clusters" | "raw"] | ["api", "v1", "cluster" | "tests", _])
     )
 }
 
@@ -169,8 +190,9 @@ fn vhost_json(server: &Server, v: &rsrs_config::Vhost) -> Value {
     let streams = server.hub.all().into_iter().filter(|s| s.key.vhost == name).count();
     // Cumulative, as SRS's: clients that left still count.
     let bytes = server.clients.byte_totals(Some(name));
+    let (recv_kbps, send_kbps) = server.rates.vhost(name);
     json!({ "id": server.vhost_id(name), "name": name, "enabled": enabled, "clients": clients.len(), "streams": streams,
-            "send_bytes": bytes.send, "recv_bytes": bytes.recv, "kbps": { "recv_30s": 0, "send_30s": 0 },
+            "send_bytes": bytes.send, "recv_bytes": bytes.recv, "kbps": { "recv_30s": recv_kbps, "send_30s": send_kbps },
             "hls": if v.hls.enabled { json!({ "enabled": true, "fragment": v.hls.fragment }) } else { json!({ "enabled": false }) } })
 }
 
@@ -189,12 +211,7 @@ fn streams(server: &Server) -> Vec<Value> {
                 return None;
             }
             let (video, audio) = s.codec_info();
-            let (mut recv_kbps, mut send_kbps) = (0, 0);
-            for c in clients.iter().filter(|c| c.details().is_some_and(|d| d.stream_id == s.id)) {
-                let (r, w) = c.kbps();
-                recv_kbps += r;
-                send_kbps += w;
-            }
+            let (recv_kbps, send_kbps) = server.rates.stream(&s.id);
             let mut publish = json!({ "active": publisher.is_some() });
             if let Some(p) = &publisher {
                 publish["cid"] = json!(p);
@@ -232,47 +249,104 @@ fn client_json(server: &Server, c: &Client) -> Option<Value> {
 
 fn summaries(server: &Server) -> Value {
     let now_ms = std::time::SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |text: &str, key: &str| -> u64 {
-        text.lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    let rss_kb = field(&status, "VmRSS:");
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let total_kb = field(&meminfo, "MemTotal:").max(1);
-    let avail_kb = field(&meminfo, "MemAvailable:");
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let loads: Vec<f64> = load.split_whitespace().take(3).map(|x| x.parse().unwrap_or(0.0)).collect();
-    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse().ok()))
-        .unwrap_or(0.0);
+    let x = server.system.last();
+    // Resident memory now (SRS reports the peak, ru_maxrss): what a dashboard wants to see.
+    let rss_kb = crate::metrics::cpu::resident_bytes() / 1024;
+    let mem = x.mem.unwrap_or_default();
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    // Safety: sysconf has no preconditions.
+    let configured = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
     let bytes = server.clients.byte_totals(None);
-    let (send, recv) = (bytes.send, bytes.recv);
     json!({
-        "ok": true, "now_ms": now_ms,
+        "ok": x.self_stat.is_some() && x.cpu.is_some() && x.mem.is_some() && x.rusage.is_some(), "now_ms": now_ms,
         "self": {
             "version": VERSION, "pid": std::process::id(), "ppid": std::os::unix::process::parent_id(),
             "argv": std::env::args().collect::<Vec<_>>().join(" "),
             "cwd": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
-            "mem_kbyte": rss_kb, "mem_percent": rss_kb as f64 / total_kb as f64, "cpu_percent": 0.0,
+            "mem_kbyte": rss_kb, "mem_percent": if mem.total > 0 { rss_kb as f64 / mem.total as f64 } else { 0.0 },
+            "cpu_percent": x.self_cpu,
             "srs_uptime": server.started.elapsed().as_secs(),
         },
         "system": {
-            "cpu_percent": 0.0, "disk_read_KBps": 0, "disk_write_KBps": 0, "disk_busy_percent": 0.0,
-            "mem_ram_kbyte": total_kb, "mem_ram_percent": 1.0 - avail_kb as f64 / total_kb as f64,
-            "mem_swap_kbyte": 0, "mem_swap_percent": 0.0, "cpus": cpus, "cpus_online": cpus,
-            "uptime": uptime, "ilde_time": 0.0,
-            "load_1m": loads.first().copied().unwrap_or(0.0), "load_5m": loads.get(1).copied().unwrap_or(0.0), "load_15m": loads.get(2).copied().unwrap_or(0.0),
-            "net_sample_time": now_ms, "net_recv_bytes": 0, "net_send_bytes": 0, "net_recvi_bytes": 0, "net_sendi_bytes": 0,
-            "srs_sample_time": now_ms, "srs_recv_bytes": recv, "srs_send_bytes": send,
-            "conn_sys": 0, "conn_sys_et": 0, "conn_sys_tw": 0, "conn_sys_udp": 0, "conn_srs": server.clients.count(),
+            "cpu_percent": x.system_cpu, "disk_read_KBps": x.disk_read_kbps, "disk_write_KBps": x.disk_write_kbps,
+            "disk_busy_percent": x.disk_busy,
+            "mem_ram_kbyte": mem.total, "mem_ram_percent": mem.percent_ram(),
+            "mem_swap_kbyte": mem.swap_total, "mem_swap_percent": mem.percent_swap(),
+            "cpus": if configured > 0 { configured as usize } else { cpus }, "cpus_online": cpus,
+            "uptime": x.uptime, "ilde_time": x.idle_time,
+            "load_1m": x.load[0], "load_5m": x.load[1], "load_15m": x.load[2],
+            "net_sample_time": x.time_ms, "net_recv_bytes": x.net_recv, "net_send_bytes": x.net_send,
+            "net_recvi_bytes": x.net_recv_intranet, "net_sendi_bytes": x.net_send_intranet,
+            "srs_sample_time": now_ms, "srs_recv_bytes": bytes.recv, "srs_send_bytes": bytes.send,
+            "conn_sys": x.conns.sys, "conn_sys_et": x.conns.established, "conn_sys_tw": x.conns.time_wait,
+            "conn_sys_udp": x.conns.udp, "conn_srs": server.clients.count(),
         }
     })
+}
+
+fn rusages(x: &Sample) -> Value {
+    let mut m = Map::new();
+    m.insert("ok".into(), json!(x.rusage.is_some()));
+    m.insert("sample_time".into(), json!(x.time_ms));
+    for (k, v) in x.rusage.iter().flatten() {
+        m.insert((*k).into(), json!(v));
+    }
+    Value::Object(m)
+}
+
+fn self_proc_stats(x: &Sample) -> Value {
+    let mut m = Map::new();
+    m.insert("ok".into(), json!(x.self_stat.is_some()));
+    m.insert("sample_time".into(), json!(x.time_ms));
+    m.insert("percent".into(), json!(x.self_cpu));
+    for (k, v) in x.self_stat.iter().flat_map(|s| s.fields.iter()) {
+        let v = match v {
+            StatValue::Text(t) => json!(t),
+            // Some fields (rsslim) can be u64::MAX: keep them exact, whatever fits.
+            StatValue::Number(n) => i64::try_from(*n).map(|n| json!(n)).unwrap_or_else(|_| json!(*n as u64)),
+        };
+        m.insert((*k).into(), v);
+    }
+    Value::Object(m)
+}
+
+fn system_proc_stats(x: &Sample) -> Value {
+    let c = x.cpu.unwrap_or_default();
+    json!({ "ok": x.cpu.is_some(), "sample_time": x.time_ms, "percent": x.system_cpu,
+            "user": c.user, "nice": c.nice, "sys": c.sys, "idle": c.idle, "iowait": c.iowait, "irq": c.irq,
+            "softirq": c.softirq, "steal": c.steal, "guest": c.guest })
+}
+
+fn meminfos(x: &Sample) -> Value {
+    let m = x.mem.unwrap_or_default();
+    json!({ "ok": x.mem.is_some(), "sample_time": x.time_ms, "percent_ram": m.percent_ram(), "percent_swap": m.percent_swap(),
+            "MemActive": m.active(), "RealInUse": m.real_in_use(), "NotInUse": m.total.saturating_sub(m.real_in_use()),
+            "MemTotal": m.total, "MemFree": m.free, "Buffers": m.buffers, "Cached": m.cached,
+            "SwapTotal": m.swap_total, "SwapFree": m.swap_free })
+}
+
+/// SRS's feature list, true for what rsrs serves.
+fn features() -> Value {
+    json!({ "options": "", "options2": "", "build": env!("CARGO_PKG_VERSION"), "build2": env!("CARGO_PKG_VERSION"),
+            "features": { "ssl": true, "hls": true, "hds": false, "callback": true, "api": true, "httpd": true,
+                          "dvr": true, "transcode": false, "ingest": false, "stat": true, "caster": false,
+                          "complex_send": true, "tcp_nodelay": true, "so_sendbuf": false, "mr": false,
+                          "exporter": true, "token": true } })
+}
+
+/// The request as the server read it (for debugging a proxy in front). Credentials are left
+/// out: with JSONP any page could read this answer.
+fn request_echo(req: &Request) -> Value {
+    let headers: Map<String, Value> = req
+        .headers
+        .iter()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case("authorization") && !k.eq_ignore_ascii_case("cookie"))
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    let uri = if req.query.is_empty() { req.path.clone() } else { format!("{}?{}", req.path, req.query) };
+    let now_ms = std::time::SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    json!({ "uri": uri, "path": req.path, "METHOD": req.method, "headers": headers,
+            "server": { "sigature": crate::version::signature(), "version": VERSION, "time": now_ms } })
 }
 
 #[cfg(test)]

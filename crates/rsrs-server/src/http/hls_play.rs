@@ -85,8 +85,15 @@ pub async fn handle(server: &Arc<Server>, cfg: &Config, req: &Request, guard: &C
     let id = viewer.client.id.clone();
     let page_url = req.header("referer").unwrap_or("").to_string();
     let host = req.host();
-    let tc_url = format!("rtmp://{}/{}", vhost.name, key.app);
     let query = strip_ctx(&req.query);
+    // The URL the viewer asked for (without the session), as HTTP-FLV players show theirs.
+    let tc_url = format!(
+        "http://{}{}{}{}",
+        req.header("host").unwrap_or(""),
+        req.path,
+        if query.is_empty() { "" } else { "?" },
+        query
+    );
     let sreq = StreamRequest {
         vhost,
         key: key.clone(),

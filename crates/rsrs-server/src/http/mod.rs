@@ -183,6 +183,11 @@ pub async fn serve(server: Arc<Server>, sock: TcpStream, peer: SocketAddr, guard
     let span = tracing::debug_span!("http", cid = %guard.client.id, peer = %peer);
     async move {
         if let Err(e) = connection(&server, sock, &guard, role).await {
+            // A request we could not read counts as a client error (SRS's
+            // srs_clients_errs_total); a peer that went away does not.
+            if matches!(e, HttpError::Parse(_)) {
+                server.clients.errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             debug!("closed: {e}");
         }
     }

@@ -11,6 +11,9 @@
 //! from the registries' maps; no lock a publisher or player takes is held while rendering.
 
 pub mod cpu;
+pub mod events;
+pub mod rates;
+pub mod system;
 
 use crate::server::Server;
 use cpu::resident_bytes;
@@ -66,6 +69,36 @@ impl Scrape {
         }
     }
 
+    fn labelled_counters<const N: usize>(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str; N],
+        values: impl Iterator<Item = ([&'static str; N], u64)>,
+    ) {
+        if let Ok(c) = IntCounterVec::new(Opts::new(name, help), labels) {
+            for (l, v) in values {
+                c.with_label_values(&l).inc_by(v);
+            }
+            self.add(c);
+        }
+    }
+
+    fn labelled_gauges<const N: usize>(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str; N],
+        values: impl Iterator<Item = ([&'static str; N], i64)>,
+    ) {
+        if let Ok(g) = IntGaugeVec::new(Opts::new(name, help), labels) {
+            for (l, v) in values {
+                g.with_label_values(&l).set(v);
+            }
+            self.add(g);
+        }
+    }
+
     fn info(&self, name: &str, help: &str, labels: &[(&str, String)]) {
         let names: Vec<&str> = labels.iter().map(|(k, _)| *k).collect();
         if let Ok(g) = IntGaugeVec::new(Opts::new(name, help), &names) {
@@ -99,7 +132,11 @@ pub fn render(server: &Server) -> String {
             ("minor", minor),
             ("revision", revision),
             ("version", crate::version::VERSION.into()),
-            ("server", crate::version::signature()),
+            // SRS's: the server and service ids of the API's envelope, and the pid.
+            ("server", server.server_id.clone()),
+            ("service", server.service_id.clone()),
+            ("pid", std::process::id().to_string()),
+            ("signature", crate::version::signature()),
         ],
     );
     s.info("srs_node_uname_info", "A metric with a constant '1' value labeled by the node's uname", &uname());
@@ -109,66 +146,239 @@ pub fn render(server: &Server) -> String {
         cpu.set(server.cpu.percent());
         s.add(cpu);
     }
-    s.gauge("srs_memory", "The resident memory of the process in bytes", resident_bytes() as i64);
+    // SRS's unit: KiB (its `rss * 4`); bytes are in process_resident_memory_bytes.
+    s.gauge("srs_memory", "The resident memory of the process in KiB", (resident_bytes() / 1024) as i64);
     let bytes = server.clients.byte_totals(None);
     s.counter("srs_send_bytes_total", "Bytes sent to clients since start", bytes.send);
     s.counter("srs_receive_bytes_total", "Bytes received from clients since start", bytes.recv);
     let sources = server.hub.all();
     s.gauge("srs_streams", "Streams (published, or waited for by players)", sources.len() as i64);
+    // SRS counts clients that publish or play; connections (API calls, scrapes, handshakes
+    // not yet done) are rsrs_connections.
     let clients = server.clients.all();
-    s.gauge("srs_clients", "Connected clients", clients.len() as i64);
-    s.counter("srs_clients_total", "Clients connected since start", server.clients.total.load(Ordering::Relaxed));
+    let identified = clients.iter().filter(|c| c.details().is_some()).count();
+    s.gauge("srs_clients", "Clients publishing or playing", identified as i64);
+    s.counter(
+        "srs_clients_total",
+        "Clients that published or played since start",
+        server.clients.total.load(Ordering::Relaxed),
+    );
+    s.gauge("rsrs_connections", "Open connections (clients, API calls, scrapes)", clients.len() as i64);
+    s.counter(
+        "rsrs_connections_total",
+        "Connections accepted since start",
+        server.clients.connections.load(Ordering::Relaxed),
+    );
+    s.counter(
+        "srs_clients_errs_total",
+        "Client connections that ended on an error (not a close, a kick or the peer leaving)",
+        server.clients.errors.load(Ordering::Relaxed),
+    );
+    process_series(&s);
 
-    // Clients by what they do (SRS's client types; "unidentified" before a publish or play).
+    // Clients by what they do (SRS's client types), in all and per stream.
     let mut by_type: BTreeMap<&'static str, i64> = BTreeMap::new();
-    for c in &clients {
-        *by_type.entry(c.details().map_or("unidentified", |d| d.kind.as_str())).or_default() += 1;
+    let mut by_stream: HashMap<String, BTreeMap<&'static str, i64>> = HashMap::new();
+    for d in clients.iter().filter_map(|c| c.details()) {
+        let kind = d.kind.as_str();
+        *by_type.entry(kind).or_default() += 1;
+        *by_stream.entry(d.stream_id).or_default().entry(kind).or_default() += 1;
     }
-    if let Ok(types) = IntGaugeVec::new(Opts::new("rsrs_clients", "Connected clients by type"), &["type"]) {
-        for (t, n) in by_type {
-            types.with_label_values(&[t]).set(n);
-        }
-        s.add(types);
-    }
+    s.labelled_gauges("rsrs_clients", "Connected clients by type", &["type"], by_type.iter().map(|(t, n)| ([*t], *n)));
 
     let labels = ["vhost", "app", "stream"];
     let gauges = |name: &str, help: &str| IntGaugeVec::new(Opts::new(name, help), &labels);
     let counters = |name: &str, help: &str| IntCounterVec::new(Opts::new(name, help), &labels);
-    let (Ok(publishers), Ok(consumers), Ok(recv), Ok(send), Ok(frames)) = (
+    let (
+        Ok(publishers),
+        Ok(consumers),
+        Ok(recv),
+        Ok(send),
+        Ok(frames),
+        Ok(recv_kbps),
+        Ok(send_kbps),
+        Ok(gop),
+        Ok(lags),
+        Ok(skipped),
+        Ok(players),
+    ) = (
         gauges("rsrs_stream_publishers", "Whether the stream has a publisher (1) or not (0)"),
         gauges("rsrs_stream_consumers", "Players and writers (HLS, DVR, edge forward) attached to the stream"),
         counters("rsrs_stream_receive_bytes_total", "Bytes the stream received from its publishers"),
         counters("rsrs_stream_send_bytes_total", "Bytes the stream's players were sent"),
         counters("rsrs_stream_video_frames_total", "Video frames the stream received"),
-    ) else {
+        gauges("rsrs_stream_receive_kbps", "Kilobits per second the stream received, over the last 30 s"),
+        gauges("rsrs_stream_send_kbps", "Kilobits per second the stream's players were sent, over the last 30 s"),
+        gauges("rsrs_stream_gop_cache_bytes", "Bytes in the stream's GOP cache (what a new player is sent first)"),
+        counters("rsrs_stream_player_lags_total", "Times a slow player fell a whole ring behind and skipped ahead"),
+        counters(
+            "rsrs_stream_skipped_packets_total",
+            "Packets slow players were not sent (dropped behind them, then skipped to a keyframe)",
+        ),
+        IntGaugeVec::new(
+            Opts::new("rsrs_stream_clients", "Clients of the stream by type (players by protocol, publishers)"),
+            &["vhost", "app", "stream", "type"],
+        ),
+    )
+    else {
         return String::new();
     };
     let mut unlabelled = 0i64;
+    let mut labelled = std::collections::HashSet::new();
     for (i, src) in sources.iter().enumerate() {
         if i >= MAX_LABELLED_STREAMS {
             unlabelled += 1;
             continue;
         }
+        labelled.insert(src.key.clone());
         let l = [src.key.vhost.as_str(), src.key.app.as_str(), src.key.stream.as_str()];
-        publishers.with_label_values(&l).set(src.publisher().is_some() as i64);
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        publishers.with_label_values(&l).set(src.published.load(Ordering::Relaxed) as i64);
         consumers.with_label_values(&l).set(src.consumers.load(Ordering::Relaxed) as i64);
-        recv.with_label_values(&l).inc_by(src.recv_bytes.load(Ordering::Relaxed));
-        send.with_label_values(&l).inc_by(src.send_bytes.load(Ordering::Relaxed));
-        frames.with_label_values(&l).inc_by(src.video_frames.load(Ordering::Relaxed));
+        recv.with_label_values(&l).inc_by(load(&src.recv_bytes));
+        send.with_label_values(&l).inc_by(load(&src.send_bytes));
+        frames.with_label_values(&l).inc_by(load(&src.video_frames));
+        let (r, w) = server.rates.stream(&src.id);
+        recv_kbps.with_label_values(&l).set(r as i64);
+        send_kbps.with_label_values(&l).set(w as i64);
+        gop.with_label_values(&l).set(load(&src.gop_bytes) as i64);
+        lags.with_label_values(&l).inc_by(load(&src.lags));
+        skipped.with_label_values(&l).inc_by(load(&src.skipped_packets));
+        for (kind, n) in by_stream.get(&src.id).into_iter().flatten() {
+            players.with_label_values(&[l[0], l[1], l[2], kind]).set(*n);
+        }
     }
-    s.add(publishers);
-    s.add(consumers);
-    s.add(recv);
-    s.add(send);
-    s.add(frames);
+    for c in [publishers, consumers, recv_kbps, send_kbps, gop, players] {
+        s.add(c);
+    }
+    for c in [recv, send, frames, lags, skipped] {
+        s.add(c);
+    }
     s.gauge("rsrs_streams_unlabelled", "Streams beyond the series cap, without series of their own", unlabelled);
     s.gauge("rsrs_hls_viewers", "HLS viewer sessions (hls_ctx)", server.hls_viewers.len() as i64);
-    s.gauge("rsrs_hook_notifications_pending", "Hook notifications not yet delivered", server.hooks.pending() as i64);
+
+    edge_series(&s, server, &labelled);
+    event_series(&s, server);
 
     let mut out = Vec::new();
     // Encoding into memory only fails on invalid metrics, which the names above are not.
     let _ = TextEncoder::new().encode(&s.registry.gather(), &mut out);
     String::from_utf8(out).unwrap_or_default()
+}
+
+/// The standard process series (as Prometheus client libraries name them), from `/proc/self`.
+fn process_series(s: &Scrape) {
+    let Some(st) = std::fs::read_to_string("/proc/self/stat").ok().and_then(|t| system::parse_self_stat(&t)) else {
+        return;
+    };
+    // Safety: sysconf has no preconditions.
+    let hz = match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
+        n if n > 0 => n as f64,
+        _ => 100.0,
+    };
+    if let Ok(c) = prometheus::Counter::new("process_cpu_seconds_total", "User and system CPU time of the process") {
+        c.inc_by((st.number("utime") + st.number("stime")).max(0) as f64 / hz);
+        s.add(c);
+    }
+    s.gauge("process_resident_memory_bytes", "Resident memory of the process", resident_bytes() as i64);
+    s.gauge("process_virtual_memory_bytes", "Virtual memory of the process", st.number("vsize") as i64);
+    s.gauge("process_threads", "Threads of the process", st.number("num_threads") as i64);
+    let fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0);
+    s.gauge("process_open_fds", "Open file descriptors of the process", fds as i64);
+    // starttime is in ticks after boot; the boot time comes from /proc/stat's btime.
+    let btime = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("btime ").and_then(|v| v.trim().parse::<f64>().ok())));
+    if let (Some(btime), Ok(g)) =
+        (btime, Gauge::new("process_start_time_seconds", "Start time of the process since the Unix epoch, in seconds"))
+    {
+        g.set(btime + st.number("starttime") as f64 / hz);
+        s.add(g);
+    }
+}
+
+/// Edge streams: by mode and upstream state, upstream connections begun and failed, and per
+/// stream (within the cap) whether its upstream is connected and how often it reconnected.
+fn edge_series(s: &Scrape, server: &Server, labelled: &std::collections::HashSet<crate::hub::StreamKey>) {
+    use crate::edge::{EdgeMode, EdgeState};
+    let edges = server.edges.all();
+    let modes = [EdgeMode::Pull, EdgeMode::Forward];
+    let states = [EdgeState::Connecting, EdgeState::Connected];
+    let count = |m: EdgeMode, st: EdgeState| edges.iter().filter(|(_, e)| e.mode == m && e.state() == st).count();
+    s.labelled_gauges(
+        "rsrs_edge_streams",
+        "Edge streams by mode (pull for players, forward for a publisher) and upstream state",
+        &["mode", "state"],
+        modes.iter().flat_map(|m| states.iter().map(move |st| ([m.as_str(), st.as_str()], count(*m, *st) as i64))),
+    );
+    let totals = &server.edges.totals;
+    s.labelled_counters(
+        "rsrs_edge_upstream_connects_total",
+        "Edge upstream connections begun (the first of a stream, then each reconnect)",
+        &["mode"],
+        modes.iter().map(|m| ([m.as_str()], totals.connects[*m as usize].load(Ordering::Relaxed))),
+    );
+    s.labelled_counters(
+        "rsrs_edge_upstream_failures_total",
+        "Edge upstream connections that failed or broke",
+        &["mode"],
+        modes.iter().map(|m| ([m.as_str()], totals.failures[*m as usize].load(Ordering::Relaxed))),
+    );
+    let per_stream = ["vhost", "app", "stream", "mode"];
+    let (Ok(connected), Ok(reconnects)) = (
+        IntGaugeVec::new(
+            Opts::new("rsrs_stream_edge_upstream_connected", "Whether the edge stream's upstream is connected"),
+            &per_stream,
+        ),
+        IntCounterVec::new(
+            Opts::new("rsrs_stream_edge_reconnects_total", "Upstream reconnections of the edge stream"),
+            &per_stream,
+        ),
+    ) else {
+        return;
+    };
+    for (key, e) in edges.iter().filter(|(k, _)| labelled.contains(k)) {
+        let l = [key.vhost.as_str(), key.app.as_str(), key.stream.as_str(), e.mode.as_str()];
+        connected.with_label_values(&l).set((e.state() == EdgeState::Connected) as i64);
+        reconnects.with_label_values(&l).inc_by(e.reconnects());
+    }
+    s.add(connected);
+    s.add(reconnects);
+}
+
+/// What the server did: reloads, HLS and DVR output, cluster redirects, hooks, refusals.
+fn event_series(s: &Scrape, server: &Server) {
+    let e = &server.events;
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    s.labelled_counters(
+        "rsrs_reloads_total",
+        "Config reloads, applied or failed (an invalid config changes nothing)",
+        &["result"],
+        [(["applied"], load(&e.reloads)), (["failed"], load(&e.reload_failures))].into_iter(),
+    );
+    s.counter("rsrs_hls_segments_total", "HLS segments written", load(&e.hls_segments));
+    s.counter("rsrs_hls_segment_bytes_total", "Bytes of HLS segments written", load(&e.hls_segment_bytes));
+    s.counter("rsrs_hls_errors_total", "HLS writers stopped by an error (disk, codec, path)", load(&e.hls_errors));
+    s.counter("rsrs_dvr_files_total", "DVR recordings finished", load(&e.dvr_files));
+    s.counter("rsrs_dvr_errors_total", "DVR recorders stopped by an error", load(&e.dvr_errors));
+    s.counter(
+        "rsrs_cluster_redirects_total",
+        "Players sent to another origin of the cluster that has their stream",
+        load(&e.cluster_redirects),
+    );
+    s.labelled_counters(
+        "rsrs_hook_calls_total",
+        "HTTP hook calls by event and outcome (accepted, refused, failed, dropped)",
+        &["event", "outcome"],
+        server.hooks.calls.all().map(|(ev, o, n)| ([ev.name(), o.as_str()], n)),
+    );
+    s.gauge("rsrs_hook_notifications_pending", "Hook notifications not yet delivered", server.hooks.pending() as i64);
+    s.labelled_counters(
+        "rsrs_admission_refusals_total",
+        "Clients kept out, by action and by what refused them (security, refer, token, hook)",
+        &["action", "reason"],
+        e.refusals().map(|(a, r, n)| ([a, r], n)),
+    );
 }
 
 /// The content type of [`render`]'s output.

@@ -81,7 +81,10 @@ pub async fn serve(server: Arc<Server>, sock: TcpStream, peer: SocketAddr, guard
             {
                 info!("closed by peer: {e}")
             }
-            Err(e) => warn!("closed: {e}"),
+            Err(e) => {
+                server.clients.errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                warn!("closed: {e}")
+            }
         }
     }
     .instrument(span)

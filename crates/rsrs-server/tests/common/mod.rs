@@ -545,3 +545,17 @@ pub fn write_configmap_version(dir: &Path, n: u32, conf: &str) {
         std::os::unix::fs::symlink("..data/srs.conf", dir.join("srs.conf")).unwrap();
     }
 }
+
+/// A series' value in an exporter's exposition: the first line of `name` with all `labels`.
+pub fn metric_value(exporter: &str, name: &str, labels: &[&str]) -> f64 {
+    let (status, _, body) = http_request(exporter, "GET", "/metrics", &[]);
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body).unwrap();
+    text.lines()
+        .find(|l| {
+            (l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+                && labels.iter().all(|x| l.contains(x))
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} {labels:?} in\n{text}"))
+}
