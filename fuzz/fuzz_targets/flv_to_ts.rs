@@ -5,12 +5,14 @@
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use rsrs_codec::media::{Codec, Content, Track};
-use rsrs_codec::{avc, flv, ts};
+use rsrs_codec::{av1, avc, flv, hevc, ts, vp9};
 
 fuzz_target!(|data: &[u8]| {
     let mut reader = flv::FlvReader::new(1 << 20);
     reader.push(data);
-    let mut muxer = ts::TsMuxer::new(true, Some(ts::AudioCodec::Aac));
+    // The first byte picks the video codec the TS stream is made for.
+    let video = if data.first().is_some_and(|b| b & 1 == 1) { ts::VideoCodec::Hevc } else { ts::VideoCodec::H264 };
+    let mut muxer = ts::TsMuxer::new(Some(video), Some(ts::AudioCodec::Aac));
     let mut out = BytesMut::new();
     muxer.tables(&mut out);
     while let Ok(Some(tag)) = reader.next_tag() {
@@ -37,8 +39,11 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = match (hdr.codec, hdr.content) {
             (Codec::H264, Content::Config) => muxer.set_avc_config(body),
+            (Codec::H265, Content::Config) => muxer.set_hevc_config(body),
             (Codec::Aac, Content::Config) => muxer.set_aac_config(body),
-            (Codec::H264, Content::Frame) => muxer.video(body, tag.timestamp, hdr.cts, hdr.keyframe, &mut out),
+            (Codec::H264 | Codec::H265, Content::Frame) => {
+                muxer.video(body, tag.timestamp, hdr.cts, hdr.keyframe, &mut out)
+            }
             (Codec::Aac, Content::Frame) => muxer.audio(body, tag.timestamp, &mut out),
             _ => Ok(()),
         };
@@ -48,4 +53,9 @@ fuzz_target!(|data: &[u8]| {
     }
     assert_eq!(out.len() % 188, 0, "TS output is whole packets");
     let _ = avc::sps_dimensions(data);
+    let _ = hevc::sps_dimensions(data);
+    let _ = hevc::HevcConfig::parse(data);
+    let _ = av1::Av1Config::parse(data).map(|c| c.max_dimensions());
+    let _ = vp9::keyframe_dimensions(data);
+    let _ = vp9::Vp9Config::parse(data);
 });

@@ -1,6 +1,8 @@
 //! Just enough H.264 for the API and the TS muxer: the decoder configuration record (avcC)
 //! and an SPS parser for the picture size.
 
+use crate::bits::{unescape, BitReader};
+
 /// An AVCDecoderConfigurationRecord (ISO 14496-15 5.2.4.1), what FLV calls the AVC sequence
 /// header.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -59,18 +61,8 @@ pub fn sps_dimensions(nal: &[u8]) -> Option<(u32, u32)> {
     if nal.first()? & 0x1f != 7 {
         return None;
     }
-    // Drop emulation-prevention bytes (00 00 03 -> 00 00).
-    let mut rbsp = Vec::with_capacity(nal.len());
-    let mut zeros = 0;
-    for &b in &nal[1..] {
-        if zeros >= 2 && b == 3 {
-            zeros = 0;
-            continue;
-        }
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-        rbsp.push(b);
-    }
-    let mut r = BitReader { data: &rbsp, pos: 0 };
+    let rbsp = unescape(&nal[1..]);
+    let mut r = BitReader::new(&rbsp);
     let profile_idc = r.bits(8)?;
     r.bits(16)?; // constraint flags + level
     r.ue()?; // seq_parameter_set_id
@@ -149,39 +141,6 @@ fn skip_scaling_list(r: &mut BitReader, size: usize) -> Option<()> {
         }
     }
     Some(())
-}
-
-struct BitReader<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl BitReader<'_> {
-    fn bits(&mut self, n: u32) -> Option<u32> {
-        let mut v = 0u32;
-        for _ in 0..n {
-            let byte = *self.data.get(self.pos / 8)?;
-            v = (v << 1) | ((byte >> (7 - self.pos % 8)) & 1) as u32;
-            self.pos += 1;
-        }
-        Some(v)
-    }
-
-    fn ue(&mut self) -> Option<u32> {
-        let mut zeros = 0;
-        while self.bits(1)? == 0 {
-            zeros += 1;
-            if zeros > 31 {
-                return None;
-            }
-        }
-        Some((1u32 << zeros) - 1 + self.bits(zeros)?)
-    }
-
-    fn se(&mut self) -> Option<i32> {
-        let k = self.ue()? as i64;
-        Some(if k % 2 == 1 { ((k + 1) / 2) as i32 } else { -(k / 2) as i32 })
-    }
 }
 
 #[cfg(test)]

@@ -6,10 +6,15 @@
 
 pub mod aac;
 pub mod amf0;
+pub mod av1;
 pub mod avc;
+pub(crate) mod bits;
 pub mod flv;
+pub mod fmp4;
+pub mod hevc;
 pub mod hls;
 pub mod http;
 pub mod media;
 pub mod rtmp;
 pub mod ts;
+pub mod vp9;

@@ -1,12 +1,14 @@
-//! MPEG-TS muxer for HLS: PAT/PMT, PES for H.264 (AVCC to Annex-B with AUD, SPS/PPS before
-//! every keyframe) and AAC (ADTS from the AudioSpecificConfig) or MP3, PCR on the video PID,
-//! continuity counters, and PTS/DTS from decode time plus composition time.
+//! MPEG-TS muxer for HLS: PAT/PMT, PES for H.264 and HEVC (length-prefixed NAL units to
+//! Annex-B, with an access unit delimiter, and the parameter sets before every keyframe) and
+//! AAC (ADTS from the AudioSpecificConfig) or MP3, PCR on the video PID, continuity counters,
+//! and PTS/DTS from decode time plus composition time.
 //!
 //! Input is elementary data (length-prefixed NAL units, raw AAC or MP3 frames) and the
 //! tracks' configuration records, never container headers; output is whole 188-byte packets.
 
 use crate::aac::{AudioSpecificConfig, BadAudioSpecificConfig};
 use crate::avc::{BadDecoderConfig, DecoderConfig};
+use crate::hevc::{self, BadHevcConfig, HevcConfig};
 use bytes::{BufMut, BytesMut};
 
 pub const PACKET: usize = 188;
@@ -14,6 +16,7 @@ pub const PMT_PID: u16 = 0x1001;
 pub const VIDEO_PID: u16 = 0x100;
 pub const AUDIO_PID: u16 = 0x101;
 const STREAM_TYPE_H264: u8 = 0x1b;
+const STREAM_TYPE_HEVC: u8 = 0x24;
 const STREAM_TYPE_AAC: u8 = 0x0f;
 const STREAM_TYPE_MP3: u8 = 0x03;
 
@@ -22,14 +25,18 @@ pub enum TsError {
     #[error(transparent)]
     BadAvcConfig(#[from] BadDecoderConfig),
     #[error(transparent)]
+    BadHevcConfig(#[from] BadHevcConfig),
+    #[error(transparent)]
     BadAacConfig(#[from] BadAudioSpecificConfig),
-    #[error("H.264 frame before its decoder configuration")]
-    NoAvcConfig,
+    #[error("video frame before its decoder configuration")]
+    NoVideoConfig,
+    #[error("{0:?} configuration for a TS stream whose video is {1:?}")]
+    WrongVideoCodec(VideoCodec, Option<VideoCodec>),
     #[error("AAC frame before its AudioSpecificConfig")]
     NoAacConfig,
     #[error("audio frame for a TS stream created without audio")]
     NoAudioTrack,
-    #[error("H.264 frame is truncated: a NAL unit runs past its end")]
+    #[error("video frame is truncated: a NAL unit runs past its end")]
     Truncated,
 }
 
@@ -39,21 +46,35 @@ pub enum AudioCodec {
     Mp3,
 }
 
-/// Converts H.264 and AAC/MP3 elementary data into a TS stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoCodec {
+    H264,
+    Hevc,
+}
+
+/// What the video's frames need: how long their NAL lengths are, and the parameter sets
+/// (SPS, PPS; VPS, SPS, PPS for HEVC) to put before every keyframe.
+#[derive(Debug)]
+struct VideoConfig {
+    nal_length_size: usize,
+    parameter_sets: Vec<Vec<u8>>,
+}
+
+/// Converts H.264 or HEVC and AAC/MP3 elementary data into a TS stream.
 #[derive(Debug)]
 pub struct TsMuxer {
-    has_video: bool,
+    video: Option<VideoCodec>,
     audio: Option<AudioCodec>,
-    avc: Option<DecoderConfig>,
+    video_config: Option<VideoConfig>,
     aac: Option<AudioSpecificConfig>,
     cc: [u8; 4],
 }
 
 impl TsMuxer {
-    /// `has_video`: the stream carries H.264; `audio`: its audio codec, if any. These shape the
-    /// PMT, so a stream that starts pure audio and gains video needs a new muxer (new segment).
-    pub fn new(has_video: bool, audio: Option<AudioCodec>) -> TsMuxer {
-        TsMuxer { has_video, audio, avc: None, aac: None, cc: [0; 4] }
+    /// The stream's video and audio codecs, if any. These shape the PMT, so a stream that
+    /// starts pure audio and gains video needs a new muxer (new segment).
+    pub fn new(video: Option<VideoCodec>, audio: Option<AudioCodec>) -> TsMuxer {
+        TsMuxer { video, audio, video_config: None, aac: None, cc: [0; 4] }
     }
 
     fn cc(&mut self, pid: u16) -> u8 {
@@ -77,10 +98,11 @@ impl TsMuxer {
         pat.push(PMT_PID as u8);
         self.section(out, 0, &pat);
         // PMT
-        let pcr_pid = if self.has_video { VIDEO_PID } else { AUDIO_PID };
+        let pcr_pid = if self.video.is_some() { VIDEO_PID } else { AUDIO_PID };
         let mut streams = Vec::new();
-        if self.has_video {
-            streams.extend_from_slice(&[STREAM_TYPE_H264, 0xe0 | (VIDEO_PID >> 8) as u8, VIDEO_PID as u8, 0xf0, 0x00]);
+        if let Some(v) = self.video {
+            let t = if v == VideoCodec::H264 { STREAM_TYPE_H264 } else { STREAM_TYPE_HEVC };
+            streams.extend_from_slice(&[t, 0xe0 | (VIDEO_PID >> 8) as u8, VIDEO_PID as u8, 0xf0, 0x00]);
         }
         if let Some(a) = self.audio {
             let t = if a == AudioCodec::Aac { STREAM_TYPE_AAC } else { STREAM_TYPE_MP3 };
@@ -120,7 +142,25 @@ impl TsMuxer {
 
     /// Takes the H.264 decoder configuration record (avcC) for the frames that follow.
     pub fn set_avc_config(&mut self, record: &[u8]) -> Result<(), TsError> {
-        self.avc = Some(DecoderConfig::parse(record)?);
+        self.expect_video(VideoCodec::H264)?;
+        let c = DecoderConfig::parse(record)?;
+        let parameter_sets = c.sps.into_iter().chain(c.pps).collect();
+        self.video_config = Some(VideoConfig { nal_length_size: c.nal_length_size, parameter_sets });
+        Ok(())
+    }
+
+    /// Takes the HEVC decoder configuration record (hvcC) for the frames that follow.
+    pub fn set_hevc_config(&mut self, record: &[u8]) -> Result<(), TsError> {
+        self.expect_video(VideoCodec::Hevc)?;
+        let c = HevcConfig::parse(record)?;
+        self.video_config = Some(VideoConfig { nal_length_size: c.nal_length_size, parameter_sets: c.parameter_sets });
+        Ok(())
+    }
+
+    fn expect_video(&self, codec: VideoCodec) -> Result<(), TsError> {
+        if self.video != Some(codec) {
+            return Err(TsError::WrongVideoCodec(codec, self.video));
+        }
         Ok(())
     }
 
@@ -130,26 +170,32 @@ impl TsMuxer {
         Ok(())
     }
 
-    /// Muxes one H.264 access unit (length-prefixed NAL units) decoded at `dts_ms` and
+    /// Muxes one H.264 or HEVC access unit (length-prefixed NAL units) decoded at `dts_ms` and
     /// presented `cts_ms` later.
     pub fn video(
         &mut self,
-        avcc: &[u8],
+        frame: &[u8],
         dts_ms: u32,
         cts_ms: i32,
         keyframe: bool,
         out: &mut BytesMut,
     ) -> Result<(), TsError> {
-        let cfg = self.avc.as_ref().ok_or(TsError::NoAvcConfig)?;
-        let mut es = Vec::with_capacity(avcc.len() + 64);
-        es.extend_from_slice(&[0, 0, 0, 1, 0x09, 0xf0]); // access unit delimiter
+        let cfg = self.video_config.as_ref().ok_or(TsError::NoVideoConfig)?;
+        let hevc = self.video == Some(VideoCodec::Hevc);
+        let mut es = Vec::with_capacity(frame.len() + 64);
+        if hevc {
+            // AUD, pic_type 2 (any slice type).
+            es.extend_from_slice(&[0, 0, 0, 1, hevc::NAL_AUD << 1, 0x01, 0x50]);
+        } else {
+            es.extend_from_slice(&[0, 0, 0, 1, 0x09, 0xf0]);
+        }
         if keyframe {
-            for p in cfg.sps.iter().chain(cfg.pps.iter()) {
+            for p in &cfg.parameter_sets {
                 es.extend_from_slice(&[0, 0, 0, 1]);
                 es.extend_from_slice(p);
             }
         }
-        let mut data = avcc;
+        let mut data = frame;
         let n = cfg.nal_length_size;
         while !data.is_empty() {
             if data.len() < n {
@@ -158,9 +204,18 @@ impl TsMuxer {
             let len = data[..n].iter().fold(0usize, |a, &b| a << 8 | b as usize);
             let nal = data.get(n..n + len).ok_or(TsError::Truncated)?;
             data = &data[n + len..];
-            // Skip delimiters and parameter sets we already put in front.
-            let t = nal.first().map(|b| b & 0x1f).unwrap_or(0);
-            if t == 9 || (keyframe && (t == 7 || t == 8)) || nal.is_empty() {
+            if nal.is_empty() {
+                continue;
+            }
+            // Skip delimiters, and the parameter sets already put in front.
+            let skip = if hevc {
+                let t = hevc::nal_type(nal);
+                t == hevc::NAL_AUD || (keyframe && (hevc::NAL_VPS..=hevc::NAL_PPS).contains(&t))
+            } else {
+                let t = nal[0] & 0x1f;
+                t == 9 || (keyframe && (t == 7 || t == 8))
+            };
+            if skip {
                 continue;
             }
             es.extend_from_slice(&[0, 0, 0, 1]);
@@ -175,7 +230,7 @@ impl TsMuxer {
     /// Muxes one audio frame (raw AAC or an MPEG audio frame) presented at `pts_ms`.
     pub fn audio(&mut self, frame: &[u8], pts_ms: u32, out: &mut BytesMut) -> Result<(), TsError> {
         let pts = pts_ms as u64 * 90;
-        let pcr = !self.has_video;
+        let pcr = self.video.is_none();
         match self.audio.ok_or(TsError::NoAudioTrack)? {
             AudioCodec::Aac => {
                 let c = self.aac.ok_or(TsError::NoAacConfig)?;
@@ -299,7 +354,7 @@ mod tests {
 
     #[test]
     fn pat_bytes() {
-        let mut m = TsMuxer::new(true, Some(AudioCodec::Aac));
+        let mut m = TsMuxer::new(Some(VideoCodec::H264), Some(AudioCodec::Aac));
         let mut out = BytesMut::new();
         m.tables(&mut out);
         assert_eq!(out.len(), 2 * PACKET);
@@ -326,9 +381,9 @@ mod tests {
 
     #[test]
     fn video_pes_annexb_with_aud_sps_pps_and_pts_dts() {
-        let mut m = TsMuxer::new(true, None);
+        let mut m = TsMuxer::new(Some(VideoCodec::H264), None);
         let mut out = BytesMut::new();
-        assert_eq!(m.video(&[], 0, 0, false, &mut out), Err(TsError::NoAvcConfig));
+        assert_eq!(m.video(&[], 0, 0, false, &mut out), Err(TsError::NoVideoConfig));
         m.set_avc_config(&avc_record()).unwrap();
         // Keyframe with cts 40 ms and one IDR NAL of 3 bytes.
         let frame = [0, 0, 0, 3, 0x65, 0xaa, 0xbb];
@@ -364,8 +419,50 @@ mod tests {
     }
 
     #[test]
+    fn hevc_pes_with_aud_and_parameter_sets_before_keyframes() {
+        use crate::hevc::tests::{hex, X265_HVCC};
+        let mut m = TsMuxer::new(Some(VideoCodec::Hevc), Some(AudioCodec::Aac));
+        let mut out = BytesMut::new();
+        m.tables(&mut out);
+        assert_eq!(&out[PACKET + 17..PACKET + 22], &[0x24, 0xe1, 0x00, 0xf0, 0x00], "PMT lists HEVC");
+        assert_eq!(
+            m.set_avc_config(&avc_record()),
+            Err(TsError::WrongVideoCodec(VideoCodec::H264, Some(VideoCodec::Hevc)))
+        );
+        let rec = hex(X265_HVCC);
+        m.set_hevc_config(&rec).unwrap();
+        let cfg = HevcConfig::parse(&rec).unwrap();
+        // An IDR_W_RADL slice (type 19) behind an AUD and a repeated SPS, which are dropped.
+        let mut frame = vec![0, 0, 0, 3, 0x46, 0x01, 0x50, 0, 0, 0, 3];
+        frame.extend_from_slice(&cfg.parameter_sets[1][..3]);
+        frame.extend_from_slice(&[0, 0, 0, 4, 0x26, 0x01, 0xaf, 0xbe]);
+        out.clear();
+        m.video(&frame, 0, 0, true, &mut out).unwrap();
+        let ts: Vec<u8> = out
+            .chunks(PACKET)
+            .flat_map(|p| {
+                let start = if p[3] & 0x20 != 0 { 5 + p[4] as usize } else { 4 };
+                p[start..].to_vec()
+            })
+            .collect();
+        let es = &ts[19..];
+        let mut want = vec![0, 0, 0, 1, 0x46, 0x01, 0x50];
+        for p in &cfg.parameter_sets {
+            want.extend_from_slice(&[0, 0, 0, 1]);
+            want.extend_from_slice(p);
+        }
+        want.extend_from_slice(&[0, 0, 0, 1, 0x26, 0x01, 0xaf, 0xbe]);
+        assert_eq!(&es[..want.len()], &want[..]);
+        // An inter frame: the AUD and its slice only.
+        out.clear();
+        m.video(&[0, 0, 0, 3, 0x02, 0x01, 0xd0], 40, 0, false, &mut out).unwrap();
+        let i = out.windows(4).position(|w| w == [0, 0, 1, 0xe0]).unwrap();
+        assert_eq!(&out[i + 19..i + 33], &[0, 0, 0, 1, 0x46, 0x01, 0x50, 0, 0, 0, 1, 0x02, 0x01, 0xd0]);
+    }
+
+    #[test]
     fn long_pes_spans_packets_with_continuity() {
-        let mut m = TsMuxer::new(true, None);
+        let mut m = TsMuxer::new(Some(VideoCodec::H264), None);
         let mut out = BytesMut::new();
         m.set_avc_config(&avc_record()).unwrap();
         let mut frame = vec![0, 0, 0x03, 0xe8, 0x41];
@@ -387,7 +484,7 @@ mod tests {
 
     #[test]
     fn aac_gets_adts() {
-        let mut m = TsMuxer::new(false, Some(AudioCodec::Aac));
+        let mut m = TsMuxer::new(None, Some(AudioCodec::Aac));
         let mut out = BytesMut::new();
         // AAC LC 44.1 kHz stereo.
         assert_eq!(m.audio(&[0xde, 0xad], 0, &mut out), Err(TsError::NoAacConfig));
@@ -403,7 +500,7 @@ mod tests {
 
     #[test]
     fn mp3_is_carried_raw_with_its_stream_type() {
-        let mut m = TsMuxer::new(false, Some(AudioCodec::Mp3));
+        let mut m = TsMuxer::new(None, Some(AudioCodec::Mp3));
         let mut out = BytesMut::new();
         m.tables(&mut out);
         assert_eq!(&out[PACKET + 17..PACKET + 22], &[0x03, 0xe1, 0x01, 0xf0, 0x00], "PMT lists MPEG-1 audio");
@@ -418,7 +515,7 @@ mod tests {
 
     #[test]
     fn hostile_input_is_an_error_and_writes_nothing() {
-        let mut m = TsMuxer::new(true, Some(AudioCodec::Aac));
+        let mut m = TsMuxer::new(Some(VideoCodec::H264), Some(AudioCodec::Aac));
         let mut out = BytesMut::new();
         assert_eq!(
             m.set_avc_config(&[1, 0, 0, 0, 0, 1]),
@@ -429,7 +526,7 @@ mod tests {
         assert_eq!(m.video(&[0, 0, 0, 9, 1], 0, 0, false, &mut out), Err(TsError::Truncated));
         assert_eq!(m.video(&[0, 0], 0, 0, false, &mut out), Err(TsError::Truncated));
         assert!(m.set_aac_config(&[0x12]).is_err());
-        assert_eq!(TsMuxer::new(true, None).audio(&[1], 0, &mut out), Err(TsError::NoAudioTrack));
+        assert_eq!(TsMuxer::new(Some(VideoCodec::H264), None).audio(&[1], 0, &mut out), Err(TsError::NoAudioTrack));
         assert!(out.is_empty(), "errors write nothing");
     }
 }

@@ -183,6 +183,12 @@ pub struct Hls {
     pub ctx: bool,
     /// Whether segment URIs in the playlist carry the session id too.
     pub ts_ctx: bool,
+    /// SRS 7's `hls_use_fmp4`: fragmented MP4 segments (CMAF) instead of MPEG-TS. Streams whose
+    /// codecs TS cannot carry (AV1, Opus) use fMP4 whatever this says.
+    pub use_fmp4: bool,
+    /// fMP4 segment and initialization-segment paths (SRS 7's `hls_fmp4_file`, `hls_init_file`).
+    pub fmp4_file: String,
+    pub init_file: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -610,6 +616,9 @@ fn vhost_from(
         wait_keyframe: b(&["hls", "hls_wait_keyframe"], true)?,
         ctx: b(&["hls", "hls_ctx"], true)?,
         ts_ctx: b(&["hls", "hls_ts_ctx"], true)?,
+        use_fmp4: b(&["hls", "hls_use_fmp4"], false)?,
+        fmp4_file: text(&["hls", "hls_fmp4_file"], "[app]/[stream]-[seq].m4s")?,
+        init_file: text(&["hls", "hls_init_file"], "[app]/[stream]/init.mp4")?,
     };
     if hls.fragment <= 0.0 {
         return Err(g

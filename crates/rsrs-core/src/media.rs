@@ -169,6 +169,15 @@ impl Tracks {
                 self.audio = Some(TrackInfo { codec: p.codec, config: Some(p.clone()) });
                 true
             }
+            (Track::Video, Content::Frame) if p.keyframe && p.codec == Codec::Vp9 => {
+                // VP9's configuration has no picture size; its first keyframe does.
+                if let Some(info) = self.video_info.as_mut().filter(|i| i.width == 0) {
+                    if let Some((w, h)) = rsrs_codec::vp9::keyframe_dimensions(p.data()) {
+                        (info.width, info.height) = (w, h);
+                    }
+                }
+                false
+            }
             (Track::Audio, Content::Frame) if self.audio.is_none() => {
                 // A codec without configuration: the first frame tells what the track is.
                 self.audio_info = flv::audio_info(p.flv_body());

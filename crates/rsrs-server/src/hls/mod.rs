@@ -9,6 +9,7 @@
 //! window is recovered from the playlist on disk.
 //! A disk or codec error stops HLS for that stream only, and says why.
 
+pub mod fmp4;
 pub mod state;
 pub mod viewers;
 
@@ -19,8 +20,9 @@ use crate::metrics::events::Events;
 use crate::paths::{self, Stamp};
 use crate::server::{source_settings, Server};
 use bytes::BytesMut;
+use fmp4::Fmp4Segments;
 use rsrs_codec::hls::{media_playlist, Segment};
-use rsrs_codec::ts::{AudioCodec, TsMuxer};
+use rsrs_codec::ts::{AudioCodec, TsMuxer, VideoCodec};
 use rsrs_config::access::HttpHooks;
 use rsrs_config::HookEvent;
 use rsrs_config::{Hls, Vhost};
@@ -32,10 +34,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::{error, info, warn};
 
-/// Gives the muxer a track's decoder configuration (H.264 avcC or AAC AudioSpecificConfig).
+/// Gives the muxer a track's decoder configuration (H.264 avcC, HEVC hvcC or AAC
+/// AudioSpecificConfig).
 fn take_config(m: &mut TsMuxer, config: &MediaPacket) -> Result<(), HlsError> {
     match config.codec {
         Codec::H264 => m.set_avc_config(config.data())?,
+        Codec::H265 => m.set_hevc_config(config.data())?,
         Codec::Aac => m.set_aac_config(config.data())?,
         _ => {}
     }
@@ -77,7 +81,8 @@ pub fn start(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost, publisher: &P
         utc: server.config().utc_time,
         state,
         muxer: None,
-        muxer_shape: (false, None),
+        muxer_shape: (None, None),
+        fmp4: None,
         tracks: Tracks::default(),
         open: None,
         first_of_publish: true,
@@ -104,7 +109,10 @@ struct HlsWriter {
     utc: bool,
     state: Arc<Mutex<HlsState>>,
     muxer: Option<TsMuxer>,
-    muxer_shape: (bool, Option<AudioCodec>),
+    muxer_shape: (Option<VideoCodec>, Option<AudioCodec>),
+    /// fMP4 segments (`hls_use_fmp4`, or codecs TS cannot carry), with the playlist's name for
+    /// their init segment; rebuilt when a track's configuration changes.
+    fmp4: Option<(Fmp4Segments, String)>,
     /// The stream's tracks as this writer has seen them: a new muxer is fed their configs.
     tracks: Tracks,
     open: Option<OpenSegment>,
@@ -117,8 +125,10 @@ enum HlsError {
     Disk { path: PathBuf, err: std::io::Error },
     #[error("{0}")]
     Codec(#[from] rsrs_codec::ts::TsError),
-    #[error("HLS in MPEG-TS carries H.264, AAC and MP3; this stream's {track:?} is {codec}", codec = codec.name())]
+    #[error("HLS carries H.264, HEVC and AV1 video and AAC, MP3 and Opus audio; this stream's {track:?} is {codec}", codec = codec.name())]
     UnsupportedCodec { track: Track, codec: Codec },
+    #[error("{0}")]
+    Fmp4(#[from] fmp4::Fmp4Error),
     #[error("refusing to write: {0}")]
     Outside(#[from] paths::OutsideRoot),
 }
@@ -154,14 +164,22 @@ impl HlsWriter {
         if self.cfg.dispose > 0.0 {
             let state = self.state.clone();
             let after = Duration::from_secs_f64(self.cfg.dispose);
-            let (key, server) = (self.key.clone(), self.server.clone());
+            let (key, server, hls_path) = (self.key.clone(), self.server.clone(), self.cfg.path.clone());
             tokio::spawn(async move {
                 tokio::time::sleep(after).await;
-                if dispose(&state, generation, &url).await {
+                if dispose(&state, generation, &url, &hls_path).await {
                     server.hls.forget(&key, generation);
                 }
             });
         }
+    }
+
+    /// Whether the stream's segments are fMP4: asked for, or a track TS cannot carry.
+    fn wants_fmp4(&self) -> bool {
+        let ts_cannot = |t: Track, info: &Option<crate::media::TrackInfo>| {
+            info.as_ref().is_some_and(|i| !fmp4::ts_carries(t, i.codec))
+        };
+        self.cfg.use_fmp4 || ts_cannot(Track::Video, &self.tracks.video) || ts_cannot(Track::Audio, &self.tracks.audio)
     }
 
     async fn write_frame(&mut self, f: &Arc<MediaPacket>) -> Result<(), HlsError> {
@@ -169,36 +187,51 @@ impl HlsWriter {
         if f.track == Track::Data || !matches!(f.content, Content::Config | Content::Frame) {
             return Ok(());
         }
-        let supported = match f.track {
-            Track::Video => f.codec == Codec::H264,
-            _ => matches!(f.codec, Codec::Aac | Codec::Mp3),
-        };
-        if !supported {
+        if !fmp4::ts_carries(f.track, f.codec) && !fmp4::carries(f.track, f.codec) {
             return Err(HlsError::UnsupportedCodec { track: f.track, codec: f.codec });
         }
-        if self.tracks.update(f) {
+        if f.is_config() {
+            let before = match f.track {
+                Track::Video => &self.tracks.video,
+                _ => &self.tracks.audio,
+            };
+            let same = before.as_ref().and_then(|t| t.config.as_ref()).is_some_and(|c| c.data() == f.data());
+            self.tracks.update(f);
             if let Some(m) = self.muxer.as_mut() {
                 take_config(m, f)?;
             }
+            if !same && self.fmp4.is_some() {
+                // A new configuration needs a new init segment: the open segment ends here.
+                self.close_segment(Some(f.dts)).await?;
+                self.fmp4 = None;
+            }
+            return Ok(());
+        }
+        if self.tracks.update(f) {
             return Ok(());
         }
         let has_video = self.tracks.has_video();
         let is_key = f.keyframe;
+        let buffered = |w: &Self| match (&w.fmp4, &w.open) {
+            (Some((m, _)), _) => m.buffered(),
+            (None, Some(seg)) => seg.buf.len(),
+            _ => 0,
+        };
         match &self.open {
             None => {
                 if has_video && self.cfg.wait_keyframe && !is_key {
                     return Ok(());
                 }
-                self.open_segment(f.dts)?;
+                self.open_segment(f.dts).await?;
             }
-            Some(seg) if seg.buf.len() + f.data().len() > MAX_SEGMENT_BYTES => {
+            Some(_) if buffered(self) + f.data().len() > MAX_SEGMENT_BYTES => {
                 warn!(
                     stream = %self.key.url(),
-                    bytes = seg.buf.len(),
+                    bytes = buffered(self),
                     "HLS segment cut at its byte limit ({MAX_SEGMENT_BYTES}) before its duration was reached"
                 );
                 self.close_segment(Some(f.dts)).await?;
-                self.open_segment(f.dts)?;
+                self.open_segment(f.dts).await?;
             }
             Some(seg) => {
                 let dur = f.dts.saturating_sub(seg.start_ts) as f64 / 1000.0;
@@ -209,23 +242,61 @@ impl HlsWriter {
                         || dur >= frag * self.cfg.aof_ratio;
                 if cut {
                     self.close_segment(Some(f.dts)).await?;
-                    self.open_segment(f.dts)?;
+                    self.open_segment(f.dts).await?;
                 }
             }
         }
-        let (Some(seg), Some(m)) = (self.open.as_mut(), self.muxer.as_mut()) else { return Ok(()) };
+        let Some(seg) = self.open.as_mut() else { return Ok(()) };
+        seg.last_ts = f.dts;
+        if let Some((m, _)) = self.fmp4.as_mut() {
+            m.push(f);
+            return Ok(());
+        }
+        let Some(m) = self.muxer.as_mut() else { return Ok(()) };
         match f.track {
             Track::Video => m.video(f.data(), f.dts, f.cts, f.keyframe, &mut seg.buf)?,
             _ => m.audio(f.data(), f.dts, &mut seg.buf)?,
         };
-        seg.last_ts = f.dts;
         Ok(())
     }
 
-    fn open_segment(&mut self, ts: u32) -> Result<(), HlsError> {
+    async fn open_segment(&mut self, ts: u32) -> Result<(), HlsError> {
+        let fmp4 = self.wants_fmp4();
+        if fmp4 {
+            if self.fmp4.is_none() {
+                let segments = Fmp4Segments::new(&self.tracks)?;
+                let uri = self.write_init(segments.init()).await?;
+                self.fmp4 = Some((segments, uri));
+            }
+        } else {
+            self.fmp4 = None;
+            self.open_ts_muxer()?;
+        }
+        let mut st = lock(&self.state);
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        let discontinuity = self.first_of_publish && !st.window.is_empty();
+        self.first_of_publish = false;
+        drop(st);
+        let template = if fmp4 { &self.cfg.fmp4_file } else { &self.cfg.ts_file };
+        let rel = paths::render(template, &self.key, Some(seq), &Stamp::now(self.utc));
+        let mut buf = BytesMut::with_capacity(if fmp4 { 0 } else { 512 * 1024 });
+        if let (false, Some(m)) = (fmp4, self.muxer.as_mut()) {
+            m.tables(&mut buf);
+        }
+        self.open = Some(OpenSegment { seq, start_ts: ts, last_ts: ts, buf, rel, discontinuity });
+        Ok(())
+    }
+
+    fn open_ts_muxer(&mut self) -> Result<(), HlsError> {
         let audio =
             self.tracks.audio.as_ref().map(|a| if a.codec == Codec::Mp3 { AudioCodec::Mp3 } else { AudioCodec::Aac });
-        let shape = (self.tracks.has_video(), audio);
+        let video =
+            self.tracks
+                .video
+                .as_ref()
+                .map(|v| if v.codec == Codec::H265 { VideoCodec::Hevc } else { VideoCodec::H264 });
+        let shape = (video, audio);
         if self.muxer.is_none() || self.muxer_shape != shape {
             // Tracks changed (or first segment): a new PMT, fed the codec configurations.
             let mut m = TsMuxer::new(shape.0, shape.1);
@@ -235,19 +306,41 @@ impl HlsWriter {
             self.muxer = Some(m);
             self.muxer_shape = shape;
         }
-        let mut st = lock(&self.state);
-        let seq = st.next_seq;
-        st.next_seq += 1;
-        let discontinuity = self.first_of_publish && !st.window.is_empty();
-        self.first_of_publish = false;
-        drop(st);
-        let rel = paths::render(&self.cfg.ts_file, &self.key, Some(seq), &Stamp::now(self.utc));
-        let mut buf = BytesMut::with_capacity(512 * 1024);
-        if let Some(m) = self.muxer.as_mut() {
-            m.tables(&mut buf);
-        }
-        self.open = Some(OpenSegment { seq, start_ts: ts, last_ts: ts, buf, rel, discontinuity });
         Ok(())
+    }
+
+    /// Writes an init segment and returns the playlist's name for it. The first of a stream
+    /// takes `hls_init_file`'s name; one that differs from an init still in use (a republish
+    /// with other settings) is named after the segment it starts, so older segments keep theirs.
+    async fn write_init(&mut self, init: &[u8]) -> Result<String, HlsError> {
+        let mut rel = paths::render(&self.cfg.init_file, &self.key, None, &Stamp::now(self.utc));
+        let (next_seq, previous) = {
+            let st = lock(&self.state);
+            (st.next_seq, st.inits.last().cloned())
+        };
+        if let Some((prev_rel, prev_bytes)) = &previous {
+            if prev_bytes.as_slice() == init {
+                return Ok(self.playlist_uri(prev_rel));
+            }
+            if let Some((stem, ext)) = rel.rsplit_once('.') {
+                rel = format!("{stem}-{next_seq}.{ext}");
+            }
+        }
+        let path = paths::confine(Path::new(&self.cfg.path), &paths::join(&self.cfg.path, &rel))?;
+        write_atomic(&path, init, ".tmp").await?;
+        lock(&self.state).inits.push((rel.clone(), init.to_vec()));
+        info!(stream = %self.key.url(), "HLS: fMP4 init segment {}", path.display());
+        Ok(self.playlist_uri(&rel))
+    }
+
+    /// How the playlist names a file written at `rel` (relative to it, or under `hls_entry_prefix`).
+    fn playlist_uri(&self, rel: &str) -> String {
+        let m3u8_rel = paths::render(&self.cfg.m3u8_file, &self.key, None, &Stamp::now(self.utc));
+        if self.cfg.entry_prefix.is_empty() {
+            paths::relative_to(&m3u8_rel, rel)
+        } else {
+            format!("{}/{}", self.cfg.entry_prefix.trim_end_matches('/'), rel.trim_start_matches('/'))
+        }
     }
 
     /// Closes the open segment (at `end_ts`, the next segment's start, when known), writes it,
@@ -261,10 +354,14 @@ impl HlsWriter {
             return Ok(());
         }
         let path = paths::confine(Path::new(&self.cfg.path), &paths::join(&self.cfg.path, &seg.rel))?;
-        write_atomic(&path, &seg.buf, ".tmp").await?;
+        let (bytes, map) = match self.fmp4.as_mut() {
+            Some((m, init)) => (m.finish(end)?.into(), Some(init.clone())),
+            None => (seg.buf.freeze(), None),
+        };
+        write_atomic(&path, &bytes, ".tmp").await?;
         let events = &self.server.events;
         Events::bump(&events.hls_segments);
-        events.hls_segment_bytes.fetch_add(seg.buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        events.hls_segment_bytes.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
         let m3u8_rel = paths::render(&self.cfg.m3u8_file, &self.key, None, &Stamp::now(self.utc));
         let uri = if self.cfg.entry_prefix.is_empty() {
             paths::relative_to(&m3u8_rel, &seg.rel)
@@ -275,7 +372,7 @@ impl HlsWriter {
         let (text, expired) = {
             let mut st = lock(&self.state);
             st.window.push_back((
-                Segment { sequence: seg.seq, duration, uri, discontinuity: seg.discontinuity },
+                Segment { sequence: seg.seq, duration, uri, discontinuity: seg.discontinuity, map },
                 path.clone(),
             ));
             let mut expired = Vec::new();
@@ -297,13 +394,32 @@ impl HlsWriter {
         write_atomic(&m3u8, text.as_bytes(), ".temp").await?;
         self.segment_hooks(seg.seq, duration, &path, &m3u8, &m3u8_rel, &seg.rel);
         if self.cfg.cleanup {
-            for p in expired {
+            for p in expired.into_iter().chain(self.unused_inits()) {
                 if let Err(e) = tokio::fs::remove_file(&p).await {
                     warn!("HLS cleanup: cannot remove {}: {e}", p.display());
                 }
             }
         }
         Ok(())
+    }
+
+    /// Init segments no segment of the window uses any more (all but the newest), forgotten;
+    /// their paths, to remove.
+    fn unused_inits(&self) -> Vec<PathBuf> {
+        let mut st = lock(&self.state);
+        let in_use: std::collections::HashSet<String> = st.window.iter().filter_map(|(s, _)| s.map.clone()).collect();
+        let newest = st.inits.len().saturating_sub(1);
+        let mut gone = Vec::new();
+        let mut i = 0;
+        st.inits.retain(|(rel, _)| {
+            i += 1;
+            let keep = i - 1 == newest || in_use.contains(&self.playlist_uri(rel));
+            if !keep {
+                gone.push(paths::join(&self.cfg.path, rel));
+            }
+            keep
+        });
+        gone
     }
 
     /// `on_hls` (POST, SRS's fields) and `on_hls_notify` (GET of a URL template) for a segment
@@ -414,13 +530,14 @@ async fn write_atomic(path: &Path, data: &[u8], suffix: &str) -> Result<(), HlsE
 
 /// Removes a stream's segments and playlist unless it was published again since `generation`;
 /// whether it did.
-async fn dispose(state: &Mutex<HlsState>, generation: u64, url: &str) -> bool {
+async fn dispose(state: &Mutex<HlsState>, generation: u64, url: &str, hls_path: &str) -> bool {
     let (files, m3u8) = {
         let mut st = lock(state);
         if st.generation != generation {
             return false;
         }
-        let files: Vec<PathBuf> = st.window.drain(..).map(|(_, p)| p).collect();
+        let mut files: Vec<PathBuf> = st.window.drain(..).map(|(_, p)| p).collect();
+        files.extend(st.inits.drain(..).map(|(rel, _)| paths::join(hls_path, &rel)));
         (files, st.m3u8.take())
     };
     for p in files.iter().chain(m3u8.iter()) {

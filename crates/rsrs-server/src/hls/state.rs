@@ -16,6 +16,8 @@ pub struct HlsState {
     /// Bumped on every publish, so a pending dispose knows the stream came back.
     pub(crate) generation: u64,
     pub(crate) m3u8: Option<PathBuf>,
+    /// fMP4 init segments written for this stream: (path relative to hls_path, bytes).
+    pub(crate) inits: Vec<(String, Vec<u8>)>,
 }
 
 /// HLS state of every stream.
@@ -49,6 +51,7 @@ fn recover(m3u8: &Path) -> HlsState {
     let dir = m3u8.parent().unwrap_or(Path::new("."));
     let mut seq = None;
     let (mut duration, mut disc) = (None, false);
+    let mut map: Option<String> = None;
     for line in text.lines() {
         if let Some(v) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
             seq = v.trim().parse::<u64>().ok();
@@ -56,12 +59,14 @@ fn recover(m3u8: &Path) -> HlsState {
             duration = v.split(',').next().and_then(|d| d.trim().parse::<f64>().ok());
         } else if line == "#EXT-X-DISCONTINUITY" {
             disc = true;
+        } else if let Some(v) = line.strip_prefix("#EXT-X-MAP:URI=") {
+            map = Some(v.trim_matches('"').to_string());
         } else if !line.starts_with('#') && !line.is_empty() {
             let (Some(n), Some(d)) = (seq, duration.take()) else { continue };
             let path = dir.join(line);
             if !line.contains("://") && path.exists() {
                 st.window.push_back((
-                    Segment { sequence: n, duration: d, uri: line.to_string(), discontinuity: disc },
+                    Segment { sequence: n, duration: d, uri: line.to_string(), discontinuity: disc, map: map.clone() },
                     path,
                 ));
             }

@@ -53,7 +53,8 @@ pub async fn handle(server: &Arc<Server>, cfg: &Config, req: &Request, guard: &C
     if req.method != "GET" && req.method != "HEAD" {
         return HlsReply::Files;
     }
-    if req.path.ends_with(".ts") {
+    // Media segments (TS or fMP4) and fMP4 init segments.
+    if req.path.ends_with(".ts") || req.path.ends_with(".m4s") || req.path.ends_with(".mp4") {
         return segment(server, cfg, req, guard).await;
     }
     let Some((vhost, key)) = stream_of(cfg, req) else { return HlsReply::Files };
@@ -175,10 +176,14 @@ async fn segment(server: &Arc<Server>, cfg: &Config, req: &Request, guard: &Clie
 }
 
 /// Whether a segment path is one of the session's stream: in its app's directory and, when the
-/// segment template names files after the stream (`[stream]-[seq].ts`, the default), so named.
+/// segment template names files after the stream (`[stream]-[seq].ts`, the default), so named;
+/// or in the stream's own directory (`[app]/[stream]/init.mp4`, fMP4's default init segment).
 fn segment_of(path: &str, key: &StreamKey, ts_template: &str) -> bool {
     let path = path.trim_start_matches('/');
     let Some((dir, file)) = path.rsplit_once('/') else { return false };
+    if dir == format!("{}/{}", key.app, key.stream) {
+        return true;
+    }
     let named_after_stream = ts_template.rsplit('/').next().is_some_and(|f| f.starts_with("[stream]"));
     dir == key.app
         && (!named_after_stream
@@ -204,15 +209,24 @@ async fn session_playlist(file: &std::path::Path, ctx: &str, ts_ctx: bool) -> Re
     Response::new(200, "application/vnd.apple.mpegurl", body.into_bytes()).header("Cache-Control", "no-cache")
 }
 
-/// Appends `hls_ctx=ID` to every URI line of a playlist.
+/// Appends `hls_ctx=ID` to every URI of a playlist: the URI lines, and fMP4's init segment.
 fn with_ctx(playlist: &str, ctx: &str) -> String {
     let mut out = String::with_capacity(playlist.len() + 64);
+    let add = |out: &mut String, uri: &str| {
+        out.push_str(uri);
+        out.push(if uri.contains('?') { '&' } else { '?' });
+        out.push_str("hls_ctx=");
+        out.push_str(ctx);
+    };
     for line in playlist.lines() {
-        out.push_str(line);
-        if !line.is_empty() && !line.starts_with('#') {
-            out.push(if line.contains('?') { '&' } else { '?' });
-            out.push_str("hls_ctx=");
-            out.push_str(ctx);
+        if let Some(uri) = line.strip_prefix("#EXT-X-MAP:URI=\"").and_then(|u| u.strip_suffix('"')) {
+            out.push_str("#EXT-X-MAP:URI=\"");
+            add(&mut out, uri);
+            out.push('"');
+        } else if !line.is_empty() && !line.starts_with('#') {
+            add(&mut out, line);
+        } else {
+            out.push_str(line);
         }
         out.push('\n');
     }
@@ -231,6 +245,10 @@ mod tests {
             "#EXTM3U\n#EXTINF:2.000, no desc\nlive-1.ts?hls_ctx=abc\n#EXTINF:2.000, no desc\nhttp://cdn/x.ts?a=1&hls_ctx=abc\n"
         );
         assert_eq!(strip_ctx("hls_ctx=x&token=y"), "token=y");
+        assert_eq!(
+            with_ctx("#EXT-X-MAP:URI=\"s/init.mp4\"\n#EXTINF:2.000, no desc\ns-1.m4s\n", "abc"),
+            "#EXT-X-MAP:URI=\"s/init.mp4?hls_ctx=abc\"\n#EXTINF:2.000, no desc\ns-1.m4s?hls_ctx=abc\n"
+        );
         let key = StreamKey { vhost: "v".into(), app: "live".into(), stream: "s".into() };
         let t = "[app]/[stream]-[seq].ts";
         assert!(segment_of("/live/s-3.ts", &key, t));
@@ -238,5 +256,7 @@ mod tests {
         assert!(!segment_of("/live/another-3.ts", &key, t), "another stream's segment");
         assert!(!segment_of("/live/sx-3.ts", &key, t));
         assert!(segment_of("/live/seg-3.ts", &key, "[app]/seg-[seq].ts"), "a template not named after the stream");
+        assert!(segment_of("/live/s/init.mp4", &key, t), "the stream's init segment");
+        assert!(!segment_of("/live/other/init.mp4", &key, t), "another stream's init segment");
     }
 }

@@ -1,0 +1,274 @@
+//! Modern codecs end to end: ffmpeg 9 (the static build of PyPI's `imageio-ffmpeg`; Debian's
+//! ffmpeg 5.1 cannot write Enhanced RTMP) publishes HEVC+AAC, AV1+Opus and H.264+AAC; rsrs
+//! relays them over RTMP and HTTP-FLV, through an edge, reports them in the API and writes
+//! them as TS or fMP4 HLS. What comes out is read back with ffmpeg 9 and Debian's ffprobe.
+//! Servers on 127.0.24.x.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// ffmpeg 9: `RSRS_FFMPEG9`, else the binary `imageio-ffmpeg` ships.
+fn ffmpeg9() -> &'static str {
+    static PATH: OnceLock<String> = OnceLock::new();
+    PATH.get_or_init(|| {
+        if let Ok(p) = std::env::var("RSRS_FFMPEG9") {
+            return p;
+        }
+        let out = Command::new("python3")
+            .args(["-c", "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())"])
+            .output()
+            .expect("python3");
+        let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(
+            out.status.success() && Path::new(&p).exists(),
+            "ffmpeg 9 is needed for the Enhanced RTMP tests: `pip install imageio-ffmpeg` (.ci/run does), \
+             or set RSRS_FFMPEG9: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        p
+    })
+}
+
+/// A 6 s 640x360 test pattern with a tone, encoded once per run as FLV (Enhanced RTMP).
+fn sample_of(name: &str, video: &[&str], audio: &[&str]) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("sample-{name}.flv"));
+    if path.exists() {
+        return path;
+    }
+    let tmp = path.with_extension("tmp.flv");
+    let st = Command::new(ffmpeg9())
+        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=25"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            "6",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            "25",
+        ])
+        .args(video)
+        .args(audio)
+        .arg(&tmp)
+        .env("SVT_LOG", "1") // SVT-AV1's own log: errors only
+        .status()
+        .unwrap();
+    assert!(st.success(), "encoding the {name} sample");
+    std::fs::rename(&tmp, &path).unwrap();
+    path
+}
+
+fn hevc_sample() -> PathBuf {
+    static P: OnceLock<PathBuf> = OnceLock::new();
+    P.get_or_init(|| {
+        sample_of(
+            "hevc",
+            &["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error"],
+            &["-c:a", "aac"],
+        )
+    })
+    .clone()
+}
+
+fn av1_sample() -> PathBuf {
+    static P: OnceLock<PathBuf> = OnceLock::new();
+    P.get_or_init(|| {
+        sample_of("av1", &["-c:v", "libsvtav1", "-preset", "12", "-svtav1-params", "log-level=0"], &["-c:a", "libopus"])
+    })
+    .clone()
+}
+
+/// ffmpeg 9 publishing `file` in a loop, in real time.
+fn publish9(file: &Path, url: &str) -> Proc {
+    let child = Command::new(ffmpeg9())
+        .args(["-nostdin", "-v", "error", "-re", "-stream_loop", "-1", "-i"])
+        .arg(file)
+        .args(["-c", "copy", "-f", "flv", url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Proc(child)
+}
+
+/// Plays `url` with ffmpeg 9 for `secs` into a Matroska file, then probes that with ffprobe.
+fn play9(url: &str, secs: u32, name: &str) -> (Vec<Value>, Vec<Packet>) {
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("play9-{name}.mkv"));
+    let st = Command::new("timeout")
+        .args(["30", ffmpeg9(), "-nostdin", "-v", "error", "-y", "-i", url, "-t", &secs.to_string(), "-c", "copy"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(st.success(), "ffmpeg 9 could not play {url}");
+    probe_file(&out)
+}
+
+/// The stream's codecs, size and a keyframe start, as every playback must show them.
+fn assert_stream(streams: &[Value], packets: &[Packet], video: &str, audio: &str) {
+    let v = streams.iter().find(|s| s["codec_type"] == "video").expect("a video stream");
+    let a = streams.iter().find(|s| s["codec_type"] == "audio").expect("an audio stream");
+    assert_eq!(v["codec_name"], video, "{v}");
+    assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(640), Some(360)), "{v}");
+    assert_eq!(a["codec_name"], audio, "{a}");
+    let first = packets.iter().find(|p| p.codec_type == "video").expect("video packets");
+    assert!(first.keyframe, "playback must start on a keyframe");
+    assert!(packets.iter().filter(|p| p.codec_type == "video").count() > 10, "too few video packets");
+    assert!(packets.iter().filter(|p| p.codec_type == "audio").count() > 10, "too few audio packets");
+}
+
+fn hls_conf(extra: &str) -> String {
+    ORIGIN_CONF.replace(
+        "vhost __defaultVhost__ {",
+        &format!(
+            "vhost __defaultVhost__ {{\n    hls {{ enabled on; hls_fragment 1; hls_window 10; hls_ctx off; {extra} }}"
+        ),
+    )
+}
+
+/// Waits for `n` segments in the playlist; its text.
+fn wait_playlist(s: &Rsrs, stream: &str, n: usize) -> String {
+    let path = s.dir.join(format!("objs/nginx/html/live/{stream}.m3u8"));
+    let mut text = String::new();
+    let ok = wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+        text = std::fs::read_to_string(&path).unwrap_or_default();
+        text.matches("#EXTINF").count() >= n
+    });
+    assert!(ok, "{} never had {n} segments: {text}\n{}", path.display(), s.log_text());
+    text
+}
+
+/// A copy of a live playlist, ended, so a player decodes what is there and stops.
+fn ended_copy(s: &Rsrs, stream: &str) -> PathBuf {
+    let dir = s.dir.join("objs/nginx/html/live");
+    let text = std::fs::read_to_string(dir.join(format!("{stream}.m3u8"))).unwrap();
+    let copy = dir.join(format!("{stream}-ended.m3u8"));
+    std::fs::write(&copy, text + "#EXT-X-ENDLIST\n").unwrap();
+    copy
+}
+
+/// Decodes a playlist completely with Debian's ffmpeg; the frames decoded.
+fn decode_frames(playlist: &Path) -> u64 {
+    let out = Command::new("timeout")
+        .args(["60", "ffmpeg", "-nostdin", "-v", "error", "-i"])
+        .arg(playlist)
+        .args(["-map", "0:v", "-f", "null", "-progress", "pipe:1", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "decoding {}: {}", playlist.display(), String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "decode errors in {}: {}", playlist.display(), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("frame=")?.trim().parse().ok())
+        .next_back()
+        .unwrap_or(0)
+}
+
+#[test]
+fn hevc_and_av1_over_enhanced_rtmp_are_relayed_reported_and_written_as_hls() {
+    let s = Rsrs::start("codecs", "127.0.24.1", &hls_conf(""));
+    let _h = publish9(&hevc_sample(), &s.rtmp("live/h"));
+    let _a = publish9(&av1_sample(), &s.rtmp("live/a"));
+    // The API reads profile, level and size from hvcC and av1C.
+    let streams = s.wait_api("/api/v1/streams/", Duration::from_secs(15), |v| {
+        v["streams"].as_array().is_some_and(|a| a.iter().filter(|s| s["video"]["width"] == 640).count() == 2)
+    });
+    let find = |name: &str| streams["streams"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap().clone();
+    let (h, a) = (find("h"), find("a"));
+    assert_eq!(
+        h["video"],
+        serde_json::json!({"codec": "HEVC", "profile": "Main", "level": "2.1", "width": 640, "height": 360})
+    );
+    assert_eq!(h["audio"]["codec"], "AAC");
+    assert_eq!((a["video"]["codec"].as_str(), a["video"]["profile"].as_str()), (Some("AV1"), Some("Main")));
+    assert_eq!((a["video"]["width"].as_u64(), a["video"]["height"].as_u64()), (Some(640), Some(360)));
+    assert_eq!(a["audio"], serde_json::json!({"codec": "Opus", "sample_rate": 48000, "channel": 1, "profile": ""}));
+
+    // RTMP and HTTP-FLV relay them, from a keyframe.
+    let (st, pk) = play9(&s.rtmp("live/h"), 2, "h-rtmp");
+    assert_stream(&st, &pk, "hevc", "aac");
+    let (st, pk) = play9(&s.http("live/h.flv"), 2, "h-flv");
+    assert_stream(&st, &pk, "hevc", "aac");
+    let (st, pk) = play9(&s.rtmp("live/a"), 2, "a-rtmp");
+    assert_stream(&st, &pk, "av1", "opus");
+    let (st, pk) = play9(&s.http("live/a.flv"), 2, "a-flv");
+    assert_stream(&st, &pk, "av1", "opus");
+
+    // HLS: HEVC goes to MPEG-TS, as SRS writes it; AV1 and Opus, which TS cannot carry, to fMP4.
+    let text = wait_playlist(&s, "h", 3);
+    assert!(text.contains("#EXT-X-VERSION:3") && text.contains(".ts\n") && !text.contains("EXT-X-MAP"), "{text}");
+    let (st, pk) = probe_with(&s.http("live/h.m3u8"), 2, &["-live_start_index", "0"]);
+    assert_stream(&st, &pk, "hevc", "aac");
+    assert!(decode_frames(&ended_copy(&s, "h")) >= 50);
+    let text = wait_playlist(&s, "a", 3);
+    assert!(text.contains("#EXT-X-VERSION:7\n") && text.contains("#EXT-X-MAP:URI=\"a/init.mp4\"\n"), "{text}");
+    assert!(text.lines().filter(|l| !l.starts_with('#')).all(|l| l.ends_with(".m4s")), "{text}");
+    assert!(s.log_text().contains("HLS: fMP4 init segment"), "{}", s.log_text());
+    let (st, pk) = probe_with(&s.http("live/a.m3u8"), 2, &["-live_start_index", "0"]);
+    assert_stream(&st, &pk, "av1", "opus");
+    assert!(decode_frames(&ended_copy(&s, "a")) >= 50);
+}
+
+#[test]
+fn fmp4_hls_for_h264_and_hevc_plays_and_its_playlists_are_strict() {
+    let s = Rsrs::start("codecs-fmp4", "127.0.24.2", &hls_conf("hls_use_fmp4 on;"));
+    let _x = publish(&s.rtmp("live/x"), true);
+    let _h = publish9(&hevc_sample(), &s.rtmp("live/h"));
+    for (stream, codec) in [("x", "h264"), ("h", "hevc")] {
+        let text = wait_playlist(&s, stream, 3);
+        // RFC 8216: version 7 for EXT-X-MAP, the map before the first segment, durations
+        // within the target.
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(&lines[..2], &["#EXTM3U", "#EXT-X-VERSION:7"], "{text}");
+        let target: f64 =
+            text.lines().find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:")).and_then(|v| v.parse().ok()).unwrap();
+        let map = lines.iter().position(|l| l.starts_with("#EXT-X-MAP:URI=")).expect("EXT-X-MAP");
+        let first_inf = lines.iter().position(|l| l.starts_with("#EXTINF:")).unwrap();
+        assert!(map < first_inf, "{text}");
+        for d in text.lines().filter_map(|l| l.strip_prefix("#EXTINF:")) {
+            let d: f64 = d.split(',').next().unwrap().parse().unwrap();
+            assert!(d.round() <= target, "{d} > target {target}: {text}");
+        }
+        // The init segment is an ftyp + moov with the stream's sample entry.
+        let init = std::fs::read(s.dir.join(format!("objs/nginx/html/live/{stream}/init.mp4"))).unwrap();
+        assert_eq!(&init[4..8], b"ftyp");
+        let entry: &[u8] = if codec == "h264" { b"avc1" } else { b"hvc1" };
+        assert!(init.windows(4).any(|w| w == entry), "{codec} sample entry");
+        // ffprobe reads it over HTTP from the start; ffmpeg decodes every segment cleanly.
+        let (st, pk) = probe_with(&s.http(&format!("live/{stream}.m3u8")), 2, &["-live_start_index", "0"]);
+        assert_stream(&st, &pk, codec, "aac");
+        assert!(decode_frames(&ended_copy(&s, stream)) >= 50);
+    }
+    // Served with the MIME types players expect.
+    let (status, head, _) = http_request(&format!("{}:8080", s.ip), "GET", "/live/x/init.mp4", &[]);
+    assert_eq!(status, 200);
+    assert!(head.to_ascii_lowercase().contains("content-type: video/mp4"), "{head}");
+    let (status, head, _) = http_request(&format!("{}:8080", s.ip), "GET", "/live/x-1.m4s", &[]);
+    assert_eq!(status, 200);
+    assert!(head.to_ascii_lowercase().contains("content-type: video/iso.segment"), "{head}");
+}
+
+#[test]
+fn an_rsrs_edge_relays_hevc_from_an_rsrs_origin() {
+    let origin = Rsrs::start("codecs-o", "127.0.24.3", ORIGIN_CONF);
+    let edge_conf = ORIGIN_CONF.replace(
+        "vhost __defaultVhost__ {",
+        "vhost __defaultVhost__ {\n    cluster { mode remote; origin 127.0.24.3; }",
+    );
+    let edge = Rsrs::start("codecs-e", "127.0.24.4", &edge_conf);
+    let _h = publish9(&hevc_sample(), &origin.rtmp("live/h"));
+    assert!(origin.wait_log("publish started", Duration::from_secs(15)), "{}", origin.log_text());
+    let (st, pk) = play9(&edge.http("live/h.flv"), 2, "edge-h");
+    assert_stream(&st, &pk, "hevc", "aac");
+    let streams = edge.api("/api/v1/streams/");
+    assert_eq!(streams["streams"][0]["video"]["codec"], "HEVC", "{streams}");
+    assert_eq!(streams["streams"][0]["video"]["width"], 640, "{streams}");
+}
