@@ -393,6 +393,42 @@ pub fn fragment(sequence: u32, runs: &[Run]) -> Result<Vec<u8>, FragmentError> {
     Ok(out)
 }
 
+/// The movie fragment random access box (`mfra`, ISO 14496-12 8.8.9) that ends a finished
+/// fragmented file: for `track_id`, each fragment's start time (in the track's timescale) and
+/// the file offset of its `moof`, so players seek without reading every fragment.
+pub fn mfra(track_id: u32, entries: &[(u64, u64)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32 + entries.len() * 19);
+    boxed(&mut out, b"mfra", |o| {
+        full(o, b"tfra", 1, 0, |o| {
+            u32b(o, track_id);
+            u32b(o, 0); // traf, trun and sample numbers each one byte
+            u32b(o, entries.len() as u32);
+            for (time, offset) in entries {
+                o.extend_from_slice(&time.to_be_bytes());
+                o.extend_from_slice(&offset.to_be_bytes());
+                o.extend_from_slice(&[1, 1, 1]); // first traf, first trun, first sample
+            }
+        });
+        let size = o.len() as u32 + 16; // this mfro included
+        full(o, b"mfro", 0, 0, |o| u32b(o, size));
+    });
+    out
+}
+
+/// How much of a fragmented MP4 written up to a crash is whole: the length up to the end of the
+/// last complete top-level box.
+pub fn whole_prefix(file: &[u8]) -> usize {
+    let mut at = 0usize;
+    while file.len() - at >= 8 {
+        let size = u32::from_be_bytes([file[at], file[at + 1], file[at + 2], file[at + 3]]) as usize;
+        if size < 8 || size > file.len() - at {
+            break;
+        }
+        at += size;
+    }
+    at
+}
+
 /// Converts milliseconds to a timescale's ticks (exact for the timescales here).
 pub fn ticks(ms: u64, timescale: u32) -> u64 {
     ms * timescale as u64 / 1000
@@ -495,6 +531,19 @@ mod tests {
     }
 
     #[test]
+    fn mfra_points_at_fragments() {
+        let m = mfra(1, &[(0, 800), (180_000, 95_000)]);
+        let (kind, body) = boxes(&m)[0];
+        assert_eq!(&kind, b"mfra");
+        let tfra = child(body, &[b"tfra"]);
+        assert_eq!(&tfra[..16], &[1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2]);
+        assert_eq!(&tfra[16..35], &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0x20, 1, 1, 1]);
+        assert_eq!(&tfra[35..43], &180_000u64.to_be_bytes());
+        // mfro gives the whole mfra's size, so a reader finds it from the end of the file.
+        assert_eq!(&m[m.len() - 4..], &(m.len() as u32).to_be_bytes());
+    }
+
+    #[test]
     fn fragment_bytes_and_data_offsets() {
         let video = [
             Sample { duration: 3600, size: 3, sync: true, cts: 7200 },
@@ -527,6 +576,9 @@ mod tests {
             Err(FragmentError::SizeMismatch { track: 3, sizes: 4, data: 1 })
         );
         assert_eq!(ticks(1000, 90_000), 90_000);
+        assert_eq!(whole_prefix(&f), f.len());
+        assert_eq!(whole_prefix(&f[..f.len() - 1]), 8 + top[0].1.len(), "a cut mdat is not whole");
+        assert_eq!(whole_prefix(&[0, 0, 0, 4, 1, 2, 3, 4]), 0, "a size below 8 ends the walk");
         assert_eq!(ticks(23, 44_100), 1014);
     }
 }

@@ -637,13 +637,8 @@ fn vhost_from(
         }
     };
     let mut dvr_path = text(&["dvr", "dvr_path"], "./objs/nginx/html/[app]/[stream].[timestamp].flv")?;
-    if !dvr_path.ends_with(".flv") {
-        if dvr_path.ends_with(".mp4") {
-            return Err(g
-                .vhost(d, &["dvr", "dvr_path"])
-                .map(|v| v.err("MP4 recording is not implemented by rsrs yet; use a .flv path"))
-                .unwrap_or_else(|| ConfigError::plain("mp4 dvr")));
-        }
+    // A path ending in .mp4 records fragmented MP4, as SRS picks the format by the extension.
+    if !dvr_path.ends_with(".flv") && !dvr_path.ends_with(".mp4") {
         // SRS 1 form: a directory.
         dvr_path = format!("{}/[stream].[timestamp].flv", dvr_path.trim_end_matches('/'));
     }

@@ -5,10 +5,16 @@
 //! metadata whose `duration` and `filesize` are patched in place on close, as SRS does, so the
 //! finished file is seekable by players that use them. A recording left as `.tmp` by a crash is
 //! finished (renamed) at the next start: whatever reached the disk is kept.
+//!
+//! A `dvr_path` ending in `.mp4` records fragmented MP4 instead (as SRS picks the format by
+//! the extension): the init segment, then a fragment per keyframe interval (at least a second,
+//! at most [`MAX_FRAGMENT_MS`]), each flushed as it is written, so a crash loses at most the open
+//! fragment; a finished file ends with an `mfra` index of its fragments for seeking. A track
+//! configuration that changes mid-recording ends the file (MP4 has one sample entry per track).
 
 use crate::hooks::Publisher;
 use crate::hub::{Consumer, StreamKey};
-use crate::media::{MediaPacket, Track, Tracks};
+use crate::media::{Content, MediaPacket, Track, Tracks};
 use crate::metrics::events::Events;
 use crate::paths::{self, Stamp};
 use crate::server::{source_settings, Server};
@@ -32,6 +38,9 @@ const FILESIZE_AT: u64 = 48;
 const META_TAG_AT: u64 = flv::HEADER_LEN as u64 + flv::TAG_HEADER_LEN as u64;
 /// Buffered data reaches the file at least this often, so a crash loses at most this much.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// An MP4 fragment is cut at the first keyframe a second after it began, or here regardless.
+const MIN_FRAGMENT_MS: u32 = 1000;
+pub const MAX_FRAGMENT_MS: u32 = 5000;
 /// How far a recording's media may run ahead of the wall clock. A publisher far faster than
 /// real time (a file sent without `-re`) would otherwise fill the disk at wire speed.
 const MAX_LEAD: Duration = Duration::from_secs(30);
@@ -58,8 +67,17 @@ pub fn start(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost, publisher: &P
     tracker.spawn(async move { rec.run(server, consumer, initial).await });
 }
 
+/// An MP4 recording's state: the open fragment's samples, and where each fragment went.
+struct Mp4File {
+    segments: crate::fmp4::Fmp4Segments,
+    /// (start time in the index track's timescale, offset of its moof) per fragment.
+    index: Vec<(u64, u64)>,
+}
+
 struct OpenFile {
     out: BufWriter<tokio::fs::File>,
+    /// Set when recording MP4.
+    mp4: Option<Mp4File>,
     tmp: PathBuf,
     path: PathBuf,
     start_ts: u32,
@@ -108,6 +126,8 @@ enum DvrError {
     TooFast { media_secs: f64, wall_secs: f64 },
     #[error("DVR refusing to write: {0}")]
     Outside(#[from] paths::OutsideRoot),
+    #[error("DVR to MP4: {0}")]
+    Mp4(#[from] crate::fmp4::Fmp4Error),
 }
 
 impl Recorder {
@@ -144,12 +164,21 @@ impl Recorder {
                 return Err(DvrError::TooFast { media_secs: media.as_secs_f64(), wall_secs: wall.as_secs_f64() });
             }
         }
+        let same_config = f.is_config() && {
+            let before = if f.track == Track::Video { &self.tracks.video } else { &self.tracks.audio };
+            before.as_ref().and_then(|t| t.config.as_ref()).is_some_and(|c| c.data() == f.data())
+        };
         if self.tracks.update(f) {
-            // A codec change mid-recording is written where it happens; metadata only at the
-            // start of a file.
-            if let Some(file) = self.file.as_mut().filter(|_| f.is_config()) {
-                let ts = f.dts.saturating_sub(file.start_ts);
-                write_tag(file, f, ts).await?;
+            // A codec change mid-recording is written where it happens in FLV, and ends an MP4
+            // file; metadata only at the start of a file.
+            if let Some(file) = self.file.as_mut().filter(|_| f.is_config() && !same_config) {
+                if file.mp4.is_some() {
+                    info!(stream = %self.key.url(), "DVR: a track's configuration changed; the MP4 file ends here");
+                    self.close().await?;
+                } else {
+                    let ts = f.dts.saturating_sub(file.start_ts);
+                    write_tag(file, f, ts).await?;
+                }
             }
             return Ok(());
         }
@@ -174,12 +203,25 @@ impl Recorder {
             }
         }
         if let Some(file) = self.file.as_mut() {
-            let ts = f.dts.saturating_sub(file.start_ts);
-            write_tag(file, f, ts).await?;
-            file.last_ts = f.dts;
-            if file.last_flush.elapsed() >= FLUSH_EVERY {
-                file.flush().await?;
+            if file.mp4.is_some() {
+                let since = file.mp4.as_ref().and_then(|m| m.segments.pending_start()).map(|t| f.dts.saturating_sub(t));
+                let cut =
+                    since.is_some_and(|d| (d >= MIN_FRAGMENT_MS && (is_key || !has_video)) || d >= MAX_FRAGMENT_MS);
+                if cut {
+                    write_fragment(file, f.dts).await?;
+                }
+                // Only coded frames are samples (not end-of-sequence or relayed-only packets).
+                if let Some(m) = file.mp4.as_mut().filter(|_| f.content == Content::Frame && !f.data().is_empty()) {
+                    m.segments.push(f);
+                }
+            } else {
+                let ts = f.dts.saturating_sub(file.start_ts);
+                write_tag(file, f, ts).await?;
+                if file.last_flush.elapsed() >= FLUSH_EVERY {
+                    file.flush().await?;
+                }
             }
+            file.last_ts = f.dts;
         }
         Ok(())
     }
@@ -202,6 +244,7 @@ impl Recorder {
         let f = tokio::fs::File::create(&tmp).await.map_err(err)?;
         let mut file = OpenFile {
             out: BufWriter::with_capacity(256 * 1024, f),
+            mp4: None,
             tmp,
             path,
             start_ts: ts,
@@ -211,6 +254,17 @@ impl Recorder {
             flushed_ts: ts,
             last_flush: Instant::now(),
         };
+        if file.path.extension().is_some_and(|e| e.eq_ignore_ascii_case("mp4")) {
+            let segments = crate::fmp4::Fmp4Segments::new(&self.tracks)?;
+            let init = segments.init().to_vec();
+            file.out.write_all(&init).await.map_err(|e| DvrError::Disk { path: file.tmp.clone(), err: e })?;
+            file.bytes += init.len() as u64;
+            file.mp4 = Some(Mp4File { segments, index: Vec::new() });
+            file.flush().await?;
+            info!(stream = %self.key.url(), file = %file.path.display(), "DVR recording (fragmented MP4)");
+            self.file = Some(file);
+            return Ok(());
+        }
         let has_audio = self.tracks.has_audio();
         let has_video = self.tracks.has_video();
         let header = flv::header(has_audio || !has_video, has_video);
@@ -240,6 +294,25 @@ impl Recorder {
         let Some(mut file) = self.file.take() else { return Ok(()) };
         let tmp = file.tmp.clone();
         let err = |e| DvrError::Disk { path: tmp.clone(), err: e };
+        if file.mp4.is_some() && !after_write_error {
+            // The open fragment, then the index; a failure here is a write error as any other.
+            let end = file.last_ts.saturating_add(1);
+            let tail = async {
+                write_fragment(&mut file, end).await?;
+                let m = file.mp4.as_ref().expect("checked above");
+                if let Some((track, _)) = m.segments.index_track() {
+                    let mfra = rsrs_codec::fmp4::mfra(track, &m.index);
+                    file.out.write_all(&mfra).await.map_err(|e| DvrError::Disk { path: file.tmp.clone(), err: e })?;
+                    file.bytes += mfra.len() as u64;
+                }
+                Ok::<_, DvrError>(())
+            };
+            if let Err(e) = tail.await {
+                warn!(stream = %self.key.url(), "DVR: cannot write the last fragment and the index: {e}");
+                self.file = Some(file);
+                return Box::pin(self.finish(true)).await;
+            }
+        }
         let flushed = if after_write_error {
             Err(std::io::Error::other("an earlier write failed"))
         } else {
@@ -255,9 +328,11 @@ impl Recorder {
             f.set_len(bytes).await.map_err(err)?;
         }
         let duration = end_ts.saturating_sub(file.start_ts) as f64 / 1000.0;
-        for (at, value) in [(DURATION_AT, duration), (FILESIZE_AT, bytes as f64)] {
-            f.seek(SeekFrom::Start(META_TAG_AT + at)).await.map_err(err)?;
-            f.write_all(&value.to_be_bytes()).await.map_err(err)?;
+        if file.mp4.is_none() {
+            for (at, value) in [(DURATION_AT, duration), (FILESIZE_AT, bytes as f64)] {
+                f.seek(SeekFrom::Start(META_TAG_AT + at)).await.map_err(err)?;
+                f.write_all(&value.to_be_bytes()).await.map_err(err)?;
+            }
         }
         if let Err(e) = f.sync_all().await {
             warn!(stream = %self.key.url(), file = %tmp.display(), "DVR: sync failed: {e}");
@@ -275,6 +350,18 @@ impl Recorder {
         }
         Ok(())
     }
+}
+
+/// Writes an MP4 recording's open fragment (ending at `end_ms`), indexes it and flushes it.
+async fn write_fragment(file: &mut OpenFile, end_ms: u32) -> Result<(), DvrError> {
+    let Some(m) = file.mp4.as_mut() else { return Ok(()) };
+    let Some(start) = m.segments.pending_start() else { return Ok(()) };
+    let scale = m.segments.index_track().map_or(1000, |(_, s)| s);
+    let bytes = m.segments.finish(end_ms)?;
+    m.index.push((rsrs_codec::fmp4::ticks(start as u64, scale), file.bytes));
+    file.out.write_all(&bytes).await.map_err(|e| DvrError::Disk { path: file.tmp.clone(), err: e })?;
+    file.bytes += bytes.len() as u64;
+    file.flush().await
 }
 
 async fn write_tag(file: &mut OpenFile, f: &MediaPacket, ts: u32) -> Result<(), DvrError> {
@@ -361,9 +448,38 @@ pub fn recover_stale(root: &Path) -> usize {
                 warn!("DVR: recovered {} left unfinished by an earlier run", target.display());
                 n += 1;
             }
+        } else if let Some(final_name) = name.strip_suffix(".mp4.tmp") {
+            // Whole fragments are kept; a fragment cut by the crash is cut off.
+            let target = PathBuf::from(format!("{final_name}.mp4"));
+            let whole = whole_boxes(p);
+            let cut = whole.and_then(|len| std::fs::OpenOptions::new().write(true).open(p)?.set_len(len));
+            if cut.is_ok() && !target.exists() && std::fs::rename(p, &target).is_ok() {
+                warn!("DVR: recovered {} left unfinished by an earlier run", target.display());
+                n += 1;
+            }
         }
     });
     n
+}
+
+/// The length of a file's whole top-level MP4 boxes, read box header by box header (a
+/// recording may be large; only 8 bytes per box are read).
+fn whole_boxes(path: &Path) -> std::io::Result<u64> {
+    use std::io::{Read, Seek};
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    let mut at = 0u64;
+    let mut head = [0u8; 8];
+    while len - at >= 8 {
+        f.seek(SeekFrom::Start(at))?;
+        f.read_exact(&mut head)?;
+        let size = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as u64;
+        if size < 8 || size > len - at {
+            break;
+        }
+        at += size;
+    }
+    Ok(at)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod cluster;
 pub mod dvr;
 pub mod edge;
+pub mod fmp4;
 pub mod hls;
 pub mod hooks;
 pub mod http;

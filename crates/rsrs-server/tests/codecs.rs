@@ -272,3 +272,81 @@ fn an_rsrs_edge_relays_hevc_from_an_rsrs_origin() {
     assert_eq!(streams["streams"][0]["video"]["codec"], "HEVC", "{streams}");
     assert_eq!(streams["streams"][0]["video"]["width"], 640, "{streams}");
 }
+
+/// The first video packet at or after `at` seconds when ffprobe seeks there.
+fn seek_probe(file: &Path, at: f64) -> Vec<Packet> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_packets", "-of", "json", "-read_intervals", &format!("{at}%+0.5")])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "seeking in {}: {}", file.display(), String::from_utf8_lossy(&out.stderr));
+    parse_probe(&out.stdout).1
+}
+
+fn only_file(dir: &Path, ext: &str) -> PathBuf {
+    let files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == ext)).collect())
+        .unwrap_or_default();
+    assert_eq!(files.len(), 1, "{files:?} in {}", dir.display());
+    files[0].clone()
+}
+
+#[test]
+fn mp4_dvr_plays_seeks_and_survives_kill_9() {
+    let conf = ORIGIN_CONF.replace(
+        "vhost __defaultVhost__ {",
+        "vhost __defaultVhost__ {\n    dvr { enabled on; dvr_path ./rec/[app]/[stream].[timestamp].mp4; }",
+    );
+    let mut s = Rsrs::start("codecs-dvr", "127.0.24.5", &conf);
+    // H.264 + AAC (Debian's ffmpeg) and HEVC + AAC (ffmpeg 9), 6 s each.
+    let mut x = publish(&s.rtmp("live/x"), false);
+    let mut h = Proc(
+        Command::new(ffmpeg9())
+            .args(["-nostdin", "-v", "error", "-re", "-i"])
+            .arg(hevc_sample())
+            .args(["-c", "copy", "-f", "flv", &s.rtmp("live/h")])
+            .spawn()
+            .unwrap(),
+    );
+    assert!(x.wait_timeout(Duration::from_secs(30)).is_some_and(|st| st.success()));
+    assert!(h.wait_timeout(Duration::from_secs(30)).is_some_and(|st| st.success()));
+    assert!(s.wait_log_count("DVR file finished", 2, Duration::from_secs(10)), "{}", s.log_text());
+    for (stream, codec) in [("x", "h264"), ("h", "hevc")] {
+        let file = std::fs::read_dir(s.dir.join("rec/live"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(&format!("{stream}.")))
+            .unwrap();
+        let (st, pk) = probe_file(&file);
+        assert_stream(&st, &pk, codec, "aac");
+        let d = probe_duration(&file);
+        assert!((5.0..=6.5).contains(&d), "{codec}: recorded {d} s");
+        // Seeking lands on a keyframe near the asked time (fragments start on keyframes).
+        let after = seek_probe(&file, 3.0);
+        let v = after.iter().find(|p| p.codec_type == "video").expect("packets after seeking");
+        assert!(v.keyframe && (2.0..=3.5).contains(&v.pts), "{codec}: seeking to 3 s gave {v:?}");
+        let mut decode = Command::new("ffmpeg");
+        decode.args(["-nostdin", "-v", "error", "-i"]).arg(&file).args(["-f", "null", "-"]);
+        let out = decode.output().unwrap();
+        assert!(out.status.success() && out.stderr.is_empty(), "{codec}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    // kill -9 while recording: the next start keeps every whole fragment.
+    std::fs::remove_dir_all(s.dir.join("rec")).unwrap();
+    let _live = publish(&s.rtmp("live/k"), true);
+    assert!(s.wait_log("DVR recording (fragmented MP4)", Duration::from_secs(10)), "{}", s.log_text());
+    let (streams, packets) = probe(&s.rtmp("live/k"), 4);
+    assert_sample_stream(&streams, &packets);
+    s.signal("KILL");
+    s.wait_exit(Duration::from_secs(5)).expect("killed");
+    assert!(only_file(&s.dir.join("rec/live"), "tmp").to_string_lossy().ends_with(".mp4.tmp"));
+    drop(s);
+    let s = Rsrs::restart("codecs-dvr", "127.0.24.5", &conf);
+    assert!(s.wait_log("DVR: recovered", Duration::from_secs(5)), "{}", s.log_text());
+    let file = only_file(&s.dir.join("rec/live"), "mp4");
+    let (st, pk) = probe_file(&file);
+    assert_stream(&st, &pk, "h264", "aac");
+    let kept = pk.iter().filter(|p| p.codec_type == "video").map(|p| p.dts).fold(0.0, f64::max);
+    assert!(kept >= 2.0, "kill -9 after 4 s of playing kept only {kept:.1} s");
+}

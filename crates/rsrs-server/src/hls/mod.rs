@@ -9,10 +9,10 @@
 //! window is recovered from the playlist on disk.
 //! A disk or codec error stops HLS for that stream only, and says why.
 
-pub mod fmp4;
 pub mod state;
 pub mod viewers;
 
+use crate::fmp4::{self, Fmp4Segments};
 use crate::hooks::Publisher;
 use crate::hub::{Consumer, StreamKey};
 use crate::media::{Codec, Content, MediaPacket, Track, Tracks};
@@ -20,7 +20,6 @@ use crate::metrics::events::Events;
 use crate::paths::{self, Stamp};
 use crate::server::{source_settings, Server};
 use bytes::BytesMut;
-use fmp4::Fmp4Segments;
 use rsrs_codec::hls::{media_playlist, Segment};
 use rsrs_codec::ts::{AudioCodec, TsMuxer, VideoCodec};
 use rsrs_config::access::HttpHooks;

@@ -1,6 +1,6 @@
-//! fMP4 (CMAF) segments for HLS: the stream's tracks as MP4 sample entries, and a segment's
-//! samples gathered per track until it is cut, then written as one `moof` + `mdat` by the
-//! codec crate's [`fmp4`] writer.
+//! fMP4 (CMAF) for HLS segments and MP4 recordings: the stream's tracks as MP4 sample entries,
+//! and a fragment's samples gathered per track until it is cut, then written as one `moof` +
+//! `mdat` by the codec crate's [`fmp4`] writer.
 
 use crate::media::{Codec, MediaPacket, Track, Tracks};
 use rsrs_codec::av1;
@@ -105,13 +105,28 @@ impl Fmp4Segments {
         &self.init
     }
 
+    /// The track a recording's index points into (video if there is one) and its timescale.
+    pub fn index_track(&self) -> Option<(u32, u32)> {
+        let t = self.tracks.iter().find(|t| t.entry.is_video()).or(self.tracks.first())?;
+        Some((t.id, t.entry.timescale()))
+    }
+
+    /// Decode time (ms) of the open fragment's first sample of the index track.
+    pub fn pending_start(&self) -> Option<u32> {
+        let (id, _) = self.index_track()?;
+        self.tracks.iter().find(|t| t.id == id)?.samples.first().map(|s| s.0)
+    }
+
     /// Bytes of the open segment so far.
     pub fn buffered(&self) -> usize {
         self.tracks.iter().map(|t| t.data.len()).sum()
     }
 
-    /// Adds a frame to the open segment.
+    /// Adds a frame to the open segment (an empty one is no sample: MP4 readers refuse them).
     pub fn push(&mut self, f: &MediaPacket) {
+        if f.data().is_empty() {
+            return;
+        }
         let id = if f.track == Track::Video { VIDEO_ID } else { AUDIO_ID };
         let Some(t) = self.tracks.iter_mut().find(|t| t.id == id) else { return };
         let start = t.data.len();
@@ -129,6 +144,9 @@ impl Fmp4Segments {
             t.data.extend_from_slice(f.data());
         }
         let size = (t.data.len() - start) as u32;
+        if size == 0 {
+            return; // nothing but temporal delimiters
+        }
         let sync = f.track != Track::Video || f.keyframe;
         t.samples.push((f.dts, f.cts, sync, size));
     }
