@@ -350,3 +350,69 @@ fn mp4_dvr_plays_seeks_and_survives_kill_9() {
     let kept = pk.iter().filter(|p| p.codec_type == "video").map(|p| p.dts).fold(0.0, f64::max);
     assert!(kept >= 2.0, "kill -9 after 4 s of playing kept only {kept:.1} s");
 }
+
+/// A page that plays `?src=` in a `<video>` element (Chromium's own HLS player, no script
+/// player) and reports decoded frames, or the error, to `?report=`.
+const PLAYER_PAGE: &str = r#"<!doctype html><video id=v muted autoplay playsinline></video>
+<script>
+const p = new URLSearchParams(location.search);
+const v = document.getElementById('v');
+v.src = p.get('src');
+let sent = false;
+const report = (s) => { if (!sent) { sent = true; fetch(p.get('report') + '?' + s, {mode: 'no-cors'}); } };
+v.addEventListener('error', () => report('error=' + (v.error && v.error.code) + '&msg=' + encodeURIComponent(v.error && v.error.message)));
+setInterval(() => {
+  const q = v.getVideoPlaybackQuality();
+  if (q.totalVideoFrames >= 50) report('frames=' + q.totalVideoFrames + '&width=' + v.videoWidth + '&height=' + v.videoHeight);
+}, 250);
+</script>
+"#;
+
+/// Loads `page` in headless Chromium and returns what it reports (the query it sends).
+fn chromium_report(page: &str, report_ip: &str, name: &str) -> String {
+    let listener = std::net::TcpListener::bind(format!("{report_ip}:0")).unwrap();
+    let report = format!("http://{}/r", listener.local_addr().unwrap());
+    let url = format!("{page}&report={report}");
+    let profile = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("chromium-{name}"));
+    let _ = std::fs::remove_dir_all(&profile);
+    let chromium = Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(&url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromium must be installed (apt-get install chromium; .ci/run does)");
+    let _chromium = Proc(chromium);
+    listener.set_nonblocking(true).unwrap();
+    let mut got = String::new();
+    let ok = wait_until(Duration::from_secs(40), Duration::from_millis(100), || {
+        let Ok((mut sock, _)) = listener.accept() else { return false };
+        use std::io::{Read, Write};
+        sock.set_nonblocking(false).unwrap();
+        let mut buf = [0u8; 4096];
+        let n = sock.read(&mut buf).unwrap_or(0);
+        let head = String::from_utf8_lossy(&buf[..n]).to_string();
+        got = head.split_whitespace().nth(1).unwrap_or("").to_string();
+        let _ = sock.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+        got.starts_with("/r?")
+    });
+    assert!(ok, "Chromium reported nothing for {url}");
+    got
+}
+
+#[test]
+fn chromium_plays_fmp4_hls_natively() {
+    let s = Rsrs::start("codecs-chromium", "127.0.24.6", &hls_conf("hls_use_fmp4 on;"));
+    std::fs::create_dir_all(s.dir.join("objs/nginx/html")).unwrap();
+    std::fs::write(s.dir.join("objs/nginx/html/player.html"), PLAYER_PAGE).unwrap();
+    let _x = publish(&s.rtmp("live/x"), true);
+    let _a = publish9(&av1_sample(), &s.rtmp("live/a"));
+    // H.264 + AAC and AV1 + Opus. (This Chromium has no HEVC decoder, with or without rsrs.)
+    for stream in ["x", "a"] {
+        wait_playlist(&s, stream, 3);
+        let page = format!("{}?src=/live/{stream}.m3u8", s.http("player.html"));
+        let got = chromium_report(&page, "127.0.24.7", stream);
+        assert!(got.contains("frames=") && got.contains("width=640&height=360"), "{stream}: Chromium says {got}");
+    }
+}
