@@ -189,6 +189,10 @@ pub struct Hls {
     /// fMP4 segment and initialization-segment paths (SRS 7's `hls_fmp4_file`, `hls_init_file`).
     pub fmp4_file: String,
     pub init_file: String,
+    /// Low-latency HLS (rsrs's `hls_low_latency`; RFC 8216bis): fMP4 parts of
+    /// `hls_part_duration` seconds, preload hints, blocking playlist reload on the HTTP port.
+    pub low_latency: bool,
+    pub part_duration: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -619,7 +623,15 @@ fn vhost_from(
         use_fmp4: b(&["hls", "hls_use_fmp4"], false)?,
         fmp4_file: text(&["hls", "hls_fmp4_file"], "[app]/[stream]-[seq].m4s")?,
         init_file: text(&["hls", "hls_init_file"], "[app]/[stream]/init.mp4")?,
+        low_latency: b(&["hls", "hls_low_latency"], false)?,
+        part_duration: f(&["hls", "hls_part_duration"], 0.5)?,
     };
+    if hls.low_latency && !(0.1..=hls.fragment).contains(&hls.part_duration) {
+        return Err(g
+            .vhost(d, &["hls", "hls_part_duration"])
+            .map(|v| v.err(format!("must be from 0.1 to hls_fragment ({}) seconds", hls.fragment)))
+            .unwrap_or_else(|| ConfigError::plain("hls_part_duration out of range")));
+    }
     if hls.fragment <= 0.0 {
         return Err(g
             .vhost(d, &["hls", "hls_fragment"])

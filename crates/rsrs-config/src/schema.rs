@@ -117,9 +117,8 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
         Hls => match name {
             "enabled" | "hls_fragment" | "hls_td_ratio" | "hls_aof_ratio" | "hls_window" | "hls_on_error"
             | "hls_path" | "hls_m3u8_file" | "hls_ts_file" | "hls_entry_prefix" | "hls_cleanup" | "hls_dispose"
-            | "hls_wait_keyframe" | "hls_ctx" | "hls_ts_ctx" | "hls_use_fmp4" | "hls_fmp4_file" | "hls_init_file" => {
-                leaf
-            }
+            | "hls_wait_keyframe" | "hls_ctx" | "hls_ts_ctx" | "hls_use_fmp4" | "hls_fmp4_file" | "hls_init_file"
+            | "hls_low_latency" | "hls_part_duration" => leaf,
             // Codec hints: the real codecs are taken from the stream.
             "hls_acodec" | "hls_vcodec" | "hls_dts_directly" => Ignored,
             "hls_ts_floor"

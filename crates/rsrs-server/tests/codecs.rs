@@ -416,3 +416,121 @@ fn chromium_plays_fmp4_hls_natively() {
         assert!(got.contains("frames=") && got.contains("width=640&height=360"), "{stream}: Chromium says {got}");
     }
 }
+
+/// (msn, part) of a low-latency playlist's preload hint (`x-12.3.m4s`).
+fn hint_of(playlist: &str) -> (u64, u64) {
+    let line = playlist.lines().find(|l| l.starts_with("#EXT-X-PRELOAD-HINT:")).expect("a preload hint");
+    let uri = line.split("URI=\"").nth(1).unwrap().trim_end_matches('"');
+    let stem = uri.trim_end_matches(".m4s");
+    let (seg, part) = stem.rsplit_once('.').unwrap();
+    (seg.rsplit('-').next().unwrap().parse().unwrap(), part.parse().unwrap())
+}
+
+/// RFC 8216bis rules a low-latency playlist must keep.
+fn check_low_latency(text: &str) -> Result<(), String> {
+    let attr = |tag: &str, key: &str| -> Option<f64> {
+        let line = text.lines().find(|l| l.starts_with(tag))?;
+        line.split([':', ',']).find_map(|kv| kv.strip_prefix(&format!("{key}="))?.parse().ok())
+    };
+    if !text.starts_with("#EXTM3U\n#EXT-X-VERSION:9\n") {
+        return Err("not version 9".into());
+    }
+    let part_target = attr("#EXT-X-PART-INF:", "PART-TARGET").ok_or("no PART-TARGET")?;
+    let target: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:"))
+        .and_then(|v| v.parse().ok())
+        .ok_or("no target duration")?;
+    if !text.contains("CAN-BLOCK-RELOAD=YES") {
+        return Err("no CAN-BLOCK-RELOAD".into());
+    }
+    let hold = attr("#EXT-X-SERVER-CONTROL:", "PART-HOLD-BACK").ok_or("no PART-HOLD-BACK")?;
+    if hold < 2.0 * part_target {
+        return Err(format!("PART-HOLD-BACK {hold} < 2 × {part_target}"));
+    }
+    for l in text.lines() {
+        if let Some(rest) = l.strip_prefix("#EXT-X-PART:DURATION=") {
+            let d: f64 = rest.split(',').next().unwrap().parse().map_err(|_| l.to_string())?;
+            if d > part_target {
+                return Err(format!("part of {d} s > PART-TARGET {part_target}: {l}"));
+            }
+        }
+        if let Some(rest) = l.strip_prefix("#EXTINF:") {
+            let d: f64 = rest.split(',').next().unwrap().parse().map_err(|_| l.to_string())?;
+            if d.round() > target {
+                return Err(format!("segment of {d} s > target {target}"));
+            }
+        }
+    }
+    let map = text.find("#EXT-X-MAP:").ok_or("no EXT-X-MAP")?;
+    let first = text.find("#EXT-X-PART:").into_iter().chain(text.find("#EXTINF:")).min().ok_or("no media")?;
+    if map > first {
+        return Err("EXT-X-MAP after the first media".into());
+    }
+    Ok(())
+}
+
+#[test]
+fn low_latency_hls_blocks_reloads_lists_parts_and_plays() {
+    let conf = hls_conf("hls_low_latency on; hls_part_duration 0.33;");
+    let s = Rsrs::start("codecs-ll", "127.0.24.8", &conf);
+    std::fs::create_dir_all(s.dir.join("objs/nginx/html")).unwrap();
+    std::fs::write(s.dir.join("objs/nginx/html/player.html"), PLAYER_PAGE).unwrap();
+    let _x = publish(&s.rtmp("live/x"), true);
+    wait_playlist(&s, "x", 3);
+    let web = format!("{}:8080", s.ip);
+    let get = |path: &str| {
+        let (status, head, body) = http_request(&web, "GET", path, &[]);
+        (status, head, body)
+    };
+    // Follow the live edge with blocking reloads: each answer comes when the hinted part is
+    // written, within about a part's duration, and every version keeps the rules.
+    let (status, head, body) = get("/live/x.m3u8");
+    assert_eq!(status, 200);
+    assert!(head.to_ascii_lowercase().contains("cache-control: no-cache"), "{head}");
+    let mut text = String::from_utf8(body).unwrap();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..12 {
+        check_low_latency(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+        let (msn, part) = hint_of(&text);
+        let asked = std::time::Instant::now();
+        let (status, head, body) = get(&format!("/live/x.m3u8?_HLS_msn={msn}&_HLS_part={part}"));
+        slowest = slowest.max(asked.elapsed());
+        assert_eq!(status, 200, "{head}");
+        assert!(head.to_ascii_lowercase().contains("cache-control: public, max-age="), "{head}");
+        text = String::from_utf8(body).unwrap();
+        let want = format!("x-{msn}.{part}.m4s");
+        assert!(text.contains(&want), "the answer lists the part it was held for ({want}):\n{text}");
+    }
+    assert!(slowest < Duration::from_millis(330 * 2 + 300), "a blocking reload took {slowest:?}");
+    eprintln!("slowest blocking reload: {slowest:?} (part target 330 ms)");
+    // The hinted part itself is held until written, then served.
+    let (msn, part) = hint_of(&text);
+    let (status, _, body) = get(&format!("/live/x-{msn}.{part}.m4s"));
+    assert_eq!((status, &body[4..8]), (200, &b"moof"[..]));
+    // A whole segment is its parts, byte for byte.
+    let last = text.lines().rfind(|l| l.ends_with(".m4s") && !l.starts_with('#')).unwrap().to_string();
+    let parts: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXT-X-PART:"))
+        .filter_map(|l| l.split("URI=\"").nth(1).map(|u| u.split('"').next().unwrap().to_string()))
+        .filter(|u| u.starts_with(&format!("{}.", last.trim_end_matches(".m4s"))))
+        .collect();
+    assert!(parts.len() >= 2, "{last} has parts: {text}");
+    let whole = get(&format!("/live/{last}")).2;
+    let joined: Vec<u8> = parts.iter().flat_map(|p| get(&format!("/live/{p}")).2).collect();
+    assert!(whole == joined, "{last} is not its parts");
+    // Too far ahead is a 400; a delta update skips what it may.
+    assert_eq!(get(&format!("/live/x.m3u8?_HLS_msn={}", msn + 10)).0, 400);
+    let delta = String::from_utf8(get("/live/x.m3u8?_HLS_skip=YES").2).unwrap();
+    check_low_latency(&delta).unwrap_or_else(|e| panic!("{e}:\n{delta}"));
+    // Plain players and Chromium's own player play it.
+    let (st, pk) = probe_with(&s.http("live/x.m3u8"), 2, &["-live_start_index", "0"]);
+    assert_sample_stream(&st, &pk);
+    let page = format!("{}?src=/live/x.m3u8", s.http("player.html"));
+    let got = chromium_report(&page, "127.0.24.9", "ll");
+    assert!(got.contains("frames=") && got.contains("width=640&height=360"), "Chromium says {got}");
+    // The playlist on disk, for nginx sharing the directory, is the same valid playlist.
+    let on_disk = std::fs::read_to_string(s.dir.join("objs/nginx/html/live/x.m3u8")).unwrap();
+    check_low_latency(&on_disk).unwrap_or_else(|e| panic!("{e}:\n{on_disk}"));
+}

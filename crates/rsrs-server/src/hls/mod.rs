@@ -85,6 +85,9 @@ pub fn start(server: &Arc<Server>, key: &StreamKey, vhost: &Vhost, publisher: &P
         tracks: Tracks::default(),
         open: None,
         first_of_publish: true,
+        part: None,
+        last_dts: None,
+        max_gap_ms: 0,
     };
     tokio::spawn(async move { w.run(consumer, initial, generation).await });
 }
@@ -96,6 +99,24 @@ struct OpenSegment {
     buf: BytesMut,
     rel: String,
     discontinuity: bool,
+    /// Low-latency HLS: the parts written so far, whose bytes make the whole segment.
+    parts: usize,
+    part_bytes: Vec<u8>,
+}
+
+/// The low-latency part being gathered.
+struct OpenPart {
+    start: u32,
+    /// Starts with a keyframe (or the stream has no video).
+    independent: bool,
+}
+
+/// Where part `index` of a segment written at `rel` goes: `x-12.m4s` has `x-12.0.m4s`, ...
+fn part_rel(rel: &str, index: usize) -> String {
+    match rel.rsplit_once('.') {
+        Some((stem, ext)) if !ext.contains('/') => format!("{stem}.{index}.{ext}"),
+        _ => format!("{rel}.{index}"),
+    }
 }
 
 struct HlsWriter {
@@ -116,6 +137,11 @@ struct HlsWriter {
     tracks: Tracks,
     open: Option<OpenSegment>,
     first_of_publish: bool,
+    /// Low-latency HLS: the open part, the last frame's time and the largest gap between two
+    /// frames seen (a part is cut before the next frame could take it past the part target).
+    part: Option<OpenPart>,
+    last_dts: Option<u32>,
+    max_gap_ms: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +175,18 @@ impl HlsWriter {
         }
         .await;
         drop(consumer);
+        // No part comes next: the hint goes, and requests held for it are answered.
+        let ended = {
+            let mut st = lock(&self.state);
+            let had_hint = st.ll.as_mut().and_then(|ll| ll.hint.take()).is_some();
+            had_hint.then(|| st.low_latency_playlist(false)).flatten()
+        };
+        if ended.is_some() {
+            if let Err(e) = self.write_playlist(ended).await {
+                warn!(stream = %url, "HLS: cannot rewrite the playlist without its preload hint: {e}");
+            }
+            self.server.hls.notify();
+        }
         if let Err(e) = result {
             Events::bump(&self.server.events.hls_errors);
             error!(stream = %url, "HLS stopped for this stream: {e}");
@@ -178,7 +216,10 @@ impl HlsWriter {
         let ts_cannot = |t: Track, info: &Option<crate::media::TrackInfo>| {
             info.as_ref().is_some_and(|i| !fmp4::ts_carries(t, i.codec))
         };
-        self.cfg.use_fmp4 || ts_cannot(Track::Video, &self.tracks.video) || ts_cannot(Track::Audio, &self.tracks.audio)
+        self.cfg.use_fmp4
+            || self.cfg.low_latency
+            || ts_cannot(Track::Video, &self.tracks.video)
+            || ts_cannot(Track::Audio, &self.tracks.audio)
     }
 
     async fn write_frame(&mut self, f: &Arc<MediaPacket>) -> Result<(), HlsError> {
@@ -245,6 +286,19 @@ impl HlsWriter {
                 }
             }
         }
+        if self.cfg.low_latency && self.fmp4.is_some() && self.open.is_some() {
+            let part_ms = (self.cfg.part_duration * 1000.0) as u32;
+            if let Some(gap) = self.last_dts.map(|l| f.dts.saturating_sub(l)) {
+                self.max_gap_ms = self.max_gap_ms.max(gap.min(part_ms / 2));
+            }
+            self.last_dts = Some(f.dts);
+            if self.part.as_ref().is_some_and(|p| f.dts.saturating_sub(p.start) + self.max_gap_ms.max(1) > part_ms) {
+                self.cut_part(f.dts, false).await?;
+            }
+            if self.part.is_none() {
+                self.part = Some(OpenPart { start: f.dts, independent: is_key || !has_video });
+            }
+        }
         let Some(seg) = self.open.as_mut() else { return Ok(()) };
         seg.last_ts = f.dts;
         if let Some((m, _)) = self.fmp4.as_mut() {
@@ -283,7 +337,78 @@ impl HlsWriter {
         if let (false, Some(m)) = (fmp4, self.muxer.as_mut()) {
             m.tables(&mut buf);
         }
-        self.open = Some(OpenSegment { seq, start_ts: ts, last_ts: ts, buf, rel, discontinuity });
+        if self.cfg.low_latency && fmp4 {
+            let map = self.fmp4.as_ref().map(|(_, init)| init.clone());
+            let hint = self.part_hint(&rel, 0)?;
+            let min_target = self.cfg.fragment * self.cfg.td_ratio;
+            let part_target = self.cfg.part_duration;
+            let mut st = lock(&self.state);
+            let ll = st.ll.get_or_insert_with(Default::default);
+            (ll.part_target, ll.min_target, ll.open_seq, ll.open_map) = (part_target, min_target, seq, map);
+            ll.open_parts.clear();
+            ll.hint = Some(hint);
+        }
+        self.part = None;
+        self.open = Some(OpenSegment {
+            seq,
+            start_ts: ts,
+            last_ts: ts,
+            buf,
+            rel,
+            discontinuity,
+            parts: 0,
+            part_bytes: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// The preload hint for part `index` of the segment at `rel`: its playlist name and path.
+    fn part_hint(&self, rel: &str, index: usize) -> Result<(String, PathBuf), HlsError> {
+        let part = part_rel(rel, index);
+        let path = paths::confine(Path::new(&self.cfg.path), &paths::join(&self.cfg.path, &part))?;
+        Ok((self.playlist_uri(&part), path))
+    }
+
+    /// Writes the open part (ending at `end`), lists it in the playlist, moves the preload hint
+    /// on, and wakes blocked requests. The last part of a segment (`closing`) is only written
+    /// and listed: the segment's close publishes the playlist, with the next segment's hint.
+    async fn cut_part(&mut self, end: u32, closing: bool) -> Result<(), HlsError> {
+        let Some(part) = self.part.take() else { return Ok(()) };
+        let (Some((m, _)), Some(seg)) = (self.fmp4.as_mut(), self.open.as_mut()) else { return Ok(()) };
+        if m.buffered() == 0 {
+            return Ok(());
+        }
+        let bytes = m.finish(end)?;
+        let (index, seg_rel) = (seg.parts, seg.rel.clone());
+        seg.parts += 1;
+        seg.part_bytes.extend_from_slice(&bytes);
+        let (uri, path) = self.part_hint(&seg_rel, index)?;
+        write_atomic(&path, &bytes, ".tmp").await?;
+        let next = self.part_hint(&seg_rel, index + 1)?;
+        let duration = end.saturating_sub(part.start) as f64 / 1000.0;
+        let text = {
+            let mut st = lock(&self.state);
+            if let Some(ll) = st.ll.as_mut() {
+                ll.open_parts.push(rsrs_codec::hls::Part { duration, uri, independent: part.independent });
+                ll.hint = (!closing).then_some(next);
+            }
+            st.low_latency_playlist(false)
+        };
+        if !closing {
+            self.write_playlist(text).await?;
+            self.server.hls.notify();
+        }
+        Ok(())
+    }
+
+    /// Writes the playlist file (when it has a place yet).
+    async fn write_playlist(&self, text: Option<String>) -> Result<(), HlsError> {
+        let m3u8_rel = paths::render(&self.cfg.m3u8_file, &self.key, None, &Stamp::now(self.utc));
+        let m3u8 = paths::confine(Path::new(&self.cfg.path), &paths::join(&self.cfg.path, &m3u8_rel))?;
+        if let Some(text) = text {
+            lock(&self.state).m3u8 = Some(m3u8.clone());
+            write_atomic(&m3u8, text.as_bytes(), ".temp").await?;
+        }
         Ok(())
     }
 
@@ -353,7 +478,16 @@ impl HlsWriter {
             return Ok(());
         }
         let path = paths::confine(Path::new(&self.cfg.path), &paths::join(&self.cfg.path, &seg.rel))?;
-        let (bytes, map) = match self.fmp4.as_mut() {
+        let mut seg = seg;
+        if seg.parts > 0 || self.part.is_some() {
+            // Low latency: the last part, then the segment is its parts' bytes.
+            self.open = Some(seg);
+            self.cut_part(end, true).await?;
+            seg = self.open.take().expect("put back above");
+        }
+        let low_latency = seg.parts > 0;
+        let (bytes, map): (bytes::Bytes, _) = match self.fmp4.as_mut() {
+            Some((_, init)) if low_latency => (std::mem::take(&mut seg.part_bytes).into(), Some(init.clone())),
             Some((m, init)) => (m.finish(end)?.into(), Some(init.clone())),
             None => (seg.buf.freeze(), None),
         };
@@ -370,17 +504,25 @@ impl HlsWriter {
         let m3u8 = paths::confine(Path::new(&self.cfg.path), &paths::join(&self.cfg.path, &m3u8_rel))?;
         let (text, expired) = {
             let mut st = lock(&self.state);
+            let parts = st.ll.as_mut().map(|ll| std::mem::take(&mut ll.open_parts)).unwrap_or_default();
             st.window.push_back((
-                Segment { sequence: seg.seq, duration, uri, discontinuity: seg.discontinuity, map },
+                Segment { sequence: seg.seq, duration, uri, discontinuity: seg.discontinuity, map, parts },
                 path.clone(),
             ));
+            if let Some(ll) = st.ll.as_mut() {
+                // The next segment's first part is written next.
+                ll.open_seq = seg.seq + 1;
+                let next_rel = paths::render(&self.cfg.fmp4_file, &self.key, Some(seg.seq + 1), &Stamp::now(self.utc));
+                ll.hint = self.part_hint(&next_rel, 0).ok();
+            }
             let mut expired = Vec::new();
             // Keep just over hls_window seconds: drop the oldest while the rest still cover it.
             loop {
                 let total: f64 = st.window.iter().map(|(s, _)| s.duration).sum();
                 let first = st.window.front().map(|(s, _)| s.duration).unwrap_or(0.0);
                 if st.window.len() > 1 && total - first >= self.cfg.window {
-                    if let Some((_, p)) = st.window.pop_front() {
+                    if let Some((s, p)) = st.window.pop_front() {
+                        expired.extend(part_paths(&p, s.parts.len()));
                         expired.push(p);
                     }
                 } else {
@@ -391,6 +533,7 @@ impl HlsWriter {
             (self.playlist(&st), expired)
         };
         write_atomic(&m3u8, text.as_bytes(), ".temp").await?;
+        self.server.hls.notify();
         self.segment_hooks(seg.seq, duration, &path, &m3u8, &m3u8_rel, &seg.rel);
         if self.cfg.cleanup {
             for p in expired.into_iter().chain(self.unused_inits()) {
@@ -474,6 +617,9 @@ impl HlsWriter {
 
     /// The playlist of the window as it stands.
     fn playlist(&self, st: &HlsState) -> String {
+        if let Some(text) = st.low_latency_playlist(false) {
+            return text;
+        }
         let segs: Vec<Segment> = st.window.iter().map(|(s, _)| s.clone()).collect();
         media_playlist(&segs, self.cfg.fragment * self.cfg.td_ratio)
     }
@@ -535,7 +681,9 @@ async fn dispose(state: &Mutex<HlsState>, generation: u64, url: &str, hls_path: 
         if st.generation != generation {
             return false;
         }
-        let mut files: Vec<PathBuf> = st.window.drain(..).map(|(_, p)| p).collect();
+        let mut files: Vec<PathBuf> =
+            st.window.drain(..).flat_map(|(s, p)| part_paths(&p, s.parts.len()).into_iter().chain([p])).collect();
+        st.ll = None;
         files.extend(st.inits.drain(..).map(|(rel, _)| paths::join(hls_path, &rel)));
         (files, st.m3u8.take())
     };
@@ -544,6 +692,12 @@ async fn dispose(state: &Mutex<HlsState>, generation: u64, url: &str, hls_path: 
     }
     info!(stream = %url, "HLS disposed: removed {} segments and the playlist", files.len());
     true
+}
+
+/// The paths of a segment's parts, beside it.
+fn part_paths(segment: &Path, parts: usize) -> Vec<PathBuf> {
+    let s = segment.to_string_lossy();
+    (0..parts).map(|i| PathBuf::from(part_rel(&s, i))).collect()
 }
 
 /// Removes temp files an earlier run left in `root` (a crash between write and rename).

@@ -18,15 +18,97 @@ pub struct HlsState {
     pub(crate) m3u8: Option<PathBuf>,
     /// fMP4 init segments written for this stream: (path relative to hls_path, bytes).
     pub(crate) inits: Vec<(String, Vec<u8>)>,
+    /// Low-latency HLS: the open segment's sequence number and parts written so far, the map
+    /// they need, and the part written next (its playlist name and its path).
+    pub(crate) ll: Option<LowLatencyState>,
+}
+
+/// What a low-latency playlist shows beyond the whole segments.
+#[derive(Debug, Clone, Default)]
+pub struct LowLatencyState {
+    pub(crate) part_target: f64,
+    /// The configured fragment × td_ratio, the playlist's least target duration.
+    pub(crate) min_target: f64,
+    pub(crate) open_seq: u64,
+    pub(crate) open_parts: Vec<rsrs_codec::hls::Part>,
+    pub(crate) open_map: Option<String>,
+    pub(crate) hint: Option<(String, PathBuf)>,
+}
+
+impl HlsState {
+    /// The low-latency playlist of the window as it stands (`skip`: a delta update).
+    pub(crate) fn low_latency_playlist(&self, skip: bool) -> Option<String> {
+        let ll = self.ll.as_ref()?;
+        let segs: Vec<Segment> = self.window.iter().map(|(s, _)| s.clone()).collect();
+        Some(rsrs_codec::hls::low_latency_playlist(
+            &segs,
+            ll.min_target,
+            &rsrs_codec::hls::LowLatency {
+                part_target: ll.part_target,
+                open_parts: &ll.open_parts,
+                open_map: ll.open_map.as_deref(),
+                preload_hint: ll.hint.as_ref().map(|(u, _)| u.as_str()),
+                skip,
+            },
+        ))
+    }
+
+    /// Whether segment `msn` is whole in the playlist, or (with `part`) that part of it is.
+    pub(crate) fn has(&self, msn: u64, part: Option<usize>) -> bool {
+        let Some(ll) = &self.ll else { return true };
+        if msn < ll.open_seq {
+            return true;
+        }
+        part.is_some_and(|p| msn == ll.open_seq && ll.open_parts.len() > p)
+    }
+
+    /// The sequence number of the last whole segment, or of the one being written.
+    pub(crate) fn last_msn(&self) -> u64 {
+        match &self.ll {
+            Some(ll) => ll.open_seq,
+            None => self.next_seq.saturating_sub(1),
+        }
+    }
 }
 
 /// HLS state of every stream.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct HlsRegistry {
     streams: Mutex<HashMap<StreamKey, Arc<Mutex<HlsState>>>>,
+    /// Bumped whenever a low-latency playlist changes: blocked playlist and part requests wake
+    /// and look again.
+    changed: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for HlsRegistry {
+    fn default() -> Self {
+        HlsRegistry { streams: Mutex::default(), changed: tokio::sync::watch::channel(0).0 }
+    }
 }
 
 impl HlsRegistry {
+    /// The stream's state, if HLS ran for it in this process.
+    pub fn get(&self, key: &StreamKey) -> Option<Arc<Mutex<HlsState>>> {
+        self.streams.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
+    }
+
+    /// Wakes blocked low-latency requests.
+    pub(crate) fn notify(&self) {
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Whether `path` is the part some stream writes next (a preload hint).
+    pub fn is_hinted(&self, path: &Path) -> bool {
+        let streams: Vec<_> = self.streams.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        streams
+            .iter()
+            .any(|st| lock(st).ll.as_ref().and_then(|ll| ll.hint.as_ref()).is_some_and(|(_, p)| same_path(p, path)))
+    }
+
     /// The stream's state; on first use in this process, recovered from a playlist an earlier run
     /// left, so numbering continues after a restart instead of jumping back to 0 under readers.
     pub(crate) fn state(&self, key: &StreamKey, m3u8: &Path) -> Arc<Mutex<HlsState>> {
@@ -66,7 +148,14 @@ fn recover(m3u8: &Path) -> HlsState {
             let path = dir.join(line);
             if !line.contains("://") && path.exists() {
                 st.window.push_back((
-                    Segment { sequence: n, duration: d, uri: line.to_string(), discontinuity: disc, map: map.clone() },
+                    Segment {
+                        sequence: n,
+                        duration: d,
+                        uri: line.to_string(),
+                        discontinuity: disc,
+                        map: map.clone(),
+                        parts: Vec::new(),
+                    },
                     path,
                 ));
             }
@@ -89,4 +178,15 @@ fn recover(m3u8: &Path) -> HlsState {
 
 pub(crate) fn lock(s: &Mutex<HlsState>) -> std::sync::MutexGuard<'_, HlsState> {
     s.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether two paths name the same file, lexically (`./a/b` is `a/b`).
+fn same_path(a: &Path, b: &Path) -> bool {
+    let norm = |p: &Path| -> Vec<std::ffi::OsString> {
+        p.components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .map(|c| c.as_os_str().to_owned())
+            .collect()
+    };
+    norm(a) == norm(b)
 }

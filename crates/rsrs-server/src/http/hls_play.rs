@@ -9,6 +9,7 @@
 //! is a config error, since plain files could not keep anyone out.)
 
 use super::{Request, Response};
+use crate::hls::state::lock;
 use crate::hls::viewers::{Seen, Session, MAX_SESSIONS};
 use crate::hub::StreamKey;
 use crate::server::Server;
@@ -53,13 +54,23 @@ pub async fn handle(server: &Arc<Server>, cfg: &Config, req: &Request, guard: &C
     if req.method != "GET" && req.method != "HEAD" {
         return HlsReply::Files;
     }
-    // Media segments (TS or fMP4) and fMP4 init segments.
+    // Media segments (TS or fMP4), low-latency parts and fMP4 init segments.
     if req.path.ends_with(".ts") || req.path.ends_with(".m4s") || req.path.ends_with(".mp4") {
+        if let Some(vhost) = cfg.vhost(&req.host()).filter(|v| v.hls.enabled && v.hls.low_latency) {
+            if req.path.ends_with(".m4s") {
+                wait_for_hinted_part(server, cfg, vhost, req).await;
+            }
+        }
         return segment(server, cfg, req, guard).await;
     }
     let Some((vhost, key)) = stream_of(cfg, req) else { return HlsReply::Files };
     if !vhost.hls.ctx {
         // Plain files, as SRS; the config refuses this where play is restricted.
+        if vhost.hls.low_latency {
+            if let Some(resp) = low_latency_playlist(server, vhost, &key, req).await {
+                return HlsReply::Full(resp);
+            }
+        }
         return HlsReply::Files;
     }
     let Some(file) = super::files::resolve(&cfg.http_server.dir, &req.path) else { return HlsReply::Files };
@@ -70,7 +81,18 @@ pub async fn handle(server: &Arc<Server>, cfg: &Config, req: &Request, guard: &C
     if !ctx.is_empty() {
         match server.hls_viewers.touch(&ctx, &key) {
             Seen::Live => {
-                let resp = session_playlist(&file, &ctx, vhost.hls.ts_ctx).await;
+                let live = match vhost.hls.low_latency {
+                    true => low_latency_playlist(server, vhost, &key, req).await,
+                    false => None,
+                };
+                let resp = match live {
+                    Some(mut r) if r.status == 200 && vhost.hls.ts_ctx => {
+                        r.body = with_ctx(&String::from_utf8_lossy(&r.body), &ctx).into_bytes().into();
+                        r
+                    }
+                    Some(r) => r,
+                    None => session_playlist(&file, &ctx, vhost.hls.ts_ctx).await,
+                };
                 if let Some(s) = server.hls_viewers.map().get(&ctx) {
                     s.sent(resp.body.len() as u64);
                 }
@@ -209,7 +231,8 @@ async fn session_playlist(file: &std::path::Path, ctx: &str, ts_ctx: bool) -> Re
     Response::new(200, "application/vnd.apple.mpegurl", body.into_bytes()).header("Cache-Control", "no-cache")
 }
 
-/// Appends `hls_ctx=ID` to every URI of a playlist: the URI lines, and fMP4's init segment.
+/// Appends `hls_ctx=ID` to every URI of a playlist: the URI lines, and the `URI="..."`
+/// attributes of tags (fMP4's init segment, low-latency parts and preload hints).
 fn with_ctx(playlist: &str, ctx: &str) -> String {
     let mut out = String::with_capacity(playlist.len() + 64);
     let add = |out: &mut String, uri: &str| {
@@ -219,18 +242,82 @@ fn with_ctx(playlist: &str, ctx: &str) -> String {
         out.push_str(ctx);
     };
     for line in playlist.lines() {
-        if let Some(uri) = line.strip_prefix("#EXT-X-MAP:URI=\"").and_then(|u| u.strip_suffix('"')) {
-            out.push_str("#EXT-X-MAP:URI=\"");
-            add(&mut out, uri);
-            out.push('"');
-        } else if !line.is_empty() && !line.starts_with('#') {
+        if line.starts_with('#') {
+            match line.split_once("URI=\"").and_then(|(head, rest)| Some((head, rest.split_once('"')?))) {
+                Some((head, (uri, tail))) => {
+                    out.push_str(head);
+                    out.push_str("URI=\"");
+                    add(&mut out, uri);
+                    out.push('"');
+                    out.push_str(tail);
+                }
+                None => out.push_str(line),
+            }
+        } else if !line.is_empty() {
             add(&mut out, line);
-        } else {
-            out.push_str(line);
         }
         out.push('\n');
     }
     out
+}
+
+/// How long a blocking playlist request or a preload-hinted part request may wait, at most
+/// (RFC 8216bis: three target durations, then 503).
+fn block_limit(hls: &rsrs_config::Hls) -> Duration {
+    Duration::from_secs_f64((3.0 * hls.fragment * hls.td_ratio).clamp(1.0, 60.0))
+}
+
+/// A low-latency playlist from the stream's live state: for `_HLS_msn`/`_HLS_part`, held until
+/// that segment or part is listed (blocking reload); `_HLS_skip=YES` asks for a delta update.
+/// `None` when this process has no state for the stream (the file on disk then answers).
+async fn low_latency_playlist(server: &Server, vhost: &Vhost, key: &StreamKey, req: &Request) -> Option<Response> {
+    let state = server.hls.get(key)?;
+    let number = |k: &str| req.query_param(k).map(|v| v.parse::<u64>().map_err(|_| v));
+    let (msn, part) = match (number("_HLS_msn"), number("_HLS_part")) {
+        (Some(Ok(m)), Some(Ok(p))) => (Some(m), Some(p as usize)),
+        (Some(Ok(m)), None) => (Some(m), None),
+        (None, None) => (None, None),
+        _ => return Some(Response::text(400, "_HLS_msn must be a number, and _HLS_part needs it\n")),
+    };
+    let skip = matches!(req.query_param("_HLS_skip").as_deref(), Some("YES" | "v2"));
+    if let Some(m) = msn {
+        let last = lock(&state).last_msn();
+        if m > last + 2 {
+            return Some(Response::text(400, &format!("_HLS_msn {m} is too far ahead of {last}\n")));
+        }
+        // Subscribed before looking, so a change in between is not missed.
+        let mut changed = server.hls.watch();
+        let deadline = tokio::time::Instant::now() + block_limit(&vhost.hls);
+        while !lock(&state).has(m, part) {
+            if !matches!(tokio::time::timeout_at(deadline, changed.changed()).await, Ok(Ok(()))) {
+                return Some(Response::text(503, "the asked segment or part did not come in time\n"));
+            }
+        }
+    }
+    let text = lock(&state).low_latency_playlist(skip)?;
+    // A blocking request names one version of the playlist: it may be cached; a plain one not.
+    let cache = if msn.is_some() {
+        format!("public, max-age={}", (6.0 * vhost.hls.fragment).ceil())
+    } else {
+        "no-cache".into()
+    };
+    Some(Response::new(200, "application/vnd.apple.mpegurl", text.into_bytes()).header("Cache-Control", cache))
+}
+
+/// A request for the part a low-latency stream writes next (its preload hint) is held until
+/// the part is there, as RFC 8216bis asks; anything else is answered at once.
+async fn wait_for_hinted_part(server: &Server, cfg: &Config, vhost: &Vhost, req: &Request) {
+    let Some(file) = super::files::resolve(&cfg.http_server.dir, &req.path) else { return };
+    if tokio::fs::try_exists(&file).await.unwrap_or(false) || !server.hls.is_hinted(&file) {
+        return;
+    }
+    let mut changed = server.hls.watch();
+    let deadline = tokio::time::Instant::now() + block_limit(&vhost.hls);
+    while !tokio::fs::try_exists(&file).await.unwrap_or(false) {
+        if !matches!(tokio::time::timeout_at(deadline, changed.changed()).await, Ok(Ok(()))) {
+            return;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -248,6 +335,11 @@ mod tests {
         assert_eq!(
             with_ctx("#EXT-X-MAP:URI=\"s/init.mp4\"\n#EXTINF:2.000, no desc\ns-1.m4s\n", "abc"),
             "#EXT-X-MAP:URI=\"s/init.mp4?hls_ctx=abc\"\n#EXTINF:2.000, no desc\ns-1.m4s?hls_ctx=abc\n"
+        );
+        assert_eq!(
+            with_ctx("#EXT-X-PART:DURATION=0.330,URI=\"s-2.0.m4s\",INDEPENDENT=YES\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"s-2.1.m4s\"\n", "abc"),
+            "#EXT-X-PART:DURATION=0.330,URI=\"s-2.0.m4s?hls_ctx=abc\",INDEPENDENT=YES\n\
+             #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"s-2.1.m4s?hls_ctx=abc\"\n"
         );
         let key = StreamKey { vhost: "v".into(), app: "live".into(), stream: "s".into() };
         let t = "[app]/[stream]-[seq].ts";

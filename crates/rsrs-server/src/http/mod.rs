@@ -296,7 +296,7 @@ async fn connection(
             // Boxed: an API request is rare on a player's connection, and its future is large.
             Box::pin(api::handle(server, &req)).await
         } else if role.files {
-            let hls = if req.path.ends_with(".m3u8") || req.path.ends_with(".ts") {
+            let hls = if [".m3u8", ".ts", ".m4s", ".mp4"].iter().any(|x| req.path.ends_with(x)) {
                 Box::pin(hls_play::handle(server, &cfg, &req, guard)).await
             } else {
                 hls_play::HlsReply::Files
