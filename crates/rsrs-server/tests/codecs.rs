@@ -534,3 +534,32 @@ fn low_latency_hls_blocks_reloads_lists_parts_and_plays() {
     let on_disk = std::fs::read_to_string(s.dir.join("objs/nginx/html/live/x.m3u8")).unwrap();
     check_low_latency(&on_disk).unwrap_or_else(|e| panic!("{e}:\n{on_disk}"));
 }
+
+#[test]
+fn fmp4_segments_and_init_need_a_viewer_session_where_play_is_restricted() {
+    let conf = ORIGIN_CONF.replace(
+        "vhost __defaultVhost__ {",
+        "vhost __defaultVhost__ {\n    hls { enabled on; hls_fragment 1; hls_use_fmp4 on; }\n    \
+         security { enabled on; allow play 127.0.0.0/8; allow publish 127.0.0.0/8; }",
+    );
+    let s = Rsrs::start("codecs-fmp4-ctx", "127.0.24.10", &conf);
+    let _x = publish(&s.rtmp("live/x"), true);
+    wait_playlist(&s, "x", 2);
+    let web = format!("{}:8080", s.ip);
+    for path in ["/live/x-1.m4s", "/live/x/init.mp4"] {
+        assert_eq!(http_request(&web, "GET", path, &[]).0, 403, "{path} without a session");
+    }
+    // Through a session: the master playlist names it, and every URI of the media playlist
+    // (the map too) carries it.
+    let (_, _, master) = http_request(&web, "GET", "/live/x.m3u8", &[]);
+    let media = String::from_utf8_lossy(&master).lines().find(|l| l.contains("hls_ctx=")).unwrap().to_string();
+    let (status, _, body) = http_request(&web, "GET", &media, &[]);
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body).unwrap();
+    let map = text.lines().find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\"")).unwrap().trim_end_matches('"');
+    assert!(map.contains("hls_ctx="), "{text}");
+    assert_eq!(http_request(&web, "GET", &format!("/live/{map}"), &[]).0, 200);
+    let seg = text.lines().find(|l| l.contains(".m4s?hls_ctx=")).unwrap();
+    let (status, _, body) = http_request(&web, "GET", &format!("/live/{seg}"), &[]);
+    assert_eq!((status, &body[4..8]), (200, &b"moof"[..]));
+}
