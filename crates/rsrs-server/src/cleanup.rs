@@ -1,18 +1,20 @@
 //! `rsrs cleanup`: removes HLS/DVR leftovers from a shared volume, replacing the guide's `find`
 //! CronJob with something that cannot delete recordings or web files.
 //!
-//! Removed: `*.ts`, `*.m3u8` (and their `.ts.tmp` / `.m3u8.temp` temp files), unfinished
+//! Removed: `*.ts`, `*.m4s` (fMP4 segments and low-latency parts), `*.m3u8` (and their
+//! `.ts.tmp` / `.m4s.tmp` / `.m3u8.temp` temp files), unfinished
 //! recordings `*.flv.tmp` / `*.mp4.tmp`, all older than the limit, then directories left empty
 //! that are older than the limit too (a fresh empty directory may be about to receive a segment).
-//! Never removed: finished `.flv`/`.mp4` recordings, static files, anything else. Symlinks are
-//! not followed.
+//! Never removed: finished `.flv`/`.mp4` recordings (fMP4 HLS init segments are `.mp4` too
+//! and are left: a few hundred bytes each), static files, anything else. Symlinks are not
+//! followed.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 pub const USAGE: &str = "Usage: rsrs cleanup --dir DIR --older-than AGE [--dry-run]
   AGE is a number with a unit: 45s, 30m, 12h, 3d, 1w
-  Removes *.ts, *.m3u8, *.flv.tmp, *.mp4.tmp (and HLS temp files) older than AGE under DIR,
+  Removes *.ts, *.m4s, *.m3u8, *.flv.tmp, *.mp4.tmp (and HLS temp files) older than AGE under DIR,
   then empty directories older than AGE; never finished recordings or web files.";
 
 #[derive(Debug, Clone, PartialEq)]
@@ -79,7 +81,9 @@ pub fn parse(args: &[String]) -> Result<Options, CleanupError> {
 
 /// Whether a file name is an HLS/DVR leftover.
 pub fn is_leftover(name: &str) -> bool {
-    [".ts", ".m3u8", ".flv.tmp", ".mp4.tmp", ".ts.tmp", ".m3u8.temp"].iter().any(|ext| name.ends_with(ext))
+    [".ts", ".m4s", ".m3u8", ".flv.tmp", ".mp4.tmp", ".ts.tmp", ".m4s.tmp", ".m3u8.temp"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
 }
 
 /// What was (or, with dry run, would be) removed.
@@ -216,6 +220,8 @@ mod tests {
         let day = Duration::from_secs(86400);
         let old_files = [
             "live/a-1.ts",
+            "live/f-1.m4s",
+            "live/f-2.0.m4s",
             "live/a.m3u8",
             "dvr/live/a.123.flv.tmp",
             "dvr/live/b.mp4.tmp",
@@ -225,6 +231,7 @@ mod tests {
         let keep_old = [
             "dvr/live/a.100.flv",
             "dvr/live/a.100.mp4",
+            "live/f/init.mp4",
             "index.html",
             "players/js/app.js",
             "crossdomain.xml",

@@ -705,7 +705,9 @@ pub fn remove_stale_temps(root: &Path) -> usize {
     let mut removed = 0;
     paths::walk(root, 0, &mut |p: &Path| {
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if (name.ends_with(".ts.tmp") || name.ends_with(".m3u8.temp")) && std::fs::remove_file(p).is_ok() {
+        if (name.ends_with(".ts.tmp") || name.ends_with(".m4s.tmp") || name.ends_with(".m3u8.temp"))
+            && std::fs::remove_file(p).is_ok()
+        {
             removed += 1;
         }
     });
