@@ -552,7 +552,14 @@ fn fmp4_segments_and_init_need_a_viewer_session_where_play_is_restricted() {
     // Through a session: the master playlist names it, and every URI of the media playlist
     // (the map too) carries it.
     let (_, _, master) = http_request(&web, "GET", "/live/x.m3u8", &[]);
-    let media = String::from_utf8_lossy(&master).lines().find(|l| l.contains("hls_ctx=")).unwrap().to_string();
+    let master = String::from_utf8_lossy(&master).to_string();
+    // The master playlist names the codecs (RFC 6381) and the size, for players to choose by.
+    let inf = master.lines().find(|l| l.starts_with("#EXT-X-STREAM-INF:")).unwrap();
+    assert!(
+        inf.contains(",CODECS=\"avc1.64") && inf.contains(",mp4a.40.2\"") && inf.ends_with(",RESOLUTION=640x360"),
+        "{inf}"
+    );
+    let media = master.lines().find(|l| l.contains("hls_ctx=")).unwrap().to_string();
     let (status, _, body) = http_request(&web, "GET", &media, &[]);
     assert_eq!(status, 200);
     let text = String::from_utf8(body).unwrap();

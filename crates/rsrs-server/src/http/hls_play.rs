@@ -162,7 +162,8 @@ pub async fn handle(server: &Arc<Server>, cfg: &Config, req: &Request, guard: &C
         target.push('&');
         target.push_str(&query);
     }
-    let body = format!("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,AVERAGE-BANDWIDTH=1\n{target}\n");
+    let tracks = server.hub.get(&key).map(|s| s.tracks()).unwrap_or_default();
+    let body = format!("#EXTM3U\n#EXT-X-STREAM-INF:{}\n{target}\n", stream_inf(&tracks));
     HlsReply::Full(
         Response::new(200, "application/vnd.apple.mpegurl", body.into_bytes()).header("Cache-Control", "no-cache"),
     )
@@ -211,6 +212,40 @@ fn segment_of(path: &str, key: &StreamKey, ts_template: &str) -> bool {
         && (!named_after_stream
             || file.starts_with(&format!("{}-", key.stream))
             || file.starts_with(&format!("{}.", key.stream)))
+}
+
+/// The master playlist's attributes for the stream: SRS's placeholder bandwidth, and the
+/// codecs (RFC 6381) and resolution players use to choose before fetching anything.
+fn stream_inf(tracks: &crate::media::Tracks) -> String {
+    use crate::media::Codec;
+    let mut codecs = Vec::new();
+    if let Some(config) = tracks.video.as_ref().and_then(|v| v.config.as_ref()) {
+        let d = config.data();
+        let c = match config.codec {
+            Codec::H264 if d.len() >= 4 => Some(format!("avc1.{:02x}{:02x}{:02x}", d[1], d[2], d[3])),
+            Codec::H265 => rsrs_codec::hevc::HevcConfig::parse(d).ok().map(|c| c.codec_string("hvc1")),
+            Codec::Av1 => rsrs_codec::av1::Av1Config::parse(d).ok().map(|c| c.codec_string()),
+            _ => None,
+        };
+        codecs.extend(c);
+    }
+    if let Some(audio) = tracks.audio.as_ref() {
+        let c = match audio.codec {
+            Codec::Aac => audio.config.as_ref().and_then(|c| c.data().first().map(|b| format!("mp4a.40.{}", b >> 3))),
+            Codec::Mp3 => Some("mp4a.40.34".to_string()),
+            Codec::Opus => Some("opus".to_string()),
+            _ => None,
+        };
+        codecs.extend(c);
+    }
+    let mut inf = "BANDWIDTH=1,AVERAGE-BANDWIDTH=1".to_string();
+    if !codecs.is_empty() {
+        inf.push_str(&format!(",CODECS=\"{}\"", codecs.join(",")));
+    }
+    if let Some(v) = tracks.video_info.as_ref().filter(|v| v.width > 0) {
+        inf.push_str(&format!(",RESOLUTION={}x{}", v.width, v.height));
+    }
+    inf
 }
 
 /// The query without `hls_ctx`.
