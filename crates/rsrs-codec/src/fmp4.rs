@@ -18,6 +18,8 @@ pub enum SampleEntry {
     Hevc { hvcc: Vec<u8>, width: u16, height: u16 },
     /// `av01` with its av1C.
     Av1 { av1c: Vec<u8>, width: u16, height: u16 },
+    /// `vp09` with its vpcC (the record, without the full box's version and flags).
+    Vp9 { vpcc: Vec<u8>, width: u16, height: u16 },
     /// `mp4a` with an esds around the AudioSpecificConfig.
     Aac { asc: Vec<u8>, sample_rate: u32, channels: u16 },
     /// `Opus` with a dOps made from the OpusHead.
@@ -66,14 +68,19 @@ impl SampleEntry {
     /// for Opus, whatever the input rate).
     pub fn timescale(&self) -> u32 {
         match self {
-            SampleEntry::Avc { .. } | SampleEntry::Hevc { .. } | SampleEntry::Av1 { .. } => 90_000,
+            SampleEntry::Avc { .. } | SampleEntry::Hevc { .. } | SampleEntry::Av1 { .. } | SampleEntry::Vp9 { .. } => {
+                90_000
+            }
             SampleEntry::Aac { sample_rate, .. } => *sample_rate,
             SampleEntry::Opus { .. } => 48_000,
         }
     }
 
     pub fn is_video(&self) -> bool {
-        matches!(self, SampleEntry::Avc { .. } | SampleEntry::Hevc { .. } | SampleEntry::Av1 { .. })
+        matches!(
+            self,
+            SampleEntry::Avc { .. } | SampleEntry::Hevc { .. } | SampleEntry::Av1 { .. } | SampleEntry::Vp9 { .. }
+        )
     }
 
     /// An AAC entry from an AudioSpecificConfig.
@@ -194,7 +201,8 @@ fn trak(o: &mut Vec<u8>, t: &Track) {
     let (w, h) = match &t.entry {
         SampleEntry::Avc { width, height, .. }
         | SampleEntry::Hevc { width, height, .. }
-        | SampleEntry::Av1 { width, height, .. } => (*width, *height),
+        | SampleEntry::Av1 { width, height, .. }
+        | SampleEntry::Vp9 { width, height, .. } => (*width, *height),
         _ => (0, 0),
     };
     boxed(o, b"trak", |o| {
@@ -260,6 +268,10 @@ fn trak(o: &mut Vec<u8>, t: &Track) {
 }
 
 fn visual_entry(o: &mut Vec<u8>, kind: &[u8; 4], w: u16, h: u16, config: (&[u8; 4], &[u8])) {
+    visual_entry_with(o, kind, w, h, |o| boxed(o, config.0, |o| o.extend_from_slice(config.1)))
+}
+
+fn visual_entry_with(o: &mut Vec<u8>, kind: &[u8; 4], w: u16, h: u16, config: impl FnOnce(&mut Vec<u8>)) {
     boxed(o, kind, |o| {
         o.extend_from_slice(&[0; 6]);
         u16b(o, 1); // data reference index
@@ -273,7 +285,7 @@ fn visual_entry(o: &mut Vec<u8>, kind: &[u8; 4], w: u16, h: u16, config: (&[u8; 
         o.extend_from_slice(&[0; 32]); // compressor name
         u16b(o, 0x0018); // depth
         u16b(o, 0xffff); // pre_defined = -1
-        boxed(o, config.0, |o| o.extend_from_slice(config.1));
+        config(o);
     });
 }
 
@@ -310,6 +322,10 @@ fn sample_entry(o: &mut Vec<u8>, e: &SampleEntry) {
         SampleEntry::Avc { avcc, width, height } => visual_entry(o, b"avc1", *width, *height, (b"avcC", avcc)),
         SampleEntry::Hevc { hvcc, width, height } => visual_entry(o, b"hvc1", *width, *height, (b"hvcC", hvcc)),
         SampleEntry::Av1 { av1c, width, height } => visual_entry(o, b"av01", *width, *height, (b"av1C", av1c)),
+        // vpcC is a full box, version 1.
+        SampleEntry::Vp9 { vpcc, width, height } => {
+            visual_entry_with(o, b"vp09", *width, *height, |o| full(o, b"vpcC", 1, 0, |o| o.extend_from_slice(vpcc)))
+        }
         SampleEntry::Aac { asc, sample_rate, channels } => audio_entry(o, b"mp4a", *channels, *sample_rate, |o| {
             full(o, b"esds", 0, 0, |o| {
                 let mut dsi = Vec::new();
@@ -541,6 +557,19 @@ mod tests {
         assert_eq!(&tfra[35..43], &180_000u64.to_be_bytes());
         // mfro gives the whole mfra's size, so a reader finds it from the end of the file.
         assert_eq!(&m[m.len() - 4..], &(m.len() as u32).to_be_bytes());
+    }
+
+    #[test]
+    fn vp9_entry_has_a_version_1_vpcc() {
+        let record = [0, 21, 0x82, 2, 2, 2, 0, 0];
+        let init = init_segment(&[Track {
+            id: 1,
+            entry: SampleEntry::Vp9 { vpcc: record.to_vec(), width: 640, height: 360 },
+        }]);
+        let stsd = child(&init, &[b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd"]);
+        let vp09 = child(&stsd[8..], &[b"vp09"]);
+        assert_eq!(&vp09[24..28], &[0x02, 0x80, 0x01, 0x68]);
+        assert_eq!(child(&vp09[78..], &[b"vpcC"]), &[1, 0, 0, 0, 0, 21, 0x82, 2, 2, 2, 0, 0]);
     }
 
     #[test]

@@ -4,6 +4,15 @@
 
 use crate::bits::BitReader;
 
+/// The record of a `vpcC` as it came (with or without the box's version and flags in front),
+/// without them: what an MP4 `vpcC` full box carries after its own version 1.
+pub fn record_body(rec: &[u8]) -> &[u8] {
+    match rec {
+        [1, 0, 0, 0, rest @ ..] if rest.len() >= 8 => rest,
+        _ => rec,
+    }
+}
+
 /// A VPCodecConfigurationRecord.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Vp9Config {
@@ -21,12 +30,10 @@ impl Vp9Config {
     /// Reads the record, with or without the `vpcC` box's version and flags in front (MP4
     /// writes them; FLV writers differ).
     pub fn parse(rec: &[u8]) -> Result<Vp9Config, BadVp9Config> {
-        let body = match rec {
-            // version 1, flags 0: the full box's header.
-            [1, 0, 0, 0, rest @ ..] if rest.len() >= 8 => rest,
-            _ if rec.len() >= 8 => rec,
-            _ => return Err(BadVp9Config(rec.len())),
-        };
+        let body = record_body(rec);
+        if body.len() < 8 {
+            return Err(BadVp9Config(rec.len()));
+        }
         Ok(Vp9Config {
             profile: body[0],
             level: body[1],

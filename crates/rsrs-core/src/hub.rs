@@ -213,6 +213,8 @@ pub struct Source {
     /// (dropped by the ring, then skipped until the next keyframe).
     pub lags: AtomicU64,
     pub skipped_packets: AtomicU64,
+    /// Whether the publisher's Enhanced RTMP multitrack packets were reported (once).
+    multitrack_told: AtomicBool,
     created_at: Instant,
 }
 
@@ -272,6 +274,7 @@ impl Source {
             gop_bytes: AtomicU64::new(0),
             lags: AtomicU64::new(0),
             skipped_packets: AtomicU64::new(0),
+            multitrack_told: AtomicBool::new(false),
             created_at: Instant::now(),
         }
     }
@@ -372,6 +375,13 @@ impl Source {
             st.check_clock(ts, body.len())?;
         }
         let len = body.len();
+        if flv::tag::is_multitrack(track, &body) && !self.multitrack_told.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                stream = %self.key.url(),
+                "the publisher sends Enhanced RTMP multitrack packets: they are relayed as they come to RTMP and \
+                 HTTP-FLV players; HLS and DVR carry only the stream's default tracks"
+            );
+        }
         let packet = Arc::new(MediaPacket::from_flv(track, ts, body)?);
         st.check_ring(len)?;
         if !st.tracks.update(&packet) {

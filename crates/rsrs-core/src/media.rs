@@ -143,6 +143,9 @@ pub struct TrackInfo {
 #[derive(Debug, Clone, Default)]
 pub struct Tracks {
     pub metadata: Option<Arc<MediaPacket>>,
+    /// The video track's in-band metadata (Enhanced RTMP's colour and HDR information), sent
+    /// to late joiners after the configuration.
+    pub video_metadata: Option<Arc<MediaPacket>>,
     pub video: Option<TrackInfo>,
     pub audio: Option<TrackInfo>,
     /// What the API reports; read once per configuration, not per frame.
@@ -157,6 +160,10 @@ impl Tracks {
         match (p.track, p.content) {
             (Track::Data, _) => {
                 self.metadata = Some(p.clone());
+                true
+            }
+            (Track::Video, Content::Metadata) => {
+                self.video_metadata = Some(p.clone());
                 true
             }
             (Track::Video, Content::Config) => {
@@ -189,10 +196,10 @@ impl Tracks {
     }
 
     /// The packets a consumer sends before any frame: metadata, then the audio and video
-    /// configurations.
+    /// configurations, then the video's in-band metadata (colour, HDR).
     pub fn packets(&self) -> impl Iterator<Item = &Arc<MediaPacket>> {
         let configs = [&self.audio, &self.video].into_iter().flatten().filter_map(|t| t.config.as_ref());
-        self.metadata.iter().chain(configs)
+        self.metadata.iter().chain(configs).chain(self.video_metadata.iter())
     }
 
     pub fn has_audio(&self) -> bool {
@@ -254,6 +261,21 @@ mod tests {
         assert_eq!(made.get(), 1);
         p.wire(WireForm::RtmpChunks, 4096, make);
         assert_eq!(made.get(), 2, "another key is made, not cached over the first");
+    }
+
+    #[test]
+    fn hdr_metadata_is_kept_for_late_joiners_after_the_configuration() {
+        let mut t = Tracks::default();
+        // Enhanced RTMP: SequenceStart, then Metadata (colorInfo), for HEVC.
+        let config = Arc::new(MediaPacket::from_flv(Track::Video, 0, Bytes::from_static(b"\x90hvc1\x01")).unwrap());
+        let colour = Arc::new(
+            MediaPacket::from_flv(Track::Video, 0, Bytes::from_static(b"\x94hvc1\x02\x00\x09colorInfo")).unwrap(),
+        );
+        assert_eq!(colour.content, Content::Metadata);
+        assert!(t.update(&config));
+        assert!(t.update(&colour), "track information, not a frame");
+        let sent: Vec<Content> = t.packets().map(|p| p.content).collect();
+        assert_eq!(sent, vec![Content::Config, Content::Metadata]);
     }
 
     #[test]

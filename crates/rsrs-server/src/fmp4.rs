@@ -14,7 +14,7 @@ const AUDIO_ID: u32 = 2;
 /// Why a stream's tracks cannot be written as fMP4.
 #[derive(Debug, thiserror::Error)]
 pub enum Fmp4Error {
-    #[error("fMP4 HLS carries H.264, HEVC, AV1, AAC and Opus; this stream's {track:?} is {codec}", codec = codec.name())]
+    #[error("fMP4 carries H.264, HEVC, AV1, VP9, AAC and Opus; this stream's {track:?} is {codec}", codec = codec.name())]
     Unsupported { track: Track, codec: Codec },
     #[error("the {codec} configuration cannot be read", codec = codec.name())]
     BadConfig { codec: Codec },
@@ -25,7 +25,7 @@ pub enum Fmp4Error {
 /// Whether fMP4 can carry a track of `codec`.
 pub fn carries(track: Track, codec: Codec) -> bool {
     match track {
-        Track::Video => matches!(codec, Codec::H264 | Codec::H265 | Codec::Av1),
+        Track::Video => matches!(codec, Codec::H264 | Codec::H265 | Codec::Av1 | Codec::Vp9),
         Track::Audio => matches!(codec, Codec::Aac | Codec::Opus),
         Track::Data => true,
     }
@@ -40,8 +40,9 @@ pub fn ts_carries(track: Track, codec: Codec) -> bool {
     }
 }
 
-/// The sample entry for a track's configuration packet.
-fn entry(track: Track, config: &MediaPacket) -> Result<SampleEntry, Fmp4Error> {
+/// The sample entry for a track's configuration packet. VP9's picture size is not in its
+/// configuration: `size` gives it (from the first keyframe).
+fn entry(track: Track, config: &MediaPacket, size: Option<(u32, u32)>) -> Result<SampleEntry, Fmp4Error> {
     let bad = || Fmp4Error::BadConfig { codec: config.codec };
     let data = config.data();
     let clamp = |(w, h): (u32, u32)| (w.min(u16::MAX as u32) as u16, h.min(u16::MAX as u32) as u16);
@@ -60,6 +61,11 @@ fn entry(track: Track, config: &MediaPacket) -> Result<SampleEntry, Fmp4Error> {
             let c = av1::Av1Config::parse(data).map_err(|_| bad())?;
             let (width, height) = clamp(c.max_dimensions().unwrap_or((0, 0)));
             SampleEntry::Av1 { av1c: data.to_vec(), width, height }
+        }
+        (Track::Video, Codec::Vp9) => {
+            rsrs_codec::vp9::Vp9Config::parse(data).map_err(|_| bad())?;
+            let (width, height) = clamp(size.unwrap_or((0, 0)));
+            SampleEntry::Vp9 { vpcc: rsrs_codec::vp9::record_body(data).to_vec(), width, height }
         }
         (Track::Audio, Codec::Aac) => SampleEntry::aac(data).ok_or_else(bad)?,
         (Track::Audio, Codec::Opus) => SampleEntry::Opus { head: OpusHead::parse(data).map_err(|_| bad())? },
@@ -93,7 +99,8 @@ impl Fmp4Segments {
         for (track, id, info) in [(Track::Video, VIDEO_ID, &tracks.video), (Track::Audio, AUDIO_ID, &tracks.audio)] {
             let Some(info) = info else { continue };
             let config = info.config.as_ref().ok_or(Fmp4Error::Unsupported { track, codec: info.codec })?;
-            out.push(TrackSegment { id, entry: entry(track, config)?, samples: Vec::new(), data: Vec::new() });
+            let size = tracks.video_info.as_ref().filter(|v| v.width > 0).map(|v| (v.width, v.height));
+            out.push(TrackSegment { id, entry: entry(track, config, size)?, samples: Vec::new(), data: Vec::new() });
         }
         let init = fmp4::init_segment(
             &out.iter().map(|t| fmp4::Track { id: t.id, entry: t.entry.clone() }).collect::<Vec<_>>(),

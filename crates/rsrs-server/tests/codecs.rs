@@ -87,12 +87,25 @@ fn av1_sample() -> PathBuf {
     .clone()
 }
 
-/// ffmpeg 9 publishing `file` in a loop, in real time.
+fn vp9_sample() -> PathBuf {
+    static P: OnceLock<PathBuf> = OnceLock::new();
+    P.get_or_init(|| {
+        sample_of(
+            "vp9",
+            &["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "500k"],
+            &["-c:a", "libopus"],
+        )
+    })
+    .clone()
+}
+
+/// ffmpeg 9 publishing `file` in a loop, in real time, announcing its Enhanced RTMP codecs in
+/// `connect` (`fourCcList`) as OBS does.
 fn publish9(file: &Path, url: &str) -> Proc {
     let child = Command::new(ffmpeg9())
         .args(["-nostdin", "-v", "error", "-re", "-stream_loop", "-1", "-i"])
         .arg(file)
-        .args(["-c", "copy", "-f", "flv", url])
+        .args(["-c", "copy", "-rtmp_enhanced_codecs", "hvc1,av01,vp09,Opus", "-f", "flv", url])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -569,4 +582,27 @@ fn fmp4_segments_and_init_need_a_viewer_session_where_play_is_restricted() {
     let seg = text.lines().find(|l| l.contains(".m4s?hls_ctx=")).unwrap();
     let (status, _, body) = http_request(&web, "GET", &format!("/live/{seg}"), &[]);
     assert_eq!((status, &body[4..8]), (200, &b"moof"[..]));
+}
+
+#[test]
+fn vp9_and_opus_are_reported_relayed_and_written_as_fmp4_hls() {
+    let s = Rsrs::start("codecs-vp9", "127.0.24.11", &hls_conf(""));
+    std::fs::create_dir_all(s.dir.join("objs/nginx/html")).unwrap();
+    std::fs::write(s.dir.join("objs/nginx/html/player.html"), PLAYER_PAGE).unwrap();
+    let _v = publish9(&vp9_sample(), &s.rtmp("live/v"));
+    // VP9's size comes from its first keyframe (its configuration has none).
+    let streams = s.wait_api("/api/v1/streams/", Duration::from_secs(15), |v| v["streams"][0]["video"]["width"] == 640);
+    let video = &streams["streams"][0]["video"];
+    assert_eq!(
+        (video["codec"].as_str(), video["profile"].as_str(), video["height"].as_u64()),
+        (Some("VP9"), Some("Profile 0"), Some(360))
+    );
+    let (st, pk) = play9(&s.http("live/v.flv"), 2, "vp9-flv");
+    assert_stream(&st, &pk, "vp9", "opus");
+    let text = wait_playlist(&s, "v", 3);
+    assert!(text.contains("#EXT-X-MAP:URI=\"v/init.mp4\""), "{text}");
+    let (st, pk) = probe_with(&s.http("live/v.m3u8"), 2, &["-live_start_index", "0"]);
+    assert_stream(&st, &pk, "vp9", "opus");
+    let got = chromium_report(&format!("{}?src=/live/v.m3u8", s.http("player.html")), "127.0.24.12", "vp9");
+    assert!(got.contains("frames=") && got.contains("width=640&height=360"), "Chromium says {got}");
 }

@@ -183,6 +183,21 @@ pub fn parse_audio(body: &[u8]) -> Result<TagHeader, TagError> {
     Ok(frame(codec, content, 2))
 }
 
+/// Enhanced RTMP v2's multitrack packet types (video and audio).
+const VIDEO_MULTITRACK: u8 = 6;
+const AUDIO_MULTITRACK: u8 = 5;
+
+/// Whether a tag body is an Enhanced RTMP multitrack packet (several tracks of one kind in one
+/// message), which rsrs relays as it came but does not mux.
+pub fn is_multitrack(track: Track, body: &[u8]) -> bool {
+    let Some(&b0) = body.first() else { return false };
+    match track {
+        Track::Video => b0 & 0x80 != 0 && b0 & 0x0f == VIDEO_MULTITRACK,
+        Track::Audio => b0 >> 4 == AUDIO_FORMAT_EX_HEADER && b0 & 0x0f == AUDIO_MULTITRACK,
+        Track::Data => false,
+    }
+}
+
 /// Parses the header of a tag body on `track`; script data has none.
 pub fn parse(track: Track, body: &[u8]) -> Result<TagHeader, TagError> {
     match track {
@@ -380,5 +395,15 @@ mod tests {
             write(Track::Audio, Codec::G711A, Content::Frame, false, 0, &[]),
             Err(UnwritableTag { codec: Codec::G711A, content: Content::Frame })
         );
+    }
+
+    #[test]
+    fn multitrack_packets_are_recognised() {
+        assert!(is_multitrack(Track::Video, &[0x96, 0]));
+        assert!(is_multitrack(Track::Audio, &[0x95, 0]));
+        assert!(!is_multitrack(Track::Video, &[0x91, b'h', b'v', b'c', b'1']));
+        assert!(!is_multitrack(Track::Audio, &[0xaf, 1]));
+        assert!(!is_multitrack(Track::Video, &[]));
+        assert_eq!(parse_video(&[0x96, 0, 0, 0, 0, 0]).unwrap().content, Content::Other);
     }
 }

@@ -182,6 +182,27 @@ pub fn connect_result(
     command(CSID_RESULT, 0, &[Amf0Value::str("_result"), Amf0Value::Number(transaction_id), props, info])
 }
 
+/// The FourCCs rsrs forwards over Enhanced RTMP (video, then audio).
+pub const VIDEO_FOURCCS: [&str; 5] = ["avc1", "hvc1", "av01", "vp09", "vp08"];
+pub const AUDIO_FOURCCS: [&str; 7] = ["mp4a", ".mp3", "Opus", "fLaC", "ac-3", "ec-3", "ipcm"];
+/// Enhanced RTMP v2's `FourCcInfoMask.CanForward`: rsrs relays these without decoding.
+const CAN_FORWARD: f64 = 4.0;
+
+/// Adds Enhanced RTMP's capability answer to a `connect` `_result` (for a client whose
+/// `connect` asked with `fourCcList` or the v2 info maps): the FourCCs rsrs forwards, as v1's
+/// `fourCcList` and v2's `videoFourCcInfoMap`/`audioFourCcInfoMap` (CanForward).
+pub fn with_enhanced_rtmp_caps(mut result: Message) -> Message {
+    let Ok(mut values) = crate::amf0::decode_all(&result.payload) else { return result };
+    let Some(Amf0Value::Object(props)) = values.get_mut(2) else { return result };
+    let list = VIDEO_FOURCCS.iter().chain(AUDIO_FOURCCS.iter()).map(|f| Amf0Value::str(f)).collect();
+    props.push(("fourCcList".into(), Amf0Value::StrictArray(list)));
+    let map = |fs: &[&str]| Amf0Value::object(fs.iter().map(|f| (*f, Amf0Value::Number(CAN_FORWARD))));
+    props.push(("videoFourCcInfoMap".into(), map(&VIDEO_FOURCCS)));
+    props.push(("audioFourCcInfoMap".into(), map(&AUDIO_FOURCCS)));
+    result.payload = crate::amf0::encode_all(&values).into();
+    result
+}
+
 /// `_error(tid, null, {level: error, code: NetConnection.Connect.Rejected, description})`: a
 /// refused `connect` (ffmpeg prints the description as "Server error: ...").
 pub fn connect_rejected(transaction_id: f64, description: &str) -> Message {
@@ -346,6 +367,18 @@ mod tests {
         assert_eq!(c.arg(0).and_then(|v| v.as_str()), Some("livestream"));
         assert_eq!(Command::parse(AMF0_COMMAND, &[0x00, 0, 0, 0, 0, 0, 0, 0, 0]), Err(CommandError::Malformed));
         assert!(Command::parse(AMF0_COMMAND, &[0x02, 0, 5, b'a']).is_err());
+    }
+
+    #[test]
+    fn enhanced_rtmp_capabilities_answer_fourcclist_and_info_maps() {
+        let m = with_enhanced_rtmp_caps(connect_result(&id(), 1.0, 0.0, "127.0.0.1", "abcd1234"));
+        let v = crate::amf0::decode_all(&m.payload).unwrap();
+        assert_eq!(v[2].get("fmsVer").and_then(|x| x.as_str()), Some("FMS/3,5,3,888"), "SRS's properties stay");
+        let Some(Amf0Value::StrictArray(list)) = v[2].get("fourCcList") else { panic!("{:?}", v[2]) };
+        assert!(list.iter().any(|x| x.as_str() == Some("hvc1")) && list.iter().any(|x| x.as_str() == Some("Opus")));
+        assert_eq!(v[2].get("videoFourCcInfoMap").and_then(|m| m.get("av01")).and_then(|x| x.as_number()), Some(4.0));
+        assert_eq!(v[2].get("audioFourCcInfoMap").and_then(|m| m.get("Opus")).and_then(|x| x.as_number()), Some(4.0));
+        assert_eq!(v[3].get("code").and_then(|x| x.as_str()), Some("NetConnection.Connect.Success"));
     }
 
     #[test]

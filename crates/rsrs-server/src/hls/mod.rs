@@ -150,7 +150,7 @@ enum HlsError {
     Disk { path: PathBuf, err: std::io::Error },
     #[error("{0}")]
     Codec(#[from] rsrs_codec::ts::TsError),
-    #[error("HLS carries H.264, HEVC and AV1 video and AAC, MP3 and Opus audio; this stream's {track:?} is {codec}", codec = codec.name())]
+    #[error("HLS carries H.264, HEVC, AV1 and VP9 video and AAC, MP3 and Opus audio; this stream's {track:?} is {codec}", codec = codec.name())]
     UnsupportedCodec { track: Track, codec: Codec },
     #[error("{0}")]
     Fmp4(#[from] fmp4::Fmp4Error),

@@ -225,6 +225,7 @@ fn stream_inf(tracks: &crate::media::Tracks) -> String {
             Codec::H264 if d.len() >= 4 => Some(format!("avc1.{:02x}{:02x}{:02x}", d[1], d[2], d[3])),
             Codec::H265 => rsrs_codec::hevc::HevcConfig::parse(d).ok().map(|c| c.codec_string("hvc1")),
             Codec::Av1 => rsrs_codec::av1::Av1Config::parse(d).ok().map(|c| c.codec_string()),
+            Codec::Vp9 => rsrs_codec::vp9::Vp9Config::parse(d).ok().map(|c| c.codec_string()),
             _ => None,
         };
         codecs.extend(c);

@@ -171,7 +171,13 @@ async fn session(
     out.push(msg::set_peer_bandwidth(2_500_000, 2));
     out.push(msg::set_chunk_size(v.chunk_size));
     let oe = connect.object().and_then(|o| o.get("objectEncoding")).and_then(|x| x.as_number()).unwrap_or(0.0);
-    out.push(msg::connect_result(&server.identity, connect.transaction_id, oe, &local, &guard.client.id));
+    let mut result = msg::connect_result(&server.identity, connect.transaction_id, oe, &local, &guard.client.id);
+    let enhanced = ["fourCcList", "videoFourCcInfoMap", "audioFourCcInfoMap"];
+    if enhanced.iter().any(|k| connect.object().and_then(|o| o.get(k)).is_some()) {
+        // An Enhanced RTMP client: say which codecs it may send and receive here.
+        result = msg::with_enhanced_rtmp_caps(result);
+    }
+    out.push(result);
     out.push(msg::on_bw_done());
     writer.send(&out).await?;
     info!(tc_url = %info.tc_url, vhost = %v.name, app = %info.app, "connected");
