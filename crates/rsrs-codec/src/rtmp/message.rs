@@ -199,7 +199,7 @@ pub fn with_enhanced_rtmp_caps(mut result: Message) -> Message {
     let map = |fs: &[&str]| Amf0Value::object(fs.iter().map(|f| (*f, Amf0Value::Number(CAN_FORWARD))));
     props.push(("videoFourCcInfoMap".into(), map(&VIDEO_FOURCCS)));
     props.push(("audioFourCcInfoMap".into(), map(&AUDIO_FOURCCS)));
-    result.payload = crate::amf0::encode_all(&values).into();
+    result.payload = crate::amf0::encode_all(&values);
     result
 }
 
