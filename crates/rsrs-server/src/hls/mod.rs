@@ -237,13 +237,19 @@ impl HlsWriter {
             };
             let same = before.as_ref().and_then(|t| t.config.as_ref()).is_some_and(|c| c.data() == f.data());
             self.tracks.update(f);
-            if let Some(m) = self.muxer.as_mut() {
-                take_config(m, f)?;
+            // TS takes a new configuration of the same codecs in stride; anything else (a new
+            // fMP4 init segment, another codec in TS, a codec only fMP4 carries) ends the open
+            // segment here, and the next one starts with the right container and muxer.
+            let ts_keeps = self.fmp4.is_none() && !self.wants_fmp4() && self.ts_shape() == self.muxer_shape;
+            match self.muxer.as_mut() {
+                Some(m) if ts_keeps => take_config(m, f)?,
+                _ => {}
             }
-            if !same && self.fmp4.is_some() {
-                // A new configuration needs a new init segment: the open segment ends here.
+            let restart = (!same && self.fmp4.is_some()) || (self.muxer.is_some() && !ts_keeps);
+            if restart {
                 self.close_segment(Some(f.dts)).await?;
                 self.fmp4 = None;
+                self.muxer = None;
             }
             return Ok(());
         }
@@ -412,7 +418,8 @@ impl HlsWriter {
         Ok(())
     }
 
-    fn open_ts_muxer(&mut self) -> Result<(), HlsError> {
+    /// The TS muxer the stream's tracks need.
+    fn ts_shape(&self) -> (Option<VideoCodec>, Option<AudioCodec>) {
         let audio =
             self.tracks.audio.as_ref().map(|a| if a.codec == Codec::Mp3 { AudioCodec::Mp3 } else { AudioCodec::Aac });
         let video =
@@ -420,7 +427,11 @@ impl HlsWriter {
                 .video
                 .as_ref()
                 .map(|v| if v.codec == Codec::H265 { VideoCodec::Hevc } else { VideoCodec::H264 });
-        let shape = (video, audio);
+        (video, audio)
+    }
+
+    fn open_ts_muxer(&mut self) -> Result<(), HlsError> {
+        let shape = self.ts_shape();
         if self.muxer.is_none() || self.muxer_shape != shape {
             // Tracks changed (or first segment): a new PMT, fed the codec configurations.
             let mut m = TsMuxer::new(shape.0, shape.1);
