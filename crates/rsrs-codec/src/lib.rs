@@ -17,4 +17,5 @@ pub mod http;
 pub mod media;
 pub mod rtmp;
 pub mod ts;
+pub mod ts_demux;
 pub mod vp9;
