@@ -434,10 +434,17 @@ pub fn mfra(track_id: u32, entries: &[(u64, u64)]) -> Vec<u8> {
 /// How much of a fragmented MP4 written up to a crash is whole: the length up to the end of the
 /// last complete top-level box.
 pub fn whole_prefix(file: &[u8]) -> usize {
-    let mut at = 0usize;
-    while file.len() - at >= 8 {
-        let size = u32::from_be_bytes([file[at], file[at + 1], file[at + 2], file[at + 3]]) as usize;
-        if size < 8 || size > file.len() - at {
+    whole_len(file.len() as u64, |at| file.get(at as usize..at as usize + 8)?.try_into().ok()) as usize
+}
+
+/// [`whole_prefix`] for a file of `len` bytes read box header by box header: `head(at)` gives
+/// the 8 bytes at `at` (a recording may be large; nothing else of it is read).
+pub fn whole_len(len: u64, mut head: impl FnMut(u64) -> Option<[u8; 8]>) -> u64 {
+    let mut at = 0u64;
+    while len - at >= 8 {
+        let Some(h) = head(at) else { break };
+        let size = u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as u64;
+        if size < 8 || size > len - at {
             break;
         }
         at += size;

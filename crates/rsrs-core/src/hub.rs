@@ -333,7 +333,7 @@ impl Source {
 
     /// Bytes the GOP cache holds now.
     pub fn gop_cache_bytes(&self) -> usize {
-        self.lock().gop_bytes
+        self.gop_bytes.load(Ordering::Relaxed) as usize
     }
 
     pub fn publisher(&self) -> Option<String> {

@@ -462,24 +462,17 @@ pub fn recover_stale(root: &Path) -> usize {
     n
 }
 
-/// The length of a file's whole top-level MP4 boxes, read box header by box header (a
-/// recording may be large; only 8 bytes per box are read).
+/// The length of a file's whole top-level MP4 boxes, read box header by box header.
 fn whole_boxes(path: &Path) -> std::io::Result<u64> {
     use std::io::{Read, Seek};
     let mut f = std::fs::File::open(path)?;
     let len = f.metadata()?.len();
-    let mut at = 0u64;
-    let mut head = [0u8; 8];
-    while len - at >= 8 {
-        f.seek(SeekFrom::Start(at))?;
-        f.read_exact(&mut head)?;
-        let size = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as u64;
-        if size < 8 || size > len - at {
-            break;
-        }
-        at += size;
-    }
-    Ok(at)
+    Ok(rsrs_codec::fmp4::whole_len(len, |at| {
+        let mut h = [0u8; 8];
+        f.seek(SeekFrom::Start(at)).ok()?;
+        f.read_exact(&mut h).ok()?;
+        Some(h)
+    }))
 }
 
 #[cfg(test)]
