@@ -33,6 +33,12 @@ impl AudioSpecificConfig {
         RATES.get(self.freq_index as usize).copied()
     }
 
+    /// The two-byte AudioSpecificConfig for this object type, rate index and channel layout
+    /// (what an ADTS header carries, for a stream that came in ADTS).
+    pub fn to_bytes(&self) -> [u8; 2] {
+        [(self.object_type << 3) | (self.freq_index >> 1), ((self.freq_index & 1) << 7) | ((self.channels & 0x0f) << 3)]
+    }
+
     /// SRS's name for the object type.
     pub fn profile_name(&self) -> &'static str {
         match self.object_type {
@@ -56,6 +62,9 @@ mod tests {
         assert_eq!(c, AudioSpecificConfig { object_type: 2, freq_index: 4, channels: 2 });
         assert_eq!((c.sample_rate(), c.profile_name()), (Some(44100), "LC"));
         assert_eq!(AudioSpecificConfig::parse(&[0x12]), Err(BadAudioSpecificConfig(1)));
+        assert_eq!(c.to_bytes(), [0x12, 0x10]);
+        let he = AudioSpecificConfig { object_type: 5, freq_index: 3, channels: 1 };
+        assert_eq!(AudioSpecificConfig::parse(&he.to_bytes()).unwrap(), he);
         // Index 15 (explicit frequency) is not in the table.
         assert_eq!(AudioSpecificConfig::parse(&[0x17, 0x90]).unwrap().sample_rate(), None);
     }

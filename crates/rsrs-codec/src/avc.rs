@@ -45,6 +45,27 @@ impl DecoderConfig {
     }
 }
 
+/// An avcC record (4-byte NAL lengths) for parameter sets that came in-band (Annex B), as SRS
+/// makes the FLV sequence header of a stream that arrived over SRT. `None` if there is no SPS,
+/// no PPS, or a set longer than a record can hold.
+pub fn build_record(sps: &[Vec<u8>], pps: &[Vec<u8>]) -> Option<Vec<u8>> {
+    let first = sps.first().filter(|s| s.len() >= 4)?;
+    if pps.is_empty() || sps.len() > 31 || pps.len() > 255 {
+        return None;
+    }
+    let mut rec = vec![1, first[1], first[2], first[3], 0xff, 0xe0 | sps.len() as u8];
+    for s in sps {
+        rec.extend_from_slice(&u16::try_from(s.len()).ok()?.to_be_bytes());
+        rec.extend_from_slice(s);
+    }
+    rec.push(pps.len() as u8);
+    for p in pps {
+        rec.extend_from_slice(&u16::try_from(p.len()).ok()?.to_be_bytes());
+        rec.extend_from_slice(p);
+    }
+    Some(rec)
+}
+
 /// Reads `count` length-prefixed parameter sets; on failure, the offset where they broke off.
 fn read_sets(rec: &[u8], pos: &mut usize, count: usize, into: &mut Vec<Vec<u8>>) -> Result<(), usize> {
     for _ in 0..count {
@@ -155,6 +176,19 @@ mod tests {
             0x00, 0x03, 0x00, 0x32, 0x0f, 0x16, 0x2d, 0x96,
         ];
         assert_eq!(sps_dimensions(&sps), Some((640, 360)));
+    }
+
+    #[test]
+    fn record_from_in_band_sets() {
+        let sps = vec![0x67, 0x64, 0x00, 0x1e, 0xac, 0xd9];
+        let pps = vec![0x68, 0xeb, 0xe3, 0xcb];
+        let rec = build_record(&[sps.clone()], &[pps.clone()]).unwrap();
+        assert_eq!(rec, [&[1u8, 0x64, 0x00, 0x1e, 0xff, 0xe1, 0, 6][..], &sps, &[1, 0, 4], &pps].concat());
+        let c = DecoderConfig::parse(&rec).unwrap();
+        assert_eq!((c.profile_idc, c.level_idc, c.nal_length_size), (0x64, 0x1e, 4));
+        assert_eq!((c.sps, c.pps), (vec![sps.clone()], vec![pps]));
+        assert_eq!(build_record(&[sps], &[]), None);
+        assert_eq!(build_record(&[vec![0x67, 1]], &[vec![0x68]]), None);
     }
 
     #[test]

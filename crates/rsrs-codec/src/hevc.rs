@@ -126,18 +126,71 @@ impl HevcConfig {
     }
 }
 
-/// Width and height in pixels from an HEVC SPS NAL unit (with its 2-byte NAL header), after
-/// the conformance window. `None` for anything malformed; never panics.
-pub fn sps_dimensions(nal: &[u8]) -> Option<(u32, u32)> {
-    if nal_type(nal) != NAL_SPS || nal.len() < 3 {
+/// An hvcC record (4-byte NAL lengths) for parameter sets that came in-band (Annex B): the
+/// profile, tier, level and constraint flags are the SPS's, chroma format and bit depths too.
+/// `None` without a VPS, SPS and PPS, or for an SPS that does not parse.
+pub fn build_record(vps: &[Vec<u8>], sps: &[Vec<u8>], pps: &[Vec<u8>]) -> Option<Vec<u8>> {
+    let first = sps.first()?;
+    if vps.is_empty() || pps.is_empty() || nal_type(first) != NAL_SPS || first.len() < 3 {
         return None;
     }
-    let rbsp = unescape(&nal[2..]);
+    let rbsp = unescape(&first[2..]);
     let mut r = BitReader::new(&rbsp);
-    r.bits(4)?; // sps_video_parameter_set_id
+    r.bits(4)?;
     let max_sub_layers_minus1 = r.bits(3)?;
-    r.bits(1)?; // temporal_id_nesting
-                // profile_tier_level(1, max_sub_layers_minus1): the general part is 88 bits, then the level.
+    let temporal_id_nested = r.bits(1)?;
+    // The general profile_tier_level is 12 bytes, byte-aligned from bit 8 of the RBSP.
+    let ptl = rbsp.get(1..13)?;
+    let (chroma, luma, chroma_depth) = sps_format(first).unwrap_or((1, 8, 8));
+    let mut rec = Vec::with_capacity(64);
+    rec.push(1);
+    rec.extend_from_slice(&ptl[..12 - 1]); // profile space/tier/idc, compatibility, constraints
+    rec.push(ptl[11]); // general_level_idc
+    rec.extend_from_slice(&[0xf0, 0x00]); // min_spatial_segmentation_idc 0
+    rec.push(0xfc); // parallelismType 0
+    rec.push(0xfc | (chroma as u8 & 0x03));
+    rec.push(0xf8 | (luma.saturating_sub(8) as u8 & 0x07));
+    rec.push(0xf8 | (chroma_depth.saturating_sub(8) as u8 & 0x07));
+    rec.extend_from_slice(&[0, 0]); // avgFrameRate unknown
+    // constantFrameRate 0, numTemporalLayers, temporalIdNested, lengthSizeMinusOne 3.
+    rec.push((((max_sub_layers_minus1 + 1) as u8 & 0x07) << 3) | ((temporal_id_nested as u8) << 2) | 0x03);
+    rec.push(3);
+    for (kind, sets) in [(NAL_VPS, vps), (NAL_SPS, sps), (NAL_PPS, pps)] {
+        rec.push(kind); // array_completeness 0, as ffmpeg writes it (sets may repeat in-band)
+        rec.extend_from_slice(&u16::try_from(sets.len()).ok()?.to_be_bytes());
+        for s in sets {
+            rec.extend_from_slice(&u16::try_from(s.len()).ok()?.to_be_bytes());
+            rec.extend_from_slice(s);
+        }
+    }
+    Some(rec)
+}
+
+/// Chroma format and luma/chroma bit depths from an HEVC SPS.
+fn sps_format(nal: &[u8]) -> Option<(u32, u32, u32)> {
+    let rbsp = unescape(nal.get(2..)?);
+    let mut r = BitReader::new(&rbsp);
+    r.bits(4)?;
+    let max_sub_layers_minus1 = r.bits(3)?;
+    r.bits(1)?;
+    skip_sub_layers(&mut r, max_sub_layers_minus1)?;
+    r.ue()?;
+    let chroma_format_idc = r.ue()?;
+    if chroma_format_idc == 3 {
+        r.bits(1)?;
+    }
+    r.ue()?;
+    r.ue()?;
+    if r.flag()? {
+        for _ in 0..4 {
+            r.ue()?;
+        }
+    }
+    Some((chroma_format_idc, r.ue()? + 8, r.ue()? + 8))
+}
+
+/// Skips the rest of profile_tier_level after `sps_temporal_id_nesting_flag`.
+fn skip_sub_layers(r: &mut BitReader, max_sub_layers_minus1: u32) -> Option<()> {
     r.skip(88)?;
     r.bits(8)?;
     let mut sub_profile = [false; 8];
@@ -157,6 +210,21 @@ pub fn sps_dimensions(nal: &[u8]) -> Option<(u32, u32)> {
             r.skip(8)?;
         }
     }
+    Some(())
+}
+
+/// Width and height in pixels from an HEVC SPS NAL unit (with its 2-byte NAL header), after
+/// the conformance window. `None` for anything malformed; never panics.
+pub fn sps_dimensions(nal: &[u8]) -> Option<(u32, u32)> {
+    if nal_type(nal) != NAL_SPS || nal.len() < 3 {
+        return None;
+    }
+    let rbsp = unescape(&nal[2..]);
+    let mut r = BitReader::new(&rbsp);
+    r.bits(4)?; // sps_video_parameter_set_id
+    let max_sub_layers_minus1 = r.bits(3)?;
+    r.bits(1)?; // temporal_id_nesting
+    skip_sub_layers(&mut r, max_sub_layers_minus1)?;
     r.ue()?; // sps_seq_parameter_set_id
     let chroma_format_idc = r.ue()?;
     if chroma_format_idc == 3 {
@@ -198,6 +266,16 @@ pub(crate) mod tests {
         assert_eq!((c.chroma_format, c.bit_depth_luma), (1, 8));
         assert_eq!(c.parameter_sets.iter().map(|n| nal_type(n)).collect::<Vec<_>>(), vec![32, 33, 34]);
         assert_eq!((c.profile_name(), c.level_name().as_str()), ("Main", "2.1"));
+        // Rebuilt from its own parameter sets, as an SRT ingest does from Annex B: x265's
+        // record byte for byte, but for the frame rate and parallelism x265 fills in.
+        let sets = &c.parameter_sets;
+        let rec = build_record(&sets[0..1], &sets[1..2], &sets[2..3]).unwrap();
+        let orig = hex(X265_HVCC);
+        assert_eq!(rec[..13], orig[..13]);
+        assert_eq!(rec[16..19], orig[16..19]);
+        assert_eq!(rec[21] & 0x3f, orig[21] & 0x3f);
+        assert_eq!(rec[22..], orig[22..]);
+        assert_eq!(HevcConfig::parse(&rec).unwrap(), c);
         assert_eq!(sps_dimensions(c.sps().unwrap()), Some((640, 360)));
         // What ffmpeg and Apple write for Main, level 2.1, constraints 0x90 (progressive, frame only).
         assert_eq!(c.codec_string("hvc1"), "hvc1.1.6.L63.90");

@@ -18,4 +18,5 @@ pub mod media;
 pub mod rtmp;
 pub mod ts;
 pub mod ts_demux;
+pub mod ts_ingest;
 pub mod vp9;

@@ -202,6 +202,12 @@ impl TsDemuxer {
             return;
         }
         st.buf.extend_from_slice(payload);
+        // A PES that declares its length (audio does) is complete as soon as it is all here,
+        // not only when the next one starts: one PES less of delay.
+        let declared = st.buf.get(4..6).map_or(0, |l| u16::from_be_bytes([l[0], l[1]]) as usize);
+        if declared > 0 && st.buf.len() >= declared + 6 {
+            self.finish(pid, out);
+        }
     }
 
     /// Emits the PES gathered for `pid`, if it parses.
@@ -297,8 +303,18 @@ fn parse_pes(b: &[u8]) -> Option<(Option<u64>, Option<u64>, &[u8])> {
     Some((pts, dts, data))
 }
 
-/// The ADTS frames of an AAC PES: (sample rate index, channels, raw frame) each.
-pub fn adts_frames(mut data: &[u8]) -> Vec<(u8, u8, &[u8])> {
+/// One ADTS frame: its header's fields and the raw AAC frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdtsFrame<'a> {
+    /// Audio object type (the header's profile + 1: 2 is AAC LC).
+    pub object_type: u8,
+    pub freq_index: u8,
+    pub channels: u8,
+    pub raw: &'a [u8],
+}
+
+/// The ADTS frames of an AAC PES, up to the first that is malformed or cut short.
+pub fn adts_frames(mut data: &[u8]) -> Vec<AdtsFrame<'_>> {
     let mut out = Vec::new();
     while data.len() >= 7 && data[0] == 0xff && data[1] & 0xf0 == 0xf0 {
         let header = if data[1] & 0x01 == 0 { 9 } else { 7 };
@@ -306,9 +322,12 @@ pub fn adts_frames(mut data: &[u8]) -> Vec<(u8, u8, &[u8])> {
         if len < header || len > data.len() {
             break;
         }
-        let freq = (data[2] >> 2) & 0x0f;
-        let channels = ((data[2] & 0x01) << 2) | (data[3] >> 6);
-        out.push((freq, channels, &data[header..len]));
+        out.push(AdtsFrame {
+            object_type: (data[2] >> 6) + 1,
+            freq_index: (data[2] >> 2) & 0x0f,
+            channels: ((data[2] & 0x01) << 2) | (data[3] >> 6),
+            raw: &data[header..len],
+        });
         data = &data[len..];
     }
     out
@@ -392,7 +411,10 @@ mod tests {
             }
             for (i, a) in audio.iter().enumerate() {
                 assert_eq!(a.pts, Some((i as u64 * 40 + 5) * 90));
-                assert_eq!(adts_frames(&a.data), vec![(4, 2, &[0xde, 0xad, i as u8][..])]);
+                assert_eq!(
+                    adts_frames(&a.data),
+                    vec![AdtsFrame { object_type: 2, freq_index: 4, channels: 2, raw: &[0xde, 0xad, i as u8][..] }]
+                );
             }
         }
     }

@@ -99,6 +99,38 @@ pub struct Stats {
     pub disks: Vec<String>,
 }
 
+/// SRS's `srt_server { }`: the SRT listener (UDP) and the socket options every connection on
+/// it gets. Defaults are SRS's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SrtServer {
+    pub enabled: bool,
+    pub listen: Endpoint,
+    pub latency_ms: u32,
+    pub recv_latency_ms: u32,
+    pub peer_latency_ms: u32,
+    /// Bytes per second; -1: no limit.
+    pub maxbw: i64,
+    pub mss: u32,
+    pub connect_timeout_ms: u32,
+    pub peer_idle_timeout_ms: u32,
+    pub sendbuf: u32,
+    pub recvbuf: u32,
+    pub payload_size: u32,
+    pub tsbpd: bool,
+    pub tlpktdrop: bool,
+    /// Empty: no encryption.
+    pub passphrase: String,
+    pub pbkeylen: u32,
+    /// The app of a stream id that names none (`livestream`).
+    pub default_app: String,
+}
+
+/// A vhost's `srt { enabled on; srt_to_rtmp on; }`: whether SRT clients may use it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VhostSrt {
+    pub enabled: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeJitter {
     Full,
@@ -237,6 +269,7 @@ pub struct Vhost {
     pub cluster: Cluster,
     pub hls: Hls,
     pub dvr: Dvr,
+    pub srt: VhostSrt,
     /// Who may publish and play: hooks, security rules, refer, signed URLs.
     pub access: crate::access::Access,
 }
@@ -266,6 +299,7 @@ pub struct Config {
     pub http_server: HttpServer,
     pub exporter: Exporter,
     pub stats: Stats,
+    pub srt_server: SrtServer,
     pub vhosts: Vec<std::sync::Arc<Vhost>>,
     /// Non-fatal findings (unimplemented directives, odd values) to log at start.
     pub warnings: Vec<String>,
@@ -417,6 +451,7 @@ impl Config {
             tag: g.global(&["exporter", "tag"]).map(|v| v.string()).transpose()?.unwrap_or_default(),
         };
         let stats = Stats { disks: g.global(&["stats", "disk"]).map(|v| v.args).unwrap_or_default() };
+        let srt_server = srt_server_from(&g)?;
         let ms = |path: &[&str], default: u64| -> Result<Duration, ConfigError> {
             Ok(Duration::from_millis(g.global(path).map(|v| v.f64()).transpose()?.map_or(default, |v| v as u64)))
         };
@@ -458,6 +493,7 @@ impl Config {
             http_server,
             exporter,
             stats,
+            srt_server,
             vhosts,
             warnings,
         };
@@ -669,6 +705,14 @@ fn vhost_from(
              in the clear, so the config is refused"
         )));
     }
+    let srt = VhostSrt { enabled: b(&["srt", "enabled"], false)? };
+    if let Some(v) = g.vhost(d, &["srt", "srt_to_rtmp"]).filter(|v| !v.bool().unwrap_or(true)) {
+        warnings.push(format!(
+            "{}: vhost {name}: `srt_to_rtmp off` has no effect in rsrs: a stream published over SRT plays over \
+             every protocol, as with srt_to_rtmp on",
+            v.location()
+        ));
+    }
     let dvr = Dvr {
         enabled: b(&["dvr", "enabled"], false)?,
         apply: g.vhost(d, &["dvr", "dvr_apply"]).map(|v| v.args).unwrap_or_else(|| vec!["all".into()]),
@@ -710,7 +754,61 @@ fn vhost_from(
         cluster,
         hls,
         dvr,
+        srt,
         access,
+    })
+}
+
+fn srt_server_from(g: &Getter) -> Result<SrtServer, ConfigError> {
+    let num = |key: &str, default: u32| -> Result<u32, ConfigError> {
+        Ok(g.global(&["srt_server", key]).map(|v| v.u32()).transpose()?.unwrap_or(default))
+    };
+    let flag = |key: &str, default: bool| -> Result<bool, ConfigError> {
+        Ok(g.global(&["srt_server", key]).map(|v| v.bool()).transpose()?.unwrap_or(default))
+    };
+    let maxbw = match g.global(&["srt_server", "maxbw"]) {
+        None => -1,
+        Some(v) => {
+            let s = v.str()?;
+            s.parse::<i64>()
+                .ok()
+                .filter(|n| *n >= -1)
+                .ok_or_else(|| v.err(format!("must be -1 (no limit), 0 (relative to the input) or bytes per second, not `{s}`")))?
+        }
+    };
+    let passphrase =
+        g.global(&["srt_server", "passphrase"]).map(|v| v.string()).transpose()?.unwrap_or_default();
+    if !passphrase.is_empty() && !(10..=79).contains(&passphrase.len()) {
+        let v = g.global(&["srt_server", "passphrase"]).expect("present");
+        return Err(v.err(format!("must be 10 to 79 characters (SRT's rule), not {}", passphrase.len())));
+    }
+    let pbkeylen = num("pbkeylen", 0)?;
+    if ![0, 16, 24, 32].contains(&pbkeylen) {
+        let v = g.global(&["srt_server", "pbkeylen"]).expect("present");
+        return Err(v.err(format!("must be 16, 24 or 32 (bytes of AES key), or 0 for the caller's, not {pbkeylen}")));
+    }
+    Ok(SrtServer {
+        enabled: flag("enabled", false)?,
+        listen: g
+            .global(&["srt_server", "listen"])
+            .map(|v| v.endpoint())
+            .transpose()?
+            .unwrap_or(Endpoint::parse("10080").expect("valid")),
+        latency_ms: num("latency", 120)?,
+        recv_latency_ms: num("recvlatency", 120)?,
+        peer_latency_ms: num("peerlatency", 0)?,
+        maxbw,
+        mss: num("mss", 1500)?,
+        connect_timeout_ms: num("connect_timeout", 3000)?,
+        peer_idle_timeout_ms: num("peer_idle_timeout", 10000)?,
+        sendbuf: num("sendbuf", 8192 * (1500 - 28))?,
+        recvbuf: num("recvbuf", 8192 * (1500 - 28))?,
+        payload_size: num("payloadsize", 1316)?,
+        tsbpd: flag("tsbpdmode", true)?,
+        tlpktdrop: flag("tlpktdrop", true)?,
+        passphrase,
+        pbkeylen,
+        default_app: g.global(&["srt_server", "default_app"]).map(|v| v.string()).transpose()?.unwrap_or_else(|| "live".into()),
     })
 }
 
@@ -733,6 +831,14 @@ impl Val {
         match &self.origin {
             Origin::File(loc, path) => ConfigError::at(loc, path, msg),
             Origin::Env(var) => ConfigError::env(var, msg),
+        }
+    }
+
+    /// Where the value was written, for a warning.
+    pub(crate) fn location(&self) -> String {
+        match &self.origin {
+            Origin::File(loc, _) => loc.to_string(),
+            Origin::Env(var) => format!("environment variable {var}"),
         }
     }
 
@@ -1011,6 +1117,32 @@ mod tests {
         let c = Config::load_str("listen 1935;\nvhost v { min_latency on; }\n", "t", &Env::new()).unwrap();
         assert_eq!(c.vhosts[0].play.mw_latency, Duration::ZERO);
         assert_eq!(c.vhosts[0].play.mw_msgs, 0);
+    }
+
+    #[test]
+    fn srt_server_and_vhost_srt() {
+        let c = Config::load_str("listen 1935;\nvhost __defaultVhost__ { }\n", "t", &Env::new()).unwrap();
+        let s = &c.srt_server;
+        assert!(!s.enabled);
+        assert_eq!((s.listen.0.port(), s.latency_ms, s.recv_latency_ms, s.peer_latency_ms), (10080, 120, 120, 0));
+        assert_eq!((s.maxbw, s.mss, s.payload_size, s.tsbpd, s.tlpktdrop), (-1, 1500, 1316, true, true));
+        assert!(!c.vhosts[0].srt.enabled);
+        let text = "listen 1935;\nsrt_server { enabled on; listen 127.0.0.1:10081; recvlatency 1000; maxbw 1000000000;\n\
+                    passphrase 0123456789abc; pbkeylen 16; tsbpdmode off; sei_filter off; }\n\
+                    vhost __defaultVhost__ { srt { enabled on; srt_to_rtmp off; } }\n";
+        let c = Config::load_str(text, "t", &Env::new()).unwrap();
+        let s = &c.srt_server;
+        assert!(s.enabled && !s.tsbpd && c.vhosts[0].srt.enabled);
+        assert_eq!((s.listen.0.to_string().as_str(), s.recv_latency_ms, s.maxbw), ("127.0.0.1:10081", 1000, 1_000_000_000));
+        assert_eq!((s.passphrase.as_str(), s.pbkeylen), ("0123456789abc", 16));
+        assert!(c.warnings.iter().any(|w| w.contains("srt_to_rtmp off")), "{:?}", c.warnings);
+        assert!(c.warnings.iter().any(|w| w.contains("sei_filter")), "{:?}", c.warnings);
+        let e = Config::load_str("listen 1935;\nsrt_server { passphrase short; }\n", "t", &Env::new()).unwrap_err();
+        assert_eq!(e.to_string(), "t:2: directive `srt_server.passphrase`: must be 10 to 79 characters (SRT's rule), not 5");
+        let e = Config::load_str("listen 1935;\nsrt_server { pbkeylen 20; }\n", "t", &Env::new()).unwrap_err();
+        assert!(e.to_string().contains("16, 24 or 32"), "{e}");
+        let e = Config::load_str("listen 1935;\nsrt_server { latncy 20; }\n", "t", &Env::new()).unwrap_err();
+        assert!(e.to_string().contains("srt_server.latncy"), "{e}");
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub(crate) enum Section {
     HttpServer,
     Exporter,
     Stats,
+    SrtServer,
+    VhostSrt,
     Vhost,
     Play,
     Publish,
@@ -61,8 +63,10 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
             "security" => Yes(Security),
             "refer" => Yes(Refer),
             "token" => Yes(Token),
-            "ingest" | "forward" | "transcode" | "bandcheck" | "dash" | "http_static" | "hds" | "exec" | "rtc"
-            | "srt" => Yes(Opaque),
+            "srt" => Yes(VhostSrt),
+            "ingest" | "forward" | "transcode" | "bandcheck" | "dash" | "http_static" | "hds" | "exec" | "rtc" => {
+                Yes(Opaque)
+            }
             _ => return None,
         },
         HttpApi => match name {
@@ -79,6 +83,19 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
         },
         Exporter => match name {
             "enabled" | "listen" | "label" | "tag" => leaf,
+            _ => return None,
+        },
+        SrtServer => match name {
+            "enabled" | "listen" | "maxbw" | "mss" | "latency" | "recvlatency" | "peerlatency" | "connect_timeout"
+            | "peer_idle_timeout" | "sendbuf" | "recvbuf" | "payloadsize" | "default_app" | "tlpktdrop"
+            | "tsbpdmode" | "passphrase" | "pbkeylen" => leaf,
+            // SRS drops SEI NAL units from SRT input (sei_filter) and reorders A/V (mix_correct);
+            // rsrs keeps SEI (captions live there) and always interleaves by time.
+            "sei_filter" | "mix_correct" => NotYet,
+            _ => return None,
+        },
+        VhostSrt => match name {
+            "enabled" | "srt_to_rtmp" => leaf,
             _ => return None,
         },
         Stats => match name {
@@ -187,7 +204,8 @@ pub(crate) fn root(name: &str) -> Option<Support> {
         "exporter" => Yes(Section::Exporter),
         "stats" => Yes(Section::Stats),
         "vhost" => Yes(Section::Vhost),
-        "asprocess" | "heartbeat" | "stream_caster" | "rtc_server" | "srt_server" => NotYet,
+        "srt_server" => Yes(Section::SrtServer),
+        "asprocess" | "heartbeat" | "stream_caster" | "rtc_server" => NotYet,
         "ff_log_dir"
         | "ff_log_level"
         | "empty_ip_ok"

@@ -8,7 +8,7 @@
 //! consumer only writes its own few header bytes (its timestamps start at zero, as in SRS).
 //! A consumer that falls a whole ring behind is told so and skips ahead to the next keyframe.
 
-use crate::media::{MediaPacket, TagError, Track, Tracks};
+use crate::media::{Codec, Content, MediaPacket, TagError, Track, Tracks, UnwritableTag};
 use bytes::Bytes;
 use rsrs_codec::flv;
 use std::collections::HashMap;
@@ -47,6 +47,21 @@ pub enum IngestError {
     RingBytes { bytes: usize },
     #[error("malformed media: {0}")]
     Malformed(#[from] TagError),
+    #[error("media that cannot be relayed: {0}")]
+    Unwritable(UnwritableTag),
+}
+
+/// A packet as a protocol without FLV framing hands it in: codec data and its timing.
+#[derive(Debug, Clone)]
+pub struct Elementary {
+    pub track: Track,
+    pub codec: Codec,
+    pub content: Content,
+    /// Milliseconds, on the publisher's clock (jitter correction applies as for RTMP).
+    pub dts: u32,
+    pub cts: i32,
+    pub keyframe: bool,
+    pub data: Bytes,
 }
 
 /// What flows through a stream's ring.
@@ -363,7 +378,35 @@ impl Source {
     /// once here. Never blocks on consumers. Refuses media that is malformed or would break the
     /// stream's bounds (see [`IngestError`]); the caller then drops the publisher.
     pub fn push(&self, track: Track, timestamp: u32, body: Bytes) -> Result<(), IngestError> {
-        self.recv_bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+        if flv::tag::is_multitrack(track, &body) && !self.multitrack_told.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                stream = %self.key.url(),
+                "the publisher sends Enhanced RTMP multitrack packets: they are relayed as they come to RTMP and \
+                 HTTP-FLV players; HLS and DVR carry only the stream's default tracks"
+            );
+        }
+        let len = body.len();
+        self.ingest(track, timestamp, len, |ts| Ok(MediaPacket::from_flv(track, ts, body)?))
+    }
+
+    /// Adds a packet that came without FLV framing (SRT's MPEG-TS, WebRTC's RTP), with the same
+    /// timing, bounds and caching as [`push`](Self::push).
+    pub fn push_elementary(&self, p: Elementary) -> Result<(), IngestError> {
+        let len = p.data.len();
+        self.ingest(p.track, p.dts, len, |ts| {
+            MediaPacket::from_elementary(p.track, p.codec, p.content, ts, p.cts, p.keyframe, p.data)
+                .map_err(IngestError::Unwritable)
+        })
+    }
+
+    fn ingest(
+        &self,
+        track: Track,
+        timestamp: u32,
+        len: usize,
+        make: impl FnOnce(u32) -> Result<MediaPacket, IngestError>,
+    ) -> Result<(), IngestError> {
+        self.recv_bytes.fetch_add(len as u64, Ordering::Relaxed);
         let mut st = self.lock();
         let settings = st.settings;
         let ts = match (track, settings.time_jitter) {
@@ -372,17 +415,9 @@ impl Source {
             _ => st.jitter.correct(timestamp),
         };
         if track != Track::Data {
-            st.check_clock(ts, body.len())?;
+            st.check_clock(ts, len)?;
         }
-        let len = body.len();
-        if flv::tag::is_multitrack(track, &body) && !self.multitrack_told.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
-                stream = %self.key.url(),
-                "the publisher sends Enhanced RTMP multitrack packets: they are relayed as they come to RTMP and \
-                 HTTP-FLV players; HLS and DVR carry only the stream's default tracks"
-            );
-        }
-        let packet = Arc::new(MediaPacket::from_flv(track, ts, body)?);
+        let packet = Arc::new(make(ts)?);
         st.check_ring(len)?;
         if !st.tracks.update(&packet) {
             if track == Track::Video {

@@ -16,6 +16,9 @@ pub enum ClientType {
     FmlePublish,
     FlashPublish,
     HaivisionPublish,
+    /// MPEG-TS over SRT, in and out (SRS's names).
+    SrtPublish,
+    SrtPlay,
     /// An HLS viewer session (`hls_ctx`): no connection of its own.
     HlsPlay,
 }
@@ -28,12 +31,17 @@ impl ClientType {
             ClientType::FmlePublish => "fmle-publish",
             ClientType::FlashPublish => "flash-publish",
             ClientType::HaivisionPublish => "haivision-publish",
+            ClientType::SrtPublish => "srt-publish",
+            ClientType::SrtPlay => "srt-play",
             ClientType::HlsPlay => "hls-play",
         }
     }
 
     pub fn is_publish(self) -> bool {
-        matches!(self, ClientType::FmlePublish | ClientType::FlashPublish | ClientType::HaivisionPublish)
+        matches!(
+            self,
+            ClientType::FmlePublish | ClientType::FlashPublish | ClientType::HaivisionPublish | ClientType::SrtPublish
+        )
     }
 }
 

@@ -25,6 +25,7 @@ pub mod logging;
 pub mod metrics;
 pub mod rtmp;
 pub mod server;
+pub mod srt;
 pub mod streams;
 pub mod token_cmd;
 pub mod tokens;

@@ -28,6 +28,15 @@ async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, Liste
     sock.listen(1024).map_err(err)
 }
 
+/// The SRT listener (UDP, through libsrt), with `srt_server`'s socket options.
+fn bind_srt(addr: SocketAddr, cfg: &Config) -> Result<rsrs_srt::SrtListener, ListenError> {
+    let err = |e: String| ListenError { what: "SRT", addr, err: std::io::Error::other(e) };
+    let SocketAddr::V4(v4) = addr else {
+        return Err(err("SRT listens on IPv4 addresses only".into()));
+    };
+    rsrs_srt::SrtListener::bind(v4, &crate::srt::options(&cfg.srt_server)).map_err(|e| err(e.to_string()))
+}
+
 /// Opens and closes listeners to match `cfg`. Existing listeners that stay are untouched (their
 /// clients are never affected). Returns the first bind error, after trying everything.
 pub async fn apply_listeners(server: &Arc<Server>, cfg: &Config) -> Result<(), ListenError> {
@@ -44,6 +53,19 @@ pub async fn apply_listeners(server: &Arc<Server>, cfg: &Config) -> Result<(), L
     });
     for key in wanted {
         if current.contains_key(&key) {
+            continue;
+        }
+        if key.0 == ListenerKind::Srt {
+            match bind_srt(key.1, cfg) {
+                Ok(l) => {
+                    info!("SRT listening on {} (UDP)", key.1);
+                    current.insert(key, tokio::spawn(crate::srt::accept_loop(server.clone(), l)));
+                }
+                Err(e) => {
+                    error!("{e}");
+                    first_err.get_or_insert(e);
+                }
+            }
             continue;
         }
         match bind(key.1, key.0.name()).await {
@@ -147,6 +169,7 @@ async fn accept_loop(server: Arc<Server>, l: TcpListener, kind: ListenerKind) {
             ListenerKind::Exporter => tokio::spawn(async move {
                 crate::http::serve(srv, sock, peer, guard, HttpRole { api: false, files: false, metrics: true }).await
             }),
+            ListenerKind::Srt => continue, // never a TCP listener
         };
     }
 }

@@ -55,6 +55,8 @@ pub struct Server {
     pub system: crate::metrics::system::SystemSampler,
     /// 30 s byte rates of streams, vhosts and the server.
     pub rates: crate::metrics::rates::Rates,
+    /// SRT connections, for libsrt's statistics.
+    pub srt: crate::srt::SrtConnections,
 }
 
 impl Server {
@@ -89,6 +91,7 @@ impl Server {
             events: Default::default(),
             system: Default::default(),
             rates: Default::default(),
+            srt: Default::default(),
         })
     }
 
@@ -169,13 +172,16 @@ pub enum ListenerKind {
     Rtmp,
     Http { api: bool, files: bool },
     Exporter,
+    /// SRT over UDP (`srt_server`).
+    Srt,
 }
 
 impl ListenerKind {
     /// Whose share of the connection slots a connection on this listener uses.
     pub fn class(self) -> ConnClass {
         match self {
-            ListenerKind::Rtmp => ConnClass::Rtmp,
+            // An SRT caller publishes or plays media, as an RTMP client does.
+            ListenerKind::Rtmp | ListenerKind::Srt => ConnClass::Rtmp,
             ListenerKind::Http { files: true, .. } => ConnClass::Http,
             ListenerKind::Http { .. } | ListenerKind::Exporter => ConnClass::Api,
         }
@@ -188,6 +194,7 @@ impl ListenerKind {
             ListenerKind::Http { api: true, files: false } => "HTTP API",
             ListenerKind::Http { .. } => "HTTP server",
             ListenerKind::Exporter => "Prometheus exporter",
+            ListenerKind::Srt => "SRT",
         }
     }
 }
@@ -207,6 +214,9 @@ pub fn wanted_listeners(cfg: &Config) -> Vec<(ListenerKind, SocketAddr)> {
     }
     if cfg.exporter.enabled {
         v.push((ListenerKind::Exporter, cfg.exporter.listen.0));
+    }
+    if cfg.srt_server.enabled {
+        v.push((ListenerKind::Srt, cfg.srt_server.listen.0));
     }
     v
 }
