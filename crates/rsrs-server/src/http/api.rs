@@ -238,13 +238,25 @@ fn streams(server: &Server) -> Vec<Value> {
 fn client_json(server: &Server, c: &Client) -> Option<Value> {
     let d = c.details()?;
     let (recv, send) = c.kbps();
-    Some(json!({
+    let mut v = json!({
         "id": c.id, "vhost": server.vhost_id(&d.vhost), "stream": d.stream_id, "ip": c.ip.to_string(),
         "pageUrl": d.page_url, "swfUrl": d.swf_url, "tcUrl": d.tc_url, "url": d.stream_url, "name": d.stream,
         "type": d.kind.as_str(), "publish": d.kind.is_publish(), "alive": c.started.elapsed().as_secs_f64(),
         "send_bytes": c.counters.send_bytes.load(Ordering::Relaxed), "recv_bytes": c.counters.recv_bytes.load(Ordering::Relaxed),
         "kbps": { "recv_30s": recv, "send_30s": send },
-    }))
+    });
+    // SRT connections also show libsrt's view of the link (rsrs's addition to SRS's fields).
+    if let Some(st) = server.srt.stats(&c.id) {
+        v["srt"] = json!({
+            "rtt_ms": st.rtt_ms, "bandwidth_mbps": st.bandwidth_mbps, "latency_ms": st.rcv_latency_ms,
+            "recv_rate_mbps": st.recv_rate_mbps, "send_rate_mbps": st.send_rate_mbps,
+            "pkt_recv": st.pkt_recv, "pkt_sent": st.pkt_sent, "pkt_recv_loss": st.pkt_rcv_loss,
+            "pkt_send_loss": st.pkt_snd_loss, "pkt_retrans": st.pkt_retrans, "pkt_recv_retrans": st.pkt_rcv_retrans,
+            "pkt_recv_drop": st.pkt_rcv_drop, "pkt_send_drop": st.pkt_snd_drop, "pkt_recv_undecrypt": st.pkt_rcv_undecrypt,
+            "recv_buffer_ms": st.rcv_buf_ms, "recv_buffer_bytes": st.rcv_buf_bytes, "send_buffer_ms": st.snd_buf_ms,
+        });
+    }
+    Some(v)
 }
 
 fn summaries(server: &Server) -> Value {

@@ -258,6 +258,7 @@ pub fn render(server: &Server) -> String {
     s.gauge("rsrs_hls_viewers", "HLS viewer sessions (hls_ctx)", server.hls_viewers.len() as i64);
 
     edge_series(&s, server, &labelled);
+    srt_series(&s, server);
     event_series(&s, server);
 
     let mut out = Vec::new();
@@ -344,6 +345,51 @@ fn edge_series(s: &Scrape, server: &Server, labelled: &std::collections::HashSet
     }
     s.add(connected);
     s.add(reconnects);
+}
+
+/// libsrt's statistics of each SRT connection (at most [`MAX_LABELLED_STREAMS`]): what a lossy
+/// contribution link looks like from here.
+fn srt_series(s: &Scrape, server: &Server) {
+    let labels = ["client", "type", "vhost", "app", "stream"];
+    let gauge = |name: &str, help: &str| prometheus::GaugeVec::new(Opts::new(name, help), &labels);
+    let counter = |name: &str, help: &str| IntCounterVec::new(Opts::new(name, help), &labels);
+    let (Ok(rtt), Ok(buf_ms), Ok(rate), Ok(recv), Ok(sent), Ok(lost_in), Ok(lost_out), Ok(retrans), Ok(drop_in)) = (
+        gauge("rsrs_srt_rtt_ms", "Round-trip time of the SRT connection, milliseconds"),
+        gauge("rsrs_srt_receive_buffer_ms", "Media held in the SRT receive buffer, milliseconds"),
+        gauge("rsrs_srt_bandwidth_mbps", "The SRT connection's estimated link bandwidth, Mb/s"),
+        counter("rsrs_srt_packets_received_total", "SRT data packets received"),
+        counter("rsrs_srt_packets_sent_total", "SRT data packets sent"),
+        counter("rsrs_srt_packets_lost_total", "SRT data packets found missing on receive"),
+        counter("rsrs_srt_send_packets_lost_total", "SRT data packets the peer reported missing"),
+        counter("rsrs_srt_packets_retransmitted_total", "SRT data packets retransmitted (received or sent)"),
+        counter("rsrs_srt_packets_dropped_total", "SRT data packets given up as too late to play on receive"),
+    ) else {
+        return;
+    };
+    let mut conns = server.srt.all();
+    conns.truncate(MAX_LABELLED_STREAMS);
+    for (id, st) in conns {
+        let Some(d) = server.clients.get(&id).and_then(|c| c.details()) else { continue };
+        let l = [id.as_str(), d.kind.as_str(), d.vhost.as_str(), d.app.as_str(), d.stream.as_str()];
+        rtt.with_label_values(&l).set(st.rtt_ms);
+        buf_ms.with_label_values(&l).set(st.rcv_buf_ms as f64);
+        rate.with_label_values(&l).set(st.bandwidth_mbps);
+        recv.with_label_values(&l).inc_by(st.pkt_recv);
+        sent.with_label_values(&l).inc_by(st.pkt_sent);
+        lost_in.with_label_values(&l).inc_by(st.pkt_rcv_loss);
+        lost_out.with_label_values(&l).inc_by(st.pkt_snd_loss);
+        retrans.with_label_values(&l).inc_by(st.pkt_retrans + st.pkt_rcv_retrans);
+        drop_in.with_label_values(&l).inc_by(st.pkt_rcv_drop);
+    }
+    s.add(rtt);
+    s.add(buf_ms);
+    s.add(rate);
+    s.add(recv);
+    s.add(sent);
+    s.add(lost_in);
+    s.add(lost_out);
+    s.add(retrans);
+    s.add(drop_in);
 }
 
 /// What the server did: reloads, HLS and DVR output, cluster redirects, hooks, refusals.
