@@ -182,7 +182,7 @@ mod tests {
     fn record_from_in_band_sets() {
         let sps = vec![0x67, 0x64, 0x00, 0x1e, 0xac, 0xd9];
         let pps = vec![0x68, 0xeb, 0xe3, 0xcb];
-        let rec = build_record(&[sps.clone()], &[pps.clone()]).unwrap();
+        let rec = build_record(std::slice::from_ref(&sps), std::slice::from_ref(&pps)).unwrap();
         assert_eq!(rec, [&[1u8, 0x64, 0x00, 0x1e, 0xff, 0xe1, 0, 6][..], &sps, &[1, 0, 4], &pps].concat());
         let c = DecoderConfig::parse(&rec).unwrap();
         assert_eq!((c.profile_idc, c.level_idc, c.nal_length_size), (0x64, 0x1e, 4));

@@ -152,7 +152,7 @@ pub fn build_record(vps: &[Vec<u8>], sps: &[Vec<u8>], pps: &[Vec<u8>]) -> Option
     rec.push(0xf8 | (luma.saturating_sub(8) as u8 & 0x07));
     rec.push(0xf8 | (chroma_depth.saturating_sub(8) as u8 & 0x07));
     rec.extend_from_slice(&[0, 0]); // avgFrameRate unknown
-    // constantFrameRate 0, numTemporalLayers, temporalIdNested, lengthSizeMinusOne 3.
+                                    // constantFrameRate 0, numTemporalLayers, temporalIdNested, lengthSizeMinusOne 3.
     rec.push((((max_sub_layers_minus1 + 1) as u8 & 0x07) << 3) | ((temporal_id_nested as u8) << 2) | 0x03);
     rec.push(3);
     for (kind, sets) in [(NAL_VPS, vps), (NAL_SPS, sps), (NAL_PPS, pps)] {

@@ -16,6 +16,7 @@ pub mod hls;
 pub mod http;
 pub mod media;
 pub mod rtmp;
+pub mod srt_streamid;
 pub mod ts;
 pub mod ts_demux;
 pub mod ts_ingest;

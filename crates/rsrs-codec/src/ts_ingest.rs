@@ -232,11 +232,8 @@ impl TsIngest {
                     *old = new;
                 }
             }
-            let record = if hevc {
-                hevc::build_record(&v.vps, &v.sps, &v.pps)
-            } else {
-                avc::build_record(&v.sps, &v.pps)
-            };
+            let record =
+                if hevc { hevc::build_record(&v.vps, &v.sps, &v.pps) } else { avc::build_record(&v.sps, &v.pps) };
             if let Some(record) = record.filter(|r| v.record.as_ref() != Some(r)) {
                 v.record = Some(record.clone());
                 out.push(EsPacket {
@@ -275,7 +272,8 @@ impl TsIngest {
             return;
         }
         for (i, f) in frames.iter().enumerate() {
-            let asc = AudioSpecificConfig { object_type: f.object_type, freq_index: f.freq_index, channels: f.channels };
+            let asc =
+                AudioSpecificConfig { object_type: f.object_type, freq_index: f.freq_index, channels: f.channels };
             let Some(rate) = asc.sample_rate() else {
                 self.drops.unusable += 1;
                 continue;
@@ -349,8 +347,7 @@ mod tests {
             ingest.push(b, &mut out);
         }
         ingest.flush(&mut out);
-        let summary: Vec<_> =
-            out.iter().map(|p| (p.track, p.content, p.dts_ms, p.cts_ms, p.keyframe)).collect();
+        let summary: Vec<_> = out.iter().map(|p| (p.track, p.content, p.dts_ms, p.cts_ms, p.keyframe)).collect();
         assert_eq!(
             summary,
             vec![

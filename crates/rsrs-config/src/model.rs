@@ -770,14 +770,12 @@ fn srt_server_from(g: &Getter) -> Result<SrtServer, ConfigError> {
         None => -1,
         Some(v) => {
             let s = v.str()?;
-            s.parse::<i64>()
-                .ok()
-                .filter(|n| *n >= -1)
-                .ok_or_else(|| v.err(format!("must be -1 (no limit), 0 (relative to the input) or bytes per second, not `{s}`")))?
+            s.parse::<i64>().ok().filter(|n| *n >= -1).ok_or_else(|| {
+                v.err(format!("must be -1 (no limit), 0 (relative to the input) or bytes per second, not `{s}`"))
+            })?
         }
     };
-    let passphrase =
-        g.global(&["srt_server", "passphrase"]).map(|v| v.string()).transpose()?.unwrap_or_default();
+    let passphrase = g.global(&["srt_server", "passphrase"]).map(|v| v.string()).transpose()?.unwrap_or_default();
     if !passphrase.is_empty() && !(10..=79).contains(&passphrase.len()) {
         let v = g.global(&["srt_server", "passphrase"]).expect("present");
         return Err(v.err(format!("must be 10 to 79 characters (SRT's rule), not {}", passphrase.len())));
@@ -808,7 +806,11 @@ fn srt_server_from(g: &Getter) -> Result<SrtServer, ConfigError> {
         tlpktdrop: flag("tlpktdrop", true)?,
         passphrase,
         pbkeylen,
-        default_app: g.global(&["srt_server", "default_app"]).map(|v| v.string()).transpose()?.unwrap_or_else(|| "live".into()),
+        default_app: g
+            .global(&["srt_server", "default_app"])
+            .map(|v| v.string())
+            .transpose()?
+            .unwrap_or_else(|| "live".into()),
     })
 }
 
@@ -1127,18 +1129,25 @@ mod tests {
         assert_eq!((s.listen.0.port(), s.latency_ms, s.recv_latency_ms, s.peer_latency_ms), (10080, 120, 120, 0));
         assert_eq!((s.maxbw, s.mss, s.payload_size, s.tsbpd, s.tlpktdrop), (-1, 1500, 1316, true, true));
         assert!(!c.vhosts[0].srt.enabled);
-        let text = "listen 1935;\nsrt_server { enabled on; listen 127.0.0.1:10081; recvlatency 1000; maxbw 1000000000;\n\
+        let text =
+            "listen 1935;\nsrt_server { enabled on; listen 127.0.0.1:10081; recvlatency 1000; maxbw 1000000000;\n\
                     passphrase 0123456789abc; pbkeylen 16; tsbpdmode off; sei_filter off; }\n\
                     vhost __defaultVhost__ { srt { enabled on; srt_to_rtmp off; } }\n";
         let c = Config::load_str(text, "t", &Env::new()).unwrap();
         let s = &c.srt_server;
         assert!(s.enabled && !s.tsbpd && c.vhosts[0].srt.enabled);
-        assert_eq!((s.listen.0.to_string().as_str(), s.recv_latency_ms, s.maxbw), ("127.0.0.1:10081", 1000, 1_000_000_000));
+        assert_eq!(
+            (s.listen.0.to_string().as_str(), s.recv_latency_ms, s.maxbw),
+            ("127.0.0.1:10081", 1000, 1_000_000_000)
+        );
         assert_eq!((s.passphrase.as_str(), s.pbkeylen), ("0123456789abc", 16));
         assert!(c.warnings.iter().any(|w| w.contains("srt_to_rtmp off")), "{:?}", c.warnings);
         assert!(c.warnings.iter().any(|w| w.contains("sei_filter")), "{:?}", c.warnings);
         let e = Config::load_str("listen 1935;\nsrt_server { passphrase short; }\n", "t", &Env::new()).unwrap_err();
-        assert_eq!(e.to_string(), "t:2: directive `srt_server.passphrase`: must be 10 to 79 characters (SRT's rule), not 5");
+        assert_eq!(
+            e.to_string(),
+            "t:2: directive `srt_server.passphrase`: must be 10 to 79 characters (SRT's rule), not 5"
+        );
         let e = Config::load_str("listen 1935;\nsrt_server { pbkeylen 20; }\n", "t", &Env::new()).unwrap_err();
         assert!(e.to_string().contains("16, 24 or 32"), "{e}");
         let e = Config::load_str("listen 1935;\nsrt_server { latncy 20; }\n", "t", &Env::new()).unwrap_err();

@@ -170,7 +170,10 @@ pub struct HttpRole {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ListenerKind {
     Rtmp,
-    Http { api: bool, files: bool },
+    Http {
+        api: bool,
+        files: bool,
+    },
     Exporter,
     /// SRT over UDP (`srt_server`).
     Srt,

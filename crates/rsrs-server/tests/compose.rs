@@ -273,6 +273,12 @@ fn quickstart_serves_its_service_name_and_reloads_on_a_configmap_swap() {
     assert_sample_stream(&s, &p);
     let (s, p) = topo.probe("http://rsrs-service:8080/live/livestream.flv", 2, &[]);
     assert_sample_stream(&s, &p);
+    // SRT out of the image (it carries libsrt): by the Service name, and through the published
+    // UDP port from the host.
+    let (s, p) = topo.probe("srt://rsrs-service:10080?streamid=#!::r=live/livestream,m=request", 2, &[]);
+    assert_sample_stream(&s, &p);
+    let (s, p) = probe("srt://127.0.0.1:10381?streamid=#!::r=live/livestream,m=request", 2);
+    assert_sample_stream(&s, &p);
     // The guide's canary check: `ffmpeg -i URL 2>&1 | grep server_version` names the server.
     let out = topo.tool(&["sh", "-c", "ffmpeg -hide_banner -i rtmp://rsrs-service/live/livestream 2>&1 | grep server"]);
     let text = String::from_utf8_lossy(&out.stdout);

@@ -65,10 +65,8 @@ fn h264_ts() -> PathBuf {
 
 fn hevc_ts() -> PathBuf {
     static P: OnceLock<PathBuf> = OnceLock::new();
-    P.get_or_init(|| {
-        ts_sample("hevc", &["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error"])
-    })
-    .clone()
+    P.get_or_init(|| ts_sample("hevc", &["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error"]))
+        .clone()
 }
 
 fn conf(extra_srt: &str) -> String {
@@ -116,12 +114,19 @@ fn assert_av(streams: &[Value], packets: &[Packet], video: &str, what: &str) {
     assert_eq!(v["codec_name"], video, "{what}: {v}");
     assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(640), Some(360)), "{what}: {v}");
     assert_eq!(a["codec_name"], "aac", "{what}: {a}");
-    let first_v = packets.iter().find(|p| p.codec_type == "video").unwrap_or_else(|| panic!("{what}: no video packets"));
-    let first_a = packets.iter().find(|p| p.codec_type == "audio").unwrap_or_else(|| panic!("{what}: no audio packets"));
+    let first_v =
+        packets.iter().find(|p| p.codec_type == "video").unwrap_or_else(|| panic!("{what}: no video packets"));
+    let first_a =
+        packets.iter().find(|p| p.codec_type == "audio").unwrap_or_else(|| panic!("{what}: no audio packets"));
     assert!(first_v.keyframe, "{what}: playback must start on a keyframe");
     // Matroska keeps no decode times: its presentation times stand in.
     let t = |p: &Packet| if p.dts.is_nan() { p.pts } else { p.dts };
-    assert!((t(first_v) - t(first_a)).abs() < 0.5, "{what}: audio starts at {} and video at {}", t(first_a), t(first_v));
+    assert!(
+        (t(first_v) - t(first_a)).abs() < 0.5,
+        "{what}: audio starts at {} and video at {}",
+        t(first_a),
+        t(first_v)
+    );
     for kind in ["video", "audio"] {
         let dts: Vec<f64> = packets.iter().filter(|p| p.codec_type == kind).map(t).collect();
         assert!(dts.len() > 10, "{what}: too few {kind} packets: {}", dts.len());
@@ -266,7 +271,10 @@ fn a_passphrase_admits_the_right_caller_and_refuses_a_wrong_one() {
     assert!(!none.status.success(), "no passphrase must be refused");
     assert_eq!(s.api("/api/v1/streams/")["streams"].as_array().map_or(0, |a| a.len()), 0, "nothing was published");
 
-    let _p = publish_srt(&h264_ts(), &srt_url(ip, 10080, "#!::r=live/enc,m=publish", "&passphrase=rsrs-secret-2026&pbkeylen=16"));
+    let _p = publish_srt(
+        &h264_ts(),
+        &srt_url(ip, 10080, "#!::r=live/enc,m=publish", "&passphrase=rsrs-secret-2026&pbkeylen=16"),
+    );
     let (st, pk) = probe(&s.rtmp("live/enc"), 3);
     assert_av(&st, &pk, "h264", "RTMP of an encrypted SRT publish");
     // Playing needs the passphrase too.
@@ -292,7 +300,10 @@ impl LossyLink {
         let stop = Arc::new(AtomicBool::new(false));
         let client: Arc<std::sync::Mutex<Option<std::net::SocketAddr>>> = Default::default();
         // One delay line per direction: (due, bytes); a sender thread releases them in order.
-        let lane = |out: UdpSocket, to_client: bool, client: Arc<std::sync::Mutex<Option<std::net::SocketAddr>>>, stop: Arc<AtomicBool>| {
+        let lane = |out: UdpSocket,
+                    to_client: bool,
+                    client: Arc<std::sync::Mutex<Option<std::net::SocketAddr>>>,
+                    stop: Arc<AtomicBool>| {
             let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
@@ -362,10 +373,8 @@ fn a_publisher_behind_five_percent_loss_plays_cleanly_and_the_loss_shows() {
     let link = LossyLink::start("127.0.25.4:20080", "127.0.25.4:10080", 0.05, Duration::from_millis(50));
     let (lip, lport) = link.addr.split_once(':').unwrap();
     // 1 s of SRT latency for a 100 ms round trip with 5 % loss each way (ffmpeg takes µs).
-    let _p = publish_srt(
-        &h264_ts(),
-        &srt_url(lip, lport.parse().unwrap(), "#!::r=live/far,m=publish", "&latency=1000000"),
-    );
+    let _p =
+        publish_srt(&h264_ts(), &srt_url(lip, lport.parse().unwrap(), "#!::r=live/far,m=publish", "&latency=1000000"));
     let publisher = api_client(&s, "srt-publish");
     assert_eq!(publisher["url"], "/live/far");
     // 8 s decoded from RTMP without a single decoder complaint.
@@ -427,7 +436,10 @@ fn garbage_udp_and_half_open_handshakes_do_not_disturb_a_publisher() {
     assert_av(&st, &pk, "h264", "HTTP-FLV after the garbage");
     let after = api_client(&s, "srt-publish")["recv_bytes"].as_u64().unwrap();
     assert!(after > before + 50_000, "the publisher stalled: {before} then {after} bytes");
-    assert_eq!(s.api("/api/v1/clients/")["clients"].as_array().unwrap().iter().filter(|c| c["type"] == "srt-publish").count(), 1);
+    assert_eq!(
+        s.api("/api/v1/clients/")["clients"].as_array().unwrap().iter().filter(|c| c["type"] == "srt-publish").count(),
+        1
+    );
     // A second, real caller is still accepted.
     let _q = publish_srt(&h264_ts(), &srt_url(ip, 10080, "#!::r=live/second,m=publish", ""));
     let (st, pk) = probe(&s.rtmp("live/second"), 3);
@@ -438,10 +450,7 @@ fn garbage_udp_and_half_open_handshakes_do_not_disturb_a_publisher() {
 #[test]
 fn stream_ids_that_name_no_stream_or_a_vhost_without_srt_are_refused() {
     let ip = "127.0.25.6";
-    let text = conf("").replace(
-        "vhost __defaultVhost__ {",
-        "vhost closed.example { }\nvhost __defaultVhost__ {",
-    );
+    let text = conf("").replace("vhost __defaultVhost__ {", "vhost closed.example { }\nvhost __defaultVhost__ {");
     let s = Rsrs::start("srt-refuse", ip, &text);
     assert!(s.wait_log("SRT listening on", Duration::from_secs(10)));
     for (id, why) in [
@@ -459,4 +468,27 @@ fn stream_ids_that_name_no_stream_or_a_vhost_without_srt_are_refused() {
         assert!(s.wait_log(why, Duration::from_secs(10)), "{id}: no `{why}` in\n{}", s.log_text());
     }
     assert_eq!(s.api("/api/v1/streams/")["streams"].as_array().map_or(0, |a| a.len()), 0);
+}
+
+#[test]
+fn an_edge_pulls_an_srt_published_stream_and_forwards_an_srt_publish_to_its_origin() {
+    let (oip, eip) = ("127.0.25.7", "127.0.25.8");
+    let origin = start("srt-origin", oip, "");
+    let edge_conf = conf("").replace(
+        "vhost __defaultVhost__ {",
+        &format!("vhost __defaultVhost__ {{\n  cluster {{ mode remote; origin {oip}:1935; }}"),
+    );
+    let edge = Rsrs::start("srt-edge", eip, &edge_conf);
+    assert!(edge.wait_log("SRT listening on", Duration::from_secs(10)));
+    // Published over SRT on the origin, played over RTMP and SRT from the edge.
+    let _p = publish_srt(&h264_ts(), &srt_url(oip, 10080, "#!::r=live/origin-cam,m=publish", ""));
+    api_client(&origin, "srt-publish");
+    let (st, pk) = probe(&edge.rtmp("live/origin-cam"), 3);
+    assert_av(&st, &pk, "h264", "RTMP from the edge");
+    let (st, pk) = probe(&srt_url(eip, 10080, "#!::r=live/origin-cam,m=request", ""), 3);
+    assert_av(&st, &pk, "h264", "SRT from the edge");
+    // Published over SRT on the edge: forwarded to the origin, where it plays.
+    let _q = publish_srt(&h264_ts(), &srt_url(eip, 10080, "#!::r=live/edge-cam,m=publish", ""));
+    let (st, pk) = probe(&origin.rtmp("live/edge-cam"), 3);
+    assert_av(&st, &pk, "h264", "RTMP on the origin of an SRT publish on the edge");
 }

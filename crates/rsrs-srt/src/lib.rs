@@ -7,9 +7,8 @@
 //! as SRS does it, so no readiness is ever missed). Reads and writes themselves are libsrt's
 //! buffer copies, done on the calling task.
 //!
-//! [`streamid`] reads SRS's stream ids; it is pure and needs no libsrt.
+//! SRS's stream ids are read by `rsrs_codec::srt_streamid` (pure, fuzzed, no libsrt).
 
-pub mod streamid;
 mod sys;
 
 use std::collections::HashMap;

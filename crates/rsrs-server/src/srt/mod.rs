@@ -1,5 +1,5 @@
 //! SRT (`srt_server`): MPEG-TS in and out over libsrt, through the same stream manager and
-//! core as RTMP. The stream id says which stream and which way ([`rsrs_srt::streamid`]); a
+//! core as RTMP. The stream id says which stream and which way ([`rsrs_codec::srt_streamid`]); a
 //! publisher's TS is demuxed into the core's packets ([`rsrs_codec::ts_ingest`]), so it plays
 //! over RTMP, HTTP-FLV, HLS and SRT alike; a player gets any stream muxed as TS ([`play`]).
 
@@ -10,9 +10,9 @@ use crate::server::Server;
 use crate::stats::{ClientDetails, ClientGuard, ClientType};
 use crate::streams::{self, PlayDecision, StreamRequest};
 use bytes::Bytes;
+use rsrs_codec::srt_streamid::{self as streamid, SrtMode, StreamId};
 use rsrs_codec::ts_ingest::TsIngest;
 use rsrs_config::{SrtServer, DEFAULT_VHOST};
-use rsrs_srt::streamid::{self, SrtMode, StreamId};
 use rsrs_srt::{SrtListener, SrtOptions, SrtSocket, SrtStats};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -260,7 +260,9 @@ async fn ingest(
 }
 
 /// Not published here: for play, the decision keeps SRS's shape (a redirect has no SRT form).
-fn elsewhere(d: PlayDecision) -> Result<(crate::hub::Consumer, Vec<Arc<crate::media::MediaPacket>>, streams::Admitted), SessionError> {
+fn elsewhere(
+    d: PlayDecision,
+) -> Result<(crate::hub::Consumer, Vec<Arc<crate::media::MediaPacket>>, streams::Admitted), SessionError> {
     match d {
         PlayDecision::Here(c, initial, admitted) => Ok((c, initial, admitted)),
         PlayDecision::Redirect(found) => Err(SessionError::Elsewhere(found.ip, found.port)),

@@ -9,9 +9,9 @@ use crate::server::Server;
 use crate::stats::{ClientGuard, ClientType};
 use crate::streams::{self, StreamRequest};
 use bytes::BytesMut;
+use rsrs_codec::srt_streamid::StreamId;
 use rsrs_codec::ts::{AudioCodec, TsMuxer, VideoCodec, PACKET};
 use rsrs_core::player::{self, AfterUnpublish, ClientSays, PlayEnd, PlayerWire};
-use rsrs_srt::streamid::StreamId;
 use rsrs_srt::{SrtSocket, LIVE_PAYLOAD};
 use std::sync::Arc;
 use tracing::{info, warn};
@@ -27,7 +27,14 @@ pub(super) async fn play(
     let source = consumer.source().clone();
     guard.client.set_details(details(req, &source.id, ClientType::SrtPlay));
     info!(stream = %req.key.url(), "SRT play started");
-    let mut wire = SrtPlayer { sock: sock.clone(), out: TsOut::default(), guard, source: &source, key: req.key.url(), gone: false };
+    let mut wire = SrtPlayer {
+        sock: sock.clone(),
+        out: TsOut::default(),
+        guard,
+        source: &source,
+        key: req.key.url(),
+        gone: false,
+    };
     let end = player::run(&mut wire, &mut consumer, initial, req.vhost.play.mw_latency, &guard.client.kill).await;
     info!(stream = %req.key.url(), "SRT play stopped");
     match end? {
@@ -36,18 +43,21 @@ pub(super) async fn play(
     }
 }
 
+/// The codecs a TS muxer was made for (they shape its PMT).
+type TsShape = (Option<VideoCodec>, Option<AudioCodec>);
+
 /// Muxes packets into TS: the tables before every keyframe (an SRT player may join a relay
 /// mid-stream) and a new muxer when the stream's codecs change.
 #[derive(Default)]
 struct TsOut {
     tracks: Tracks,
-    muxer: Option<(TsMuxer, (Option<VideoCodec>, Option<AudioCodec>))>,
+    muxer: Option<(TsMuxer, TsShape)>,
     /// Codecs TS cannot carry that were already reported.
     told: Vec<Codec>,
 }
 
 impl TsOut {
-    fn shape(&self) -> (Option<VideoCodec>, Option<AudioCodec>) {
+    fn shape(&self) -> TsShape {
         let video = self.tracks.video.as_ref().and_then(|v| match v.codec {
             Codec::H264 => Some(VideoCodec::H264),
             Codec::H265 => Some(VideoCodec::Hevc),

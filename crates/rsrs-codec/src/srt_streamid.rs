@@ -122,7 +122,10 @@ mod tests {
     #[test]
     fn srs_forms() {
         let s = p("#!::r=live/livestream,m=publish");
-        assert_eq!((s.mode, s.app.as_str(), s.stream.as_str(), s.param.as_str()), (SrtMode::Publish, "live", "livestream", ""));
+        assert_eq!(
+            (s.mode, s.app.as_str(), s.stream.as_str(), s.param.as_str()),
+            (SrtMode::Publish, "live", "livestream", "")
+        );
         assert_eq!(s.vhost, None);
         let s = p("#!::r=live/livestream,m=request");
         assert_eq!(s.mode, SrtMode::Play);
@@ -142,7 +145,10 @@ mod tests {
     #[test]
     fn plain_paths_play() {
         let s = p("live/livestream?token=t");
-        assert_eq!((s.mode, s.app.as_str(), s.stream.as_str(), s.param.as_str()), (SrtMode::Play, "live", "livestream", "token=t"));
+        assert_eq!(
+            (s.mode, s.app.as_str(), s.stream.as_str(), s.param.as_str()),
+            (SrtMode::Play, "live", "livestream", "token=t")
+        );
         let s = p("livestream");
         assert_eq!((s.app.as_str(), s.stream.as_str()), ("live", "livestream"));
         assert_eq!(p(DEFAULT_STREAM_ID).stream, "livestream");
