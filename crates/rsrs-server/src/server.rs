@@ -56,7 +56,7 @@ pub struct Server {
     /// 30 s byte rates of streams, vhosts and the server.
     pub rates: crate::metrics::rates::Rates,
     /// SRT connections, for libsrt's statistics.
-    pub srt: crate::srt::SrtConnections,
+    pub srt: crate::srt::state::SrtConnections,
 }
 
 impl Server {

@@ -492,3 +492,66 @@ fn an_edge_pulls_an_srt_published_stream_and_forwards_an_srt_publish_to_its_orig
     let (st, pk) = probe(&origin.rtmp("live/edge-cam"), 3);
     assert_av(&st, &pk, "h264", "RTMP on the origin of an SRT publish on the edge");
 }
+
+/// What the `rsrs token` command mints for `args`.
+fn mint(args: &[&str]) -> String {
+    let out = Command::new(BIN).arg("token").args(args).env("RSRS_TOKEN_SECRET", TOKEN_SECRET).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+const TOKEN_SECRET: &str = "an-srt-test-secret-long-enough";
+
+#[test]
+fn srt_callers_pass_the_same_admission_as_rtmp_tokens_security_and_hooks() {
+    // Signed URLs: the token rides in the stream id, as SRS passes other keys on as the query.
+    let ip = "127.0.25.9";
+    // HLS sessions (hls_ctx) for vhosts that restrict play.
+    let conf = |extra: &str| conf(extra).replace("hls_ctx off", "hls_ctx on");
+    let text = conf("").replace(
+        "vhost __defaultVhost__ {",
+        &format!("vhost __defaultVhost__ {{\n  token {{ enabled on; secret {TOKEN_SECRET}; }}"),
+    );
+    let s = Rsrs::start("srt-token", ip, &text);
+    assert!(s.wait_log("SRT listening on", Duration::from_secs(10)));
+    let _ = Command::new("timeout")
+        .args(["10", ffmpeg9(), "-nostdin", "-v", "error", "-re", "-i"])
+        .arg(h264_ts())
+        .args(["-c", "copy", "-t", "2", "-f", "mpegts"])
+        .arg(srt_url(ip, 10080, "#!::r=live/t,m=publish", ""))
+        .output()
+        .unwrap();
+    assert!(s.wait_log("publish refused", Duration::from_secs(10)), "{}", s.log_text());
+    assert_eq!(s.api("/api/v1/streams/")["streams"].as_array().map_or(0, |a| a.len()), 0);
+    let token = mint(&["--stream", "live/t", "--action", "publish", "--expires", "1h"]);
+    let id = format!("#!::r=live/t?{},m=publish", token.replace('&', ","));
+    let _p = publish_srt(&h264_ts(), &srt_url(ip, 10080, &id, ""));
+    let publisher = api_client(&s, "srt-publish");
+    assert_eq!(publisher["url"], "/live/t");
+
+    // A deciding hook that cannot be reached refuses (fail closed); security denies by address.
+    let ip = "127.0.25.10";
+    let text = conf("").replace(
+        "vhost __defaultVhost__ {",
+        "vhost __defaultVhost__ {\n  http_hooks { enabled on; on_publish http://127.0.25.10:9/never; }\n\
+           security { enabled on; deny play 127.0.0.0/8; allow play all; allow publish all; }",
+    );
+    let s = Rsrs::start("srt-hooks", ip, &text);
+    assert!(s.wait_log("SRT listening on", Duration::from_secs(10)));
+    let _ = Command::new("timeout")
+        .args(["10", ffmpeg9(), "-nostdin", "-v", "error", "-re", "-i"])
+        .arg(h264_ts())
+        .args(["-c", "copy", "-t", "2", "-f", "mpegts"])
+        .arg(srt_url(ip, 10080, "#!::r=live/h,m=publish", ""))
+        .output()
+        .unwrap();
+    assert!(s.wait_log("publish refused", Duration::from_secs(10)), "{}", s.log_text());
+    let play = Command::new("timeout")
+        .args(["10", "ffprobe", "-v", "error", "-show_streams"])
+        .arg(srt_url(ip, 10080, "#!::r=live/h,m=request", ""))
+        .output()
+        .unwrap();
+    assert!(!play.status.success() || play.stdout.is_empty());
+    assert!(s.wait_log("play refused", Duration::from_secs(10)), "{}", s.log_text());
+    assert_eq!(s.api("/api/v1/streams/")["streams"].as_array().map_or(0, |a| a.len()), 0);
+}

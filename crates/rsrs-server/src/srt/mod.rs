@@ -4,6 +4,7 @@
 //! over RTMP, HTTP-FLV, HLS and SRT alike; a player gets any stream muxed as TS ([`play`]).
 
 mod play;
+pub mod state;
 
 use crate::hub::{Elementary, StreamKey};
 use crate::server::Server;
@@ -13,10 +14,9 @@ use bytes::Bytes;
 use rsrs_codec::srt_streamid::{self as streamid, SrtMode, StreamId};
 use rsrs_codec::ts_ingest::TsIngest;
 use rsrs_config::{SrtServer, DEFAULT_VHOST};
-use rsrs_srt::{SrtListener, SrtOptions, SrtSocket, SrtStats};
-use std::collections::HashMap;
+use rsrs_srt::{SrtListener, SrtOptions, SrtSocket};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::{debug, info, warn, Instrument};
 
@@ -37,38 +37,6 @@ pub fn options(c: &SrtServer) -> SrtOptions {
         tlpktdrop: Some(c.tlpktdrop),
         passphrase: (!c.passphrase.is_empty()).then(|| c.passphrase.clone()),
         pbkeylen: c.pbkeylen,
-    }
-}
-
-/// The SRT connections by client id, so the API and the exporter can read libsrt's statistics.
-#[derive(Default)]
-pub struct SrtConnections {
-    map: Mutex<HashMap<String, Arc<SrtSocket>>>,
-}
-
-impl SrtConnections {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<SrtSocket>>> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// libsrt's statistics of one client's connection, if it is an SRT one.
-    pub fn stats(&self, client_id: &str) -> Option<SrtStats> {
-        let sock = self.lock().get(client_id).cloned()?;
-        sock.stats()
-    }
-
-    /// Every SRT connection's client id and statistics.
-    pub fn all(&self) -> Vec<(String, SrtStats)> {
-        let socks: Vec<_> = self.lock().iter().map(|(id, s)| (id.clone(), s.clone())).collect();
-        socks.into_iter().filter_map(|(id, s)| Some((id, s.stats()?))).collect()
-    }
-
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
