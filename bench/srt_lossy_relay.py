@@ -8,6 +8,7 @@ import argparse, random, signal, socket, sys, threading, time, queue
 ap = argparse.ArgumentParser()
 ap.add_argument("--listen", required=True)
 ap.add_argument("--to", required=True)
+ap.add_argument("--via", help="address to send to TO from (default: LISTEN's)")
 ap.add_argument("--loss", type=float, default=0.05)
 ap.add_argument("--delay-ms", type=float, default=50)
 ap.add_argument("--seconds", type=float, default=60)
@@ -21,7 +22,7 @@ def addr(s):
 front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 front.bind(addr(a.listen))
 back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-back.bind((addr(a.listen)[0], 0))
+back.bind((a.via or addr(a.listen)[0], 0))
 back.connect(addr(a.to))
 for s in (front, back):
     s.settimeout(0.2)
@@ -38,7 +39,10 @@ def sender(q, send):
         wait = due - time.monotonic()
         if wait > 0:
             time.sleep(wait)  # the link's delay
-        send(data)
+        try:
+            send(data)
+        except OSError:
+            pass  # nothing listening yet (ICMP port unreachable): the datagram is lost
 
 upq, downq = queue.Queue(), queue.Queue()
 threading.Thread(target=sender, args=(upq, back.send), daemon=True).start()
@@ -50,6 +54,8 @@ def pump(recv, q, key, rng):
             data = recv()
         except socket.timeout:
             continue
+        except OSError:
+            continue  # an ICMP error from the far side
         stats[key] += 1
         if rng.random() < a.loss:
             stats[key + "_lost"] += 1
