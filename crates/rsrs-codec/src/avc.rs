@@ -66,6 +66,48 @@ pub fn build_record(sps: &[Vec<u8>], pps: &[Vec<u8>]) -> Option<Vec<u8>> {
     Some(rec)
 }
 
+/// Whether an access unit (length-prefixed NAL units) is a B picture: its first slice's
+/// `slice_type` is B (1 or 6). WebRTC receivers decode in arrival order and cannot reorder.
+pub fn is_b_frame(frame: &[u8], nal_length_size: usize) -> bool {
+    let mut data = frame;
+    while data.len() > nal_length_size {
+        let len = data[..nal_length_size].iter().fold(0usize, |a, &b| a << 8 | b as usize);
+        let Some(nal) = data.get(nal_length_size..nal_length_size + len) else { return false };
+        data = &data[nal_length_size + len..];
+        if matches!(nal.first().map(|b| b & 0x1f), Some(1) | Some(5)) {
+            let rbsp = unescape(&nal[1..nal.len().min(17)]);
+            let mut r = BitReader::new(&rbsp);
+            return r.ue().is_some() && r.ue().is_some_and(|t| t % 5 == 1);
+        }
+    }
+    false
+}
+
+/// An access unit of length-prefixed NAL units (`nal_length_size` bytes each) as Annex B, with
+/// `parameter_sets` put first (for a keyframe, so a decoder can start there). NAL units the
+/// frame carries that are also parameter sets, or delimiters, are left out. `None` if the
+/// lengths run past the frame.
+pub fn to_annexb(frame: &[u8], nal_length_size: usize, parameter_sets: &[&[u8]]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(frame.len() + 64);
+    for p in parameter_sets {
+        out.extend_from_slice(&[0, 0, 0, 1]);
+        out.extend_from_slice(p);
+    }
+    let mut data = frame;
+    while !data.is_empty() {
+        let len = data.get(..nal_length_size)?.iter().fold(0usize, |a, &b| a << 8 | b as usize);
+        let nal = data.get(nal_length_size..nal_length_size + len)?;
+        data = &data[nal_length_size + len..];
+        let kind = nal.first().map_or(0, |b| b & 0x1f);
+        if nal.is_empty() || kind == 9 || (!parameter_sets.is_empty() && (kind == 7 || kind == 8)) {
+            continue;
+        }
+        out.extend_from_slice(&[0, 0, 0, 1]);
+        out.extend_from_slice(nal);
+    }
+    Some(out)
+}
+
 /// Reads `count` length-prefixed parameter sets; on failure, the offset where they broke off.
 fn read_sets(rec: &[u8], pos: &mut usize, count: usize, into: &mut Vec<Vec<u8>>) -> Result<(), usize> {
     for _ in 0..count {
@@ -176,6 +218,32 @@ mod tests {
             0x00, 0x03, 0x00, 0x32, 0x0f, 0x16, 0x2d, 0x96,
         ];
         assert_eq!(sps_dimensions(&sps), Some((640, 360)));
+    }
+
+    #[test]
+    fn b_slices_are_told_apart() {
+        // first_mb_in_slice 0 (`1`), slice_type as ue(v): P = 0 (`1`), B = 1 (`010`), I = 2 (`011`).
+        let nal = |bits: u8| [0, 0, 0, 2, 0x01, bits];
+        assert!(!is_b_frame(&nal(0b1100_0000), 4), "P");
+        assert!(is_b_frame(&nal(0b1010_0000), 4), "B");
+        assert!(!is_b_frame(&nal(0b1011_0000), 4), "I");
+        // slice_type 6 (B, all slices B): ue 6 = `00111`.
+        assert!(is_b_frame(&nal(0b1001_1100), 4));
+        // An SEI before the slice is skipped; a truncated unit is not a B frame.
+        let with_sei = [&[0, 0, 0, 2, 0x06, 5][..], &nal(0b1010_0000)].concat();
+        assert!(is_b_frame(&with_sei, 4));
+        assert!(!is_b_frame(&[0, 0, 0, 9, 0x01], 4));
+    }
+
+    #[test]
+    fn annexb_with_parameter_sets_first() {
+        let frame = [&[0, 0, 0, 2, 0x09, 0xf0][..], &[0, 0, 0, 3, 0x65, 1, 2], &[0, 0, 0, 2, 0x67, 9]].concat();
+        let out = to_annexb(&frame, 4, &[&[0x67, 1], &[0x68, 2]]).unwrap();
+        assert_eq!(out, [0, 0, 0, 1, 0x67, 1, 0, 0, 0, 1, 0x68, 2, 0, 0, 0, 1, 0x65, 1, 2]);
+        // Without sets, in-band ones stay (a delta frame never has them anyway).
+        let out = to_annexb(&frame, 4, &[]).unwrap();
+        assert_eq!(out, [0, 0, 0, 1, 0x65, 1, 2, 0, 0, 0, 1, 0x67, 9]);
+        assert_eq!(to_annexb(&[0, 0, 0, 9, 0x65], 4, &[]), None);
     }
 
     #[test]

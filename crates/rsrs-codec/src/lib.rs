@@ -17,6 +17,7 @@ pub mod http;
 pub mod media;
 pub mod rtmp;
 pub mod srt_streamid;
+pub mod stun;
 pub mod ts;
 pub mod ts_demux;
 pub mod ts_ingest;

@@ -125,6 +125,24 @@ pub struct SrtServer {
     pub default_app: String,
 }
 
+/// SRS's `rtc_server { }`: WebRTC's UDP port (every session on it) and the address put in the
+/// answers' candidates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RtcServer {
+    pub enabled: bool,
+    pub listen: Endpoint,
+    /// The address browsers are told to send to; `None` (or `*`): the listen address.
+    pub candidate: Option<String>,
+}
+
+/// A vhost's `rtc { enabled on; rtmp_to_rtc on; rtc_to_rtmp on; }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VhostRtc {
+    pub enabled: bool,
+    /// Streams published over RTMP (or SRT) play over WebRTC.
+    pub rtmp_to_rtc: bool,
+}
+
 /// A vhost's `srt { enabled on; srt_to_rtmp on; }`: whether SRT clients may use it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VhostSrt {
@@ -270,6 +288,7 @@ pub struct Vhost {
     pub hls: Hls,
     pub dvr: Dvr,
     pub srt: VhostSrt,
+    pub rtc: VhostRtc,
     /// Who may publish and play: hooks, security rules, refer, signed URLs.
     pub access: crate::access::Access,
 }
@@ -300,6 +319,7 @@ pub struct Config {
     pub exporter: Exporter,
     pub stats: Stats,
     pub srt_server: SrtServer,
+    pub rtc_server: RtcServer,
     pub vhosts: Vec<std::sync::Arc<Vhost>>,
     /// Non-fatal findings (unimplemented directives, odd values) to log at start.
     pub warnings: Vec<String>,
@@ -452,6 +472,19 @@ impl Config {
         };
         let stats = Stats { disks: g.global(&["stats", "disk"]).map(|v| v.args).unwrap_or_default() };
         let srt_server = srt_server_from(&g)?;
+        let rtc_server = RtcServer {
+            enabled: g.global(&["rtc_server", "enabled"]).map(|v| v.bool()).transpose()?.unwrap_or(false),
+            listen: g
+                .global(&["rtc_server", "listen"])
+                .map(|v| v.endpoint())
+                .transpose()?
+                .unwrap_or(Endpoint::parse("8000").expect("valid")),
+            candidate: g
+                .global(&["rtc_server", "candidate"])
+                .map(|v| v.string())
+                .transpose()?
+                .filter(|c| !c.is_empty() && c != "*"),
+        };
         let ms = |path: &[&str], default: u64| -> Result<Duration, ConfigError> {
             Ok(Duration::from_millis(g.global(path).map(|v| v.f64()).transpose()?.map_or(default, |v| v as u64)))
         };
@@ -494,6 +527,7 @@ impl Config {
             exporter,
             stats,
             srt_server,
+            rtc_server,
             vhosts,
             warnings,
         };
@@ -706,6 +740,7 @@ fn vhost_from(
         )));
     }
     let srt = VhostSrt { enabled: b(&["srt", "enabled"], false)? };
+    let rtc = VhostRtc { enabled: b(&["rtc", "enabled"], false)?, rtmp_to_rtc: b(&["rtc", "rtmp_to_rtc"], false)? };
     if let Some(v) = g.vhost(d, &["srt", "srt_to_rtmp"]).filter(|v| !v.bool().unwrap_or(true)) {
         warnings.push(format!(
             "{}: vhost {name}: `srt_to_rtmp off` has no effect in rsrs: a stream published over SRT plays over \
@@ -755,6 +790,7 @@ fn vhost_from(
         hls,
         dvr,
         srt,
+        rtc,
         access,
     })
 }

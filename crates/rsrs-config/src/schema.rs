@@ -27,6 +27,8 @@ pub(crate) enum Section {
     Stats,
     SrtServer,
     VhostSrt,
+    RtcServer,
+    VhostRtc,
     Vhost,
     Play,
     Publish,
@@ -64,9 +66,8 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
             "refer" => Yes(Refer),
             "token" => Yes(Token),
             "srt" => Yes(VhostSrt),
-            "ingest" | "forward" | "transcode" | "bandcheck" | "dash" | "http_static" | "hds" | "exec" | "rtc" => {
-                Yes(Opaque)
-            }
+            "rtc" => Yes(VhostRtc),
+            "ingest" | "forward" | "transcode" | "bandcheck" | "dash" | "http_static" | "hds" | "exec" => Yes(Opaque),
             _ => return None,
         },
         HttpApi => match name {
@@ -92,6 +93,25 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
             // SRS drops SEI NAL units from SRT input (sei_filter) and reorders A/V (mix_correct);
             // rsrs keeps SEI (captions live there) and always interleaves by time.
             "sei_filter" | "mix_correct" => NotYet,
+            _ => return None,
+        },
+        RtcServer => match name {
+            "enabled" | "listen" | "candidate" | "protocol" => leaf,
+            // Tuning SRS needs for its own UDP stack; rsrs's has no such knobs.
+            "ecdsa" | "encrypt" | "reuseport" | "merge_nalus" | "ip_family" | "dir" => Ignored,
+            "tcp"
+            | "black_hole"
+            | "api_as_candidates"
+            | "resolve_api_domain"
+            | "keep_api_domain"
+            | "use_auto_detect_network_ip" => NotYet,
+            _ => return None,
+        },
+        VhostRtc => match name {
+            "enabled" | "rtmp_to_rtc" | "rtc_to_rtmp" => leaf,
+            "nack" | "twcc" | "nack_no_copy" | "stun_timeout" | "stun_strict_check" | "dtls_role" | "dtls_version"
+            | "drop_for_pt" | "pli_for_rtmp" | "bframe" | "aac" | "keep_bframe" | "opus_bitrate" | "aac_bitrate"
+            | "keep_avc_nalu_sei" => NotYet,
             _ => return None,
         },
         VhostSrt => match name {
@@ -205,7 +225,8 @@ pub(crate) fn root(name: &str) -> Option<Support> {
         "stats" => Yes(Section::Stats),
         "vhost" => Yes(Section::Vhost),
         "srt_server" => Yes(Section::SrtServer),
-        "asprocess" | "heartbeat" | "stream_caster" | "rtc_server" => NotYet,
+        "rtc_server" => Yes(Section::RtcServer),
+        "asprocess" | "heartbeat" | "stream_caster" => NotYet,
         "ff_log_dir"
         | "ff_log_level"
         | "empty_ip_ok"

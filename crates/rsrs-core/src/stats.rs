@@ -19,6 +19,9 @@ pub enum ClientType {
     /// MPEG-TS over SRT, in and out (SRS's names).
     SrtPublish,
     SrtPlay,
+    /// A WebRTC viewer (WHEP) and publisher (WHIP).
+    RtcPlay,
+    RtcPublish,
     /// An HLS viewer session (`hls_ctx`): no connection of its own.
     HlsPlay,
 }
@@ -33,6 +36,8 @@ impl ClientType {
             ClientType::HaivisionPublish => "haivision-publish",
             ClientType::SrtPublish => "srt-publish",
             ClientType::SrtPlay => "srt-play",
+            ClientType::RtcPlay => "rtc-play",
+            ClientType::RtcPublish => "rtc-publish",
             ClientType::HlsPlay => "hls-play",
         }
     }
@@ -40,7 +45,11 @@ impl ClientType {
     pub fn is_publish(self) -> bool {
         matches!(
             self,
-            ClientType::FmlePublish | ClientType::FlashPublish | ClientType::HaivisionPublish | ClientType::SrtPublish
+            ClientType::FmlePublish
+                | ClientType::FlashPublish
+                | ClientType::HaivisionPublish
+                | ClientType::SrtPublish
+                | ClientType::RtcPublish
         )
     }
 }

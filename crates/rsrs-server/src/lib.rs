@@ -23,6 +23,7 @@ pub mod lifecycle;
 pub mod listeners;
 pub mod logging;
 pub mod metrics;
+pub mod rtc;
 pub mod rtmp;
 pub mod server;
 pub mod srt;

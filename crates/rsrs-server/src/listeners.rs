@@ -28,6 +28,14 @@ async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, Liste
     sock.listen(1024).map_err(err)
 }
 
+/// WebRTC's shared UDP port and the candidate address browsers are told.
+async fn bind_rtc(addr: SocketAddr, cfg: &Config) -> Result<Arc<crate::rtc::state::RtcPort>, ListenError> {
+    let err = |e: std::io::Error| ListenError { what: "WebRTC", addr, err: e };
+    let candidate = crate::rtc::candidate_addr(&cfg.rtc_server).map_err(|e| err(std::io::Error::other(e)))?;
+    let socket = tokio::net::UdpSocket::bind(addr).await.map_err(err)?;
+    Ok(Arc::new(crate::rtc::state::RtcPort::new(socket, candidate)))
+}
+
 /// The SRT listener (UDP, through libsrt), with `srt_server`'s socket options.
 fn bind_srt(addr: SocketAddr, cfg: &Config) -> Result<rsrs_srt::SrtListener, ListenError> {
     let err = |e: String| ListenError { what: "SRT", addr, err: std::io::Error::other(e) };
@@ -47,12 +55,29 @@ pub async fn apply_listeners(server: &Arc<Server>, cfg: &Config) -> Result<(), L
         let keep = wanted.contains(key);
         if !keep {
             task.abort(); // drops the socket: the port closes at once
+            if key.0 == ListenerKind::Rtc {
+                server.rtc.set(None);
+            }
             info!("{} listener on {} closed", key.0.name(), key.1);
         }
         keep
     });
     for key in wanted {
         if current.contains_key(&key) {
+            continue;
+        }
+        if key.0 == ListenerKind::Rtc {
+            match bind_rtc(key.1, cfg).await {
+                Ok(port) => {
+                    info!("WebRTC listening on {} (UDP), candidate {}", key.1, port.candidate);
+                    server.rtc.set(Some(port.clone()));
+                    current.insert(key, tokio::spawn(crate::rtc::receive_loop(port)));
+                }
+                Err(e) => {
+                    error!("{e}");
+                    first_err.get_or_insert(e);
+                }
+            }
             continue;
         }
         if key.0 == ListenerKind::Srt {
@@ -86,6 +111,7 @@ pub async fn apply_listeners(server: &Arc<Server>, cfg: &Config) -> Result<(), L
 
 /// Closes every listener (graceful quit): new clients go elsewhere, current ones stay.
 pub fn close_listeners(server: &Server) {
+    server.rtc.set(None);
     for ((kind, addr), task) in server.listeners.lock().unwrap_or_else(|e| e.into_inner()).drain() {
         task.abort();
         info!("{} listener on {addr} closed", kind.name());
@@ -169,7 +195,7 @@ async fn accept_loop(server: Arc<Server>, l: TcpListener, kind: ListenerKind) {
             ListenerKind::Exporter => tokio::spawn(async move {
                 crate::http::serve(srv, sock, peer, guard, HttpRole { api: false, files: false, metrics: true }).await
             }),
-            ListenerKind::Srt => continue, // never a TCP listener
+            ListenerKind::Srt | ListenerKind::Rtc => continue, // never a TCP listener
         };
     }
 }

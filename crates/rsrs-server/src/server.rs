@@ -57,6 +57,9 @@ pub struct Server {
     pub rates: crate::metrics::rates::Rates,
     /// SRT connections, for libsrt's statistics.
     pub srt: crate::srt::state::SrtConnections,
+    /// WebRTC's UDP port while `rtc_server` is on, and its live WHEP sessions.
+    pub rtc: crate::rtc::state::RtcSlot,
+    pub rtc_sessions: crate::rtc::state::RtcSessions,
 }
 
 impl Server {
@@ -92,6 +95,8 @@ impl Server {
             system: Default::default(),
             rates: Default::default(),
             srt: Default::default(),
+            rtc: Default::default(),
+            rtc_sessions: Default::default(),
         })
     }
 
@@ -177,6 +182,8 @@ pub enum ListenerKind {
     Exporter,
     /// SRT over UDP (`srt_server`).
     Srt,
+    /// WebRTC over UDP (`rtc_server`).
+    Rtc,
 }
 
 impl ListenerKind {
@@ -184,7 +191,7 @@ impl ListenerKind {
     pub fn class(self) -> ConnClass {
         match self {
             // An SRT caller publishes or plays media, as an RTMP client does.
-            ListenerKind::Rtmp | ListenerKind::Srt => ConnClass::Rtmp,
+            ListenerKind::Rtmp | ListenerKind::Srt | ListenerKind::Rtc => ConnClass::Rtmp,
             ListenerKind::Http { files: true, .. } => ConnClass::Http,
             ListenerKind::Http { .. } | ListenerKind::Exporter => ConnClass::Api,
         }
@@ -198,6 +205,7 @@ impl ListenerKind {
             ListenerKind::Http { .. } => "HTTP server",
             ListenerKind::Exporter => "Prometheus exporter",
             ListenerKind::Srt => "SRT",
+            ListenerKind::Rtc => "WebRTC",
         }
     }
 }
@@ -220,6 +228,9 @@ pub fn wanted_listeners(cfg: &Config) -> Vec<(ListenerKind, SocketAddr)> {
     }
     if cfg.srt_server.enabled {
         v.push((ListenerKind::Srt, cfg.srt_server.listen.0));
+    }
+    if cfg.rtc_server.enabled {
+        v.push((ListenerKind::Rtc, cfg.rtc_server.listen.0));
     }
     v
 }

@@ -381,43 +381,6 @@ setInterval(() => {
 </script>
 "#;
 
-/// Loads `page` in headless Chromium and returns what it reports (the query it sends). One
-/// browser at a time: two at once on a 2-core machine, beside the encoders and servers of the
-/// other tests, can starve each other past any sensible wait.
-fn chromium_report(page: &str, report_ip: &str, name: &str) -> String {
-    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let listener = std::net::TcpListener::bind(format!("{report_ip}:0")).unwrap();
-    let report = format!("http://{}/r", listener.local_addr().unwrap());
-    let url = format!("{page}&report={report}");
-    let profile = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("chromium-{name}"));
-    let _ = std::fs::remove_dir_all(&profile);
-    let chromium = Command::new("chromium")
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required"])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(&url)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromium must be installed (apt-get install chromium; .ci/run does)");
-    let _chromium = Proc(chromium);
-    listener.set_nonblocking(true).unwrap();
-    let mut got = String::new();
-    let ok = wait_until(Duration::from_secs(90), Duration::from_millis(100), || {
-        let Ok((mut sock, _)) = listener.accept() else { return false };
-        use std::io::{Read, Write};
-        sock.set_nonblocking(false).unwrap();
-        let mut buf = [0u8; 4096];
-        let n = sock.read(&mut buf).unwrap_or(0);
-        let head = String::from_utf8_lossy(&buf[..n]).to_string();
-        got = head.split_whitespace().nth(1).unwrap_or("").to_string();
-        let _ = sock.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
-        got.starts_with("/r?")
-    });
-    assert!(ok, "Chromium reported nothing for {url}");
-    got
-}
-
 #[test]
 fn chromium_plays_fmp4_hls_natively() {
     let s = Rsrs::start("codecs-chromium", "127.0.24.6", &hls_conf("hls_use_fmp4 on;"));

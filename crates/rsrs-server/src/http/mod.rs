@@ -281,6 +281,12 @@ async fn connection(
             } else {
                 Response::text(503, "applying config\n")
             }
+        } else if (role.api || role.files)
+            && req.path.trim_end_matches('/') == "/rtc/v1/whep"
+            && req.method != "OPTIONS"
+        {
+            // WHEP on the API port and the HTTP port, as SRS.
+            Box::pin(crate::rtc::whep(server, &req, guard)).await
         } else if req.method == "OPTIONS" {
             if crossdomain {
                 Response::new(200, "text/plain", Bytes::new())

@@ -1,0 +1,128 @@
+//! WebRTC's shared UDP port and the routes of its sessions: what the listener opens and the WHEP
+//! handler registers sessions with. A leaf: the server's shared state holds it.
+//!
+//! Every session is on the one port (what a Kubernetes Service can expose). A datagram is
+//! routed by the STUN USERNAME's server part (the session's ICE ufrag) until the peer's address
+//! is known, then by that address.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+/// One datagram for a session.
+#[derive(Debug)]
+pub struct Datagram {
+    pub at: std::time::Instant,
+    pub from: SocketAddr,
+    pub data: Vec<u8>,
+}
+
+/// Datagrams a session may have waiting; beyond it (a session that stalls) they are dropped,
+/// as the network would.
+pub const SESSION_QUEUE: usize = 512;
+
+#[derive(Default)]
+struct Routes {
+    by_ufrag: HashMap<String, mpsc::Sender<Datagram>>,
+    by_addr: HashMap<SocketAddr, String>,
+}
+
+/// The open `rtc_server` port.
+pub struct RtcPort {
+    pub socket: UdpSocket,
+    /// What browsers are told to send to (the candidate), and what datagrams arrive at.
+    pub candidate: SocketAddr,
+    routes: Mutex<Routes>,
+}
+
+impl RtcPort {
+    pub fn new(socket: UdpSocket, candidate: SocketAddr) -> RtcPort {
+        RtcPort { socket, candidate, routes: Mutex::default() }
+    }
+
+    fn routes(&self) -> std::sync::MutexGuard<'_, Routes> {
+        self.routes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Routes datagrams for `ufrag` to a new session; its receiver.
+    pub fn add(&self, ufrag: &str) -> mpsc::Receiver<Datagram> {
+        let (tx, rx) = mpsc::channel(SESSION_QUEUE);
+        self.routes().by_ufrag.insert(ufrag.to_string(), tx);
+        rx
+    }
+
+    pub fn remove(&self, ufrag: &str) {
+        let mut r = self.routes();
+        r.by_ufrag.remove(ufrag);
+        r.by_addr.retain(|_, u| u != ufrag);
+    }
+
+    pub fn sessions(&self) -> usize {
+        self.routes().by_ufrag.len()
+    }
+
+    /// Hands a datagram to its session, if any; learns the peer's address from a STUN request
+    /// naming a session.
+    pub fn route(&self, from: SocketAddr, data: &[u8]) {
+        let tx = {
+            let mut r = self.routes();
+            match rsrs_codec::stun::local_ufrag(data) {
+                Some(ufrag) => {
+                    let tx = r.by_ufrag.get(ufrag).cloned();
+                    if tx.is_some() {
+                        r.by_addr.insert(from, ufrag.to_string());
+                    }
+                    tx
+                }
+                None => r.by_addr.get(&from).and_then(|u| r.by_ufrag.get(u)).cloned(),
+            }
+        };
+        if let Some(tx) = tx {
+            let _ = tx.try_send(Datagram { at: std::time::Instant::now(), from, data: data.to_vec() });
+        }
+    }
+}
+
+/// The port while `rtc_server` is on.
+#[derive(Default)]
+pub struct RtcSlot(Mutex<Option<Arc<RtcPort>>>);
+
+impl RtcSlot {
+    pub fn get(&self) -> Option<Arc<RtcPort>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn set(&self, port: Option<Arc<RtcPort>>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = port;
+    }
+}
+
+/// Live WHEP sessions by ufrag: their DELETE token and the switch that ends them.
+#[derive(Default)]
+pub struct RtcSessions(
+    std::sync::Mutex<std::collections::HashMap<String, (String, tokio_util::sync::CancellationToken)>>,
+);
+
+impl RtcSessions {
+    pub fn add(&self, ufrag: &str, token: &str, kill: tokio_util::sync::CancellationToken) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(ufrag.to_string(), (token.to_string(), kill));
+    }
+
+    pub fn remove(&self, ufrag: &str) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(ufrag);
+    }
+
+    /// Ends the session if the token is its own.
+    pub fn end(&self, ufrag: &str, token: &str) -> bool {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(ufrag) {
+            Some((t, kill)) if t == token => {
+                kill.cancel();
+                true
+            }
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! WebRTC play (WHEP) end to end: ffmpeg publishes over RTMP, headless Chromium plays over WHEP
+//! from a page served by rsrs, and reports through `getStats()` the frames it decoded and the
+//! audio it received. Servers on 127.0.28.x.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Plays `?stream=` over WHEP and reports, once 30 frames are decoded (or after 40 s), frames,
+/// size, audio samples received, the time from the answer, and the session's Location.
+const WHEP_PAGE: &str = r#"<!doctype html><video id=v muted autoplay playsinline></video>
+<script>
+const p = new URLSearchParams(location.search);
+let sent = false;
+const report = (s) => { if (!sent) { sent = true; fetch(p.get('report') + '?' + s, {mode: 'no-cors'}); } };
+(async () => {
+  try {
+    const pc = new RTCPeerConnection();
+    pc.addTransceiver('video', {direction: 'recvonly'});
+    pc.addTransceiver('audio', {direction: 'recvonly'});
+    pc.ontrack = (e) => { document.getElementById('v').srcObject = e.streams[0] || new MediaStream([e.track]); };
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    const r = await fetch('/rtc/v1/whep/?app=live&stream=' + p.get('stream'),
+      {method: 'POST', body: offer.sdp, headers: {'Content-Type': 'application/sdp'}});
+    if (r.status != 201) { report('status=' + r.status + '&body=' + encodeURIComponent(await r.text())); return; }
+    const where = r.headers.get('Location');
+    await pc.setRemoteDescription({type: 'answer', sdp: await r.text()});
+    const t0 = performance.now();
+    const want = Number(p.get('audio') || 0);
+    setInterval(async () => {
+      const stats = await pc.getStats();
+      let frames = 0, audio = 0, w = 0, h = 0;
+      stats.forEach((s) => {
+        if (s.type == 'inbound-rtp' && s.kind == 'video') { frames = s.framesDecoded || 0; w = s.frameWidth || 0; h = s.frameHeight || 0; }
+        if (s.type == 'inbound-rtp' && s.kind == 'audio') { audio = s.totalSamplesReceived || 0; }
+      });
+      const ms = Math.round(performance.now() - t0);
+      if (frames >= 30 && audio >= want) report('frames=' + frames + '&width=' + w + '&height=' + h + '&audio=' + audio + '&ms=' + ms + '&location=' + encodeURIComponent(where));
+      if (ms > 40000) report('timeout&ice=' + pc.iceConnectionState + '&frames=' + frames + '&audio=' + audio);
+    }, 100);
+  } catch (e) { report('error=' + encodeURIComponent(e)); }
+})();
+</script>
+"#;
+
+fn conf(ip: &str) -> String {
+    format!(
+        "listen {ip}:1935;\ndaemon off;\nsrs_log_tank console;\n\
+         http_api {{ enabled on; listen {ip}:1985; }}\n\
+         http_server {{ enabled on; listen {ip}:8080; dir ./objs/nginx/html; }}\n\
+         rtc_server {{ enabled on; listen {ip}:8000; }}\n\
+         vhost __defaultVhost__ {{\n  rtc {{ enabled on; rtmp_to_rtc on; }}\n}}\n\
+         vhost closed.example {{ }}\n"
+    )
+}
+
+fn start(name: &str, ip: &str) -> Rsrs {
+    let s = Rsrs::start(name, ip, &conf(ip));
+    assert!(s.wait_log("WebRTC listening on", Duration::from_secs(10)), "{}", s.log_text());
+    std::fs::create_dir_all(s.dir.join("objs/nginx/html")).unwrap();
+    std::fs::write(s.dir.join("objs/nginx/html/whep.html"), WHEP_PAGE).unwrap();
+    s
+}
+
+/// The query Chromium reported, as key/value pairs.
+fn fields(report: &str) -> std::collections::HashMap<String, String> {
+    let q = report.split_once('?').map_or("", |(_, q)| q);
+    q.split('&')
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            let v = v.replace("%2F", "/").replace("%3F", "?").replace("%3D", "=").replace("%26", "&");
+            (k.to_string(), v)
+        })
+        .collect()
+}
+
+/// ffmpeg 9 (Enhanced RTMP with Opus): `RSRS_FFMPEG9`, else the binary `imageio-ffmpeg` ships.
+fn ffmpeg9() -> &'static str {
+    static PATH: OnceLock<String> = OnceLock::new();
+    PATH.get_or_init(|| {
+        if let Ok(p) = std::env::var("RSRS_FFMPEG9") {
+            return p;
+        }
+        let out = Command::new("python3")
+            .args(["-c", "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())"])
+            .output()
+            .expect("python3");
+        let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(Path::new(&p).exists(), "ffmpeg 9 is needed: `pip install imageio-ffmpeg` (.ci/run does)");
+        p
+    })
+}
+
+/// 6 s of 640x360 H.264 without B-frames and Opus, as FLV (Enhanced RTMP), made once per run.
+fn opus_sample() -> PathBuf {
+    static P: OnceLock<PathBuf> = OnceLock::new();
+    P.get_or_init(|| {
+        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rtc-h264-opus.flv");
+        if !path.exists() {
+            let tmp = path.with_extension(format!("{}.flv", std::process::id()));
+            let st = Command::new(ffmpeg9())
+                .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=30"])
+                .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "6"])
+                .args(["-c:v", "libx264", "-preset", "veryfast", "-bf", "0", "-g", "30", "-pix_fmt", "yuv420p"])
+                .args(["-c:a", "libopus", "-b:a", "64k"])
+                .arg(&tmp)
+                .status()
+                .unwrap();
+            assert!(st.success(), "encoding the Opus sample");
+            std::fs::rename(&tmp, &path).unwrap();
+        }
+        path
+    })
+    .clone()
+}
+
+#[test]
+fn whep_plays_an_rtmp_stream_in_chromium_and_delete_ends_the_session() {
+    let ip = "127.0.28.1";
+    let s = start("rtc-whep", ip);
+    // H.264 without B-frames plus Opus, over Enhanced RTMP: both tracks reach the browser.
+    let _p = Command::new(ffmpeg9())
+        .args(["-nostdin", "-v", "error", "-re", "-stream_loop", "-1", "-i"])
+        .arg(opus_sample())
+        .args(["-c", "copy", "-rtmp_enhanced_codecs", "Opus", "-f", "flv", &s.rtmp("live/cam")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map(Proc)
+        .unwrap();
+    s.wait_api("/api/v1/streams/", Duration::from_secs(15), |v| v["streams"][0]["video"]["width"] == 640);
+    let got = chromium_report(&format!("{}?stream=cam&audio=4800", s.http("whep.html")), "127.0.28.2", "whep");
+    let f = fields(&got);
+    assert!(f.contains_key("frames"), "Chromium says {got}\n{}", s.log_text());
+    assert_eq!((f["width"].as_str(), f["height"].as_str()), ("640", "360"), "{got}");
+    assert!(f["audio"].parse::<u64>().unwrap() >= 4800, "Opus samples: {got}");
+    // The viewer is an rtc-play client while it plays.
+    let clients = s.api("/api/v1/clients/");
+    assert!(clients["clients"].as_array().unwrap().iter().any(|c| c["type"] == "rtc-play"), "{clients}");
+    // DELETE of the Location ends the session; a wrong token does not.
+    let location = f["location"].clone();
+    assert!(location.starts_with("/rtc/v1/whep/?action=delete&token="), "{location}");
+    let addr = format!("{ip}:1985");
+    let forged = location.replace("token=", "token=x");
+    assert_eq!(http_request(&addr, "DELETE", &forged, &[]).0, 404);
+    assert_eq!(http_request(&addr, "DELETE", &location, &[]).0, 200);
+    assert!(s.wait_log("WHEP session ended: ended (DELETE", Duration::from_secs(10)), "{}", s.log_text());
+}
+
+#[test]
+fn whep_leaves_b_frames_out_with_a_log_line_and_refuses_what_it_cannot_serve() {
+    let ip = "127.0.28.3";
+    let s = start("rtc-bframes", ip);
+    // The common sample has B-frames and AAC: video plays (without the B pictures), with a
+    // warning for each.
+    let _p = publish(&s.rtmp("live/b"), true);
+    s.wait_api("/api/v1/streams/", Duration::from_secs(15), |v| v["streams"][0]["video"]["width"] == 640);
+    let got = chromium_report(&format!("{}?stream=b", s.http("whep.html")), "127.0.28.4", "whep-b");
+    let f = fields(&got);
+    assert!(f.contains_key("frames"), "Chromium says {got}\n{}", s.log_text());
+    assert!(s.log_text().contains("B-frames, which WebRTC cannot carry"), "{}", s.log_text());
+    assert!(s.log_text().contains("AAC is not sent over WebRTC yet"), "{}", s.log_text());
+    // A vhost without `rtc`, a body that is no offer, a missing stream name.
+    let addr = format!("{ip}:1985");
+    let post = |path: &str, body: &str| {
+        let mut sock = std::net::TcpStream::connect(&addr).unwrap();
+        use std::io::{Read, Write};
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: {ip}\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        sock.write_all(req.as_bytes()).unwrap();
+        let mut out = String::new();
+        let _ = sock.read_to_string(&mut out);
+        out.split_whitespace().nth(1).unwrap_or("").parse::<u16>().unwrap_or(0)
+    };
+    assert_eq!(post("/rtc/v1/whep/?app=live&stream=b&vhost=closed.example", "v=0\r\n"), 403);
+    assert_eq!(post("/rtc/v1/whep/?app=live&stream=b", "not sdp"), 400);
+    assert_eq!(post("/rtc/v1/whep/?app=live", "v=0\r\n"), 400);
+}
