@@ -61,12 +61,123 @@ impl Timeline {
     }
 }
 
+/// H.264 or HEVC access units in Annex B with their parameter sets in band (as TS and RTP
+/// carry them) to the core's form: a configuration record whenever the sets change, then each
+/// access unit as length-prefixed NAL units without delimiters or parameter sets.
 #[derive(Debug, Default)]
-struct VideoState {
+pub struct InBandVideo {
     vps: Vec<Vec<u8>>,
     sps: Vec<Vec<u8>>,
     pps: Vec<Vec<u8>>,
     record: Option<Vec<u8>>,
+}
+
+/// What [`InBandVideo::push`] made of an access unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoOutcome {
+    /// A frame (maybe after a new configuration) went out.
+    Sent,
+    /// Only parameter sets (or delimiters): nothing but maybe a configuration.
+    NoFrame,
+    /// A frame before any configuration: dropped.
+    BeforeConfig,
+    /// No NAL units at all.
+    Unusable,
+}
+
+impl InBandVideo {
+    pub fn new() -> InBandVideo {
+        InBandVideo::default()
+    }
+
+    /// Takes one Annex-B access unit decoded at `dts_ms` and shown at `pts_ms`.
+    pub fn push(
+        &mut self,
+        annexb: &[u8],
+        hevc: bool,
+        dts_ms: u32,
+        pts_ms: u32,
+        out: &mut Vec<EsPacket>,
+    ) -> VideoOutcome {
+        let nals = annexb_nal_units(annexb);
+        if nals.is_empty() {
+            return VideoOutcome::Unusable;
+        }
+        let v = self;
+        let (mut vps, mut sps, mut pps) = (Vec::new(), Vec::new(), Vec::new());
+        let mut frame = Vec::with_capacity(annexb.len() + 4 * nals.len());
+        let mut keyframe = false;
+        for nal in nals {
+            let (kind, set) = if hevc {
+                let t = hevc::nal_type(nal);
+                keyframe |= (hevc::NAL_IRAP_FIRST..=hevc::NAL_IRAP_LAST).contains(&t);
+                let set = match t {
+                    hevc::NAL_VPS => Some(&mut vps),
+                    hevc::NAL_SPS => Some(&mut sps),
+                    hevc::NAL_PPS => Some(&mut pps),
+                    _ => None,
+                };
+                (if t == hevc::NAL_AUD { None } else { Some(()) }, set)
+            } else {
+                let t = nal[0] & 0x1f;
+                keyframe |= t == 5;
+                let set = match t {
+                    7 => Some(&mut sps),
+                    8 => Some(&mut pps),
+                    _ => None,
+                };
+                (if t == 9 { None } else { Some(()) }, set)
+            };
+            match (kind, set) {
+                (None, _) => {}
+                (Some(()), Some(set)) => set.push(nal.to_vec()),
+                (Some(()), None) => {
+                    frame.extend_from_slice(&(nal.len() as u32).to_be_bytes());
+                    frame.extend_from_slice(nal);
+                }
+            }
+        }
+        let codec = if hevc { Codec::H265 } else { Codec::H264 };
+        // A new configuration when the parameter sets in the stream change (an encoder restart,
+        // a resolution switch); the sets a record lacks are kept from before.
+        if !sps.is_empty() || !pps.is_empty() || !vps.is_empty() {
+            for (new, old) in [(vps, &mut v.vps), (sps, &mut v.sps), (pps, &mut v.pps)] {
+                if !new.is_empty() {
+                    *old = new;
+                }
+            }
+            let record =
+                if hevc { hevc::build_record(&v.vps, &v.sps, &v.pps) } else { avc::build_record(&v.sps, &v.pps) };
+            if let Some(record) = record.filter(|r| v.record.as_ref() != Some(r)) {
+                v.record = Some(record.clone());
+                out.push(EsPacket {
+                    track: Track::Video,
+                    codec,
+                    content: Content::Config,
+                    dts_ms,
+                    cts_ms: 0,
+                    keyframe: false,
+                    data: record,
+                });
+            }
+        }
+        if frame.is_empty() {
+            return VideoOutcome::NoFrame;
+        }
+        if v.record.is_none() {
+            return VideoOutcome::BeforeConfig;
+        }
+        out.push(EsPacket {
+            track: Track::Video,
+            codec,
+            content: Content::Frame,
+            dts_ms,
+            cts_ms: (pts_ms as i64 - dts_ms as i64) as i32,
+            keyframe,
+            data: frame,
+        });
+        VideoOutcome::Sent
+    }
 }
 
 /// TS bytes in, [`EsPacket`]s out. Sans-io; bounded by the demuxer's PES limit.
@@ -75,7 +186,7 @@ pub struct TsIngest {
     demux: TsDemuxer,
     pes: Vec<Pes>,
     clock: Timeline,
-    video: VideoState,
+    video: InBandVideo,
     asc: Option<[u8; 2]>,
     /// Packets waiting for the other track to catch up, in decode order.
     queue: std::collections::VecDeque<EsPacket>,
@@ -185,84 +296,11 @@ impl TsIngest {
 
     fn on_video(&mut self, p: &Pes, dts: u64, pts: u64, out: &mut Vec<EsPacket>) {
         let hevc = p.stream_type == StreamType::Hevc;
-        let nals = annexb_nal_units(&p.data);
-        if nals.is_empty() {
-            self.drops.unusable += 1;
-            return;
+        match self.video.push(&p.data, hevc, ms(dts), ms(pts), out) {
+            VideoOutcome::Unusable => self.drops.unusable += 1,
+            VideoOutcome::BeforeConfig => self.drops.before_config += 1,
+            VideoOutcome::Sent | VideoOutcome::NoFrame => {}
         }
-        let v = &mut self.video;
-        let (mut vps, mut sps, mut pps) = (Vec::new(), Vec::new(), Vec::new());
-        let mut frame = Vec::with_capacity(p.data.len() + 4 * nals.len());
-        let mut keyframe = false;
-        for nal in nals {
-            let (kind, set) = if hevc {
-                let t = hevc::nal_type(nal);
-                keyframe |= (hevc::NAL_IRAP_FIRST..=hevc::NAL_IRAP_LAST).contains(&t);
-                let set = match t {
-                    hevc::NAL_VPS => Some(&mut vps),
-                    hevc::NAL_SPS => Some(&mut sps),
-                    hevc::NAL_PPS => Some(&mut pps),
-                    _ => None,
-                };
-                (if t == hevc::NAL_AUD { None } else { Some(()) }, set)
-            } else {
-                let t = nal[0] & 0x1f;
-                keyframe |= t == 5;
-                let set = match t {
-                    7 => Some(&mut sps),
-                    8 => Some(&mut pps),
-                    _ => None,
-                };
-                (if t == 9 { None } else { Some(()) }, set)
-            };
-            match (kind, set) {
-                (None, _) => {}
-                (Some(()), Some(set)) => set.push(nal.to_vec()),
-                (Some(()), None) => {
-                    frame.extend_from_slice(&(nal.len() as u32).to_be_bytes());
-                    frame.extend_from_slice(nal);
-                }
-            }
-        }
-        // A new configuration when the parameter sets in the stream change (an encoder restart,
-        // a resolution switch); the sets a record lacks are kept from before.
-        if !sps.is_empty() || !pps.is_empty() || !vps.is_empty() {
-            for (new, old) in [(vps, &mut v.vps), (sps, &mut v.sps), (pps, &mut v.pps)] {
-                if !new.is_empty() {
-                    *old = new;
-                }
-            }
-            let record =
-                if hevc { hevc::build_record(&v.vps, &v.sps, &v.pps) } else { avc::build_record(&v.sps, &v.pps) };
-            if let Some(record) = record.filter(|r| v.record.as_ref() != Some(r)) {
-                v.record = Some(record.clone());
-                out.push(EsPacket {
-                    track: Track::Video,
-                    codec: if hevc { Codec::H265 } else { Codec::H264 },
-                    content: Content::Config,
-                    dts_ms: ms(dts),
-                    cts_ms: 0,
-                    keyframe: false,
-                    data: record,
-                });
-            }
-        }
-        if frame.is_empty() {
-            return;
-        }
-        if v.record.is_none() {
-            self.drops.before_config += 1;
-            return;
-        }
-        out.push(EsPacket {
-            track: Track::Video,
-            codec: if hevc { Codec::H265 } else { Codec::H264 },
-            content: Content::Frame,
-            dts_ms: ms(dts),
-            cts_ms: (ms(pts) as i64 - ms(dts) as i64) as i32,
-            keyframe,
-            data: frame,
-        });
     }
 
     fn on_aac(&mut self, data: &[u8], pts: u64, out: &mut Vec<EsPacket>) {

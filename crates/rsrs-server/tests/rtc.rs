@@ -48,6 +48,40 @@ const report = (s) => { if (!sent) { sent = true; fetch(p.get('report') + '?' + 
 </script>
 "#;
 
+/// Publishes Chromium's fake camera and microphone over WHIP as `?stream=`, and reports once
+/// 150 frames are encoded (or after 40 s) with the codecs negotiated.
+const WHIP_PAGE: &str = r#"<!doctype html>
+<script>
+const p = new URLSearchParams(location.search);
+let sent = false;
+const report = (s) => { if (!sent) { sent = true; fetch(p.get('report') + '?' + s, {mode: 'no-cors'}); } };
+(async () => {
+  try {
+    const media = await navigator.mediaDevices.getUserMedia({video: {width: 640, height: 360}, audio: true});
+    const pc = new RTCPeerConnection();
+    media.getTracks().forEach((t) => pc.addTransceiver(t, {direction: 'sendonly'}));
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    const r = await fetch('/rtc/v1/whip/?app=live&stream=' + p.get('stream'),
+      {method: 'POST', body: offer.sdp, headers: {'Content-Type': 'application/sdp'}});
+    if (r.status != 201) { report('status=' + r.status + '&body=' + encodeURIComponent(await r.text())); return; }
+    await pc.setRemoteDescription({type: 'answer', sdp: await r.text()});
+    const t0 = performance.now();
+    setInterval(async () => {
+      const stats = await pc.getStats();
+      let frames = 0, codecs = '';
+      stats.forEach((s) => {
+        if (s.type == 'outbound-rtp' && s.kind == 'video') frames = s.framesEncoded || 0;
+        if (s.type == 'codec') codecs += s.mimeType + ',';
+      });
+      if (frames >= Number(p.get('frames') || 150)) report('encoded=' + frames + '&codecs=' + codecs);
+      if (performance.now() - t0 > 40000) report('timeout&ice=' + pc.iceConnectionState + '&frames=' + frames);
+    }, 200);
+  } catch (e) { report('error=' + encodeURIComponent(e)); }
+})();
+</script>
+"#;
+
 fn conf(ip: &str) -> String {
     format!(
         "listen {ip}:1935;\ndaemon off;\nsrs_log_tank console;\n\
@@ -64,6 +98,7 @@ fn start(name: &str, ip: &str) -> Rsrs {
     assert!(s.wait_log("WebRTC listening on", Duration::from_secs(10)), "{}", s.log_text());
     std::fs::create_dir_all(s.dir.join("objs/nginx/html")).unwrap();
     std::fs::write(s.dir.join("objs/nginx/html/whep.html"), WHEP_PAGE).unwrap();
+    std::fs::write(s.dir.join("objs/nginx/html/whip.html"), WHIP_PAGE).unwrap();
     s
 }
 
@@ -182,4 +217,43 @@ fn whep_leaves_b_frames_out_with_a_log_line_and_refuses_what_it_cannot_serve() {
     assert_eq!(post("/rtc/v1/whep/?app=live&stream=b&vhost=closed.example", "v=0\r\n"), 403);
     assert_eq!(post("/rtc/v1/whep/?app=live&stream=b", "not sdp"), 400);
     assert_eq!(post("/rtc/v1/whep/?app=live", "v=0\r\n"), 400);
+}
+
+#[test]
+fn a_chromium_camera_published_over_whip_plays_over_rtmp_and_whep() {
+    let ip = "127.0.28.5";
+    let s = start("rtc-whip", ip);
+    // The browser publishes for as long as it is open (150 frames, about 5 s, before it reports).
+    let publisher = std::thread::spawn({
+        let page = format!("{}?stream=web&frames=150", s.http("whip.html"));
+        move || {
+            chromium_report_with(
+                &page,
+                "127.0.28.6",
+                "whip",
+                &["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"],
+            )
+        }
+    });
+    let streams = s.wait_api("/api/v1/streams/", Duration::from_secs(40), |v| v["streams"][0]["video"]["width"] == 640);
+    assert_eq!(streams["streams"][0]["video"]["codec"], "H264", "{streams}");
+    assert_eq!(streams["streams"][0]["audio"]["codec"], "Opus", "{streams}");
+    let clients = s.api("/api/v1/clients/");
+    assert!(clients["clients"].as_array().unwrap().iter().any(|c| c["type"] == "rtc-publish"), "{clients}");
+    // Enhanced RTMP carries H.264 and Opus as they came; ffmpeg 9 reads them back.
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rtc-whip.mkv");
+    let st = Command::new("timeout")
+        .args(["30", ffmpeg9(), "-nostdin", "-v", "error", "-y", "-i", &s.rtmp("live/web"), "-t", "2", "-c", "copy"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (st, pk) = probe_file(&out);
+    let v = st.iter().find(|x| x["codec_type"] == "video").expect("video");
+    let a = st.iter().find(|x| x["codec_type"] == "audio").expect("audio");
+    assert_eq!((v["codec_name"].as_str(), v["width"].as_u64()), (Some("h264"), Some(640)), "{v}");
+    assert_eq!(a["codec_name"], "opus", "{a}");
+    assert!(pk.iter().find(|p| p.codec_type == "video").is_some_and(|p| p.keyframe), "starts on a keyframe");
+    let got = publisher.join().unwrap();
+    assert!(got.contains("encoded=") && got.contains("H264"), "Chromium says {got}");
 }

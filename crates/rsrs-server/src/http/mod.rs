@@ -285,8 +285,13 @@ async fn connection(
             && req.path.trim_end_matches('/') == "/rtc/v1/whep"
             && req.method != "OPTIONS"
         {
-            // WHEP on the API port and the HTTP port, as SRS.
-            Box::pin(crate::rtc::whep(server, &req, guard)).await
+            // WHEP and WHIP on the API port and the HTTP port, as SRS.
+            Box::pin(crate::rtc::handle(server, &req, guard, crate::rtc::Way::Play)).await
+        } else if (role.api || role.files)
+            && req.path.trim_end_matches('/') == "/rtc/v1/whip"
+            && req.method != "OPTIONS"
+        {
+            Box::pin(crate::rtc::handle(server, &req, guard, crate::rtc::Way::Publish)).await
         } else if req.method == "OPTIONS" {
             if crossdomain {
                 Response::new(200, "text/plain", Bytes::new())

@@ -564,6 +564,11 @@ pub fn metric_value(exporter: &str, name: &str, labels: &[&str]) -> f64 {
 /// browser at a time: two at once on a 2-core machine, beside the encoders and servers of the
 /// other tests, can starve each other past any sensible wait.
 pub fn chromium_report(page: &str, report_ip: &str, name: &str) -> String {
+    chromium_report_with(page, report_ip, name, &[])
+}
+
+/// [`chromium_report`] with more Chromium flags (a fake camera, say).
+pub fn chromium_report_with(page: &str, report_ip: &str, name: &str, flags: &[&str]) -> String {
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let listener = std::net::TcpListener::bind(format!("{report_ip}:0")).unwrap();
@@ -574,6 +579,7 @@ pub fn chromium_report(page: &str, report_ip: &str, name: &str) -> String {
     let chromium = Command::new("chromium")
         .args(["--headless", "--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required"])
         .arg(format!("--user-data-dir={}", profile.display()))
+        .args(flags)
         .arg(&url)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

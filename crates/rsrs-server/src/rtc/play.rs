@@ -1,0 +1,186 @@
+//! A WHEP viewer: the stream's packets, from a core consumer, written to the peer. H.264 goes as
+//! Annex B with the parameter sets before each keyframe (B pictures left out: WebRTC receivers
+//! decode in arrival order); Opus as it came. What WebRTC cannot carry yet is left out, once
+//! told.
+
+use super::peer::Peer;
+use super::state::Datagram;
+use crate::hub::{Consumer, Signal, StreamKey};
+use crate::media::{Codec, MediaPacket, Track, Tracks};
+use crate::server::Server;
+use crate::stats::ClientGuard;
+use std::sync::Arc;
+use std::time::Instant;
+use str0m::format::Codec as RtcCodec;
+use str0m::media::{Frequency, MediaKind, MediaTime, Mid};
+use str0m::{Event, Rtc};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+/// Most packets held for a session that has not connected yet (the GOP it starts with).
+const MAX_PENDING: usize = 2048;
+
+pub struct PlaySession {
+    pub server: Arc<Server>,
+    pub peer: Peer,
+    pub key: StreamKey,
+    pub pending: Vec<Arc<MediaPacket>>,
+}
+
+/// The media side of a viewer, apart from the peer so events can reach it while it drains.
+struct Out {
+    key: StreamKey,
+    video: Option<Mid>,
+    audio: Option<Mid>,
+    /// The stream's configurations as this viewer has seen them (for parameter sets).
+    tracks: Tracks,
+    connected: bool,
+    /// Packets from before the connection, sent when it is up (the GOP a viewer starts with).
+    pending: Vec<Arc<MediaPacket>>,
+    /// Codecs already reported as not playable over WebRTC.
+    told: Vec<Codec>,
+    told_bframes: bool,
+}
+
+impl PlaySession {
+    pub async fn run(self, mut rx: mpsc::Receiver<Datagram>, mut consumer: Consumer, guard: ClientGuard) {
+        let PlaySession { server, mut peer, key, pending } = self;
+        let mut out = Out {
+            key,
+            video: None,
+            audio: None,
+            tracks: Tracks::default(),
+            connected: false,
+            pending,
+            told: Vec::new(),
+            told_bframes: false,
+        };
+        let mut batch = Vec::new();
+        let why = loop {
+            let timeout = match peer.drain(|rtc, e| out.on_event(rtc, e)).await {
+                Ok(t) => t,
+                Err(why) => break why,
+            };
+            tokio::select! {
+                _ = guard.client.kill.cancelled() => break "ended (DELETE or kicked)".to_string(),
+                d = rx.recv() => {
+                    let Some(d) = d else { break "port closed".into() };
+                    guard.client.counters.received(d.data.len());
+                    if let Err(why) = peer.input(&d) {
+                        break why;
+                    }
+                }
+                sig = consumer.recv(&mut batch, 64) => {
+                    for p in batch.drain(..) {
+                        if let Some(n) = out.send(&mut peer.rtc, p) {
+                            guard.client.counters.sent(n);
+                        }
+                    }
+                    match sig {
+                        Some(Signal::Closed) => break "stream closed".into(),
+                        Some(Signal::Failed(why)) => break why.to_string(),
+                        // The viewer waits for a republish, as an RTMP player does.
+                        Some(Signal::Unpublished) | None => {}
+                    }
+                }
+                _ = tokio::time::sleep_until(timeout.into()) => {
+                    if let Err(why) = peer.tick() {
+                        break why;
+                    }
+                }
+            }
+        };
+        peer.close(&server.rtc_sessions).await;
+        info!("WHEP session ended: {why}");
+    }
+}
+
+impl Out {
+    fn on_event(&mut self, rtc: &mut Rtc, e: Event) {
+        match e {
+            Event::MediaAdded(m) => match m.kind {
+                MediaKind::Video => self.video = Some(m.mid),
+                MediaKind::Audio => self.audio = Some(m.mid),
+            },
+            Event::Connected => {
+                self.connected = true;
+                info!("WHEP session connected");
+                for p in std::mem::take(&mut self.pending) {
+                    self.send(rtc, p);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Writes one packet to the viewer; the bytes written, if any.
+    fn send(&mut self, rtc: &mut Rtc, p: Arc<MediaPacket>) -> Option<usize> {
+        if !self.connected {
+            if p.keyframe {
+                // A newer keyframe: what came before it is no longer needed to start.
+                self.pending.retain(|q| q.is_config() || q.track == Track::Data);
+            }
+            if self.pending.len() < MAX_PENDING {
+                self.pending.push(p);
+            }
+            return None;
+        }
+        if self.tracks.update(&p) {
+            return None;
+        }
+        let now = Instant::now();
+        let (len, result) = match (p.track, p.codec) {
+            (Track::Video, Codec::H264) => {
+                let config = self.tracks.video.as_ref()?.config.clone()?;
+                let c = rsrs_codec::avc::DecoderConfig::parse(config.data()).ok()?;
+                // WebRTC receivers decode in arrival order: B pictures are left out, as SRS
+                // does (its `keep_bframe off`).
+                if rsrs_codec::avc::is_b_frame(p.data(), c.nal_length_size) {
+                    if !self.told_bframes {
+                        self.told_bframes = true;
+                        warn!(
+                            stream = %self.key.url(),
+                            "the stream has H.264 B-frames, which WebRTC cannot carry: they are left out for WebRTC \
+                             viewers (publish without B-frames, e.g. x264 -bf 0, for smooth WebRTC playback)"
+                        );
+                    }
+                    return None;
+                }
+                let sets: Vec<&[u8]> = if p.keyframe {
+                    c.sps.iter().chain(c.pps.iter()).map(|v| v.as_slice()).collect()
+                } else {
+                    Vec::new()
+                };
+                let au = rsrs_codec::avc::to_annexb(p.data(), c.nal_length_size, &sets)?;
+                let w = rtc.writer(self.video?)?;
+                let pt = w
+                    .payload_params()
+                    .find(|pp| pp.spec().codec == RtcCodec::H264 && pp.spec().format.packetization_mode == Some(1))
+                    .map(|pp| pp.pt())?;
+                let pts = (p.dts as i64 + p.cts as i64).max(0) as u64;
+                (au.len(), w.write(pt, now, MediaTime::new(pts * 90, Frequency::NINETY_KHZ), au))
+            }
+            (Track::Audio, Codec::Opus) => {
+                let w = rtc.writer(self.audio?)?;
+                let pt = w.payload_params().find(|pp| pp.spec().codec == RtcCodec::Opus).map(|pp| pp.pt())?;
+                let data = p.data().to_vec();
+                (data.len(), w.write(pt, now, MediaTime::new(p.dts as u64 * 48, Frequency::FORTY_EIGHT_KHZ), data))
+            }
+            (Track::Data, _) => return None,
+            (_, codec) => {
+                if !self.told.contains(&codec) {
+                    self.told.push(codec);
+                    warn!(stream = %self.key.url(), "{} is not sent over WebRTC yet; the viewer gets the other track", codec.name());
+                }
+                return None;
+            }
+        };
+        match result {
+            Ok(()) => Some(len),
+            Err(e) => {
+                debug!("WebRTC write: {e}");
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! A WHIP publisher: the peer's depacketized frames into the stream's source, as an RTMP
+//! publisher's would go. H.264 arrives in Annex B with its parameter sets in band (made into an
+//! avcC when they change, as for SRT); Opus goes on as Opus, with an OpusHead as its
+//! configuration. Each track's times come from its RTP clock, anchored at its first packet's
+//! arrival so audio and video line up. A browser sends keyframes only when asked, so one is
+//! asked for every few seconds (SRS's `pli_for_rtmp`) for the GOP cache and late joiners.
+
+use super::peer::Peer;
+use super::state::Datagram;
+use crate::hub::{Elementary, Source};
+use crate::media::{Codec, Content, Track};
+use crate::server::Server;
+use crate::stats::ClientGuard;
+use bytes::Bytes;
+use rsrs_codec::ts_ingest::{EsPacket, InBandVideo};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use str0m::format::Codec as RtcCodec;
+use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, Mid};
+use str0m::{Event, Rtc};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+/// How often a keyframe is asked of the publisher (SRS's `pli_for_rtmp` default).
+const PLI_EVERY: Duration = Duration::from_secs(6);
+
+/// OpusHead (RFC 7845): version 1, stereo, 312 samples of pre-skip, 48 kHz, no gain, family 0.
+const OPUS_HEAD: [u8; 19] = *b"OpusHead\x01\x02\x38\x01\x80\xbb\x00\x00\x00\x00\x00";
+
+pub struct PublishSession {
+    pub server: Arc<Server>,
+    pub peer: Peer,
+    pub source: Arc<Source>,
+    pub stream: String,
+}
+
+struct In {
+    video_mid: Option<Mid>,
+    video: InBandVideo,
+    /// Per track: (first RTP time, its clock rate, when it arrived in ms since the session began).
+    anchors: HashMap<Mid, (u64, u64, u64)>,
+    started: Instant,
+    opus_config_sent: bool,
+    told: Vec<String>,
+    out: Vec<EsPacket>,
+    /// Packets for the source, with an error that ends the session.
+    ready: Vec<Elementary>,
+}
+
+impl PublishSession {
+    pub async fn run(self, mut rx: mpsc::Receiver<Datagram>, guard: ClientGuard) {
+        let PublishSession { server, mut peer, source, stream } = self;
+        let mut inp = In {
+            video_mid: None,
+            video: InBandVideo::new(),
+            anchors: HashMap::new(),
+            started: Instant::now(),
+            opus_config_sent: false,
+            told: Vec::new(),
+            out: Vec::new(),
+            ready: Vec::new(),
+        };
+        let mut next_pli = Instant::now() + PLI_EVERY;
+        let why = 'session: loop {
+            let timeout = match peer.drain(|rtc, e| inp.on_event(rtc, e, &stream)).await {
+                Ok(t) => t,
+                Err(why) => break why,
+            };
+            for p in inp.ready.drain(..) {
+                guard.client.counters.received(p.data.len());
+                if let Err(e) = source.push_elementary(p) {
+                    break 'session format!("media refused: {e}");
+                }
+            }
+            if peer.connected && Instant::now() >= next_pli {
+                next_pli = Instant::now() + PLI_EVERY;
+                if let Some(mid) = inp.video_mid {
+                    ask_keyframe(&mut peer.rtc, mid);
+                }
+            }
+            tokio::select! {
+                _ = guard.client.kill.cancelled() => break "ended (DELETE or kicked)".to_string(),
+                d = rx.recv() => {
+                    let Some(d) = d else { break "port closed".into() };
+                    if let Err(why) = peer.input(&d) {
+                        break why;
+                    }
+                }
+                _ = tokio::time::sleep_until(timeout.min(next_pli).into()) => {
+                    if let Err(why) = peer.tick() {
+                        break why;
+                    }
+                }
+            }
+        };
+        crate::streams::unpublish(&server, &source, &guard.client.id);
+        peer.close(&server.rtc_sessions).await;
+        info!("WHIP session ended: {why}");
+    }
+}
+
+/// Sends the publisher a PLI for `mid`'s stream.
+fn ask_keyframe(rtc: &mut Rtc, mid: Mid) {
+    let mut api = rtc.direct_api();
+    if let Some(rx) = api.stream_rx_by_mid(mid, None) {
+        rx.request_keyframe(KeyframeRequestKind::Pli);
+    }
+}
+
+impl In {
+    fn on_event(&mut self, rtc: &mut Rtc, e: Event, stream: &str) {
+        match e {
+            Event::MediaAdded(m) if m.kind == MediaKind::Video => self.video_mid = Some(m.mid),
+            Event::Connected => {
+                info!("WHIP session connected");
+                // Ask for a keyframe at once: the stream starts on one.
+                if let Some(mid) = self.video_mid {
+                    ask_keyframe(rtc, mid);
+                }
+            }
+            Event::MediaData(d) => self.on_media(d, stream),
+            _ => {}
+        }
+    }
+
+    /// Milliseconds on the stream's line for a track's RTP time.
+    fn ms(&mut self, d: &MediaData) -> u32 {
+        let (numer, rate) = (d.time.numer(), d.time.denom().max(1) as u64);
+        let arrived = d.network_time.saturating_duration_since(self.started).as_millis() as u64;
+        let (rtp0, rate0, at0) = *self.anchors.entry(d.mid).or_insert((numer, rate, arrived));
+        let since = numer.saturating_sub(rtp0) * 1000 / rate0.max(1);
+        (at0 + since) as u32
+    }
+
+    fn on_media(&mut self, d: MediaData, stream: &str) {
+        let ms = self.ms(&d);
+        match d.params.spec().codec {
+            RtcCodec::H264 => {
+                self.video.push(&d.data, false, ms, ms, &mut self.out);
+                for p in self.out.drain(..) {
+                    self.ready.push(Elementary {
+                        track: p.track,
+                        codec: p.codec,
+                        content: p.content,
+                        dts: p.dts_ms,
+                        cts: p.cts_ms,
+                        keyframe: p.keyframe,
+                        data: Bytes::from(p.data),
+                    });
+                }
+            }
+            RtcCodec::Opus => {
+                if !self.opus_config_sent {
+                    self.opus_config_sent = true;
+                    self.ready.push(Elementary {
+                        track: Track::Audio,
+                        codec: Codec::Opus,
+                        content: Content::Config,
+                        dts: ms,
+                        cts: 0,
+                        keyframe: false,
+                        data: Bytes::from_static(&OPUS_HEAD),
+                    });
+                }
+                self.ready.push(Elementary {
+                    track: Track::Audio,
+                    codec: Codec::Opus,
+                    content: Content::Frame,
+                    dts: ms,
+                    cts: 0,
+                    keyframe: false,
+                    data: Bytes::from(d.data),
+                });
+            }
+            other => {
+                let name = format!("{other:?}");
+                if !self.told.contains(&name) {
+                    warn!(
+                        stream,
+                        "the WHIP publisher sends {name}, which rsrs does not take yet; that track is left out"
+                    );
+                    self.told.push(name);
+                }
+            }
+        }
+    }
+}
