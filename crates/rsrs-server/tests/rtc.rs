@@ -34,13 +34,13 @@ const report = (s) => { if (!sent) { sent = true; fetch(p.get('report') + '?' + 
     const want = Number(p.get('audio') || 0);
     setInterval(async () => {
       const stats = await pc.getStats();
-      let frames = 0, audio = 0, w = 0, h = 0;
+      let frames = 0, audio = 0, w = 0, h = 0, nacks = 0, lost = 0;
       stats.forEach((s) => {
-        if (s.type == 'inbound-rtp' && s.kind == 'video') { frames = s.framesDecoded || 0; w = s.frameWidth || 0; h = s.frameHeight || 0; }
+        if (s.type == 'inbound-rtp' && s.kind == 'video') { frames = s.framesDecoded || 0; w = s.frameWidth || 0; h = s.frameHeight || 0; nacks = s.nackCount || 0; lost = s.packetsLost || 0; }
         if (s.type == 'inbound-rtp' && s.kind == 'audio') { audio = s.totalSamplesReceived || 0; }
       });
       const ms = Math.round(performance.now() - t0);
-      if (frames >= 30 && audio >= want) report('frames=' + frames + '&width=' + w + '&height=' + h + '&audio=' + audio + '&ms=' + ms + '&location=' + encodeURIComponent(where));
+      if (frames >= Number(p.get('frames') || 30) && audio >= want) report('nacks=' + nacks + '&lost=' + lost + '&frames=' + frames + '&width=' + w + '&height=' + h + '&audio=' + audio + '&ms=' + ms + '&location=' + encodeURIComponent(where));
       if (ms > 40000) report('timeout&ice=' + pc.iceConnectionState + '&frames=' + frames + '&audio=' + audio);
     }, 100);
   } catch (e) { report('error=' + encodeURIComponent(e)); }
@@ -83,18 +83,26 @@ const report = (s) => { if (!sent) { sent = true; fetch(p.get('report') + '?' + 
 "#;
 
 fn conf(ip: &str) -> String {
+    conf_with(ip, "")
+}
+
+fn conf_with(ip: &str, rtc_extra: &str) -> String {
     format!(
         "listen {ip}:1935;\ndaemon off;\nsrs_log_tank console;\n\
          http_api {{ enabled on; listen {ip}:1985; }}\n\
          http_server {{ enabled on; listen {ip}:8080; dir ./objs/nginx/html; }}\n\
-         rtc_server {{ enabled on; listen {ip}:8000; }}\n\
+         rtc_server {{ enabled on; listen {ip}:8000; {rtc_extra} }}\n\
          vhost __defaultVhost__ {{\n  rtc {{ enabled on; rtmp_to_rtc on; }}\n}}\n\
          vhost closed.example {{ }}\n"
     )
 }
 
 fn start(name: &str, ip: &str) -> Rsrs {
-    let s = Rsrs::start(name, ip, &conf(ip));
+    start_with(name, ip, &conf(ip))
+}
+
+fn start_with(name: &str, ip: &str, conf: &str) -> Rsrs {
+    let s = Rsrs::start(name, ip, conf);
     assert!(s.wait_log("WebRTC listening on", Duration::from_secs(10)), "{}", s.log_text());
     std::fs::create_dir_all(s.dir.join("objs/nginx/html")).unwrap();
     std::fs::write(s.dir.join("objs/nginx/html/whep.html"), WHEP_PAGE).unwrap();
@@ -256,4 +264,27 @@ fn a_chromium_camera_published_over_whip_plays_over_rtmp_and_whep() {
     assert!(pk.iter().find(|p| p.codec_type == "video").is_some_and(|p| p.keyframe), "starts on a keyframe");
     let got = publisher.join().unwrap();
     assert!(got.contains("encoded=") && got.contains("H264"), "Chromium says {got}");
+}
+
+#[test]
+fn a_whep_viewer_behind_five_percent_loss_recovers_with_nacks() {
+    // The browser is told to send to a lossy relay (the candidate), which forwards to the port.
+    let (ip, relay) = ("127.0.28.7", "127.0.28.8");
+    let s = start_with("rtc-loss", ip, &conf_with(ip, &format!("candidate {relay};")));
+    let _link = LossyLink::start(&format!("{relay}:8000"), &format!("{ip}:8000"), 0.05, Duration::from_millis(20));
+    let _p = Command::new(ffmpeg9())
+        .args(["-nostdin", "-v", "error", "-re", "-stream_loop", "-1", "-i"])
+        .arg(opus_sample())
+        .args(["-c", "copy", "-rtmp_enhanced_codecs", "Opus", "-f", "flv", &s.rtmp("live/far")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map(Proc)
+        .unwrap();
+    s.wait_api("/api/v1/streams/", Duration::from_secs(15), |v| v["streams"][0]["video"]["width"] == 640);
+    let got = chromium_report(&format!("{}?stream=far&frames=150", s.http("whep.html")), "127.0.28.9", "whep-loss");
+    let f = fields(&got);
+    assert!(f.contains_key("frames"), "Chromium says {got}\n{}", s.log_text());
+    assert!(f["frames"].parse::<u64>().unwrap() >= 150, "{got}");
+    assert!(f["nacks"].parse::<u64>().unwrap() > 0, "the loss must be repaired by NACKs: {got}");
 }

@@ -12,9 +12,8 @@ use serde_json::Value;
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 /// ffmpeg 9: `RSRS_FFMPEG9`, else the binary `imageio-ffmpeg` ships.
 fn ffmpeg9() -> &'static str {
@@ -280,90 +279,6 @@ fn a_passphrase_admits_the_right_caller_and_refuses_a_wrong_one() {
     // Playing needs the passphrase too.
     let (st, pk) = probe(&srt_url(ip, 10080, "#!::r=live/enc,m=request", "&passphrase=rsrs-secret-2026"), 3);
     assert_av(&st, &pk, "h264", "encrypted SRT play");
-}
-
-/// A UDP relay that loses `loss` of the datagrams and delays the rest by `delay`, each way:
-/// the lossy contribution link, in user space (no `sch_netem` in this kernel).
-struct LossyLink {
-    stop: Arc<AtomicBool>,
-    pub addr: String,
-}
-
-impl LossyLink {
-    fn start(bind: &str, upstream: &str, loss: f64, delay: Duration) -> LossyLink {
-        let front = UdpSocket::bind(bind).unwrap();
-        let back = UdpSocket::bind(format!("{}:0", bind.split(':').next().unwrap())).unwrap();
-        back.connect(upstream).unwrap();
-        for s in [&front, &back] {
-            s.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
-        }
-        let stop = Arc::new(AtomicBool::new(false));
-        let client: Arc<std::sync::Mutex<Option<std::net::SocketAddr>>> = Default::default();
-        // One delay line per direction: (due, bytes); a sender thread releases them in order.
-        let lane = |out: UdpSocket,
-                    to_client: bool,
-                    client: Arc<std::sync::Mutex<Option<std::net::SocketAddr>>>,
-                    stop: Arc<AtomicBool>| {
-            let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let Ok((due, buf)) = rx.recv_timeout(Duration::from_millis(100)) else { continue };
-                    let now = Instant::now();
-                    if due > now {
-                        std::thread::sleep(due - now); // the link's delay itself
-                    }
-                    if to_client {
-                        if let Some(c) = *client.lock().unwrap() {
-                            let _ = out.send_to(&buf, c);
-                        }
-                    } else {
-                        let _ = out.send(&buf);
-                    }
-                }
-            });
-            tx
-        };
-        let to_server = lane(back.try_clone().unwrap(), false, client.clone(), stop.clone());
-        let to_client = lane(front.try_clone().unwrap(), true, client.clone(), stop.clone());
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut rng = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % 10_000) as f64 / 10_000.0
-        };
-        let mut rng2 = rng;
-        let (st1, st2) = (stop.clone(), stop.clone());
-        let c1 = client.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 2048];
-            while !st1.load(Ordering::Relaxed) {
-                if let Ok((n, from)) = front.recv_from(&mut buf) {
-                    *c1.lock().unwrap() = Some(from);
-                    if rng() >= loss {
-                        let _ = to_server.send((Instant::now() + delay, buf[..n].to_vec()));
-                    }
-                }
-            }
-        });
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 2048];
-            while !st2.load(Ordering::Relaxed) {
-                if let Ok(n) = back.recv(&mut buf) {
-                    if rng2() >= loss {
-                        let _ = to_client.send((Instant::now() + delay, buf[..n].to_vec()));
-                    }
-                }
-            }
-        });
-        LossyLink { stop, addr: bind.to_string() }
-    }
-}
-
-impl Drop for LossyLink {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
 }
 
 #[test]

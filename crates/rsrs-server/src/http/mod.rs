@@ -11,6 +11,7 @@ pub mod client;
 pub mod files;
 pub mod flv;
 pub mod hls_play;
+pub mod whip;
 
 use crate::server::{HttpRole, Server};
 use crate::stats::ClientGuard;
@@ -286,12 +287,12 @@ async fn connection(
             && req.method != "OPTIONS"
         {
             // WHEP and WHIP on the API port and the HTTP port, as SRS.
-            Box::pin(crate::rtc::handle(server, &req, guard, crate::rtc::Way::Play)).await
+            Box::pin(whip::handle(server, &req, guard, crate::rtc::Way::Play)).await
         } else if (role.api || role.files)
             && req.path.trim_end_matches('/') == "/rtc/v1/whip"
             && req.method != "OPTIONS"
         {
-            Box::pin(crate::rtc::handle(server, &req, guard, crate::rtc::Way::Publish)).await
+            Box::pin(whip::handle(server, &req, guard, crate::rtc::Way::Publish)).await
         } else if req.method == "OPTIONS" {
             if crossdomain {
                 Response::new(200, "text/plain", Bytes::new())

@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -601,4 +602,89 @@ pub fn chromium_report_with(page: &str, report_ip: &str, name: &str, flags: &[&s
     });
     assert!(ok, "Chromium reported nothing for {url}");
     got
+}
+
+/// A UDP relay that loses `loss` of the datagrams and delays the rest by `delay`, each way:
+/// a lossy link, in user space (this kernel has no `sch_netem` for `tc netem`). Runs until
+/// dropped.
+pub struct LossyLink {
+    stop: Arc<AtomicBool>,
+    pub addr: String,
+}
+
+impl LossyLink {
+    pub fn start(bind: &str, upstream: &str, loss: f64, delay: Duration) -> LossyLink {
+        let front = std::net::UdpSocket::bind(bind).unwrap();
+        let back = std::net::UdpSocket::bind(format!("{}:0", bind.split(':').next().unwrap())).unwrap();
+        back.connect(upstream).unwrap();
+        for s in [&front, &back] {
+            s.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let client: Arc<std::sync::Mutex<Option<std::net::SocketAddr>>> = Default::default();
+        // One delay line per direction: (due, bytes); a sender thread releases them in order.
+        let lane = |out: std::net::UdpSocket,
+                    to_client: bool,
+                    client: Arc<std::sync::Mutex<Option<std::net::SocketAddr>>>,
+                    stop: Arc<AtomicBool>| {
+            let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok((due, buf)) = rx.recv_timeout(Duration::from_millis(100)) else { continue };
+                    let now = Instant::now();
+                    if due > now {
+                        std::thread::sleep(due - now); // the link's delay itself
+                    }
+                    if to_client {
+                        if let Some(c) = *client.lock().unwrap() {
+                            let _ = out.send_to(&buf, c);
+                        }
+                    } else {
+                        let _ = out.send(&buf);
+                    }
+                }
+            });
+            tx
+        };
+        let to_server = lane(back.try_clone().unwrap(), false, client.clone(), stop.clone());
+        let to_client = lane(front.try_clone().unwrap(), true, client.clone(), stop.clone());
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rng = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % 10_000) as f64 / 10_000.0
+        };
+        let mut rng2 = rng;
+        let (st1, st2) = (stop.clone(), stop.clone());
+        let c1 = client.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while !st1.load(Ordering::Relaxed) {
+                if let Ok((n, from)) = front.recv_from(&mut buf) {
+                    *c1.lock().unwrap() = Some(from);
+                    if rng() >= loss {
+                        let _ = to_server.send((Instant::now() + delay, buf[..n].to_vec()));
+                    }
+                }
+            }
+        });
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while !st2.load(Ordering::Relaxed) {
+                if let Ok(n) = back.recv(&mut buf) {
+                    if rng2() >= loss {
+                        let _ = to_client.send((Instant::now() + delay, buf[..n].to_vec()));
+                    }
+                }
+            }
+        });
+        LossyLink { stop, addr: bind.to_string() }
+    }
+}
+
+impl Drop for LossyLink {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }

@@ -1,0 +1,141 @@
+//! WHEP and WHIP over HTTP (`/rtc/v1/whep/`, `/rtc/v1/whip/`, on the API and HTTP ports as in
+//! SRS): the offer in, admission by the stream manager, the answer out with SRS's 201 and a
+//! `Location` carrying a token to DELETE the session. The sessions themselves are [`crate::rtc`]'s.
+
+use super::{Request, Response};
+use crate::hub::StreamKey;
+use crate::rtc::{self, Way};
+use crate::server::Server;
+use crate::stats::{ClientDetails, ClientGuard, ClientType};
+use crate::streams::{self, PlayDecision, PlayRefused, PublishRefused, StreamRequest};
+use std::sync::Arc;
+use tracing::{debug, warn};
+
+fn query_get<'a>(query: &'a str, key: &str) -> Option<&'a str> {
+    query.split('&').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// `POST /rtc/v1/whep/` or `/rtc/v1/whip/` `?app=&stream=` (an SDP offer), and `DELETE` of the
+/// `Location` it answers.
+pub async fn handle(server: &Arc<Server>, req: &Request, http: &ClientGuard, way: Way) -> Response {
+    let Some(port) = server.rtc.get() else {
+        return Response::text(503, "WebRTC is off: rtc_server is not enabled\n");
+    };
+    if req.method == "DELETE" {
+        let (Some(session), Some(token)) = (query_get(&req.query, "session"), query_get(&req.query, "token")) else {
+            return Response::text(400, "DELETE needs the session and token of the Location\n");
+        };
+        return match server.rtc_sessions.end(session, token) {
+            true => Response::text(200, ""),
+            false => Response::text(404, "no such session\n"),
+        };
+    }
+    if req.method != "POST" {
+        return Response::text(405, &format!("{} takes POST (an SDP offer) and DELETE\n", way.name()));
+    }
+    let cfg = server.config();
+    let (Some(app), Some(stream)) = (query_get(&req.query, "app"), query_get(&req.query, "stream")) else {
+        return Response::text(400, &format!("{} needs ?app=&stream=\n", way.name()));
+    };
+    let host = query_get(&req.query, "vhost").map(str::to_string).unwrap_or_else(|| req.host());
+    let Some(vhost) = cfg.vhost(&host) else {
+        return Response::text(404, "no such vhost\n");
+    };
+    if !vhost.enabled || !vhost.rtc.enabled {
+        return Response::text(403, &format!("vhost {} does not serve WebRTC (`rtc {{ enabled on; }}`)\n", vhost.name));
+    }
+    let Ok(offer) = std::str::from_utf8(&req.body)
+        .map_err(|_| ())
+        .and_then(|s| str0m::change::SdpOffer::from_sdp_string(s).map_err(|_| ()))
+    else {
+        return Response::text(400, "the body is not an SDP offer\n");
+    };
+    // The session is a client of its own: it outlives this HTTP request.
+    let guard = server.clients.register(http.client.ip);
+    let key = StreamKey { vhost: vhost.name.clone(), app: app.to_string(), stream: stream.to_string() };
+    let tc_url = format!("webrtc://{host}/{app}");
+    let page_url = req.header("referer").unwrap_or("").to_string();
+    let sreq = StreamRequest {
+        vhost,
+        key: key.clone(),
+        param: req.query.clone(),
+        client_host: &host,
+        client_id: &guard.client.id,
+        tc_url: &tc_url,
+        peer_ip: http.client.ip,
+        reported_ip: req.client_ip(http.client.ip),
+        page_url: &page_url,
+        connection_hooks: false,
+    };
+    // Admission first: nothing of WebRTC is set up for a client the stream manager refuses.
+    enum Granted {
+        Play(crate::hub::Consumer, Vec<Arc<crate::media::MediaPacket>>, streams::Admitted),
+        Publish(streams::Published),
+    }
+    let granted = match way {
+        Way::Play => match Box::pin(streams::play(server, &sreq)).await {
+            Ok(PlayDecision::Here(c, i, a)) => Granted::Play(c, i, a),
+            Ok(PlayDecision::Redirect(found)) => {
+                return Response::text(503, &format!("the stream is on origin {}; play it there\n", found.ip))
+            }
+            Err(e @ PlayRefused::Access(_)) => {
+                warn!(stream = %key.url(), peer = %http.client.ip, "WHEP play refused: {e}");
+                return Response::text(403, &format!("{e}\n"));
+            }
+            Err(e) => return Response::text(400, &format!("{e}\n")),
+        },
+        Way::Publish => match Box::pin(streams::publish(server, &sreq)).await {
+            Ok(p) => Granted::Publish(p),
+            Err(e @ PublishRefused::Access(_)) => {
+                warn!(stream = %key.url(), peer = %http.client.ip, "WHIP publish refused: {e}");
+                return Response::text(403, &format!("{e}\n"));
+            }
+            Err(e @ PublishRefused::Busy(_)) => return Response::text(409, &format!("{e}\n")),
+            Err(e) => return Response::text(400, &format!("{e}\n")),
+        },
+    };
+    let (peer_rtc, answer, ufrag) = match rtc::answer(&port, offer) {
+        Ok(x) => x,
+        Err(why) => {
+            if let Granted::Publish(p) = &granted {
+                streams::unpublish(server, &p.source, &guard.client.id);
+            }
+            return Response::text(400, &format!("{why}\n"));
+        }
+    };
+    let token: String = {
+        use rand::Rng;
+        let mut rng = rand::thread_rng();
+        (0..16).map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.gen_range(0..36)])).collect()
+    };
+    let stream_id = match &granted {
+        Granted::Play(c, _, _) => c.source().id.clone(),
+        Granted::Publish(p) => p.source.id.clone(),
+    };
+    guard.client.set_details(ClientDetails {
+        vhost: key.vhost.clone(),
+        app: key.app.clone(),
+        stream: key.stream.clone(),
+        stream_url: key.url(),
+        stream_id,
+        tc_url,
+        page_url,
+        swf_url: String::new(),
+        kind: if way == Way::Play { ClientType::RtcPlay } else { ClientType::RtcPublish },
+    });
+    server.rtc_sessions.add(&ufrag, &token, guard.client.kill.clone());
+    match granted {
+        Granted::Play(consumer, initial, admitted) => {
+            rtc::start_play(server, &port, peer_rtc, &ufrag, key.clone(), consumer, initial, admitted, guard)
+        }
+        Granted::Publish(published) => {
+            rtc::start_publish(server, &port, peer_rtc, &ufrag, key.clone(), published, guard)
+        }
+    }
+    debug!(stream = %key.url(), "{} session {ufrag} answered", way.name());
+    let path = if way == Way::Play { "whep" } else { "whip" };
+    let location = format!("/rtc/v1/{path}/?action=delete&token={token}&app={app}&stream={stream}&session={ufrag}");
+    let mut resp = Response::new(201, "application/sdp", answer.into_bytes());
+    resp.headers.push(("Location", location));
+    resp
+}
