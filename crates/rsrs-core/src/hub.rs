@@ -51,6 +51,20 @@ pub enum IngestError {
     Unwritable(UnwritableTag),
 }
 
+impl From<rsrs_codec::ts_ingest::EsPacket> for Elementary {
+    fn from(p: rsrs_codec::ts_ingest::EsPacket) -> Elementary {
+        Elementary {
+            track: p.track,
+            codec: p.codec,
+            content: p.content,
+            dts: p.dts_ms,
+            cts: p.cts_ms,
+            keyframe: p.keyframe,
+            data: Bytes::from(p.data),
+        }
+    }
+}
+
 /// A packet as a protocol without FLV framing hands it in: codec data and its timing.
 #[derive(Debug, Clone)]
 pub struct Elementary {

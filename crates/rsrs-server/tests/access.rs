@@ -346,9 +346,7 @@ fn security_rules_match_ipv4_and_ipv6_clients() {
 }
 
 fn mint(args: &[&str]) -> String {
-    let out = Command::new(BIN).arg("token").args(args).env("RSRS_TOKEN_SECRET", SECRET).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    mint_token(SECRET, args)
 }
 
 const SECRET: &str = "a-test-secret-of-enough-length";

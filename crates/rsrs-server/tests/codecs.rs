@@ -13,28 +13,6 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// ffmpeg 9: `RSRS_FFMPEG9`, else the binary `imageio-ffmpeg` ships.
-fn ffmpeg9() -> &'static str {
-    static PATH: OnceLock<String> = OnceLock::new();
-    PATH.get_or_init(|| {
-        if let Ok(p) = std::env::var("RSRS_FFMPEG9") {
-            return p;
-        }
-        let out = Command::new("python3")
-            .args(["-c", "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())"])
-            .output()
-            .expect("python3");
-        let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        assert!(
-            out.status.success() && Path::new(&p).exists(),
-            "ffmpeg 9 is needed for the Enhanced RTMP tests: `pip install imageio-ffmpeg` (.ci/run does), \
-             or set RSRS_FFMPEG9: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        p
-    })
-}
-
 /// A 6 s 640x360 test pattern with a tone, encoded once per run as FLV (Enhanced RTMP).
 fn sample_of(name: &str, video: &[&str], audio: &[&str]) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("sample-{name}.flv"));

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -122,23 +122,6 @@ fn fields(report: &str) -> std::collections::HashMap<String, String> {
         .collect()
 }
 
-/// ffmpeg 9 (Enhanced RTMP with Opus): `RSRS_FFMPEG9`, else the binary `imageio-ffmpeg` ships.
-fn ffmpeg9() -> &'static str {
-    static PATH: OnceLock<String> = OnceLock::new();
-    PATH.get_or_init(|| {
-        if let Ok(p) = std::env::var("RSRS_FFMPEG9") {
-            return p;
-        }
-        let out = Command::new("python3")
-            .args(["-c", "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())"])
-            .output()
-            .expect("python3");
-        let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        assert!(Path::new(&p).exists(), "ffmpeg 9 is needed: `pip install imageio-ffmpeg` (.ci/run does)");
-        p
-    })
-}
-
 /// 6 s of 640x360 H.264 without B-frames and Opus, as FLV (Enhanced RTMP), made once per run.
 fn opus_sample() -> PathBuf {
     static P: OnceLock<PathBuf> = OnceLock::new();
@@ -162,20 +145,25 @@ fn opus_sample() -> PathBuf {
     .clone()
 }
 
+/// ffmpeg 9 publishing the H.264 + Opus sample over Enhanced RTMP, looping, in real time.
+fn publish_opus(url: &str) -> Proc {
+    Command::new(ffmpeg9())
+        .args(["-nostdin", "-v", "error", "-re", "-stream_loop", "-1", "-i"])
+        .arg(opus_sample())
+        .args(["-c", "copy", "-rtmp_enhanced_codecs", "Opus", "-f", "flv", url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map(Proc)
+        .unwrap()
+}
+
 #[test]
 fn whep_plays_an_rtmp_stream_in_chromium_and_delete_ends_the_session() {
     let ip = "127.0.28.1";
     let s = start("rtc-whep", ip);
     // H.264 without B-frames plus Opus, over Enhanced RTMP: both tracks reach the browser.
-    let _p = Command::new(ffmpeg9())
-        .args(["-nostdin", "-v", "error", "-re", "-stream_loop", "-1", "-i"])
-        .arg(opus_sample())
-        .args(["-c", "copy", "-rtmp_enhanced_codecs", "Opus", "-f", "flv", &s.rtmp("live/cam")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map(Proc)
-        .unwrap();
+    let _p = publish_opus(&s.rtmp("live/cam"));
     s.wait_api("/api/v1/streams/", Duration::from_secs(15), |v| v["streams"][0]["video"]["width"] == 640);
     let got = chromium_report(&format!("{}?stream=cam&audio=4800", s.http("whep.html")), "127.0.28.2", "whep");
     let f = fields(&got);
@@ -272,15 +260,7 @@ fn a_whep_viewer_behind_five_percent_loss_recovers_with_nacks() {
     let (ip, relay) = ("127.0.28.7", "127.0.28.8");
     let s = start_with("rtc-loss", ip, &conf_with(ip, &format!("candidate {relay};")));
     let _link = LossyLink::start(&format!("{relay}:8000"), &format!("{ip}:8000"), 0.05, Duration::from_millis(20));
-    let _p = Command::new(ffmpeg9())
-        .args(["-nostdin", "-v", "error", "-re", "-stream_loop", "-1", "-i"])
-        .arg(opus_sample())
-        .args(["-c", "copy", "-rtmp_enhanced_codecs", "Opus", "-f", "flv", &s.rtmp("live/far")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map(Proc)
-        .unwrap();
+    let _p = publish_opus(&s.rtmp("live/far"));
     s.wait_api("/api/v1/streams/", Duration::from_secs(15), |v| v["streams"][0]["video"]["width"] == 640);
     let got = chromium_report(&format!("{}?stream=far&frames=150", s.http("whep.html")), "127.0.28.9", "whep-loss");
     let f = fields(&got);

@@ -15,27 +15,6 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// ffmpeg 9: `RSRS_FFMPEG9`, else the binary `imageio-ffmpeg` ships.
-fn ffmpeg9() -> &'static str {
-    static PATH: OnceLock<String> = OnceLock::new();
-    PATH.get_or_init(|| {
-        if let Ok(p) = std::env::var("RSRS_FFMPEG9") {
-            return p;
-        }
-        let out = Command::new("python3")
-            .args(["-c", "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())"])
-            .output()
-            .expect("python3");
-        let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        assert!(
-            out.status.success() && Path::new(&p).exists(),
-            "ffmpeg 9 (with libsrt) is needed for the SRT tests: `pip install imageio-ffmpeg` (.ci/run does), \
-             or set RSRS_FFMPEG9"
-        );
-        p
-    })
-}
-
 /// A 6 s 640x360 test pattern with a tone as MPEG-TS, made once per run.
 fn ts_sample(name: &str, video: &[&str]) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("srt-sample-{name}.ts"));
@@ -103,6 +82,19 @@ fn publish_srt(file: &Path, url: &str) -> Proc {
         .spawn()
         .unwrap();
     Proc(child)
+}
+
+/// ffmpeg 9 sending 2 s of the H.264 sample to `url` (a publish expected to be refused); whether
+/// ffmpeg succeeded.
+fn try_publish(url: &str) -> bool {
+    Command::new("timeout")
+        .args(["10", ffmpeg9(), "-nostdin", "-v", "error", "-re", "-i"])
+        .arg(h264_ts())
+        .args(["-c", "copy", "-t", "2", "-f", "mpegts", url])
+        .output()
+        .unwrap()
+        .status
+        .success()
 }
 
 /// The stream's codecs, size, a keyframe start, both tracks, and audio and video starting
@@ -252,22 +244,11 @@ fn srt_live_transmit_publishes_hevc_which_plays_over_srt_hls_and_enhanced_rtmp()
 fn a_passphrase_admits_the_right_caller_and_refuses_a_wrong_one() {
     let ip = "127.0.25.3";
     let s = start("srt-pass", ip, "passphrase rsrs-secret-2026; pbkeylen 16;");
-    let wrong = Command::new("timeout")
-        .args(["15", ffmpeg9(), "-nostdin", "-v", "error", "-re", "-i"])
-        .arg(h264_ts())
-        .args(["-c", "copy", "-t", "3", "-f", "mpegts"])
-        .arg(srt_url(ip, 10080, "#!::r=live/enc,m=publish", "&passphrase=not-the-secret-1&pbkeylen=16"))
-        .output()
-        .unwrap();
-    assert!(!wrong.status.success(), "a wrong passphrase must be refused");
-    let none = Command::new("timeout")
-        .args(["15", ffmpeg9(), "-nostdin", "-v", "error", "-re", "-i"])
-        .arg(h264_ts())
-        .args(["-c", "copy", "-t", "3", "-f", "mpegts"])
-        .arg(srt_url(ip, 10080, "#!::r=live/enc,m=publish", ""))
-        .output()
-        .unwrap();
-    assert!(!none.status.success(), "no passphrase must be refused");
+    assert!(
+        !try_publish(&srt_url(ip, 10080, "#!::r=live/enc,m=publish", "&passphrase=not-the-secret-1&pbkeylen=16")),
+        "a wrong passphrase must be refused"
+    );
+    assert!(!try_publish(&srt_url(ip, 10080, "#!::r=live/enc,m=publish", "")), "no passphrase must be refused");
     assert_eq!(s.api("/api/v1/streams/")["streams"].as_array().map_or(0, |a| a.len()), 0, "nothing was published");
 
     let _p = publish_srt(
@@ -373,13 +354,7 @@ fn stream_ids_that_name_no_stream_or_a_vhost_without_srt_are_refused() {
         ("#!::r=live/x,m=push", "publish and request"),
         ("#!::h=closed.example,r=live/x,m=publish", "does not take SRT"),
     ] {
-        let _ = Command::new("timeout")
-            .args(["10", ffmpeg9(), "-nostdin", "-v", "error", "-re", "-i"])
-            .arg(h264_ts())
-            .args(["-c", "copy", "-t", "2", "-f", "mpegts"])
-            .arg(srt_url(ip, 10080, id, ""))
-            .output()
-            .unwrap();
+        try_publish(&srt_url(ip, 10080, id, ""));
         assert!(s.wait_log(why, Duration::from_secs(10)), "{id}: no `{why}` in\n{}", s.log_text());
     }
     assert_eq!(s.api("/api/v1/streams/")["streams"].as_array().map_or(0, |a| a.len()), 0);
@@ -408,11 +383,8 @@ fn an_edge_pulls_an_srt_published_stream_and_forwards_an_srt_publish_to_its_orig
     assert_av(&st, &pk, "h264", "RTMP on the origin of an SRT publish on the edge");
 }
 
-/// What the `rsrs token` command mints for `args`.
 fn mint(args: &[&str]) -> String {
-    let out = Command::new(BIN).arg("token").args(args).env("RSRS_TOKEN_SECRET", TOKEN_SECRET).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    mint_token(TOKEN_SECRET, args)
 }
 
 const TOKEN_SECRET: &str = "an-srt-test-secret-long-enough";
@@ -429,13 +401,7 @@ fn srt_callers_pass_the_same_admission_as_rtmp_tokens_security_and_hooks() {
     );
     let s = Rsrs::start("srt-token", ip, &text);
     assert!(s.wait_log("SRT listening on", Duration::from_secs(10)));
-    let _ = Command::new("timeout")
-        .args(["10", ffmpeg9(), "-nostdin", "-v", "error", "-re", "-i"])
-        .arg(h264_ts())
-        .args(["-c", "copy", "-t", "2", "-f", "mpegts"])
-        .arg(srt_url(ip, 10080, "#!::r=live/t,m=publish", ""))
-        .output()
-        .unwrap();
+    try_publish(&srt_url(ip, 10080, "#!::r=live/t,m=publish", ""));
     assert!(s.wait_log("publish refused", Duration::from_secs(10)), "{}", s.log_text());
     assert_eq!(s.api("/api/v1/streams/")["streams"].as_array().map_or(0, |a| a.len()), 0);
     let token = mint(&["--stream", "live/t", "--action", "publish", "--expires", "1h"]);
@@ -453,13 +419,7 @@ fn srt_callers_pass_the_same_admission_as_rtmp_tokens_security_and_hooks() {
     );
     let s = Rsrs::start("srt-hooks", ip, &text);
     assert!(s.wait_log("SRT listening on", Duration::from_secs(10)));
-    let _ = Command::new("timeout")
-        .args(["10", ffmpeg9(), "-nostdin", "-v", "error", "-re", "-i"])
-        .arg(h264_ts())
-        .args(["-c", "copy", "-t", "2", "-f", "mpegts"])
-        .arg(srt_url(ip, 10080, "#!::r=live/h,m=publish", ""))
-        .output()
-        .unwrap();
+    try_publish(&srt_url(ip, 10080, "#!::r=live/h,m=publish", ""));
     assert!(s.wait_log("publish refused", Duration::from_secs(10)), "{}", s.log_text());
     let play = Command::new("timeout")
         .args(["10", "ffprobe", "-v", "error", "-show_streams"])

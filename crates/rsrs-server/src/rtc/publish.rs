@@ -138,17 +138,7 @@ impl In {
         match d.params.spec().codec {
             RtcCodec::H264 => {
                 self.video.push(&d.data, false, ms, ms, &mut self.out);
-                for p in self.out.drain(..) {
-                    self.ready.push(Elementary {
-                        track: p.track,
-                        codec: p.codec,
-                        content: p.content,
-                        dts: p.dts_ms,
-                        cts: p.cts_ms,
-                        keyframe: p.keyframe,
-                        data: Bytes::from(p.data),
-                    });
-                }
+                self.ready.extend(self.out.drain(..).map(Elementary::from));
             }
             RtcCodec::Opus => {
                 if !self.opus_config_sent {

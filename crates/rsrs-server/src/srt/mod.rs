@@ -10,7 +10,6 @@ use crate::hub::{Elementary, StreamKey};
 use crate::server::Server;
 use crate::stats::{ClientDetails, ClientGuard, ClientType};
 use crate::streams::{self, PlayDecision, StreamRequest};
-use bytes::Bytes;
 use rsrs_codec::srt_streamid::{self as streamid, SrtMode, StreamId};
 use rsrs_codec::ts_ingest::TsIngest;
 use rsrs_config::{SrtServer, DEFAULT_VHOST};
@@ -203,15 +202,7 @@ async fn ingest(
             timeout = req.vhost.publish.normal_timeout;
         }
         for p in out.drain(..) {
-            source.push_elementary(Elementary {
-                track: p.track,
-                codec: p.codec,
-                content: p.content,
-                dts: p.dts_ms,
-                cts: p.cts_ms,
-                keyframe: p.keyframe,
-                data: Bytes::from(p.data),
-            })?;
+            source.push_elementary(Elementary::from(p))?;
         }
         let e = ts.ts_errors();
         let errors = e.continuity + e.resyncs + e.dropped_pes + e.transport;

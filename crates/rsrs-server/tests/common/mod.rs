@@ -688,3 +688,32 @@ impl Drop for LossyLink {
         self.stop.store(true, Ordering::Relaxed);
     }
 }
+
+/// ffmpeg 9: `RSRS_FFMPEG9`, else the binary `imageio-ffmpeg` ships.
+pub fn ffmpeg9() -> &'static str {
+    static PATH: OnceLock<String> = OnceLock::new();
+    PATH.get_or_init(|| {
+        if let Ok(p) = std::env::var("RSRS_FFMPEG9") {
+            return p;
+        }
+        let out = Command::new("python3")
+            .args(["-c", "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())"])
+            .output()
+            .expect("python3");
+        let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(
+            out.status.success() && Path::new(&p).exists(),
+            "ffmpeg 9 is needed for the Enhanced RTMP, SRT and WebRTC tests: `pip install imageio-ffmpeg` \
+             (.ci/run does), or set RSRS_FFMPEG9: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        p
+    })
+}
+
+/// What `rsrs token` mints for `args`, signed with `secret`.
+pub fn mint_token(secret: &str, args: &[&str]) -> String {
+    let out = Command::new(BIN).arg("token").args(args).env("RSRS_TOKEN_SECRET", secret).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
