@@ -21,6 +21,9 @@ pub enum StreamType {
     Aac,
     /// MPEG-1/2 audio layer 3 (or 1, 2).
     Mp3,
+    /// Opus (ETSI TS 102 366 Annex, as ffmpeg writes it): private data with the "Opus"
+    /// registration descriptor; the channel count from its extension descriptor.
+    Opus(u8),
     /// Anything else: reassembled, left to the caller.
     Other(u8),
 }
@@ -251,10 +254,32 @@ impl TsDemuxer {
             let t = StreamType::from_byte(es[0]);
             let pid = u16::from_be_bytes([es[1] & 0x1f, es[2]]);
             let len = (u16::from_be_bytes([es[3], es[4]]) & 0x0fff) as usize;
+            let t = match t {
+                StreamType::Other(0x06) => opus_in(es.get(5..5 + len).unwrap_or(&[])).unwrap_or(t),
+                t => t,
+            };
             self.streams.entry(pid).or_default().stream_type = Some(t);
             es = es.get(5 + len..).unwrap_or(&[]);
         }
     }
+}
+
+/// Opus, if an ES's descriptors carry the "Opus" registration: its channel count (the DVB
+/// extension descriptor's channel_config_code; 2 without one).
+fn opus_in(mut descriptors: &[u8]) -> Option<StreamType> {
+    let mut opus = false;
+    let mut channels = 2;
+    while descriptors.len() >= 2 {
+        let (tag, len) = (descriptors[0], descriptors[1] as usize);
+        let body = descriptors.get(2..2 + len)?;
+        match (tag, body) {
+            (0x05, b"Opus") => opus = true,
+            (0x7f, [0x80, code, ..]) if (1..=8).contains(code) => channels = *code,
+            _ => {}
+        }
+        descriptors = &descriptors[2 + len..];
+    }
+    opus.then_some(StreamType::Opus(channels))
 }
 
 /// A PSI section's body (after its 3-byte header, before its CRC) when it is `table_id` and

@@ -188,6 +188,8 @@ pub struct TsIngest {
     clock: Timeline,
     video: InBandVideo,
     asc: Option<[u8; 2]>,
+    /// The OpusHead last sent as the audio configuration.
+    opus_head: Option<[u8; 19]>,
     /// Packets waiting for the other track to catch up, in decode order.
     queue: std::collections::VecDeque<EsPacket>,
     /// The latest decode time seen on video and on audio.
@@ -249,7 +251,7 @@ impl TsIngest {
         let has = |f: fn(StreamType) -> bool| announced.iter().any(|(_, t)| f(*t));
         let want = [
             has(|t| matches!(t, StreamType::H264 | StreamType::Hevc)),
-            has(|t| matches!(t, StreamType::Aac | StreamType::Mp3)),
+            has(|t| matches!(t, StreamType::Aac | StreamType::Mp3 | StreamType::Opus(_))),
         ];
         let horizon = (0..2)
             .filter(|&i| want[i] || self.latest[i].is_some())
@@ -281,6 +283,7 @@ impl TsIngest {
         match p.stream_type {
             StreamType::H264 | StreamType::Hevc => self.on_video(&p, dts, pts, out),
             StreamType::Aac => self.on_aac(&p.data, pts, out),
+            StreamType::Opus(channels) => self.on_opus(&p.data, channels, pts, out),
             StreamType::Mp3 => out.push(EsPacket {
                 track: Track::Audio,
                 codec: Codec::Mp3,
@@ -300,6 +303,43 @@ impl TsIngest {
             VideoOutcome::Unusable => self.drops.unusable += 1,
             VideoOutcome::BeforeConfig => self.drops.before_config += 1,
             VideoOutcome::Sent | VideoOutcome::NoFrame => {}
+        }
+    }
+
+    /// Opus access units, each behind its control header (0x7FE followed by flags, the size
+    /// as a run of 255s, and optional trims): one packet each, timed by the samples before it.
+    fn on_opus(&mut self, mut data: &[u8], channels: u8, pts: u64, out: &mut Vec<EsPacket>) {
+        let head = opus_head(channels);
+        if self.opus_head != Some(head) {
+            self.opus_head = Some(head);
+            out.push(EsPacket {
+                track: Track::Audio,
+                codec: Codec::Opus,
+                content: Content::Config,
+                dts_ms: ms(pts),
+                cts_ms: 0,
+                keyframe: false,
+                data: head.to_vec(),
+            });
+        }
+        let mut samples = 0u64;
+        while data.len() >= 2 {
+            let Some((payload, rest)) = opus_access_unit(data) else {
+                self.drops.unusable += 1;
+                return;
+            };
+            let at = pts + samples * 90_000 / 48_000;
+            samples += opus_samples(payload) as u64;
+            out.push(EsPacket {
+                track: Track::Audio,
+                codec: Codec::Opus,
+                content: Content::Frame,
+                dts_ms: ms(at),
+                cts_ms: 0,
+                keyframe: false,
+                data: payload.to_vec(),
+            });
+            data = rest;
         }
     }
 
@@ -342,6 +382,60 @@ impl TsIngest {
             });
         }
     }
+}
+
+/// OpusHead (RFC 7845) for `channels` at 48 kHz, 312 samples of pre-skip, mapping family 0 (1 or
+/// 2 channels; more are described as 2, which the header of family 0 cannot say otherwise).
+pub fn opus_head(channels: u8) -> [u8; 19] {
+    let mut h = *b"OpusHead\x01\x02\x38\x01\x80\xbb\x00\x00\x00\x00\x00";
+    h[9] = channels.clamp(1, 2);
+    h
+}
+
+/// One Opus access unit behind its TS control header: (payload, what follows).
+fn opus_access_unit(data: &[u8]) -> Option<(&[u8], &[u8])> {
+    if data[0] != 0x7f || data[1] & 0xe0 != 0xe0 {
+        return None;
+    }
+    let flags = data[1];
+    let mut i = 2;
+    let mut size = 0usize;
+    loop {
+        let b = *data.get(i)?;
+        i += 1;
+        size += b as usize;
+        if b != 0xff {
+            break;
+        }
+    }
+    if flags & 0x10 != 0 {
+        i += 2; // start trim
+    }
+    if flags & 0x08 != 0 {
+        i += 2; // end trim
+    }
+    if flags & 0x04 != 0 {
+        i += 1 + *data.get(i)? as usize; // control extension
+    }
+    let payload = data.get(i..i + size)?;
+    Some((payload, &data[i + size..]))
+}
+
+/// Samples (at 48 kHz) in an Opus packet, from its TOC byte (RFC 6716 3.1).
+fn opus_samples(packet: &[u8]) -> u32 {
+    let Some(&toc) = packet.first() else { return 0 };
+    let config = toc >> 3;
+    let frame = match config {
+        0..=11 => [480, 960, 1920, 2880][(config % 4) as usize],
+        12..=15 => [480, 960][(config % 2) as usize],
+        _ => [120, 240, 480, 960][(config % 4) as usize],
+    };
+    let frames = match toc & 3 {
+        0 => 1,
+        1 | 2 => 2,
+        _ => packet.get(1).map_or(0, |b| (b & 0x3f) as u32),
+    };
+    frame * frames
 }
 
 /// 90 kHz to milliseconds, on a u32 line that wraps after 49 days as RTMP's does.
@@ -428,6 +522,30 @@ mod tests {
         assert_eq!((rebuilt.profile_idc, rebuilt.level_idc), (c.profile_idc, c.level_idc));
         assert_eq!((out[1].codec, out[1].keyframe, out[1].dts_ms), (Codec::H265, true, 40));
         assert_eq!(out[1].data, idr);
+    }
+
+    #[test]
+    fn opus_control_headers_and_durations() {
+        // Two 20 ms CELT packets (config 31: 960 samples), the second with a 300-byte size run.
+        let first = [0xf8u8, 1, 2, 3];
+        let second: Vec<u8> = std::iter::once(0xf8).chain(std::iter::repeat_n(7, 299)).collect();
+        let mut pes = vec![0x7f, 0xe0, 4];
+        pes.extend_from_slice(&first);
+        pes.extend_from_slice(&[0x7f, 0xe0, 0xff, 45]);
+        pes.extend_from_slice(&second);
+        let mut ingest = TsIngest::new();
+        let mut out = Vec::new();
+        ingest.on_opus(&pes, 2, 90_000, &mut out);
+        assert_eq!(out.len(), 3);
+        assert_eq!((out[0].content, out[0].data.as_slice()), (Content::Config, &opus_head(2)[..]));
+        assert_eq!((out[1].dts_ms, out[1].data.as_slice()), (1000, &first[..]));
+        assert_eq!((out[2].dts_ms, out[2].data.len()), (1020, 300));
+        // Config 0 (SILK, 10 ms), code 3: the frame count (5) is in the second byte.
+        assert_eq!(opus_samples(&[0x03, 0x05]), 5 * 480);
+        // A broken header: counted, nothing after it taken.
+        let mut out = Vec::new();
+        ingest.on_opus(&[0x12, 0x34, 0x56], 2, 0, &mut out);
+        assert!(out.is_empty() && ingest.drops.unusable == 1);
     }
 
     #[test]

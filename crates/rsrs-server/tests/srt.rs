@@ -430,3 +430,39 @@ fn srt_callers_pass_the_same_admission_as_rtmp_tokens_security_and_hooks() {
     assert!(s.wait_log("play refused", Duration::from_secs(10)), "{}", s.log_text());
     assert_eq!(s.api("/api/v1/streams/")["streams"].as_array().map_or(0, |a| a.len()), 0);
 }
+
+#[test]
+fn opus_in_ts_over_srt_reaches_enhanced_rtmp_players() {
+    let ip = "127.0.25.11";
+    let s = start("srt-opus", ip, "");
+    // ffmpeg writes Opus into TS with its registration descriptor and control headers.
+    let sample = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("srt-sample-opus.ts");
+    if !sample.exists() {
+        let tmp = sample.with_extension(format!("{}.ts", std::process::id()));
+        let st = Command::new(ffmpeg9())
+            .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=25"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "6", "-pix_fmt", "yuv420p"])
+            .args(["-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-c:a", "libopus", "-f", "mpegts"])
+            .arg(&tmp)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        std::fs::rename(&tmp, &sample).unwrap();
+    }
+    let _p = publish_srt(&sample, &srt_url(ip, 10080, "#!::r=live/opus,m=publish", ""));
+    let streams =
+        s.wait_api("/api/v1/streams/", Duration::from_secs(15), |v| v["streams"][0]["audio"]["codec"] == "Opus");
+    assert_eq!(streams["streams"][0]["audio"]["sample_rate"], 48000, "{streams}");
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("srt-opus-rtmp.mkv");
+    let st = Command::new("timeout")
+        .args(["30", ffmpeg9(), "-nostdin", "-v", "error", "-y", "-i", &s.rtmp("live/opus"), "-t", "3", "-c", "copy"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (st, pk) = probe_file(&out);
+    let a = st.iter().find(|x| x["codec_type"] == "audio").expect("audio");
+    assert_eq!(a["codec_name"], "opus", "{a}");
+    assert!(pk.iter().filter(|p| p.codec_type == "audio").count() > 50, "Opus packets");
+    assert!(pk.iter().find(|p| p.codec_type == "video").is_some_and(|p| p.keyframe));
+}

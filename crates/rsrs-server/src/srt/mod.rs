@@ -10,7 +10,7 @@ use crate::hub::{Elementary, StreamKey};
 use crate::server::Server;
 use crate::stats::{ClientDetails, ClientGuard, ClientType};
 use crate::streams::{self, PlayDecision, StreamRequest};
-use rsrs_codec::srt_streamid::{self as streamid, SrtMode, StreamId};
+use rsrs_codec::srt_streamid::{self as streamid, SrtMode};
 use rsrs_codec::ts_ingest::TsIngest;
 use rsrs_config::{SrtServer, DEFAULT_VHOST};
 use rsrs_srt::{SrtListener, SrtOptions, SrtSocket};
@@ -141,8 +141,8 @@ async fn session(server: &Arc<Server>, sock: &Arc<SrtSocket>, guard: &ClientGuar
         connection_hooks: true,
     };
     match id.mode {
-        SrtMode::Publish => publish(server, sock, guard, &req, &id).await,
-        SrtMode::Play => play::play(server, sock, guard, &req, &id).await,
+        SrtMode::Publish => publish(server, sock, guard, &req).await,
+        SrtMode::Play => play::play(server, sock, guard, &req).await,
     }
 }
 
@@ -165,7 +165,6 @@ async fn publish(
     sock: &SrtSocket,
     guard: &ClientGuard,
     req: &StreamRequest<'_>,
-    _id: &StreamId,
 ) -> Result<(), SessionError> {
     let streams::Published { source, admitted: _admitted } = Box::pin(streams::publish(server, req)).await?;
     guard.client.set_details(details(req, &source.id, ClientType::SrtPublish));
@@ -218,7 +217,8 @@ async fn ingest(
     }
 }
 
-/// Not published here: for play, the decision keeps SRS's shape (a redirect has no SRT form).
+/// The consumer of a play decided here; a stream on another origin of the cluster is refused
+/// with where it is (SRT has no redirect).
 fn elsewhere(
     d: PlayDecision,
 ) -> Result<(crate::hub::Consumer, Vec<Arc<crate::media::MediaPacket>>, streams::Admitted), SessionError> {

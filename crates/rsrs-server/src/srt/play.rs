@@ -9,7 +9,6 @@ use crate::server::Server;
 use crate::stats::{ClientGuard, ClientType};
 use crate::streams::{self, StreamRequest};
 use bytes::BytesMut;
-use rsrs_codec::srt_streamid::StreamId;
 use rsrs_codec::ts::{AudioCodec, TsMuxer, VideoCodec, PACKET};
 use rsrs_core::player::{self, AfterUnpublish, ClientSays, PlayEnd, PlayerWire};
 use rsrs_srt::{SrtSocket, LIVE_PAYLOAD};
@@ -21,7 +20,6 @@ pub(super) async fn play(
     sock: &Arc<SrtSocket>,
     guard: &ClientGuard,
     req: &StreamRequest<'_>,
-    _id: &StreamId,
 ) -> Result<(), SessionError> {
     let (mut consumer, initial, _admitted) = elsewhere(Box::pin(streams::play(server, req)).await?)?;
     let source = consumer.source().clone();
