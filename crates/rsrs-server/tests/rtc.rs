@@ -25,11 +25,22 @@ const report = (s) => { if (!sent) { sent = true; fetch(p.get('report') + '?' + 
     pc.ontrack = (e) => { document.getElementById('v').srcObject = e.streams[0] || new MediaStream([e.track]); };
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
-    const r = await fetch('/rtc/v1/whep/?app=live&stream=' + p.get('stream'),
-      {method: 'POST', body: offer.sdp, headers: {'Content-Type': 'application/sdp'}});
-    if (r.status != 201) { report('status=' + r.status + '&body=' + encodeURIComponent(await r.text())); return; }
-    const where = r.headers.get('Location');
-    await pc.setRemoteDescription({type: 'answer', sdp: await r.text()});
+    let answer, where;
+    if (p.get('json')) {
+      // SRS's older signalling, as SRS's own players use it.
+      const r = await fetch('/rtc/v1/play/', {method: 'POST', body: JSON.stringify({api: location.origin + '/rtc/v1/play/',
+        streamurl: 'webrtc://' + location.hostname + '/live/' + p.get('stream'), sdp: offer.sdp})});
+      const j = await r.json();
+      if (j.code != 0) { report('status=' + j.code + '&body=' + encodeURIComponent(j.msg)); return; }
+      answer = j.sdp; where = 'session=' + j.sessionid;
+    } else {
+      const r = await fetch('/rtc/v1/whep/?app=live&stream=' + p.get('stream'),
+        {method: 'POST', body: offer.sdp, headers: {'Content-Type': 'application/sdp'}});
+      if (r.status != 201) { report('status=' + r.status + '&body=' + encodeURIComponent(await r.text())); return; }
+      where = r.headers.get('Location');
+      answer = await r.text();
+    }
+    await pc.setRemoteDescription({type: 'answer', sdp: answer});
     const t0 = performance.now();
     const want = Number(p.get('audio') || 0);
     setInterval(async () => {
@@ -267,4 +278,50 @@ fn a_whep_viewer_behind_five_percent_loss_recovers_with_nacks() {
     assert!(f.contains_key("frames"), "Chromium says {got}\n{}", s.log_text());
     assert!(f["frames"].parse::<u64>().unwrap() >= 150, "{got}");
     assert!(f["nacks"].parse::<u64>().unwrap() > 0, "the loss must be repaired by NACKs: {got}");
+}
+
+#[test]
+fn srs_json_signalling_plays_as_srs_players_use_it() {
+    // The API and the pages on one port, as SRS's players find /rtc/v1/play/ beside them.
+    let ip = "127.0.28.10";
+    let text = conf(ip).replace(&format!("listen {ip}:1985;"), &format!("listen {ip}:8080;"));
+    let s = start_with("rtc-json", ip, &text);
+    let _p = publish_opus(&s.rtmp("live/j"));
+    assert!(s.wait_log("publish started", Duration::from_secs(15)), "{}", s.log_text());
+    let got = chromium_report(&format!("{}?stream=j&json=1", s.http("whep.html")), "127.0.28.11", "rtc-json");
+    let f = fields(&got);
+    assert!(f.contains_key("frames"), "Chromium says {got}\n{}", s.log_text());
+    assert!(f["location"].starts_with("session=") && f["location"].len() > 10, "{got}");
+    // A stream URL that names no stream is an error in SRS's JSON shape.
+    let (status, _, body) = http_request(&format!("{ip}:8080"), "POST", "/rtc/v1/play/", &[]);
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("\"code\":400"));
+}
+
+/// Frames the default page's own WHEP player decoded, read from a same-origin page around it.
+const AROUND_DEFAULT_PAGE: &str = r#"<!doctype html><iframe id=f src="/?play=live/d" width=640 height=480></iframe>
+<script>
+const p = new URLSearchParams(location.search);
+let sent = false;
+const report = (s) => { if (!sent) { sent = true; fetch(p.get('report') + '?' + s, {mode: 'no-cors'}); } };
+const t0 = performance.now();
+setInterval(() => {
+  const d = document.getElementById('f').contentDocument;
+  const v = d && d.getElementById('v');
+  const n = v ? v.getVideoPlaybackQuality().totalVideoFrames : 0;
+  if (n >= 30) report('frames=' + n + '&status=' + d.getElementById('st').textContent);
+  if (performance.now() - t0 > 40000) report('timeout&frames=' + n + '&status=' + (d ? d.getElementById('st').textContent : ''));
+}, 200);
+</script>
+"#;
+
+#[test]
+fn the_default_page_plays_any_stream_over_webrtc() {
+    let ip = "127.0.28.12";
+    let s = start("rtc-default-page", ip);
+    std::fs::write(s.dir.join("objs/nginx/html/around.html"), AROUND_DEFAULT_PAGE).unwrap();
+    let _p = publish_opus(&s.rtmp("live/d"));
+    s.wait_api("/api/v1/streams/", Duration::from_secs(15), |v| v["streams"][0]["video"]["width"] == 640);
+    let got = chromium_report(&format!("{}?x=1", s.http("around.html")), "127.0.28.13", "rtc-default");
+    assert!(got.starts_with("/r?frames=") && got.contains("status=playing"), "Chromium says {got}\n{}", s.log_text());
 }

@@ -293,6 +293,14 @@ async fn connection(
             && req.method != "OPTIONS"
         {
             Box::pin(whip::handle(server, &req, guard, crate::rtc::Way::Publish)).await
+        } else if role.api
+            && matches!(req.path.trim_end_matches('/'), "/rtc/v1/play" | "/rtc/v1/publish")
+            && req.method != "OPTIONS"
+        {
+            // SRS's older JSON signalling, on the API port as in SRS.
+            let way =
+                if req.path.starts_with("/rtc/v1/play") { crate::rtc::Way::Play } else { crate::rtc::Way::Publish };
+            Box::pin(whip::json_api(server, &req, guard, way)).await
         } else if req.method == "OPTIONS" {
             if crossdomain {
                 Response::new(200, "text/plain", Bytes::new())

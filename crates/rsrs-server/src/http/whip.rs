@@ -139,3 +139,48 @@ pub async fn handle(server: &Arc<Server>, req: &Request, http: &ClientGuard, way
     resp.headers.push(("Location", location));
     resp
 }
+
+/// SRS's older JSON signalling, which SRS's own players use: `POST /rtc/v1/play/` or
+/// `/rtc/v1/publish/` with `{"sdp": ..., "streamurl": "webrtc://host/app/stream"}`, answered
+/// `{"code": 0, "sdp": ..., "sessionid": ...}`. The session is the same as WHEP's or WHIP's.
+pub async fn json_api(server: &Arc<Server>, req: &Request, http: &ClientGuard, way: Way) -> Response {
+    let error = |status: u16, msg: &str| {
+        let body = serde_json::json!({ "code": status, "server": server.server_id, "msg": msg });
+        Response::new(status, "application/json", body.to_string().into_bytes())
+    };
+    if req.method != "POST" {
+        return error(405, "POST a JSON offer");
+    }
+    let Ok(body) = serde_json::from_slice::<serde_json::Value>(&req.body) else {
+        return error(400, "the body is not JSON");
+    };
+    let (Some(sdp), Some(url)) = (body["sdp"].as_str(), body["streamurl"].as_str()) else {
+        return error(400, "the body needs sdp and streamurl");
+    };
+    // webrtc://host[:port]/app/stream[?query]
+    let rest = url.strip_prefix("webrtc://").unwrap_or(url);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut parts = path.splitn(3, '/');
+    let (Some(host), Some(app), Some(stream)) = (parts.next(), parts.next(), parts.next()) else {
+        return error(400, "streamurl must be webrtc://host/app/stream");
+    };
+    let vhost = host.split(':').next().unwrap_or(host);
+    let mut inner = req.clone();
+    inner.query = format!("app={app}&stream={stream}&vhost={vhost}{}{query}", if query.is_empty() { "" } else { "&" });
+    inner.body = bytes::Bytes::copy_from_slice(sdp.as_bytes());
+    let resp = Box::pin(handle(server, &inner, http, way)).await;
+    if resp.status != 201 {
+        return error(resp.status, String::from_utf8_lossy(&resp.body).trim());
+    }
+    let session = resp
+        .headers
+        .iter()
+        .find(|(k, _)| *k == "Location")
+        .and_then(|(_, l)| query_get(l, "session").map(str::to_string))
+        .unwrap_or_default();
+    let body = serde_json::json!({
+        "code": 0, "server": server.server_id, "service": server.service_id, "pid": std::process::id().to_string(),
+        "sdp": String::from_utf8_lossy(&resp.body), "sessionid": session,
+    });
+    Response::new(200, "application/json", body.to_string().into_bytes())
+}
