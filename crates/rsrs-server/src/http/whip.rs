@@ -50,8 +50,13 @@ pub async fn handle(server: &Arc<Server>, req: &Request, http: &ClientGuard, way
     else {
         return Response::text(400, "the body is not an SDP offer\n");
     };
-    // The session is a client of its own: it outlives this HTTP request.
-    let guard = server.clients.register(http.client.ip);
+    // The session is a client of its own (it outlives this HTTP request), with a media
+    // connection's share of `max_connections`, so a flood of offers is bounded like one of
+    // RTMP connections.
+    let Some(guard) = server.admit(std::net::SocketAddr::new(http.client.ip, 0), crate::server::ListenerKind::Rtc)
+    else {
+        return Response::text(503, "the server is at max_connections\n");
+    };
     let key = StreamKey { vhost: vhost.name.clone(), app: app.to_string(), stream: stream.to_string() };
     let tc_url = format!("webrtc://{host}/{app}");
     let page_url = req.header("referer").unwrap_or("").to_string();
