@@ -1,5 +1,6 @@
 //! The C shim's functions (src/shim.c). Only integers, byte buffers and the two plain structs
-//! below cross; their layout is declared on both sides and checked by the tests.
+//! below cross; shim.c declares the same structs (`rsrs_srt_opts_t`, `rsrs_srt_stats_t`), field
+//! for field. Built without libsrt, the same functions exist and fail (`no_libsrt`).
 
 use std::os::raw::{c_char, c_int};
 
@@ -53,6 +54,7 @@ pub const EV_ERR: c_int = 4;
 /// Returned by accept, recv and send when they would block.
 pub const AGAIN: c_int = -2;
 
+#[cfg(not(rsrs_no_libsrt))]
 extern "C" {
     pub fn rsrs_srt_init() -> c_int;
     pub fn rsrs_srt_last_error() -> *const c_char;
@@ -76,6 +78,90 @@ extern "C" {
     pub fn rsrs_srt_epoll_update(eid: c_int, s: c_int, ev: c_int) -> c_int;
     pub fn rsrs_srt_epoll_remove(eid: c_int, s: c_int) -> c_int;
     pub fn rsrs_srt_epoll_wait(eid: c_int, socks: *mut c_int, events: *mut c_int, max: c_int, ms: i64) -> c_int;
+}
+
+#[cfg(rsrs_no_libsrt)]
+pub use no_libsrt::*;
+
+/// Built without libsrt: every call fails; the error says how to get libsrt.
+#[cfg(rsrs_no_libsrt)]
+#[allow(clippy::missing_safety_doc)]
+mod no_libsrt {
+    use super::{Opts, Stats};
+    use std::os::raw::{c_char, c_int};
+
+    pub unsafe fn rsrs_srt_init() -> c_int {
+        -1
+    }
+
+    pub unsafe fn rsrs_srt_listen(
+        _ip: *const c_char,
+        _port: c_int,
+        _o: *const Opts,
+        _backlog: c_int,
+        _err: *mut c_char,
+        _errlen: c_int,
+    ) -> c_int {
+        -1
+    }
+
+    pub unsafe fn rsrs_srt_accept(_lsn: c_int, _ip: *mut c_char, _iplen: c_int, _port: *mut c_int) -> c_int {
+        -1
+    }
+
+    pub unsafe fn rsrs_srt_streamid(_s: c_int, _buf: *mut c_char, _len: c_int) -> c_int {
+        -1
+    }
+
+    pub unsafe fn rsrs_srt_recv(_s: c_int, _buf: *mut c_char, _len: c_int) -> c_int {
+        -1
+    }
+
+    pub unsafe fn rsrs_srt_send(_s: c_int, _buf: *const c_char, _len: c_int) -> c_int {
+        -1
+    }
+
+    pub unsafe fn rsrs_srt_close(_s: c_int) -> c_int {
+        -1
+    }
+
+    pub unsafe fn rsrs_srt_alive(_s: c_int) -> c_int {
+        -1
+    }
+
+    pub unsafe fn rsrs_srt_stats(_s: c_int, _out: *mut Stats) -> c_int {
+        -1
+    }
+
+    pub unsafe fn rsrs_srt_epoll_create() -> c_int {
+        -1
+    }
+
+    pub unsafe fn rsrs_srt_epoll_add(_eid: c_int, _s: c_int, _ev: c_int) -> c_int {
+        -1
+    }
+
+    pub unsafe fn rsrs_srt_epoll_update(_eid: c_int, _s: c_int, _ev: c_int) -> c_int {
+        -1
+    }
+
+    pub unsafe fn rsrs_srt_epoll_remove(_eid: c_int, _s: c_int) -> c_int {
+        -1
+    }
+
+    pub unsafe fn rsrs_srt_epoll_wait(
+        _eid: c_int,
+        _socks: *mut c_int,
+        _events: *mut c_int,
+        _max: c_int,
+        _ms: i64,
+    ) -> c_int {
+        -1
+    }
+
+    pub unsafe fn rsrs_srt_last_error() -> *const c_char {
+        c"rsrs was built without libsrt: apt-get install libsrt-openssl-dev pkg-config, then rebuild".as_ptr()
+    }
 }
 
 /// libsrt's last error on this thread, as text.
