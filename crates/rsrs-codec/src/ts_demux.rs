@@ -93,7 +93,12 @@ impl TsDemuxer {
 
     /// The elementary streams the PMT announced: (pid, type).
     pub fn streams(&self) -> Vec<(u16, StreamType)> {
-        self.streams.iter().filter_map(|(pid, s)| Some((*pid, s.stream_type?))).collect()
+        self.stream_types().collect()
+    }
+
+    /// The same, without collecting them (for a check made on every input).
+    pub fn stream_types(&self) -> impl Iterator<Item = (u16, StreamType)> + '_ {
+        self.streams.iter().filter_map(|(pid, s)| Some((*pid, s.stream_type?)))
     }
 
     /// Takes bytes (any chunking) and appends the PES they complete to `out`.

@@ -247,8 +247,7 @@ impl TsIngest {
         }
         // Safe to release: what no track can still come before.
         // A track the PMT announced that has sent nothing yet holds everything (within bounds).
-        let announced = self.demux.streams();
-        let has = |f: fn(StreamType) -> bool| announced.iter().any(|(_, t)| f(*t));
+        let has = |f: fn(StreamType) -> bool| self.demux.stream_types().any(|(_, t)| f(t));
         let want = [
             has(|t| matches!(t, StreamType::H264 | StreamType::Hevc)),
             has(|t| matches!(t, StreamType::Aac | StreamType::Mp3 | StreamType::Opus(_))),

@@ -21,9 +21,12 @@ use std::sync::{Arc, OnceLock};
 pub enum WireForm {
     /// The FLV body split into RTMP chunks (fmt-3 headers between them), for one chunk size.
     RtmpChunks,
+    /// An H.264 access unit in Annex B, parameter sets first on keyframes (WebRTC's packetizer
+    /// input); empty for a picture WebRTC does not carry (a B picture).
+    AnnexB,
 }
 
-const WIRE_FORMS: usize = 1;
+const WIRE_FORMS: usize = 2;
 
 /// One audio frame, video access unit, configuration or metadata message.
 #[derive(Debug)]

@@ -6,9 +6,10 @@
 use super::peer::Peer;
 use super::state::Datagram;
 use crate::hub::{Consumer, Signal, StreamKey};
-use crate::media::{Codec, MediaPacket, Track, Tracks};
+use crate::media::{Codec, MediaPacket, Track, Tracks, WireForm};
 use crate::server::Server;
 use crate::stats::ClientGuard;
+use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Instant;
 use str0m::format::Codec as RtcCodec;
@@ -32,8 +33,10 @@ struct Out {
     key: StreamKey,
     video: Option<Mid>,
     audio: Option<Mid>,
-    /// The stream's configurations as this viewer has seen them (for parameter sets).
+    /// The stream's configurations as this viewer has seen them.
     tracks: Tracks,
+    /// The H.264 configuration now in force (its parameter sets go before keyframes).
+    avc: Option<rsrs_codec::avc::DecoderConfig>,
     connected: bool,
     /// Packets from before the connection, sent when it is up (the GOP a viewer starts with).
     pending: Vec<Arc<MediaPacket>>,
@@ -50,6 +53,7 @@ impl PlaySession {
             video: None,
             audio: None,
             tracks: Tracks::default(),
+            avc: None,
             connected: false,
             pending,
             told: Vec::new(),
@@ -126,17 +130,23 @@ impl Out {
             return None;
         }
         if self.tracks.update(&p) {
+            if p.track == Track::Video && p.is_config() {
+                // Parsed once per configuration, not once per frame.
+                self.avc =
+                    (p.codec == Codec::H264).then(|| rsrs_codec::avc::DecoderConfig::parse(p.data()).ok()).flatten();
+            }
             return None;
         }
         let now = Instant::now();
         let (len, result) = match (p.track, p.codec) {
             (Track::Video, Codec::H264) => {
-                let config = self.tracks.video.as_ref()?.config.clone()?;
-                let c = rsrs_codec::avc::DecoderConfig::parse(config.data()).ok()?;
-                // WebRTC receivers decode in arrival order: B pictures are left out, as SRS
-                // does (its `keep_bframe off`).
-                if rsrs_codec::avc::is_b_frame(p.data(), c.nal_length_size) {
-                    if !self.told_bframes {
+                let c = self.avc.as_ref()?;
+                // Made once per packet and shared by every WebRTC viewer of the stream.
+                let au = p.wire(WireForm::AnnexB, 0, |p| annexb_for_webrtc(p, c));
+                if au.is_empty() {
+                    // WebRTC receivers decode in arrival order: B pictures are left out, as SRS
+                    // does (its `keep_bframe off`).
+                    if !self.told_bframes && rsrs_codec::avc::is_b_frame(p.data(), c.nal_length_size) {
                         self.told_bframes = true;
                         warn!(
                             stream = %self.key.url(),
@@ -146,12 +156,7 @@ impl Out {
                     }
                     return None;
                 }
-                let sets: Vec<&[u8]> = if p.keyframe {
-                    c.sps.iter().chain(c.pps.iter()).map(|v| v.as_slice()).collect()
-                } else {
-                    Vec::new()
-                };
-                let au = rsrs_codec::avc::to_annexb(p.data(), c.nal_length_size, &sets)?;
+                let au = au.to_vec();
                 let w = rtc.writer(self.video?)?;
                 let pt = w
                     .payload_params()
@@ -183,4 +188,15 @@ impl Out {
             }
         }
     }
+}
+
+/// `p` as WebRTC's H.264 packetizer takes it: Annex B, with `c`'s parameter sets before a
+/// keyframe; empty for a B picture or a malformed access unit.
+fn annexb_for_webrtc(p: &MediaPacket, c: &rsrs_codec::avc::DecoderConfig) -> Bytes {
+    if rsrs_codec::avc::is_b_frame(p.data(), c.nal_length_size) {
+        return Bytes::new();
+    }
+    let sets: Vec<&[u8]> =
+        if p.keyframe { c.sps.iter().chain(c.pps.iter()).map(|v| v.as_slice()).collect() } else { Vec::new() };
+    rsrs_codec::avc::to_annexb(p.data(), c.nal_length_size, &sets).map(Bytes::from).unwrap_or_default()
 }

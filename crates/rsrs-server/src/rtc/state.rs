@@ -59,10 +59,6 @@ impl RtcPort {
         r.by_addr.retain(|_, u| u != ufrag);
     }
 
-    pub fn sessions(&self) -> usize {
-        self.routes().by_ufrag.len()
-    }
-
     /// Hands a datagram to its session, if any; learns the peer's address from a STUN request
     /// naming a session.
     pub fn route(&self, from: SocketAddr, data: &[u8]) {

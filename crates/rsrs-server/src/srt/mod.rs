@@ -206,7 +206,8 @@ async fn ingest(
         let e = ts.ts_errors();
         let errors = e.continuity + e.resyncs + e.dropped_pes + e.transport;
         if errors > reported_errors {
-            // One line per burst, not per packet.
+            // The first damage is told at once; after that one line per 100 more errors, so a
+            // lossy link does not flood the log.
             warn!(
                 stream = %req.key.url(),
                 "TS from the caller is damaged: {} continuity breaks, {} resyncs, {} PES dropped, {} transport errors so far",

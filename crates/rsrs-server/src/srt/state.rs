@@ -27,12 +27,4 @@ impl SrtConnections {
         let socks: Vec<_> = self.lock().iter().map(|(id, s)| (id.clone(), s.clone())).collect();
         socks.into_iter().filter_map(|(id, s)| Some((id, s.stats()?))).collect()
     }
-
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
