@@ -456,6 +456,11 @@ impl Source {
         Subscription { tracks: st.tracks.clone(), gop: st.gop.clone(), rx }
     }
 
+    /// The settings the stream was published with (for a consumer of its own, as a transcoder).
+    pub fn settings(&self) -> SourceSettings {
+        self.lock().settings
+    }
+
     /// The stream's track information now (for a consumer that skipped ahead or a new file).
     pub fn tracks(&self) -> Tracks {
         self.lock().tracks.clone()

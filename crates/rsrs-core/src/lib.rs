@@ -20,3 +20,4 @@ pub mod player;
 pub mod sink;
 pub mod slots;
 pub mod stats;
+pub mod transcode;

@@ -33,4 +33,4 @@ pub mod tokens;
 pub mod version;
 
 // The core, under the names the server has always used for it.
-pub use rsrs_core::{access, hub, ids, media, names, paths, slots, stats};
+pub use rsrs_core::{access, hub, ids, media, names, paths, slots, stats, transcode};

@@ -34,18 +34,51 @@ pub async fn receive_loop(port: Arc<RtcPort>) {
     }
 }
 
-/// The candidate address for `rtc_server`: `candidate` (an IP, with the listen port), else the
-/// listen address when it names one.
+/// The candidate address for `rtc_server`: `candidate` (an IP, with the listen port); else the
+/// listen address when it names one; else, as SRS's `candidate *`, this host's first IPv4
+/// address that is not loopback (in a Kubernetes pod: the pod IP).
 pub fn candidate_addr(cfg: &rsrs_config::RtcServer) -> Result<SocketAddr, String> {
     let listen = cfg.listen.0;
-    match &cfg.candidate {
-        Some(c) => c
+    match cfg.candidate.as_deref() {
+        Some(c) if c != "*" => c
             .parse::<std::net::IpAddr>()
             .map(|ip| SocketAddr::new(ip, listen.port()))
             .map_err(|_| format!("rtc_server candidate `{c}` is not an IP address")),
         None if !listen.ip().is_unspecified() => Ok(listen),
-        None => Err("rtc_server listens on every address: set `candidate` to the address browsers reach".into()),
+        _ => first_host_ipv4().map(|ip| SocketAddr::new(ip.into(), listen.port())).ok_or_else(|| {
+            "rtc_server listens on every address and this host has no IPv4 address but loopback: set \
+             `candidate` (or SRS_RTC_SERVER_CANDIDATE) to the address browsers reach"
+                .to_string()
+        }),
     }
+}
+
+/// This host's first IPv4 interface address that is up and not loopback.
+fn first_host_ipv4() -> Option<std::net::Ipv4Addr> {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list` with a linked list freed below with freeifaddrs.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return None;
+    }
+    let mut found = None;
+    let mut cur = list;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned, alive until freeifaddrs.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        let up = ifa.ifa_flags & libc::IFF_UP as u32 != 0;
+        let loopback = ifa.ifa_flags & libc::IFF_LOOPBACK as u32 != 0;
+        // SAFETY: ifa_addr, when set, points at a sockaddr whose family says its type.
+        if up && !loopback && !ifa.ifa_addr.is_null() && unsafe { (*ifa.ifa_addr).sa_family } as i32 == libc::AF_INET {
+            // SAFETY: an AF_INET address is a sockaddr_in.
+            let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+            found = Some(std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
+            break;
+        }
+    }
+    // SAFETY: the list from getifaddrs, freed once.
+    unsafe { libc::freeifaddrs(list) };
+    found
 }
 
 /// Which way a WebRTC session's media goes.

@@ -1,6 +1,7 @@
 //! A WHEP viewer: the stream's packets, from a core consumer, written to the peer. H.264 goes as
 //! Annex B with the parameter sets before each keyframe (B pictures left out: WebRTC receivers
-//! decode in arrival order); Opus as it came. What WebRTC cannot carry yet is left out, once
+//! decode in arrival order); Opus as it came, and AAC as Opus from the stream's shared
+//! transcoder ([`crate::transcode::OpusFeeds`]). What WebRTC cannot carry yet is left out, once
 //! told.
 
 use super::peer::Peer;
@@ -9,13 +10,14 @@ use crate::hub::{Consumer, Signal, StreamKey};
 use crate::media::{Codec, MediaPacket, Track, Tracks, WireForm};
 use crate::server::Server;
 use crate::stats::ClientGuard;
+use crate::transcode::OpusFeed;
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Instant;
 use str0m::format::Codec as RtcCodec;
 use str0m::media::{Frequency, MediaKind, MediaTime, Mid};
 use str0m::{Event, Rtc};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tracing::{debug, info, warn};
 
 /// Most packets held for a session that has not connected yet (the GOP it starts with).
@@ -43,6 +45,8 @@ struct Out {
     /// Codecs already reported as not playable over WebRTC.
     told: Vec<Codec>,
     told_bframes: bool,
+    /// The stream's audio is AAC (again): take Opus from its feed.
+    wants_opus_feed: bool,
 }
 
 impl PlaySession {
@@ -58,14 +62,31 @@ impl PlaySession {
             pending,
             told: Vec::new(),
             told_bframes: false,
+            wants_opus_feed: false,
         };
         let mut batch = Vec::new();
+        // The Opus feed of a stream whose audio is AAC, held while this viewer plays.
+        let mut feed: Option<(Arc<OpusFeed>, broadcast::Receiver<Arc<MediaPacket>>)> = None;
         let why = loop {
             let timeout = match peer.drain(|rtc, e| out.on_event(rtc, e)).await {
                 Ok(t) => t,
                 Err(why) => break why,
             };
+            if std::mem::take(&mut out.wants_opus_feed) {
+                // Subscribed before the old feed is let go, so a transcoder still in use is kept.
+                let f = server.opus_feeds.subscribe(&server.hub, consumer.source());
+                if let Some(why) = f.failed.lock().unwrap_or_else(|e| e.into_inner()).as_deref() {
+                    warn!("this viewer gets no audio: {why}");
+                }
+                let rx = f.subscribe();
+                feed = Some((f, rx));
+            }
             tokio::select! {
+                p = next_opus(&mut feed) => {
+                    if let Some(n) = out.write_opus(&mut peer.rtc, &p) {
+                        guard.client.counters.sent(n);
+                    }
+                }
                 _ = guard.client.kill.cancelled() => break "ended (DELETE or kicked)".to_string(),
                 d = rx.recv() => {
                     let Some(d) = d else { break "port closed".into() };
@@ -119,6 +140,9 @@ impl Out {
 
     /// Writes one packet to the viewer; the bytes written, if any.
     fn send(&mut self, rtc: &mut Rtc, p: Arc<MediaPacket>) -> Option<usize> {
+        if p.track == Track::Audio && p.codec == Codec::Aac && p.is_config() {
+            self.wants_opus_feed = true;
+        }
         if !self.connected {
             if p.keyframe {
                 // A newer keyframe: what came before it is no longer needed to start.
@@ -165,12 +189,9 @@ impl Out {
                 let pts = (p.dts as i64 + p.cts as i64).max(0) as u64;
                 (au.len(), w.write(pt, now, MediaTime::new(pts * 90, Frequency::NINETY_KHZ), au))
             }
-            (Track::Audio, Codec::Opus) => {
-                let w = rtc.writer(self.audio?)?;
-                let pt = w.payload_params().find(|pp| pp.spec().codec == RtcCodec::Opus).map(|pp| pp.pt())?;
-                let data = p.data().to_vec();
-                (data.len(), w.write(pt, now, MediaTime::new(p.dts as u64 * 48, Frequency::FORTY_EIGHT_KHZ), data))
-            }
+            (Track::Audio, Codec::Opus) => return self.write_opus(rtc, &p),
+            // Played as Opus from the stream's feed.
+            (Track::Audio, Codec::Aac) => return None,
             (Track::Data, _) => return None,
             (_, codec) => {
                 if !self.told.contains(&codec) {
@@ -186,6 +207,39 @@ impl Out {
                 debug!("WebRTC write: {e}");
                 None
             }
+        }
+    }
+}
+
+impl Out {
+    /// Writes one Opus packet (the stream's own, or from its feed); the bytes written.
+    fn write_opus(&mut self, rtc: &mut Rtc, p: &MediaPacket) -> Option<usize> {
+        if !self.connected {
+            return None;
+        }
+        let w = rtc.writer(self.audio?)?;
+        let pt = w.payload_params().find(|pp| pp.spec().codec == RtcCodec::Opus).map(|pp| pp.pt())?;
+        let data = p.data().to_vec();
+        let len = data.len();
+        match w.write(pt, Instant::now(), MediaTime::new(p.dts as u64 * 48, Frequency::FORTY_EIGHT_KHZ), data) {
+            Ok(()) => Some(len),
+            Err(e) => {
+                debug!("WebRTC write: {e}");
+                None
+            }
+        }
+    }
+}
+
+/// The next packet of the viewer's Opus feed; never, while it has none. A viewer too far
+/// behind skips what it missed.
+async fn next_opus(feed: &mut Option<(Arc<OpusFeed>, broadcast::Receiver<Arc<MediaPacket>>)>) -> Arc<MediaPacket> {
+    let Some((_, rx)) = feed else { return std::future::pending().await };
+    loop {
+        match rx.recv().await {
+            Ok(p) => return p,
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
         }
     }
 }

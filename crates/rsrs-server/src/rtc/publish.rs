@@ -1,16 +1,19 @@
 //! A WHIP publisher: the peer's depacketized frames into the stream's source, as an RTMP
 //! publisher's would go. H.264 arrives in Annex B with its parameter sets in band (made into an
-//! avcC when they change, as for SRT); Opus goes on as Opus, with an OpusHead as its
-//! configuration. Each track's times come from its RTP clock, anchored at its first packet's
+//! avcC when they change, as for SRT). Opus is transcoded to AAC for the stream (RTMP, HTTP-FLV,
+//! HLS and DVR players take AAC), on a thread of its own, and offered untouched to the stream's
+//! WebRTC players as its Opus feed. Without libopus, Opus goes into the stream as Opus. Each track's times come from its RTP clock, anchored at its first packet's
 //! arrival so audio and video line up. A browser sends keyframes only when asked, so one is
 //! asked for every few seconds (SRS's `pli_for_rtmp`) for the GOP cache and late joiners.
 
 use super::peer::Peer;
 use super::state::Datagram;
 use crate::hub::{Elementary, Source};
+use crate::media::MediaPacket;
 use crate::media::{Codec, Content, Track};
 use crate::server::Server;
 use crate::stats::ClientGuard;
+use crate::transcode::{OpusFeed, OpusToAacPush};
 use bytes::Bytes;
 use rsrs_codec::ts_ingest::{EsPacket, InBandVideo};
 use std::collections::HashMap;
@@ -42,6 +45,12 @@ struct In {
     anchors: HashMap<Mid, (u64, u64, u64)>,
     started: Instant,
     opus_config_sent: bool,
+    /// Where the publisher's Opus goes as it came: the stream's WebRTC players.
+    feed: Arc<OpusFeed>,
+    /// The Opus to AAC transcoder, when this rsrs has libopus.
+    to_aac: Option<OpusToAacPush>,
+    /// Opus bytes handed to the feed and transcoder since the last count.
+    opus_bytes: usize,
     told: Vec<String>,
     out: Vec<EsPacket>,
     /// Packets for the source, with an error that ends the session.
@@ -51,7 +60,17 @@ struct In {
 impl PublishSession {
     pub async fn run(self, mut rx: mpsc::Receiver<Datagram>, guard: ClientGuard) {
         let PublishSession { server, mut peer, source, stream } = self;
+        let to_aac = match OpusToAacPush::start(source.clone()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                warn!("the publisher's Opus goes into the stream as Opus (players without Opus hear nothing): {e}");
+                None
+            }
+        };
         let mut inp = In {
+            feed: server.opus_feeds.offer(&source.key),
+            to_aac,
+            opus_bytes: 0,
             video_mid: None,
             video: InBandVideo::new(),
             anchors: HashMap::new(),
@@ -67,6 +86,7 @@ impl PublishSession {
                 Ok(t) => t,
                 Err(why) => break why,
             };
+            guard.client.counters.received(std::mem::take(&mut inp.opus_bytes));
             for p in inp.ready.drain(..) {
                 guard.client.counters.received(p.data.len());
                 if let Err(e) = source.push_elementary(p) {
@@ -94,6 +114,7 @@ impl PublishSession {
                 }
             }
         };
+        inp.feed.end();
         crate::streams::unpublish(&server, &source, &guard.client.id);
         peer.close(&server.rtc_sessions).await;
         info!("WHIP session ended: {why}");
@@ -139,6 +160,23 @@ impl In {
             RtcCodec::H264 => {
                 self.video.push(&d.data, false, ms, ms, &mut self.out);
                 self.ready.extend(self.out.drain(..).map(Elementary::from));
+            }
+            RtcCodec::Opus if self.to_aac.is_some() => {
+                self.opus_bytes += d.data.len();
+                let opus = MediaPacket::from_elementary(
+                    Track::Audio,
+                    Codec::Opus,
+                    Content::Frame,
+                    ms,
+                    0,
+                    false,
+                    Bytes::from(d.data),
+                );
+                if let (Ok(p), Some(to_aac)) = (opus, &self.to_aac) {
+                    let p = Arc::new(p);
+                    self.feed.send(p.clone());
+                    to_aac.push(p);
+                }
             }
             RtcCodec::Opus => {
                 if !self.opus_config_sent {
