@@ -430,3 +430,126 @@ fn the_default_page_plays_any_stream_over_webrtc() {
     let got = chromium_report(&format!("{}?x=1", s.http("around.html")), "127.0.28.13", "rtc-default");
     assert!(got.starts_with("/r?frames=") && got.contains("status=playing"), "Chromium says {got}\n{}", s.log_text());
 }
+
+#[test]
+fn ffmpeg_publishes_over_whip_and_plays_over_rtmp() {
+    // ffmpeg 9's WHIP muxer: its offer names its session (`s=FFmpegPublishSession`) and says
+    // `a=setup:passive`, which rsrs takes as browsers' offers.
+    let ip = "127.0.28.16";
+    let s = start("rtc-ffmpeg-whip", ip);
+    let whip = format!("http://{ip}:1985/rtc/v1/whip/?app=live&stream=ff");
+    let _p = Proc(
+        Command::new(ffmpeg9())
+            .args(["-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=30"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440", "-t", "60"])
+            .args(["-c:v", "libx264", "-bf", "0", "-g", "30", "-pix_fmt", "yuv420p"])
+            .args(["-c:a", "libopus", "-ar", "48000", "-ac", "2", "-f", "whip", &whip])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    s.wait_api("/api/v1/streams/", Duration::from_secs(20), |v| {
+        v["streams"][0]["video"]["width"] == 640 && v["streams"][0]["audio"]["codec"] == "AAC"
+    });
+    let (st, pk) = probe(&s.rtmp("live/ff"), 2);
+    assert!(st.iter().any(|x| x["codec_name"] == "h264" && x["width"] == 640), "{st:?}");
+    assert!(st.iter().any(|x| x["codec_name"] == "aac" && x["sample_rate"] == "48000"), "{st:?}");
+    assert!(pk.iter().filter(|p| p.codec_type == "audio").count() > 40, "AAC frames keep coming");
+    let clients = s.api("/api/v1/clients/");
+    assert!(clients["clients"].as_array().unwrap().iter().any(|c| c["type"] == "rtc-publish"), "{clients}");
+}
+
+/// Opens `?n=` WHEP sessions to `?stream=` from this one page and reports once every session
+/// has video and audio packets flowing (or after 60 s), with the fewest each got.
+const MANY_PAGE: &str = r#"<!doctype html>
+<script>
+const p = new URLSearchParams(location.search);
+let sent = false;
+const report = (s) => { if (!sent) { sent = true; fetch(p.get('report') + '?' + s, {mode: 'no-cors'}); } };
+(async () => {
+  try {
+    const n = Number(p.get('n')), pcs = [];
+    for (let i = 0; i < n; i++) {
+      const pc = new RTCPeerConnection();
+      pc.addTransceiver('video', {direction: 'recvonly'});
+      pc.addTransceiver('audio', {direction: 'recvonly'});
+      const offer = await pc.createOffer();
+      await pc.setLocalDescription(offer);
+      const r = await fetch('/rtc/v1/whep/?app=live&stream=' + p.get('stream'),
+        {method: 'POST', body: offer.sdp, headers: {'Content-Type': 'application/sdp'}});
+      if (r.status != 201) { report('status=' + r.status + '&at=' + i + '&body=' + encodeURIComponent(await r.text())); return; }
+      await pc.setRemoteDescription({type: 'answer', sdp: await r.text()});
+      pcs.push(pc);
+    }
+    const t0 = performance.now();
+    setInterval(async () => {
+      let ok = 0, minV = 1e9, minA = 1e9;
+      for (const pc of pcs) {
+        let v = 0, a = 0;
+        (await pc.getStats()).forEach((s) => {
+          if (s.type == 'inbound-rtp' && s.kind == 'video') v = s.packetsReceived || 0;
+          if (s.type == 'inbound-rtp' && s.kind == 'audio') a = s.packetsReceived || 0;
+        });
+        if (v >= 100 && a >= 50) ok++;
+        minV = Math.min(minV, v); minA = Math.min(minA, a);
+      }
+      if (ok == n) report('ok=' + ok + '&min_video=' + minV + '&min_audio=' + minA);
+      if (performance.now() - t0 > 60000) report('timeout&ok=' + ok + '&min_video=' + minV + '&min_audio=' + minA);
+    }, 500);
+  } catch (e) { report('error=' + encodeURIComponent(e)); }
+})();
+</script>
+"#;
+
+#[test]
+fn fifty_whep_players_in_one_browser_share_one_transcoder() {
+    let ip = "127.0.28.17";
+    let s = start("rtc-fifty", ip);
+    std::fs::write(s.dir.join("objs/nginx/html/many.html"), MANY_PAGE).unwrap();
+    // A light H.264 + AAC stream, so 50 copies stay cheap for a debug build and one browser.
+    let _p = Proc(
+        Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=320x180:rate=15"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440", "-t", "120"])
+            .args(["-c:v", "libx264", "-bf", "0", "-g", "15", "-b:v", "150k", "-pix_fmt", "yuv420p"])
+            .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv", &s.rtmp("live/many")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    s.wait_api("/api/v1/streams/", Duration::from_secs(15), |v| v["streams"][0]["video"]["width"] == 320);
+    let got = chromium_report(&format!("{}?stream=many&n=50", s.http("many.html")), "127.0.28.18", "rtc-fifty");
+    let f = fields(&got);
+    assert_eq!(f.get("ok").map(String::as_str), Some("50"), "Chromium says {got}\n{}", s.log_text());
+    assert_eq!(s.log_text().matches("WHEP session connected").count(), 50, "{}", s.log_text());
+    // 50 players of one AAC stream: one transcoder.
+    assert_eq!(s.log_text().matches("transcoding AAC to Opus for WebRTC players").count(), 1, "{}", s.log_text());
+    let clients = s.api("/api/v1/clients/?count=100");
+    let players = clients["clients"].as_array().unwrap().iter().filter(|c| c["type"] == "rtc-play").count();
+    assert_eq!(players, 50, "{clients}");
+}
+
+#[test]
+fn a_whep_viewer_plays_on_when_the_rtmp_publisher_reconnects() {
+    let ip = "127.0.28.19";
+    let s = start("rtc-reconnect", ip);
+    let mut first = publish_opus(&s.rtmp("live/re"));
+    s.wait_api("/api/v1/streams/", Duration::from_secs(15), |v| v["streams"][0]["video"]["width"] == 640);
+    // 240 frames is 8 s of video: more than the first publisher lives once the viewer is in.
+    let viewer = std::thread::spawn({
+        let page = format!("{}?stream=re&frames=240&audio=96000", s.http("whep.html"));
+        move || chromium_report(&page, "127.0.28.20", "rtc-reconnect")
+    });
+    assert!(s.wait_log("WHEP session connected", Duration::from_secs(40)), "{}", s.log_text());
+    let _ = first.0.kill();
+    let _ = first.0.wait();
+    assert!(s.wait_log("publish stopped", Duration::from_secs(10)), "{}", s.log_text());
+    let _second = publish_opus(&s.rtmp("live/re"));
+    let got = viewer.join().unwrap();
+    let f = fields(&got);
+    assert!(f.contains_key("frames"), "the viewer stalled after the republish: {got}\n{}", s.log_text());
+    assert_eq!(s.log_text().matches("WHEP session connected").count(), 1, "one session throughout");
+    assert!(!s.log_text().contains("WHEP session ended"), "{}", s.log_text());
+}

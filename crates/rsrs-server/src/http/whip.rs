@@ -44,11 +44,12 @@ pub async fn handle(server: &Arc<Server>, req: &Request, http: &ClientGuard, way
     if !vhost.enabled || !vhost.rtc.enabled {
         return Response::text(403, &format!("vhost {} does not serve WebRTC (`rtc {{ enabled on; }}`)\n", vhost.name));
     }
-    let Ok(offer) = std::str::from_utf8(&req.body)
-        .map_err(|_| ())
-        .and_then(|s| str0m::change::SdpOffer::from_sdp_string(s).map_err(|_| ()))
-    else {
-        return Response::text(400, "the body is not an SDP offer\n");
+    let offer = match std::str::from_utf8(&req.body)
+        .map_err(|_| "it is not UTF-8".to_string())
+        .and_then(|s| str0m::change::SdpOffer::from_sdp_string(&session_name_dash(s)).map_err(|e| e.to_string()))
+    {
+        Ok(offer) => offer,
+        Err(why) => return Response::text(400, &format!("the body is not an SDP offer: {why}\n")),
     };
     // The session is a client of its own (it outlives this HTTP request), with a media
     // connection's share of `max_connections`, so a flood of offers is bounded like one of
@@ -188,4 +189,37 @@ pub async fn json_api(server: &Arc<Server>, req: &Request, http: &ClientGuard, w
         "sdp": String::from_utf8_lossy(&resp.body), "sessionid": session,
     });
     Response::new(200, "application/json", body.to_string().into_bytes())
+}
+
+/// `offer` with its session name as `s=-`. The name is informational (RFC 8866) and WebRTC
+/// stacks send `-`, but ffmpeg's WHIP muxer sends `s=FFmpegPublishSession`, which the SDP parser
+/// refuses.
+fn session_name_dash(offer: &str) -> std::borrow::Cow<'_, str> {
+    let session = offer.split("\nm=").next().unwrap_or(offer);
+    match session.lines().find(|l| l.starts_with("s=")) {
+        Some(line) if line.trim_end() != "s=-" => {
+            let at = line.as_ptr() as usize - offer.as_ptr() as usize;
+            let mut out = String::with_capacity(offer.len());
+            out.push_str(&offer[..at]);
+            out.push_str("s=-");
+            out.push_str(&offer[at + line.trim_end_matches('\r').len()..]);
+            std::borrow::Cow::Owned(out)
+        }
+        _ => std::borrow::Cow::Borrowed(offer),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::session_name_dash;
+
+    #[test]
+    fn a_session_name_becomes_a_dash() {
+        assert_eq!(session_name_dash("v=0\r\ns=FFmpegPublishSession\r\nt=0 0\r\n"), "v=0\r\ns=-\r\nt=0 0\r\n");
+        assert_eq!(session_name_dash("v=0\ns=x\nt=0 0\n"), "v=0\ns=-\nt=0 0\n");
+        let dash = "v=0\r\ns=-\r\nt=0 0\r\nm=audio 9\r\ns=y\r\n";
+        assert!(matches!(session_name_dash(dash), std::borrow::Cow::Borrowed(_)));
+        // Only the session's: an s= after the first m= line is not touched.
+        assert_eq!(session_name_dash("v=0\nt=0 0\nm=audio 9\ns=y\n"), "v=0\nt=0 0\nm=audio 9\ns=y\n");
+    }
 }
