@@ -21,9 +21,10 @@ use std::sync::{Arc, OnceLock};
 pub enum WireForm {
     /// The FLV body split into RTMP chunks (fmt-3 headers between them), for one chunk size.
     RtmpChunks,
-    /// An H.264 access unit in Annex B, parameter sets first on keyframes (WebRTC's packetizer
-    /// input); empty for a picture WebRTC does not carry (a B picture).
-    AnnexB,
+    /// What WebRTC's packetizer takes: H.264 and H.265 access units in Annex B with the
+    /// parameter sets first on keyframes, AV1 with its sequence header on keyframes; empty for a
+    /// picture WebRTC does not carry (an H.264 B picture).
+    WebRtc,
 }
 
 const WIRE_FORMS: usize = 2;

@@ -553,3 +553,39 @@ fn a_whep_viewer_plays_on_when_the_rtmp_publisher_reconnects() {
     assert_eq!(s.log_text().matches("WHEP session connected").count(), 1, "one session throughout");
     assert!(!s.log_text().contains("WHEP session ended"), "{}", s.log_text());
 }
+
+/// ffmpeg 9 encoding a test picture live with `codec` (and AAC) over Enhanced RTMP.
+fn publish_live(url: &str, codec_args: &[&str], fourcc: &str) -> Proc {
+    Command::new(ffmpeg9())
+        .args(["-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "120", "-pix_fmt", "yuv420p"])
+        .args(codec_args)
+        .args(["-g", "30", "-c:a", "aac", "-rtmp_enhanced_codecs", fourcc, "-f", "flv", url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map(Proc)
+        .unwrap()
+}
+
+#[test]
+fn vp9_and_av1_from_enhanced_rtmp_play_over_whep() {
+    let ip = "127.0.28.21";
+    let s = start("rtc-vp9-av1", ip);
+    let _vp9 =
+        publish_live(&s.rtmp("live/vp9"), &["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"], "vp09");
+    let _av1 = publish_live(&s.rtmp("live/av1"), &["-c:v", "libsvtav1", "-preset", "12"], "av01");
+    for (stream, codec, report_ip) in [("vp9", "VP9", "127.0.28.22"), ("av1", "AV1", "127.0.28.23")] {
+        s.wait_api("/api/v1/streams/?count=10", Duration::from_secs(30), |v| {
+            v["streams"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x["name"] == stream && x["video"]["codec"] == codec))
+        });
+        let page = format!("{}?stream={stream}&audio=4800", s.http("whep.html"));
+        let got = chromium_report(&page, report_ip, &format!("whep-{stream}"));
+        let f = fields(&got);
+        assert!(f.contains_key("frames"), "{codec}: Chromium says {got}\n{}", s.log_text());
+        assert_eq!((f["width"].as_str(), f["height"].as_str()), ("640", "360"), "{codec}: {got}");
+    }
+    assert!(!s.log_text().contains("did not offer"), "{}", s.log_text());
+}

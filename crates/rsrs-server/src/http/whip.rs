@@ -100,7 +100,7 @@ pub async fn handle(server: &Arc<Server>, req: &Request, http: &ClientGuard, way
             Err(e) => return Response::text(400, &format!("{e}\n")),
         },
     };
-    let (peer_rtc, answer, ufrag) = match rtc::answer(&port, offer) {
+    let (peer_rtc, answer, ufrag) = match rtc::answer(&port, offer, way) {
         Ok(x) => x,
         Err(why) => {
             if let Granted::Publish(p) = &granted {

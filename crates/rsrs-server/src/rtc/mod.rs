@@ -149,14 +149,19 @@ pub fn start_publish(
     );
 }
 
-/// An ICE-lite peer for H.264 and Opus on the shared port, answering `offer`: the peer, the
-/// answer SDP, and the ICE ufrag datagrams are routed by.
-pub fn answer(port: &RtcPort, offer: str0m::change::SdpOffer) -> Result<(Rtc, String, String), String> {
+/// An ICE-lite peer on the shared port, answering `offer`: the peer, the answer SDP, and the
+/// ICE ufrag datagrams are routed by. A publisher may send H.264 and Opus (what rsrs ingests);
+/// a player may take H.264, H.265, VP9 and AV1 video (what its browser offers of them) and Opus.
+pub fn answer(port: &RtcPort, offer: str0m::change::SdpOffer, way: Way) -> Result<(Rtc, String, String), String> {
+    let play = way == Way::Play;
     let mut rtc = RtcConfig::new()
         .set_ice_lite(true)
         .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
         .clear_codecs()
         .enable_h264(true)
+        .enable_h265(play)
+        .enable_vp9(play)
+        .enable_av1(play)
         .enable_opus(true)
         .build(Instant::now());
     let candidate = Candidate::host(port.candidate, "udp").map_err(|e| format!("bad candidate address: {e}"))?;

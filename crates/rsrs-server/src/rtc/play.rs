@@ -1,6 +1,7 @@
-//! A WHEP viewer: the stream's packets, from a core consumer, written to the peer. H.264 goes as
-//! Annex B with the parameter sets before each keyframe (B pictures left out: WebRTC receivers
-//! decode in arrival order); Opus as it came, and AAC as Opus from the stream's shared
+//! A WHEP viewer: the stream's packets, from a core consumer, written to the peer. H.264 and
+//! H.265 go as Annex B with the parameter sets before each keyframe (H.264 B pictures left out:
+//! WebRTC receivers decode in arrival order), AV1 with its sequence header on keyframes, VP9 as
+//! it came, each where the browser offered the codec; Opus as it came, and AAC as Opus from the stream's shared
 //! transcoder ([`crate::transcode::OpusFeeds`]). What WebRTC cannot carry yet is left out, once
 //! told.
 
@@ -37,8 +38,8 @@ struct Out {
     audio: Option<Mid>,
     /// The stream's configurations as this viewer has seen them.
     tracks: Tracks,
-    /// The H.264 configuration now in force (its parameter sets go before keyframes).
-    avc: Option<rsrs_codec::avc::DecoderConfig>,
+    /// The video configuration now in force (what goes before keyframes).
+    video_setup: Option<VideoSetup>,
     connected: bool,
     /// Packets from before the connection, sent when it is up (the GOP a viewer starts with).
     pending: Vec<Arc<MediaPacket>>,
@@ -57,7 +58,7 @@ impl PlaySession {
             video: None,
             audio: None,
             tracks: Tracks::default(),
-            avc: None,
+            video_setup: None,
             connected: false,
             pending,
             told: Vec::new(),
@@ -156,36 +157,52 @@ impl Out {
         if self.tracks.update(&p) {
             if p.track == Track::Video && p.is_config() {
                 // Parsed once per configuration, not once per frame.
-                self.avc =
-                    (p.codec == Codec::H264).then(|| rsrs_codec::avc::DecoderConfig::parse(p.data()).ok()).flatten();
+                self.video_setup = VideoSetup::parse(&p);
             }
             return None;
         }
         let now = Instant::now();
         let (len, result) = match (p.track, p.codec) {
-            (Track::Video, Codec::H264) => {
-                let c = self.avc.as_ref()?;
+            (Track::Video, Codec::H264 | Codec::H265 | Codec::Av1 | Codec::Vp9) => {
+                let setup = self.video_setup.as_ref()?;
                 // Made once per packet and shared by every WebRTC viewer of the stream.
-                let au = p.wire(WireForm::AnnexB, 0, |p| annexb_for_webrtc(p, c));
+                let au = p.wire(WireForm::WebRtc, 0, |p| setup.for_webrtc(p));
                 if au.is_empty() {
                     // WebRTC receivers decode in arrival order: B pictures are left out, as SRS
                     // does (its `keep_bframe off`).
-                    if !self.told_bframes && rsrs_codec::avc::is_b_frame(p.data(), c.nal_length_size) {
-                        self.told_bframes = true;
-                        warn!(
-                            stream = %self.key.url(),
-                            "the stream has H.264 B-frames, which WebRTC cannot carry: they are left out for WebRTC \
-                             viewers (publish without B-frames, e.g. x264 -bf 0, for smooth WebRTC playback)"
-                        );
+                    if let VideoSetup::H264(c) = setup {
+                        if !self.told_bframes && rsrs_codec::avc::is_b_frame(p.data(), c.nal_length_size) {
+                            self.told_bframes = true;
+                            warn!(
+                                stream = %self.key.url(),
+                                "the stream has H.264 B-frames, which WebRTC cannot carry: they are left out for \
+                                 WebRTC viewers (publish without B-frames, e.g. x264 -bf 0, for smooth WebRTC playback)"
+                            );
+                        }
                     }
                     return None;
                 }
-                let au = au.to_vec();
                 let w = rtc.writer(self.video?)?;
-                let pt = w
+                let want = rtc_codec(p.codec)?;
+                let Some(pt) = w
                     .payload_params()
-                    .find(|pp| pp.spec().codec == RtcCodec::H264 && pp.spec().format.packetization_mode == Some(1))
-                    .map(|pp| pp.pt())?;
+                    .find(|pp| {
+                        pp.spec().codec == want
+                            && (want != RtcCodec::H264 || pp.spec().format.packetization_mode == Some(1))
+                    })
+                    .map(|pp| pp.pt())
+                else {
+                    if !self.told.contains(&p.codec) {
+                        self.told.push(p.codec);
+                        warn!(
+                            stream = %self.key.url(),
+                            "the stream's video is {}, which this viewer's browser did not offer; it gets the audio only",
+                            p.codec.name()
+                        );
+                    }
+                    return None;
+                };
+                let au = au.to_vec();
                 let pts = (p.dts as i64 + p.cts as i64).max(0) as u64;
                 (au.len(), w.write(pt, now, MediaTime::new(pts * 90, Frequency::NINETY_KHZ), au))
             }
@@ -244,13 +261,87 @@ async fn next_opus(feed: &mut Option<(Arc<OpusFeed>, broadcast::Receiver<Arc<Med
     }
 }
 
-/// `p` as WebRTC's H.264 packetizer takes it: Annex B, with `c`'s parameter sets before a
-/// keyframe; empty for a B picture or a malformed access unit.
-fn annexb_for_webrtc(p: &MediaPacket, c: &rsrs_codec::avc::DecoderConfig) -> Bytes {
-    if rsrs_codec::avc::is_b_frame(p.data(), c.nal_length_size) {
-        return Bytes::new();
+/// WebRTC's name for a video codec.
+fn rtc_codec(c: Codec) -> Option<RtcCodec> {
+    Some(match c {
+        Codec::H264 => RtcCodec::H264,
+        Codec::H265 => RtcCodec::H265,
+        Codec::Av1 => RtcCodec::Av1,
+        Codec::Vp9 => RtcCodec::Vp9,
+        _ => return None,
+    })
+}
+
+/// A stream's video configuration, as WebRTC needs it in band.
+enum VideoSetup {
+    H264(rsrs_codec::avc::DecoderConfig),
+    /// NAL length size and the parameter sets (VPS, SPS, PPS as the hvcC orders them).
+    H265(usize, Vec<Vec<u8>>),
+    /// The av1C's configuration OBUs (the sequence header).
+    Av1(Vec<u8>),
+    Vp9,
+}
+
+impl VideoSetup {
+    fn parse(config: &MediaPacket) -> Option<VideoSetup> {
+        let rec = config.data();
+        Some(match config.codec {
+            Codec::H264 => VideoSetup::H264(rsrs_codec::avc::DecoderConfig::parse(rec).ok()?),
+            Codec::H265 => {
+                let c = rsrs_codec::hevc::HevcConfig::parse(rec).ok()?;
+                VideoSetup::H265(c.nal_length_size, c.parameter_sets)
+            }
+            Codec::Av1 => VideoSetup::Av1(rsrs_codec::av1::Av1Config::parse(rec).ok()?.config_obus),
+            Codec::Vp9 => VideoSetup::Vp9,
+            _ => return None,
+        })
     }
-    let sets: Vec<&[u8]> =
-        if p.keyframe { c.sps.iter().chain(c.pps.iter()).map(|v| v.as_slice()).collect() } else { Vec::new() };
-    rsrs_codec::avc::to_annexb(p.data(), c.nal_length_size, &sets).map(Bytes::from).unwrap_or_default()
+
+    /// `p` as WebRTC's packetizer takes it; empty for a B picture or a malformed access unit.
+    fn for_webrtc(&self, p: &MediaPacket) -> Bytes {
+        let annexb = |nal_length_size: usize, sets: Vec<&[u8]>| {
+            rsrs_codec::avc::to_annexb(p.data(), nal_length_size, &sets).map(Bytes::from).unwrap_or_default()
+        };
+        match self {
+            VideoSetup::H264(c) => {
+                if rsrs_codec::avc::is_b_frame(p.data(), c.nal_length_size) {
+                    return Bytes::new();
+                }
+                let sets = if p.keyframe {
+                    c.sps.iter().chain(c.pps.iter()).map(|v| v.as_slice()).collect()
+                } else {
+                    Vec::new()
+                };
+                annexb(c.nal_length_size, sets)
+            }
+            VideoSetup::H265(n, sets) => {
+                annexb(*n, if p.keyframe { sets.iter().map(|v| v.as_slice()).collect() } else { Vec::new() })
+            }
+            VideoSetup::Av1(seq) => {
+                // A keyframe without its sequence header cannot start a decoder.
+                if p.keyframe && !seq.is_empty() && !has_sequence_header(p.data()) {
+                    let mut v = Vec::with_capacity(seq.len() + p.data().len());
+                    v.extend_from_slice(seq);
+                    v.extend_from_slice(p.data());
+                    return Bytes::from(v);
+                }
+                p.data().clone()
+            }
+            VideoSetup::Vp9 => p.data().clone(),
+        }
+    }
+}
+
+/// Whether an AV1 temporal unit carries a sequence header OBU.
+fn has_sequence_header(mut data: &[u8]) -> bool {
+    while let Some((kind, _, rest)) = rsrs_codec::av1::next_obu(data) {
+        if kind == 1 {
+            return true;
+        }
+        if rest.is_empty() {
+            break;
+        }
+        data = rest;
+    }
+    false
 }
