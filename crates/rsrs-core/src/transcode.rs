@@ -10,7 +10,7 @@ use crate::media::{Codec, Content, MediaPacket, Track};
 use bytes::Bytes;
 use rsrs_audio::{AacToOpus, AudioError, OpusToAac};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::broadcast;
@@ -98,16 +98,44 @@ impl OpusFeeds {
     }
 }
 
-/// Runs `work` on each packet on a thread of its own; the returned sender never blocks.
+/// Which way a transcoder goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    AacToOpus = 0,
+    OpusToAac = 1,
+}
+
+impl Direction {
+    pub const ALL: [Direction; 2] = [Direction::AacToOpus, Direction::OpusToAac];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::AacToOpus => "aac_to_opus",
+            Direction::OpusToAac => "opus_to_aac",
+        }
+    }
+}
+
+static RUNNING: [AtomicI64; 2] = [AtomicI64::new(0), AtomicI64::new(0)];
+
+/// Transcoder threads running now, for the exporter.
+pub fn running(d: Direction) -> i64 {
+    RUNNING[d as usize].load(Ordering::Relaxed)
+}
+
+/// Runs `work` on each packet on a thread of its own; the returned sender never blocks. The
+/// thread ends when the sender is dropped.
 fn spawn_worker(
-    name: &str,
+    direction: Direction,
     mut work: impl FnMut(Arc<MediaPacket>) + Send + 'static,
 ) -> std::io::Result<SyncSender<Arc<MediaPacket>>> {
     let (tx, rx) = sync_channel::<Arc<MediaPacket>>(WORKER_QUEUE);
-    std::thread::Builder::new().name(name.to_string()).spawn(move || {
+    std::thread::Builder::new().name(direction.as_str().replace('_', "-")).spawn(move || {
+        RUNNING[direction as usize].fetch_add(1, Ordering::Relaxed);
         while let Ok(p) = rx.recv() {
             work(p);
         }
+        RUNNING[direction as usize].fetch_sub(1, Ordering::Relaxed);
     })?;
     Ok(tx)
 }
@@ -140,7 +168,7 @@ fn start_aac_to_opus(hub: &Arc<crate::hub::Hub>, key: &StreamKey, settings: Sour
     let mut transcoder: Option<AacToOpus> = None;
     let mut errors = 0u64;
     let name = stream.clone();
-    let worker = spawn_worker("aac-to-opus", move |p| {
+    let worker = spawn_worker(Direction::AacToOpus, move |p| {
         let Some(feed) = out.upgrade() else { return };
         match (p.codec, p.content) {
             (Codec::Aac, Content::Config) => match AacToOpus::new(p.data()) {
@@ -225,7 +253,7 @@ impl OpusToAacPush {
         let asc = Bytes::copy_from_slice(t.asc());
         let mut config_sent = false;
         let mut errors = 0u64;
-        let worker = spawn_worker("opus-to-aac", move |p| {
+        let worker = spawn_worker(Direction::OpusToAac, move |p| {
             let frames = match t.push(p.data(), p.dts) {
                 Ok(f) => f,
                 Err(e) => return report(&mut errors, &stream, "Opus to AAC", &e),

@@ -60,6 +60,7 @@ pub struct Server {
     /// WebRTC's UDP port while `rtc_server` is on, and its live WHEP sessions.
     pub rtc: crate::rtc::state::RtcSlot,
     pub rtc_sessions: crate::rtc::state::RtcSessions,
+    pub rtc_totals: Arc<crate::rtc::state::RtcTotals>,
     /// Opus for WebRTC players of streams with AAC (one transcoder per stream, while played).
     pub opus_feeds: crate::transcode::OpusFeeds,
 }
@@ -99,6 +100,7 @@ impl Server {
             srt: Default::default(),
             rtc: Default::default(),
             rtc_sessions: Default::default(),
+            rtc_totals: Default::default(),
             opus_feeds: Default::default(),
         })
     }

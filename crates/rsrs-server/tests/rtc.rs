@@ -374,7 +374,9 @@ fn whip_to_whep_latency_is_measured_and_opus_passes_through_untouched() {
 fn a_whep_viewer_behind_five_percent_loss_recovers_with_nacks() {
     // The browser is told to send to a lossy relay (the candidate), which forwards to the port.
     let (ip, relay) = ("127.0.28.7", "127.0.28.8");
-    let s = start_with("rtc-loss", ip, &conf_with(ip, &format!("candidate {relay};")));
+    let conf =
+        conf_with(ip, &format!("candidate {relay};")) + &format!("exporter {{ enabled on; listen {ip}:9972; }}\n");
+    let s = start_with("rtc-loss", ip, &conf);
     let _link = LossyLink::start(&format!("{relay}:8000"), &format!("{ip}:8000"), 0.05, Duration::from_millis(20));
     let _p = publish_opus(&s.rtmp("live/far"));
     s.wait_api("/api/v1/streams/", Duration::from_secs(15), |v| v["streams"][0]["video"]["width"] == 640);
@@ -383,6 +385,18 @@ fn a_whep_viewer_behind_five_percent_loss_recovers_with_nacks() {
     assert!(f.contains_key("frames"), "Chromium says {got}\n{}", s.log_text());
     assert!(f["frames"].parse::<u64>().unwrap() >= 150, "{got}");
     assert!(f["nacks"].parse::<u64>().unwrap() > 0, "the loss must be repaired by NACKs: {got}");
+    // The exporter shows it: a connected play session and the NACKs it sent rsrs; and no AAC to
+    // Opus transcoder, as this stream's audio is Opus already.
+    let exporter = format!("{ip}:9972");
+    assert!(metric_value(&exporter, "rsrs_rtc_sessions_total", &["way=\"play\"", "outcome=\"connected\""]) >= 1.0);
+    assert!(
+        wait_until(Duration::from_secs(10), Duration::from_millis(200), || {
+            metric_value(&exporter, "rsrs_rtc_nacks_total", &["direction=\"received\""]) > 0.0
+        }),
+        "{}",
+        http_request(&exporter, "GET", "/metrics", &[]).2.len()
+    );
+    assert_eq!(metric_value(&exporter, "rsrs_transcoders", &["direction=\"aac_to_opus\""]), 0.0);
 }
 
 #[test]
@@ -505,7 +519,7 @@ const report = (s) => { if (!sent) { sent = true; fetch(p.get('report') + '?' + 
 #[test]
 fn fifty_whep_players_in_one_browser_share_one_transcoder() {
     let ip = "127.0.28.17";
-    let s = start("rtc-fifty", ip);
+    let s = start_with("rtc-fifty", ip, &(conf(ip) + &format!("exporter {{ enabled on; listen {ip}:9972; }}\n")));
     std::fs::write(s.dir.join("objs/nginx/html/many.html"), MANY_PAGE).unwrap();
     // A light H.264 + AAC stream, so 50 copies stay cheap for a debug build and one browser.
     let _p = Proc(
@@ -526,9 +540,10 @@ fn fifty_whep_players_in_one_browser_share_one_transcoder() {
     assert_eq!(s.log_text().matches("WHEP session connected").count(), 50, "{}", s.log_text());
     // 50 players of one AAC stream: one transcoder.
     assert_eq!(s.log_text().matches("transcoding AAC to Opus for WebRTC players").count(), 1, "{}", s.log_text());
-    let clients = s.api("/api/v1/clients/?count=100");
-    let players = clients["clients"].as_array().unwrap().iter().filter(|c| c["type"] == "rtc-play").count();
-    assert_eq!(players, 50, "{clients}");
+    // Counted as they connected (the browser is gone by now, so no live count is asked).
+    let exporter = format!("{ip}:9972");
+    let connected = metric_value(&exporter, "rsrs_rtc_sessions_total", &["way=\"play\"", "outcome=\"connected\""]);
+    assert_eq!(connected, 50.0);
 }
 
 #[test]

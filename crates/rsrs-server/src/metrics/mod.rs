@@ -259,6 +259,7 @@ pub fn render(server: &Server) -> String {
 
     edge_series(&s, server, &labelled);
     srt_series(&s, server);
+    rtc_series(&s, server);
     event_series(&s, server);
 
     let mut out = Vec::new();
@@ -390,6 +391,46 @@ fn srt_series(s: &Scrape, server: &Server) {
     s.add(lost_out);
     s.add(retrans);
     s.add(drop_in);
+}
+
+/// WebRTC sessions, the feedback that shows lossy links (NACKs) and decoders starting over
+/// (keyframe requests), and the audio transcoders WebRTC needs.
+fn rtc_series(s: &Scrape, server: &Server) {
+    let t = &server.rtc_totals;
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let ways = [("play", 0usize), ("publish", 1)];
+    s.labelled_gauges(
+        "rsrs_rtc_sessions",
+        "WebRTC sessions now (WHEP play, WHIP publish), connected or connecting",
+        &["way"],
+        ways.iter().map(|(w, i)| ([*w], t.sessions[*i].load(Ordering::Relaxed))),
+    );
+    s.labelled_counters(
+        "rsrs_rtc_sessions_total",
+        "WebRTC sessions that connected, and that ended without connecting (ICE or DTLS failed)",
+        &["way", "outcome"],
+        ways.iter().flat_map(|(w, i)| {
+            [([*w, "connected"], load(&t.connected[*i])), ([*w, "never_connected"], load(&t.never_connected[*i]))]
+        }),
+    );
+    s.labelled_counters(
+        "rsrs_rtc_nacks_total",
+        "RTCP NACKs: received from players (packets rsrs retransmitted), sent to publishers",
+        &["direction"],
+        [(["received"], load(&t.nacks_received)), (["sent"], load(&t.nacks_sent))].into_iter(),
+    );
+    s.labelled_counters(
+        "rsrs_rtc_keyframe_requests_total",
+        "RTCP PLIs and FIRs: received from players, sent to publishers",
+        &["direction"],
+        [(["received"], load(&t.keyframe_requests_received)), (["sent"], load(&t.keyframe_requests_sent))].into_iter(),
+    );
+    s.labelled_gauges(
+        "rsrs_transcoders",
+        "Audio transcoders running (AAC to Opus for WebRTC players, Opus to AAC for WHIP publishers)",
+        &["direction"],
+        crate::transcode::Direction::ALL.iter().map(|d| ([d.as_str()], crate::transcode::running(*d))),
+    );
 }
 
 /// What the server did: reloads, HLS and DVR output, cluster redirects, hooks, refusals.

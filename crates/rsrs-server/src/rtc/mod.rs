@@ -85,9 +85,9 @@ fn first_host_ipv4() -> Option<std::net::Ipv4Addr> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Way {
     /// WHEP: the server sends.
-    Play,
+    Play = 0,
     /// WHIP: the browser or encoder sends.
-    Publish,
+    Publish = 1,
 }
 
 impl Way {
@@ -113,7 +113,7 @@ pub fn start_play(
     guard: ClientGuard,
 ) {
     let rx = port.add(ufrag);
-    let peer = Peer::new(rtc, port.clone(), ufrag.to_string());
+    let peer = Peer::new(rtc, port.clone(), ufrag.to_string(), Way::Play, server.rtc_totals.clone());
     let span = tracing::info_span!("rtc", cid = %guard.client.id, stream = %key.url(), way = "WHEP");
     let session = play::PlaySession { server: server.clone(), peer, key, pending: initial };
     tokio::spawn(
@@ -136,7 +136,7 @@ pub fn start_publish(
     guard: ClientGuard,
 ) {
     let rx = port.add(ufrag);
-    let peer = Peer::new(rtc, port.clone(), ufrag.to_string());
+    let peer = Peer::new(rtc, port.clone(), ufrag.to_string(), Way::Publish, server.rtc_totals.clone());
     let span = tracing::info_span!("rtc", cid = %guard.client.id, stream = %key.url(), way = "WHIP");
     let session = publish::PublishSession { server: server.clone(), peer, source: published.source, stream: key.url() };
     let admitted = published.admitted;
@@ -163,6 +163,8 @@ pub fn answer(port: &RtcPort, offer: str0m::change::SdpOffer, way: Way) -> Resul
         .enable_vp9(play)
         .enable_av1(play)
         .enable_opus(true)
+        // NACK and keyframe-request counts for the exporter.
+        .set_stats_interval(Some(std::time::Duration::from_secs(1)))
         .build(Instant::now());
     let candidate = Candidate::host(port.candidate, "udp").map_err(|e| format!("bad candidate address: {e}"))?;
     rtc.add_local_candidate(candidate);

@@ -1,9 +1,13 @@
 //! One WebRTC peer on the shared port: a sans-io [`Rtc`] and the glue that feeds it datagrams
 //! and timers and sends what it produces. WHEP and WHIP sessions own one each.
 
-use super::state::{Datagram, RtcPort};
+use super::state::{Datagram, RtcPort, RtcTotals};
+use super::Way;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use str0m::media::Mid;
 use str0m::net::{Protocol, Receive};
 use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 
@@ -16,11 +20,32 @@ pub struct Peer {
     pub ufrag: String,
     pub connected: bool,
     started: Instant,
+    way: Way,
+    totals: Arc<RtcTotals>,
+    /// Per track and direction (egress true): the NACK and keyframe-request counts last seen,
+    /// so the totals take only what is new.
+    feedback: HashMap<(Mid, bool), (u64, u64)>,
 }
 
 impl Peer {
-    pub fn new(rtc: Rtc, port: Arc<RtcPort>, ufrag: String) -> Peer {
-        Peer { rtc, port, ufrag, connected: false, started: Instant::now() }
+    pub fn new(rtc: Rtc, port: Arc<RtcPort>, ufrag: String, way: Way, totals: Arc<RtcTotals>) -> Peer {
+        totals.sessions[way as usize].fetch_add(1, Ordering::Relaxed);
+        Peer { rtc, port, ufrag, connected: false, started: Instant::now(), way, totals, feedback: HashMap::new() }
+    }
+
+    /// Adds what is new in a track's feedback counts to the totals.
+    fn count_feedback(&mut self, mid: Mid, egress: bool, nacks: u64, keyframe_requests: u64) {
+        let last = self.feedback.entry((mid, egress)).or_default();
+        let (new_nacks, new_kf) = (nacks.saturating_sub(last.0), keyframe_requests.saturating_sub(last.1));
+        *last = (nacks.max(last.0), keyframe_requests.max(last.1));
+        let t = &self.totals;
+        let (n, k) = if egress {
+            (&t.nacks_received, &t.keyframe_requests_received)
+        } else {
+            (&t.nacks_sent, &t.keyframe_requests_sent)
+        };
+        n.fetch_add(new_nacks, Ordering::Relaxed);
+        k.fetch_add(new_kf, Ordering::Relaxed);
     }
 
     /// Sends what the Rtc has to send and hands its events to `on_event`; when it next wants a
@@ -42,7 +67,14 @@ impl Peer {
                 }
                 Ok(Output::Event(Event::Connected)) => {
                     self.connected = true;
+                    self.totals.connected[self.way as usize].fetch_add(1, Ordering::Relaxed);
                     on_event(&mut self.rtc, Event::Connected);
+                }
+                Ok(Output::Event(Event::MediaEgressStats(s))) => {
+                    self.count_feedback(s.mid, true, s.nacks, s.plis + s.firs)
+                }
+                Ok(Output::Event(Event::MediaIngressStats(s))) => {
+                    self.count_feedback(s.mid, false, s.nacks, s.plis + s.firs)
                 }
                 Ok(Output::Event(e)) => on_event(&mut self.rtc, e),
                 Err(e) => return Err(format!("WebRTC: {e}")),
@@ -67,6 +99,10 @@ impl Peer {
 
     /// Ends the peer (the other side is told) and leaves the port.
     pub async fn close(mut self, sessions: &super::state::RtcSessions) {
+        self.totals.sessions[self.way as usize].fetch_sub(1, Ordering::Relaxed);
+        if !self.connected {
+            self.totals.never_connected[self.way as usize].fetch_add(1, Ordering::Relaxed);
+        }
         self.rtc.disconnect();
         let _ = self.drain(|_, _| {}).await;
         self.port.remove(&self.ufrag);

@@ -122,3 +122,21 @@ impl RtcSessions {
         }
     }
 }
+
+/// What the exporter shows of WebRTC: sessions by way (0 play, 1 publish) and the feedback that
+/// says how lossy the links are.
+#[derive(Debug, Default)]
+pub struct RtcTotals {
+    /// Sessions now, connected or connecting.
+    pub sessions: [std::sync::atomic::AtomicI64; 2],
+    /// Sessions that connected, and sessions that ended without connecting.
+    pub connected: [std::sync::atomic::AtomicU64; 2],
+    pub never_connected: [std::sync::atomic::AtomicU64; 2],
+    /// NACKs players sent rsrs (packets it retransmitted for them), and NACKs rsrs sent
+    /// publishers.
+    pub nacks_received: std::sync::atomic::AtomicU64,
+    pub nacks_sent: std::sync::atomic::AtomicU64,
+    /// PLIs and FIRs: players asking rsrs for a keyframe, rsrs asking publishers.
+    pub keyframe_requests_received: std::sync::atomic::AtomicU64,
+    pub keyframe_requests_sent: std::sync::atomic::AtomicU64,
+}
