@@ -474,7 +474,7 @@ fn ffmpeg_publishes_over_whip_and_plays_over_rtmp() {
     assert!(clients["clients"].as_array().unwrap().iter().any(|c| c["type"] == "rtc-publish"), "{clients}");
 }
 
-/// Opens `?n=` WHEP sessions to `?stream=` from this one page and reports once every session
+/// Opens `?n=` WHEP sessions (half at SRS's `/rtc/v1/whip-play/`) to `?stream=` from this one page and reports once every session
 /// has video and audio packets flowing (or after 60 s), with the fewest each got.
 const MANY_PAGE: &str = r#"<!doctype html>
 <script>
@@ -490,7 +490,8 @@ const report = (s) => { if (!sent) { sent = true; fetch(p.get('report') + '?' + 
       pc.addTransceiver('audio', {direction: 'recvonly'});
       const offer = await pc.createOffer();
       await pc.setLocalDescription(offer);
-      const r = await fetch('/rtc/v1/whep/?app=live&stream=' + p.get('stream'),
+      // Half by SRS's older name for WHEP.
+      const r = await fetch((i % 2 ? '/rtc/v1/whip-play/' : '/rtc/v1/whep/') + '?app=live&stream=' + p.get('stream'),
         {method: 'POST', body: offer.sdp, headers: {'Content-Type': 'application/sdp'}});
       if (r.status != 201) { report('status=' + r.status + '&at=' + i + '&body=' + encodeURIComponent(await r.text())); return; }
       await pc.setRemoteDescription({type: 'answer', sdp: await r.text()});

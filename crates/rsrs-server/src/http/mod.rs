@@ -286,10 +286,11 @@ async fn connection(
                 Response::text(503, "applying config\n")
             }
         } else if (role.api || role.files)
-            && req.path.trim_end_matches('/') == "/rtc/v1/whep"
+            && matches!(req.path.trim_end_matches('/'), "/rtc/v1/whep" | "/rtc/v1/whip-play")
             && req.method != "OPTIONS"
         {
-            // WHEP and WHIP on the API port and the HTTP port, as SRS.
+            // WHEP (and SRS's older name for it, whip-play) and WHIP on the API port and the
+            // HTTP port, as SRS.
             Box::pin(whip::handle(server, &req, guard, crate::rtc::Way::Play)).await
         } else if (role.api || role.files)
             && req.path.trim_end_matches('/') == "/rtc/v1/whip"
