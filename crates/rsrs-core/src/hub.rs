@@ -244,6 +244,9 @@ pub struct Source {
     pub skipped_packets: AtomicU64,
     /// Whether the publisher's Enhanced RTMP multitrack packets were reported (once).
     multitrack_told: AtomicBool,
+    /// A player needs a keyframe now (a WebRTC player joined or lost packets); a publisher that
+    /// can be asked for one (WHIP) waits on this.
+    pub keyframe_wanted: tokio::sync::Notify,
     created_at: Instant,
 }
 
@@ -304,6 +307,7 @@ impl Source {
             lags: AtomicU64::new(0),
             skipped_packets: AtomicU64::new(0),
             multitrack_told: AtomicBool::new(false),
+            keyframe_wanted: tokio::sync::Notify::new(),
             created_at: Instant::now(),
         }
     }

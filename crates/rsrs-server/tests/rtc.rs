@@ -368,6 +368,8 @@ fn whip_to_whep_latency_is_measured_and_opus_passes_through_untouched() {
     // The player hears the publisher's own Opus: no AAC round trip for WebRTC to WebRTC.
     assert!(f["audio"].parse::<u64>().unwrap() > 0, "{got}\n{}", s.log_text());
     assert!(!s.log_text().contains("transcoding AAC to Opus"), "{}", s.log_text());
+    // The player's arrival reached the publisher as a keyframe request.
+    assert!(s.log_text().contains("a WebRTC player needs a keyframe: asking the publisher"), "{}", s.log_text());
 }
 
 #[test]

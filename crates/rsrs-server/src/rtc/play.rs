@@ -48,6 +48,8 @@ struct Out {
     told_bframes: bool,
     /// The stream's audio is AAC (again): take Opus from its feed.
     wants_opus_feed: bool,
+    /// The viewer needs a keyframe (it joined, or asked with a PLI or FIR).
+    wants_keyframe: bool,
 }
 
 impl PlaySession {
@@ -64,6 +66,7 @@ impl PlaySession {
             told: Vec::new(),
             told_bframes: false,
             wants_opus_feed: false,
+            wants_keyframe: false,
         };
         let mut batch = Vec::new();
         // The Opus feed of a stream whose audio is AAC, held while this viewer plays.
@@ -73,6 +76,10 @@ impl PlaySession {
                 Ok(t) => t,
                 Err(why) => break why,
             };
+            if std::mem::take(&mut out.wants_keyframe) {
+                // Passed to a publisher that can be asked (WHIP); the GOP cache serves the rest.
+                consumer.source().keyframe_wanted.notify_one();
+            }
             if std::mem::take(&mut out.wants_opus_feed) {
                 // Subscribed before the old feed is let go, so a transcoder still in use is kept.
                 let f = server.opus_feeds.subscribe(&server.hub, consumer.source());
@@ -128,8 +135,10 @@ impl Out {
                 MediaKind::Video => self.video = Some(m.mid),
                 MediaKind::Audio => self.audio = Some(m.mid),
             },
+            Event::KeyframeRequest(_) => self.wants_keyframe = true,
             Event::Connected => {
                 self.connected = true;
+                self.wants_keyframe = true;
                 info!("WHEP session connected");
                 for p in std::mem::take(&mut self.pending) {
                     self.send(rtc, p);

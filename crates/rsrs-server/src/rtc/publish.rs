@@ -23,10 +23,13 @@ use str0m::format::Codec as RtcCodec;
 use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, Mid};
 use str0m::{Event, Rtc};
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// How often a keyframe is asked of the publisher (SRS's `pli_for_rtmp` default).
 const PLI_EVERY: Duration = Duration::from_secs(6);
+/// Players' keyframe requests are passed on at most this often: an encoder asked more often
+/// sends keyframes back to back, and a lossy viewer would cost every viewer bandwidth.
+const PLI_AT_MOST_EVERY: Duration = Duration::from_secs(1);
 
 /// OpusHead (RFC 7845): version 1, stereo, 312 samples of pre-skip, 48 kHz, no gain, family 0.
 const OPUS_HEAD: [u8; 19] = *b"OpusHead\x01\x02\x38\x01\x80\xbb\x00\x00\x00\x00\x00";
@@ -81,6 +84,8 @@ impl PublishSession {
             ready: Vec::new(),
         };
         let mut next_pli = Instant::now() + PLI_EVERY;
+        let mut last_player_pli = Instant::now() - PLI_AT_MOST_EVERY;
+        let mut player_plis = 0u64;
         let why = 'session: loop {
             let timeout = match peer.drain(|rtc, e| inp.on_event(rtc, e, &stream)).await {
                 Ok(t) => t,
@@ -101,6 +106,22 @@ impl PublishSession {
             }
             tokio::select! {
                 _ = guard.client.kill.cancelled() => break "ended (DELETE or kicked)".to_string(),
+                _ = source.keyframe_wanted.notified() => {
+                    if let (true, Some(mid)) = (peer.connected, inp.video_mid) {
+                        if last_player_pli.elapsed() >= PLI_AT_MOST_EVERY {
+                            last_player_pli = Instant::now();
+                            next_pli = Instant::now() + PLI_EVERY;
+                            player_plis += 1;
+                            // Told once; after that it is routine (lossy viewers ask often).
+                            if player_plis == 1 {
+                                info!("a WebRTC player needs a keyframe: asking the publisher");
+                            } else {
+                                debug!(player_plis, "a WebRTC player needs a keyframe: asking the publisher");
+                            }
+                            ask_keyframe(&mut peer.rtc, mid);
+                        }
+                    }
+                }
                 d = rx.recv() => {
                     let Some(d) = d else { break "port closed".into() };
                     if let Err(why) = peer.input(&d) {
