@@ -84,7 +84,7 @@ impl PublishSession {
             ready: Vec::new(),
         };
         let mut next_pli = Instant::now() + PLI_EVERY;
-        let mut last_player_pli = Instant::now() - PLI_AT_MOST_EVERY;
+        let mut last_player_pli: Option<Instant> = None;
         let mut player_plis = 0u64;
         let why = 'session: loop {
             let timeout = match peer.drain(|rtc, e| inp.on_event(rtc, e, &stream)).await {
@@ -108,8 +108,8 @@ impl PublishSession {
                 _ = guard.client.kill.cancelled() => break "ended (DELETE or kicked)".to_string(),
                 _ = source.keyframe_wanted.notified() => {
                     if let (true, Some(mid)) = (peer.connected, inp.video_mid) {
-                        if last_player_pli.elapsed() >= PLI_AT_MOST_EVERY {
-                            last_player_pli = Instant::now();
+                        if last_player_pli.is_none_or(|t| t.elapsed() >= PLI_AT_MOST_EVERY) {
+                            last_player_pli = Some(Instant::now());
                             next_pli = Instant::now() + PLI_EVERY;
                             player_plis += 1;
                             // Told once; after that it is routine (lossy viewers ask often).
