@@ -133,6 +133,29 @@ pub struct RtcServer {
     pub listen: Endpoint,
     /// The address browsers are told to send to; `None` (or `*`): the listen address.
     pub candidate: Option<String>,
+    /// Which candidates answers carry (SRS's `protocol udp|tcp|all`, default udp).
+    pub protocol: RtcProtocol,
+    /// SRS's `tcp { enabled; listen; }`: ICE-TCP, every session on one TCP port too.
+    pub tcp_enabled: bool,
+    pub tcp_listen: Endpoint,
+}
+
+/// SRS's `rtc_server.protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RtcProtocol {
+    Udp,
+    Tcp,
+    All,
+}
+
+impl RtcProtocol {
+    pub fn udp(self) -> bool {
+        self != RtcProtocol::Tcp
+    }
+
+    pub fn tcp(self) -> bool {
+        self != RtcProtocol::Udp
+    }
 }
 
 /// A vhost's `rtc { enabled on; rtmp_to_rtc on; rtc_to_rtmp on; }`.
@@ -484,7 +507,27 @@ impl Config {
                 .map(|v| v.string())
                 .transpose()?
                 .filter(|c| !c.is_empty() && c != "*"),
+            protocol: match g.global(&["rtc_server", "protocol"]) {
+                None => RtcProtocol::Udp,
+                Some(v) => match v.string()?.as_str() {
+                    "udp" => RtcProtocol::Udp,
+                    "tcp" => RtcProtocol::Tcp,
+                    "all" => RtcProtocol::All,
+                    other => return Err(v.err(format!("is `{other}`; it takes udp, tcp or all"))),
+                },
+            },
+            tcp_enabled: g.global(&["rtc_server", "tcp", "enabled"]).map(|v| v.bool()).transpose()?.unwrap_or(false),
+            tcp_listen: g
+                .global(&["rtc_server", "tcp", "listen"])
+                .map(|v| v.endpoint())
+                .transpose()?
+                .unwrap_or(Endpoint::parse("8000").expect("valid")),
         };
+        if rtc_server.enabled && rtc_server.protocol.tcp() && !rtc_server.tcp_enabled {
+            return Err(ConfigError::plain(
+                "rtc_server: protocol tcp or all needs the TCP port: `tcp { enabled on; listen 8000; }`".to_string(),
+            ));
+        }
         let ms = |path: &[&str], default: u64| -> Result<Duration, ConfigError> {
             Ok(Duration::from_millis(g.global(path).map(|v| v.f64()).transpose()?.map_or(default, |v| v as u64)))
         };
@@ -1198,5 +1241,23 @@ mod tests {
         assert_eq!(Endpoint::parse(":8080").unwrap().to_string(), "0.0.0.0:8080");
         assert!(Endpoint::parse("0").is_err());
         assert!(Endpoint::parse("host:1").is_err());
+    }
+
+    #[test]
+    fn rtc_server_protocol_and_tcp_as_srs() {
+        let load = |body: &str| {
+            Config::load_str(&format!("rtc_server {{ enabled on; {body} }}\nlisten 1935;\n"), "t", &Env::new())
+        };
+        let c = load("").unwrap();
+        assert_eq!((c.rtc_server.protocol, c.rtc_server.tcp_enabled), (RtcProtocol::Udp, false));
+        let c = load("protocol all; tcp { enabled on; listen 127.0.0.1:8001; }").unwrap();
+        assert_eq!(c.rtc_server.protocol, RtcProtocol::All);
+        assert!(c.rtc_server.protocol.udp() && c.rtc_server.protocol.tcp());
+        assert_eq!(c.rtc_server.tcp_listen.to_string(), "127.0.0.1:8001");
+        let e = load("protocol tcp;").unwrap_err().to_string();
+        assert!(e.contains("needs the TCP port"), "{e}");
+        let e = load("protocol quic; tcp { enabled on; }").unwrap_err().to_string();
+        assert!(e.contains("t:1") && e.contains("quic") && e.contains("udp, tcp or all"), "{e}");
+        assert!(load("tcp { enabled on; bogus 1; }").is_err());
     }
 }

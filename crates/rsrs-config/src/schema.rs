@@ -28,6 +28,8 @@ pub(crate) enum Section {
     SrtServer,
     VhostSrt,
     RtcServer,
+    /// `rtc_server { tcp { } }`.
+    RtcTcp,
     VhostRtc,
     Vhost,
     Play,
@@ -97,14 +99,18 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
         },
         RtcServer => match name {
             "enabled" | "listen" | "candidate" | "protocol" => leaf,
+            "tcp" => Yes(RtcTcp),
             // Tuning SRS needs for its own UDP stack; rsrs's has no such knobs.
             "ecdsa" | "encrypt" | "reuseport" | "merge_nalus" | "ip_family" | "dir" => Ignored,
-            "tcp"
-            | "black_hole"
+            "black_hole"
             | "api_as_candidates"
             | "resolve_api_domain"
             | "keep_api_domain"
             | "use_auto_detect_network_ip" => NotYet,
+            _ => return None,
+        },
+        RtcTcp => match name {
+            "enabled" | "listen" => leaf,
             _ => return None,
         },
         VhostRtc => match name {

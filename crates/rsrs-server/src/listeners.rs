@@ -106,6 +106,15 @@ pub async fn apply_listeners(server: &Arc<Server>, cfg: &Config) -> Result<(), L
         }
     }
     *server.listeners.lock().unwrap_or_else(|e| e.into_inner()) = current;
+    // The TCP candidate answers carry: the UDP candidate's address with the TCP port.
+    if let Some(port) = server.rtc.get() {
+        let rtc = &cfg.rtc_server;
+        port.set_tcp_candidate(
+            (rtc.tcp_enabled && rtc.protocol.tcp())
+                .then(|| SocketAddr::new(port.candidate.ip(), rtc.tcp_listen.0.port())),
+            rtc.protocol.udp(),
+        );
+    }
     first_err.map_or(Ok(()), Err)
 }
 
@@ -183,6 +192,12 @@ async fn accept_loop(server: Arc<Server>, l: TcpListener, kind: ListenerKind) {
                 continue;
             }
         };
+        if kind == ListenerKind::RtcTcp {
+            // A session's TCP leg: admitted with its session at signalling, not as a client of
+            // its own; bounded in number, and by the deadline to name a live session.
+            crate::rtc::tcp::accept(&server, sock, peer);
+            continue;
+        }
         let Some(guard) = server.admit(peer, kind) else {
             continue;
         };
@@ -195,7 +210,7 @@ async fn accept_loop(server: Arc<Server>, l: TcpListener, kind: ListenerKind) {
             ListenerKind::Exporter => tokio::spawn(async move {
                 crate::http::serve(srv, sock, peer, guard, HttpRole { api: false, files: false, metrics: true }).await
             }),
-            ListenerKind::Srt | ListenerKind::Rtc => continue, // never a TCP listener
+            ListenerKind::Srt | ListenerKind::Rtc | ListenerKind::RtcTcp => continue, // not served here
         };
     }
 }

@@ -189,6 +189,8 @@ pub enum ListenerKind {
     Srt,
     /// WebRTC over UDP (`rtc_server`).
     Rtc,
+    /// WebRTC over TCP (`rtc_server { tcp { } }`, ICE-TCP).
+    RtcTcp,
 }
 
 impl ListenerKind {
@@ -196,7 +198,7 @@ impl ListenerKind {
     pub fn class(self) -> ConnClass {
         match self {
             // An SRT caller publishes or plays media, as an RTMP client does.
-            ListenerKind::Rtmp | ListenerKind::Srt | ListenerKind::Rtc => ConnClass::Rtmp,
+            ListenerKind::Rtmp | ListenerKind::Srt | ListenerKind::Rtc | ListenerKind::RtcTcp => ConnClass::Rtmp,
             ListenerKind::Http { files: true, .. } => ConnClass::Http,
             ListenerKind::Http { .. } | ListenerKind::Exporter => ConnClass::Api,
         }
@@ -211,6 +213,7 @@ impl ListenerKind {
             ListenerKind::Exporter => "Prometheus exporter",
             ListenerKind::Srt => "SRT",
             ListenerKind::Rtc => "WebRTC",
+            ListenerKind::RtcTcp => "WebRTC (TCP)",
         }
     }
 }
@@ -236,6 +239,9 @@ pub fn wanted_listeners(cfg: &Config) -> Vec<(ListenerKind, SocketAddr)> {
     }
     if cfg.rtc_server.enabled {
         v.push((ListenerKind::Rtc, cfg.rtc_server.listen.0));
+        if cfg.rtc_server.tcp_enabled {
+            v.push((ListenerKind::RtcTcp, cfg.rtc_server.tcp_listen.0));
+        }
     }
     v
 }

@@ -45,13 +45,16 @@ const report = (s) => { if (!sent) { sent = true; fetch(p.get('report') + '?' + 
     const want = Number(p.get('audio') || 0);
     setInterval(async () => {
       const stats = await pc.getStats();
-      let frames = 0, audio = 0, w = 0, h = 0, nacks = 0, lost = 0;
+      let frames = 0, audio = 0, w = 0, h = 0, nacks = 0, lost = 0, pair = '', proto = '';
+      stats.forEach((s) => { if (s.type == 'transport') pair = s.selectedCandidatePairId; });
+      stats.forEach((s) => { if (s.type == 'candidate-pair' && s.id == pair) pair = s.remoteCandidateId; });
+      stats.forEach((s) => { if (s.type == 'remote-candidate' && s.id == pair) proto = s.protocol; });
       stats.forEach((s) => {
         if (s.type == 'inbound-rtp' && s.kind == 'video') { frames = s.framesDecoded || 0; w = s.frameWidth || 0; h = s.frameHeight || 0; nacks = s.nackCount || 0; lost = s.packetsLost || 0; }
         if (s.type == 'inbound-rtp' && s.kind == 'audio') { audio = s.totalSamplesReceived || 0; }
       });
       const ms = Math.round(performance.now() - t0);
-      if (frames >= Number(p.get('frames') || 30) && audio >= want) report('nacks=' + nacks + '&lost=' + lost + '&frames=' + frames + '&width=' + w + '&height=' + h + '&audio=' + audio + '&ms=' + ms + '&location=' + encodeURIComponent(where));
+      if (frames >= Number(p.get('frames') || 30) && audio >= want) report('proto=' + proto + '&nacks=' + nacks + '&lost=' + lost + '&frames=' + frames + '&width=' + w + '&height=' + h + '&audio=' + audio + '&ms=' + ms + '&location=' + encodeURIComponent(where));
       if (ms > 40000) report('timeout&ice=' + pc.iceConnectionState + '&frames=' + frames + '&audio=' + audio);
     }, 100);
   } catch (e) { report('error=' + encodeURIComponent(e)); }
@@ -180,6 +183,7 @@ fn whep_plays_an_rtmp_stream_in_chromium_and_delete_ends_the_session() {
     let f = fields(&got);
     assert!(f.contains_key("frames"), "Chromium says {got}\n{}", s.log_text());
     assert_eq!((f["width"].as_str(), f["height"].as_str()), ("640", "360"), "{got}");
+    assert_eq!(f["proto"], "udp", "{got}");
     assert!(f["audio"].parse::<u64>().unwrap() >= 4800, "Opus samples: {got}");
     // The viewer is an rtc-play client while it plays.
     let clients = s.api("/api/v1/clients/");
@@ -606,4 +610,29 @@ fn vp9_and_av1_from_enhanced_rtmp_play_over_whep() {
         assert_eq!((f["width"].as_str(), f["height"].as_str()), ("640", "360"), "{codec}: {got}");
     }
     assert!(!s.log_text().contains("did not offer"), "{}", s.log_text());
+}
+
+#[test]
+fn whep_and_whip_over_ice_tcp_on_one_tcp_port() {
+    // `protocol tcp`: answers carry only the passive TCP candidate, so the browser must connect
+    // over TCP (RFC 6544, RFC 4571 framing) to the one TCP port.
+    let ip = "127.0.28.24";
+    let s =
+        start_with("rtc-tcp", ip, &conf_with(ip, &format!("protocol tcp; tcp {{ enabled on; listen {ip}:8000; }}")));
+    let _p = publish_opus(&s.rtmp("live/t"));
+    s.wait_api("/api/v1/streams/", Duration::from_secs(15), |v| v["streams"][0]["video"]["width"] == 640);
+    let got = chromium_report(&format!("{}?stream=t&audio=4800", s.http("whep.html")), "127.0.28.25", "rtc-tcp");
+    let f = fields(&got);
+    assert!(f.contains_key("frames"), "Chromium says {got}\n{}", s.log_text());
+    assert_eq!(f["proto"], "tcp", "the pair Chromium chose: {got}");
+    assert!(s.log_text().contains("WebRTC (TCP) listening on"), "{}", s.log_text());
+    // Chromium's camera over WHIP, over TCP too.
+    let got = chromium_report_with(
+        &format!("{}?stream=tw&frames=60", s.http("whip.html")),
+        "127.0.28.26",
+        "rtc-tcp-whip",
+        &["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"],
+    );
+    assert!(got.contains("encoded="), "Chromium says {got}\n{}", s.log_text());
+    assert!(s.log_text().contains("way=\"WHIP\"}: WHIP session connected"), "{}", s.log_text());
 }

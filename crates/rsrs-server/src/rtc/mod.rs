@@ -2,14 +2,17 @@
 //! `/rtc/v1/whip/?app=&stream=`, as SRS answers them (201, the answer SDP, a `Location` with a
 //! token to DELETE). Each session is a task owning a sans-io [`str0m::Rtc`] (ICE-lite, DTLS,
 //! SRTP, RTP with NACK and RTCP) on the one shared UDP port ([`state::RtcPort`]): a viewer reads
-//! a core consumer ([`play`]), a publisher feeds the stream's source ([`publish`]). Admission
-//! is the stream manager's, as for every protocol. Codecs: H.264 and Opus; AAC and Opus are not
-//! transcoded into each other yet.
+//! a core consumer ([`play`]), a publisher feeds the stream's source ([`publish`]). With
+//! `tcp { enabled on; }` sessions can also come over one TCP port (ICE-TCP, [`tcp`]). Admission
+//! is the stream manager's, as for every protocol. Video: H.264 both ways, and H.265, VP9 and
+//! AV1 to players; audio: Opus, with AAC transcoded to and from it
+//! ([`crate::transcode`]).
 
 mod peer;
 mod play;
 mod publish;
 pub mod state;
+pub mod tcp;
 
 use crate::hub::StreamKey;
 use crate::server::Server;
@@ -27,7 +30,9 @@ pub async fn receive_loop(port: Arc<RtcPort>) {
     let mut buf = vec![0u8; 2048];
     loop {
         match port.socket.recv_from(&mut buf).await {
-            Ok((n, from)) => port.route(from, &buf[..n]),
+            Ok((n, from)) => {
+                port.route(from, &buf[..n], None);
+            }
             // ICMP errors from a peer that went away surface here; the port goes on.
             Err(e) => debug!("WebRTC port: {e}"),
         }
@@ -166,8 +171,21 @@ pub fn answer(port: &RtcPort, offer: str0m::change::SdpOffer, way: Way) -> Resul
         // NACK and keyframe-request counts for the exporter.
         .set_stats_interval(Some(std::time::Duration::from_secs(1)))
         .build(Instant::now());
-    let candidate = Candidate::host(port.candidate, "udp").map_err(|e| format!("bad candidate address: {e}"))?;
-    rtc.add_local_candidate(candidate);
+    let (udp, tcp) = port.candidates();
+    if let Some(addr) = udp {
+        let candidate = Candidate::host(addr, "udp").map_err(|e| format!("bad candidate address: {e}"))?;
+        rtc.add_local_candidate(candidate);
+    }
+    if let Some(addr) = tcp {
+        // Passive: browsers connect to it (RFC 6544).
+        let candidate = Candidate::builder()
+            .tcp()
+            .host(addr)
+            .tcptype(str0m::net::TcpType::Passive)
+            .build()
+            .map_err(|e| format!("bad TCP candidate address: {e}"))?;
+        rtc.add_local_candidate(candidate);
+    }
     let answer =
         rtc.sdp_api().accept_offer(offer).map_err(|e| format!("cannot answer the offer: {e}"))?.to_sdp_string();
     let ufrag = answer

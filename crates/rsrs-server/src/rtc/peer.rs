@@ -4,6 +4,7 @@
 use super::state::{Datagram, RtcPort, RtcTotals};
 use super::Way;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,12 +26,24 @@ pub struct Peer {
     /// Per track and direction (egress true): the NACK and keyframe-request counts last seen,
     /// so the totals take only what is new.
     feedback: HashMap<(Mid, bool), (u64, u64)>,
+    /// ICE-TCP: the connections that reach each remote address (replies go back on them).
+    tcp_out: HashMap<SocketAddr, tokio::sync::mpsc::Sender<Vec<u8>>>,
 }
 
 impl Peer {
     pub fn new(rtc: Rtc, port: Arc<RtcPort>, ufrag: String, way: Way, totals: Arc<RtcTotals>) -> Peer {
         totals.sessions[way as usize].fetch_add(1, Ordering::Relaxed);
-        Peer { rtc, port, ufrag, connected: false, started: Instant::now(), way, totals, feedback: HashMap::new() }
+        Peer {
+            rtc,
+            port,
+            ufrag,
+            connected: false,
+            started: Instant::now(),
+            way,
+            totals,
+            feedback: HashMap::new(),
+            tcp_out: HashMap::new(),
+        }
     }
 
     /// Adds what is new in a track's feedback counts to the totals.
@@ -59,8 +72,14 @@ impl Peer {
                     }
                     return Ok(t.min(Instant::now() + Duration::from_secs(1)));
                 }
-                Ok(Output::Transmit(t)) => {
+                Ok(Output::Transmit(t)) if t.proto == Protocol::Udp => {
                     let _ = self.port.socket.send_to(&t.contents, t.destination).await;
+                }
+                Ok(Output::Transmit(t)) => {
+                    // A full connection drops the packet, as a congested link would.
+                    if let Some(conn) = self.tcp_out.get(&t.destination) {
+                        let _ = conn.try_send(t.contents.to_vec());
+                    }
                 }
                 Ok(Output::Event(Event::IceConnectionStateChange(IceConnectionState::Disconnected))) => {
                     return Err("the peer went away (ICE disconnected)".into())
@@ -85,10 +104,16 @@ impl Peer {
     /// A datagram from the port.
     pub fn input(&mut self, d: &Datagram) -> Result<(), String> {
         let Ok(contents) = d.data.as_slice().try_into() else { return Ok(()) };
-        let input = Input::Receive(
-            d.at,
-            Receive { proto: Protocol::Udp, source: d.from, destination: self.port.candidate, contents },
-        );
+        let (proto, destination) = match (&d.tcp, self.port.candidates().1) {
+            (Some(conn), Some(local)) => {
+                self.tcp_out.entry(d.from).or_insert_with(|| conn.clone());
+                (Protocol::Tcp, local)
+            }
+            // TCP was switched off since: the packet has no candidate to arrive at.
+            (Some(_), None) => return Ok(()),
+            (None, _) => (Protocol::Udp, self.port.candidate),
+        };
+        let input = Input::Receive(d.at, Receive { proto, source: d.from, destination, contents });
         self.rtc.handle_input(input).map_err(|e| format!("bad input: {e}"))
     }
 

@@ -17,6 +17,8 @@ pub struct Datagram {
     pub at: std::time::Instant,
     pub from: SocketAddr,
     pub data: Vec<u8>,
+    /// For a packet that came over ICE-TCP: where the replies to `from` go.
+    pub tcp: Option<mpsc::Sender<Vec<u8>>>,
 }
 
 /// Datagrams a session may have waiting; beyond it (a session that stalls) they are dropped,
@@ -35,11 +37,24 @@ pub struct RtcPort {
     /// What browsers are told to send to (the candidate), and what datagrams arrive at.
     pub candidate: SocketAddr,
     routes: Mutex<Routes>,
+    /// The ICE-TCP candidate when the TCP port is open and `protocol` is tcp or all; and
+    /// whether answers carry the UDP candidate (`protocol` udp or all).
+    tcp_candidate: Mutex<(Option<SocketAddr>, bool)>,
 }
 
 impl RtcPort {
     pub fn new(socket: UdpSocket, candidate: SocketAddr) -> RtcPort {
-        RtcPort { socket, candidate, routes: Mutex::default() }
+        RtcPort { socket, candidate, routes: Mutex::default(), tcp_candidate: Mutex::new((None, true)) }
+    }
+
+    pub fn set_tcp_candidate(&self, tcp: Option<SocketAddr>, udp: bool) {
+        *self.tcp_candidate.lock().unwrap_or_else(|e| e.into_inner()) = (tcp, udp);
+    }
+
+    /// The candidates answers carry: UDP (if offered) and TCP (if open).
+    pub fn candidates(&self) -> (Option<SocketAddr>, Option<SocketAddr>) {
+        let (tcp, udp) = *self.tcp_candidate.lock().unwrap_or_else(|e| e.into_inner());
+        (udp.then_some(self.candidate), tcp)
     }
 
     fn routes(&self) -> std::sync::MutexGuard<'_, Routes> {
@@ -60,8 +75,8 @@ impl RtcPort {
     }
 
     /// Hands a datagram to its session, if any; learns the peer's address from a STUN request
-    /// naming a session.
-    pub fn route(&self, from: SocketAddr, data: &[u8]) {
+    /// naming a session. `tcp`: the connection it came on, for ICE-TCP. Whether it had one.
+    pub fn route(&self, from: SocketAddr, data: &[u8], tcp: Option<&mpsc::Sender<Vec<u8>>>) -> bool {
         let tx = {
             let mut r = self.routes();
             match rsrs_codec::stun::local_ufrag(data) {
@@ -75,9 +90,9 @@ impl RtcPort {
                 None => r.by_addr.get(&from).and_then(|u| r.by_ufrag.get(u)).cloned(),
             }
         };
-        if let Some(tx) = tx {
-            let _ = tx.try_send(Datagram { at: std::time::Instant::now(), from, data: data.to_vec() });
-        }
+        let Some(tx) = tx else { return false };
+        let _ = tx.try_send(Datagram { at: std::time::Instant::now(), from, data: data.to_vec(), tcp: tcp.cloned() });
+        true
     }
 }
 
