@@ -164,6 +164,15 @@ struct SourceState {
 }
 
 impl SourceState {
+    /// A publisher's timestamp on the stream's timeline (the jitter correction).
+    fn retime(&mut self, track: Track, timestamp: u32) -> u32 {
+        match (track, self.settings.time_jitter) {
+            (Track::Data, _) => 0,
+            (_, rsrs_config::TimeJitter::Off) => timestamp,
+            _ => self.jitter.correct(timestamp),
+        }
+    }
+
     /// Forgets what the previous input left: track information, the GOP, and where its media
     /// clock stood (a new publisher or upstream starts its own).
     fn clear_cache(&mut self) {
@@ -427,11 +436,7 @@ impl Source {
         self.recv_bytes.fetch_add(len as u64, Ordering::Relaxed);
         let mut st = self.lock();
         let settings = st.settings;
-        let ts = match (track, settings.time_jitter) {
-            (Track::Data, _) => 0,
-            (_, rsrs_config::TimeJitter::Off) => timestamp,
-            _ => st.jitter.correct(timestamp),
-        };
+        let ts = st.retime(track, timestamp);
         if track != Track::Data {
             st.check_clock(ts, len)?;
         }
@@ -458,6 +463,12 @@ impl Source {
             return Subscription { tracks: Tracks::default(), gop: Vec::new(), rx };
         }
         Subscription { tracks: st.tracks.clone(), gop: st.gop.clone(), rx }
+    }
+
+    /// A publisher's timestamp on the stream's timeline, for media that goes to players beside
+    /// the ring (a WHIP publisher's own Opus): corrected as if it had been pushed.
+    pub fn retime(&self, track: Track, timestamp: u32) -> u32 {
+        self.lock().retime(track, timestamp)
     }
 
     /// The settings the stream was published with (for a consumer of its own, as a transcoder).
@@ -617,6 +628,9 @@ pub enum Signal {
 pub struct Consumer {
     guard: ConsumerGuard,
     rx: broadcast::Receiver<HubEvent>,
+    /// Audio taken from beside the ring instead of the stream's (see
+    /// [`substitute_audio`](Self::substitute_audio)).
+    audio: Option<AudioSubstitute>,
     skip: SkipAhead,
     has_video: bool,
     /// Whether the stream is known to carry audio / video (for FLV header flags).
@@ -634,6 +648,7 @@ impl Consumer {
         let c = Consumer {
             guard,
             rx: sub.rx,
+            audio: None,
             skip: SkipAhead::default(),
             has_video: sub.tracks.has_video(),
             has_audio: sub.tracks.has_audio(),
@@ -652,6 +667,7 @@ impl Consumer {
 
     fn take(&mut self, ev: HubEvent, batch: &mut Vec<Arc<MediaPacket>>) -> Option<Signal> {
         match ev {
+            HubEvent::Media(f) if self.audio.as_ref().is_some_and(|a| a.replaces(&f)) => None,
             HubEvent::Media(f) => {
                 if f.is_config() && f.track == Track::Video {
                     self.has_video = true;
@@ -676,20 +692,73 @@ impl Consumer {
         source.lags.fetch_add(1, Ordering::Relaxed);
         source.skipped_packets.fetch_add(missed, Ordering::Relaxed);
         self.skip.lagged();
-        batch.extend(self.guard.source.tracks().packets().cloned());
+        self.extend_headers(batch);
+    }
+
+    /// The stream's headers (metadata, configurations), with the substitute audio's.
+    fn extend_headers(&self, batch: &mut Vec<Arc<MediaPacket>>) {
+        let tracks = self.guard.source.tracks();
+        match &self.audio {
+            Some(sub) => {
+                batch.extend(tracks.packets().filter(|p| !sub.replaces(p)).cloned());
+                batch.extend(sub.config.iter().cloned());
+            }
+            None => batch.extend(tracks.packets().cloned()),
+        }
+    }
+
+    /// Takes the stream's audio from `feed` instead of the ring: packets of `replaces` are left
+    /// out, the feed's configuration goes first (in `batch`, which holds what the player sends
+    /// first), and the feed's packets join the ring's. Until the feed ends (its publisher left).
+    pub fn substitute_audio(
+        &mut self,
+        replaces: crate::media::Codec,
+        config: Option<Arc<MediaPacket>>,
+        feed: broadcast::Receiver<Arc<MediaPacket>>,
+        ended: tokio_util::sync::CancellationToken,
+        batch: &mut Vec<Arc<MediaPacket>>,
+    ) {
+        let sub = AudioSubstitute { replaces, config, feed, ended };
+        let at = batch.iter().position(|p| sub.replaces(p)).unwrap_or(0);
+        batch.retain(|p| !sub.replaces(p));
+        if let Some(c) = &sub.config {
+            batch.insert(at.min(batch.len()), c.clone());
+        }
+        self.audio = Some(sub);
     }
 
     /// Waits for the next event (cancel-safe), then takes whatever else is already waiting, up
     /// to `max` frames in `batch`.
     pub async fn recv(&mut self, batch: &mut Vec<Arc<MediaPacket>>, max: usize) -> Option<Signal> {
-        match self.rx.recv().await {
-            Ok(ev) => {
+        let ev = match self.audio.as_mut() {
+            None => Some(self.rx.recv().await),
+            // With a substitute audio feed: whichever comes first.
+            Some(sub) => tokio::select! {
+                ev = self.rx.recv() => Some(ev),
+                p = sub.feed.recv() => {
+                    match p {
+                        Ok(p) if !self.paused => batch.push(p),
+                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        // The publisher left: the stream's own audio again.
+                        Err(broadcast::error::RecvError::Closed) => self.audio = None,
+                    }
+                    None
+                }
+                _ = sub.ended.cancelled() => {
+                    self.audio = None;
+                    None
+                }
+            },
+        };
+        match ev {
+            Some(Ok(ev)) => {
                 if let Some(sig) = self.take(ev, batch) {
                     return Some(sig);
                 }
             }
-            Err(broadcast::error::RecvError::Lagged(n)) => self.lagged(n, batch),
-            Err(broadcast::error::RecvError::Closed) => return Some(Signal::Closed),
+            Some(Err(broadcast::error::RecvError::Lagged(n))) => self.lagged(n, batch),
+            Some(Err(broadcast::error::RecvError::Closed)) => return Some(Signal::Closed),
+            None => {}
         }
         self.drain(batch, max)
     }
@@ -709,14 +778,47 @@ impl Consumer {
                 Err(broadcast::error::TryRecvError::Empty) => break,
             }
         }
+        self.drain_audio(batch);
         None
+    }
+
+    /// Takes what the substitute audio feed has waiting (it is read only here and in
+    /// `recv_with_audio`, so a merge window must not leave it behind).
+    fn drain_audio(&mut self, batch: &mut Vec<Arc<MediaPacket>>) {
+        let Some(sub) = self.audio.as_mut() else { return };
+        loop {
+            match sub.feed.try_recv() {
+                Ok(p) if !self.paused => batch.push(p),
+                Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+                Err(broadcast::error::TryRecvError::Empty) => break,
+                Err(broadcast::error::TryRecvError::Closed) => {
+                    self.audio = None;
+                    break;
+                }
+            }
+        }
     }
 
     /// After a pause: resend headers and restart at the next keyframe so decoders can pick up.
     pub fn resume(&mut self, batch: &mut Vec<Arc<MediaPacket>>) {
         self.paused = false;
         self.skip.lagged();
-        batch.extend(self.guard.source.tracks().packets().cloned());
+        self.extend_headers(batch);
+    }
+}
+
+/// Audio a consumer takes from beside the ring.
+struct AudioSubstitute {
+    /// The stream's audio codec this replaces.
+    replaces: crate::media::Codec,
+    config: Option<Arc<MediaPacket>>,
+    feed: broadcast::Receiver<Arc<MediaPacket>>,
+    ended: tokio_util::sync::CancellationToken,
+}
+
+impl AudioSubstitute {
+    fn replaces(&self, p: &MediaPacket) -> bool {
+        p.track == Track::Audio && p.codec == self.replaces
     }
 }
 
@@ -1010,5 +1112,72 @@ mod tests {
             "malformed media: Video tag body of 2 bytes is shorter than its H264 header (5 bytes)"
         );
         assert_eq!(s.subscribe().initial().len(), 0, "nothing of it was kept");
+    }
+
+    /// A player taking its audio from beside the ring: the stream's AAC is left out, the feed's
+    /// configuration comes first, its packets arrive with the ring's (also after a merge
+    /// window's drain), and the stream's own audio returns when the feed ends.
+    #[tokio::test]
+    async fn substitute_audio_replaces_the_streams_aac() {
+        let hub = Arc::new(Hub::default());
+        let k = key();
+        let src = hub.publish(&k, "pub", "rtmp://x/live", settings()).unwrap();
+        src.push(Track::Video, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1])).unwrap();
+        src.push(Track::Audio, 0, Bytes::from_static(&[0xAF, 0, 0x12, 0x10])).unwrap();
+        src.push(Track::Video, 0, video(true, 1)).unwrap();
+        src.push(Track::Audio, 10, Bytes::from_static(&[0xAF, 1, 9])).unwrap();
+        let (mut player, mut initial) = Consumer::attach(&hub, &k, settings());
+        let opus = |content, dts| {
+            Arc::new(
+                MediaPacket::from_elementary(
+                    Track::Audio,
+                    crate::media::Codec::Opus,
+                    content,
+                    dts,
+                    0,
+                    false,
+                    Bytes::from_static(b"OpusHead\x01\x02\x38\x01\x80\xbb\x00\x00\x00\x00\x00"),
+                )
+                .unwrap(),
+            )
+        };
+        let (tx, rx) = broadcast::channel(16);
+        let ended = tokio_util::sync::CancellationToken::new();
+        player.substitute_audio(
+            crate::media::Codec::Aac,
+            Some(opus(Content::Config, 0)),
+            rx,
+            ended.clone(),
+            &mut initial,
+        );
+        let codecs = |b: &[Arc<MediaPacket>]| b.iter().map(|p| (p.track, p.codec, p.is_config())).collect::<Vec<_>>();
+        use crate::media::Codec::{Aac, Opus, H264};
+        // The Opus configuration where the AAC's was.
+        assert_eq!(
+            codecs(&initial),
+            vec![(Track::Audio, Opus, true), (Track::Video, H264, true), (Track::Video, H264, false)]
+        );
+        // Live: AAC from the ring is left out, Opus from the feed comes in.
+        src.push(Track::Audio, 20, Bytes::from_static(&[0xAF, 1, 9])).unwrap();
+        src.push(Track::Video, 40, video(false, 2)).unwrap();
+        for dts in [20, 40, 60] {
+            tx.send(opus(Content::Frame, dts)).unwrap();
+        }
+        let mut batch = Vec::new();
+        while batch.len() < 4 {
+            assert_eq!(player.recv(&mut batch, 16).await, None);
+        }
+        let mut got = codecs(&batch);
+        got.sort_by_key(|c| c.1 as u8);
+        assert_eq!(got.iter().filter(|c| c.1 == Opus).count(), 3, "{got:?}");
+        assert!(!got.iter().any(|c| c.1 == Aac), "{got:?}");
+        // The feed ends (its publisher left): the stream's AAC again.
+        ended.cancel();
+        batch.clear();
+        let _ = player.recv(&mut batch, 16).await;
+        src.push(Track::Audio, 80, Bytes::from_static(&[0xAF, 1, 9])).unwrap();
+        while !batch.iter().any(|p| p.codec == Aac) {
+            assert_eq!(player.recv(&mut batch, 16).await, None);
+        }
     }
 }

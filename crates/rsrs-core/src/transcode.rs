@@ -31,11 +31,34 @@ pub struct OpusFeed {
     stop: CancellationToken,
     /// Why there is no Opus, when the stream's audio cannot be transcoded (told to each player).
     pub failed: Mutex<Option<String>>,
+    /// A publisher's own Opus (not a transcoder's), and its OpusHead.
+    passthrough: bool,
+    config: Mutex<Option<Arc<MediaPacket>>>,
 }
 
 impl OpusFeed {
-    fn new() -> OpusFeed {
-        OpusFeed { tx: broadcast::channel(FEED_CAPACITY).0, stop: CancellationToken::new(), failed: Mutex::new(None) }
+    fn new(passthrough: bool) -> OpusFeed {
+        OpusFeed {
+            tx: broadcast::channel(FEED_CAPACITY).0,
+            stop: CancellationToken::new(),
+            failed: Mutex::new(None),
+            passthrough,
+            config: Mutex::new(None),
+        }
+    }
+
+    /// The Opus configuration (OpusHead) players that need one get first.
+    pub fn config(&self) -> Option<Arc<MediaPacket>> {
+        self.config.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn set_config(&self, p: Arc<MediaPacket>) {
+        *self.config.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
+    }
+
+    /// Cancelled when the feed ends (its publisher left, or its last player).
+    pub fn ended(&self) -> CancellationToken {
+        self.stop.clone()
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<MediaPacket>> {
@@ -80,7 +103,7 @@ impl OpusFeeds {
         if let Some(feed) = feeds.get(key).and_then(Weak::upgrade).filter(|f| !f.stop.is_cancelled()) {
             return feed;
         }
-        let feed = Arc::new(OpusFeed::new());
+        let feed = Arc::new(OpusFeed::new(false));
         feeds.insert(key.clone(), Arc::downgrade(&feed));
         drop(feeds);
         start_aac_to_opus(hub, key, source.settings(), &feed);
@@ -89,7 +112,7 @@ impl OpusFeeds {
 
     /// A publisher with Opus of its own offers it as the stream's feed (replacing a transcoder).
     pub fn offer(&self, key: &StreamKey) -> Arc<OpusFeed> {
-        let feed = Arc::new(OpusFeed::new());
+        let feed = Arc::new(OpusFeed::new(true));
         let mut feeds = self.feeds.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = feeds.insert(key.clone(), Arc::downgrade(&feed)).and_then(|w| w.upgrade()) {
             old.stop.cancel();
@@ -121,6 +144,14 @@ static RUNNING: [AtomicI64; 2] = [AtomicI64::new(0), AtomicI64::new(0)];
 /// Transcoder threads running now, for the exporter.
 pub fn running(d: Direction) -> i64 {
     RUNNING[d as usize].load(Ordering::Relaxed)
+}
+
+impl OpusFeeds {
+    /// The stream's publisher's own Opus, while it publishes.
+    pub fn passthrough(&self, key: &StreamKey) -> Option<Arc<OpusFeed>> {
+        let feeds = self.feeds.lock().unwrap_or_else(|e| e.into_inner());
+        feeds.get(key).and_then(Weak::upgrade).filter(|f| f.passthrough && !f.stop.is_cancelled())
+    }
 }
 
 /// Runs `work` on each packet on a thread of its own; the returned sender never blocks. The

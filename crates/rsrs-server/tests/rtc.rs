@@ -159,17 +159,19 @@ fn opus_sample() -> PathBuf {
     .clone()
 }
 
+/// Starts `c` with its output discarded; killed when dropped.
+fn quiet(c: &mut Command) -> Proc {
+    Proc(c.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap_or_else(|e| panic!("{c:?}: {e}")))
+}
+
 /// ffmpeg 9 publishing the H.264 + Opus sample over Enhanced RTMP, looping, in real time.
 fn publish_opus(url: &str) -> Proc {
-    Command::new(ffmpeg9())
-        .args(["-nostdin", "-v", "error", "-re", "-stream_loop", "-1", "-i"])
-        .arg(opus_sample())
-        .args(["-c", "copy", "-rtmp_enhanced_codecs", "Opus", "-f", "flv", url])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map(Proc)
-        .unwrap()
+    quiet(
+        Command::new(ffmpeg9())
+            .args(["-nostdin", "-v", "error", "-re", "-stream_loop", "-1", "-i"])
+            .arg(opus_sample())
+            .args(["-c", "copy", "-rtmp_enhanced_codecs", "Opus", "-f", "flv", url]),
+    )
 }
 
 #[test]
@@ -452,22 +454,18 @@ fn the_default_page_plays_any_stream_over_webrtc() {
 }
 
 #[test]
-fn ffmpeg_publishes_over_whip_and_plays_over_rtmp() {
+fn ffmpeg_publishes_over_whip_and_plays_over_rtmp_as_aac_or_opus() {
     // ffmpeg 9's WHIP muxer: its offer names its session (`s=FFmpegPublishSession`) and says
     // `a=setup:passive`, which rsrs takes as browsers' offers.
     let ip = "127.0.28.16";
     let s = start("rtc-ffmpeg-whip", ip);
     let whip = format!("http://{ip}:1985/rtc/v1/whip/?app=live&stream=ff");
-    let _p = Proc(
+    let _p = quiet(
         Command::new(ffmpeg9())
             .args(["-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=30"])
             .args(["-f", "lavfi", "-i", "sine=frequency=440", "-t", "60"])
             .args(["-c:v", "libx264", "-bf", "0", "-g", "30", "-pix_fmt", "yuv420p"])
-            .args(["-c:a", "libopus", "-ar", "48000", "-ac", "2", "-f", "whip", &whip])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .args(["-c:a", "libopus", "-ar", "48000", "-ac", "2", "-f", "whip", &whip]),
     );
     s.wait_api("/api/v1/streams/", Duration::from_secs(20), |v| {
         v["streams"][0]["video"]["width"] == 640 && v["streams"][0]["audio"]["codec"] == "AAC"
@@ -478,6 +476,26 @@ fn ffmpeg_publishes_over_whip_and_plays_over_rtmp() {
     assert!(pk.iter().filter(|p| p.codec_type == "audio").count() > 40, "AAC frames keep coming");
     let clients = s.api("/api/v1/clients/");
     assert!(clients["clients"].as_array().unwrap().iter().any(|c| c["type"] == "rtc-publish"), "{clients}");
+    // An Enhanced RTMP player that announces Opus gets the publisher's own Opus, on the video's
+    // timeline, instead of the AAC.
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rtc-ffmpeg-whip-enhanced.ts");
+    let st = Command::new("timeout")
+        .args(["30", ffmpeg9(), "-nostdin", "-v", "error", "-y", "-rtmp_enhanced_codecs", "avc1,Opus"])
+        .args(["-i", &s.rtmp("live/ff"), "-t", "4", "-c", "copy", "-f", "mpegts"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (st, pk) = probe_file(&out);
+    assert!(st.iter().any(|x| x["codec_name"] == "opus"), "{st:?}\n{}", s.log_text());
+    assert!(!st.iter().any(|x| x["codec_name"] == "aac"), "{st:?}");
+    let audio: Vec<f64> = pk.iter().filter(|p| p.codec_type == "audio").map(|p| p.dts).collect();
+    let video: Vec<f64> = pk.iter().filter(|p| p.codec_type == "video").map(|p| p.dts).collect();
+    // 20 ms packets throughout (none lost to the player's merge window), within a GOP of the video.
+    assert!(audio.len() >= 120, "{} Opus packets in 4 s", audio.len());
+    assert!((audio[0] - video[0]).abs() < 1.5, "audio starts at {}, video at {}", audio[0], video[0]);
+    assert!(audio.windows(2).all(|w| w[1] - w[0] < 0.1), "gaps in the Opus: {audio:?}");
+    assert!(s.log_text().contains("the WHIP publisher's own Opus instead of AAC"), "{}", s.log_text());
 }
 
 /// Opens `?n=` WHEP sessions (half at SRS's `/rtc/v1/whip-play/`) to `?stream=` from this one page and reports once every session
@@ -529,16 +547,12 @@ fn fifty_whep_players_in_one_browser_share_one_transcoder() {
     let s = start_with("rtc-fifty", ip, &(conf(ip) + &format!("exporter {{ enabled on; listen {ip}:9972; }}\n")));
     std::fs::write(s.dir.join("objs/nginx/html/many.html"), MANY_PAGE).unwrap();
     // A light H.264 + AAC stream, so 50 copies stay cheap for a debug build and one browser.
-    let _p = Proc(
+    let _p = quiet(
         Command::new("ffmpeg")
             .args(["-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=320x180:rate=15"])
             .args(["-f", "lavfi", "-i", "sine=frequency=440", "-t", "120"])
             .args(["-c:v", "libx264", "-bf", "0", "-g", "15", "-b:v", "150k", "-pix_fmt", "yuv420p"])
-            .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv", &s.rtmp("live/many")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv", &s.rtmp("live/many")]),
     );
     s.wait_api("/api/v1/streams/", Duration::from_secs(15), |v| v["streams"][0]["video"]["width"] == 320);
     let got = chromium_report(&format!("{}?stream=many&n=50", s.http("many.html")), "127.0.28.18", "rtc-fifty");
@@ -578,16 +592,13 @@ fn a_whep_viewer_plays_on_when_the_rtmp_publisher_reconnects() {
 
 /// ffmpeg 9 encoding a test picture live with `codec` (and AAC) over Enhanced RTMP.
 fn publish_live(url: &str, codec_args: &[&str], fourcc: &str) -> Proc {
-    Command::new(ffmpeg9())
-        .args(["-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=30"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "120", "-pix_fmt", "yuv420p"])
-        .args(codec_args)
-        .args(["-g", "30", "-c:a", "aac", "-rtmp_enhanced_codecs", fourcc, "-f", "flv", url])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map(Proc)
-        .unwrap()
+    quiet(
+        Command::new(ffmpeg9())
+            .args(["-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=30"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "120", "-pix_fmt", "yuv420p"])
+            .args(codec_args)
+            .args(["-g", "30", "-c:a", "aac", "-rtmp_enhanced_codecs", fourcc, "-f", "flv", url]),
+    )
 }
 
 #[test]

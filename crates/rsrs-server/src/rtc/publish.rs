@@ -87,7 +87,7 @@ impl PublishSession {
         let mut last_player_pli: Option<Instant> = None;
         let mut player_plis = 0u64;
         let why = 'session: loop {
-            let timeout = match peer.drain(|rtc, e| inp.on_event(rtc, e, &stream)).await {
+            let timeout = match peer.drain(|rtc, e| inp.on_event(rtc, e, &stream, &source)).await {
                 Ok(t) => t,
                 Err(why) => break why,
             };
@@ -151,7 +151,7 @@ fn ask_keyframe(rtc: &mut Rtc, mid: Mid) {
 }
 
 impl In {
-    fn on_event(&mut self, rtc: &mut Rtc, e: Event, stream: &str) {
+    fn on_event(&mut self, rtc: &mut Rtc, e: Event, stream: &str, source: &Source) {
         match e {
             Event::MediaAdded(m) if m.kind == MediaKind::Video => self.video_mid = Some(m.mid),
             Event::Connected => {
@@ -161,7 +161,7 @@ impl In {
                     ask_keyframe(rtc, mid);
                 }
             }
-            Event::MediaData(d) => self.on_media(d, stream),
+            Event::MediaData(d) => self.on_media(d, stream, source),
             _ => {}
         }
     }
@@ -175,7 +175,7 @@ impl In {
         (at0 + since) as u32
     }
 
-    fn on_media(&mut self, d: MediaData, stream: &str) {
+    fn on_media(&mut self, d: MediaData, stream: &str, source: &Source) {
         let ms = self.ms(&d);
         match d.params.spec().codec {
             RtcCodec::H264 => {
@@ -184,19 +184,30 @@ impl In {
             }
             RtcCodec::Opus if self.to_aac.is_some() => {
                 self.opus_bytes += d.data.len();
-                let opus = MediaPacket::from_elementary(
-                    Track::Audio,
-                    Codec::Opus,
-                    Content::Frame,
-                    ms,
-                    0,
-                    false,
-                    Bytes::from(d.data),
-                );
-                if let (Ok(p), Some(to_aac)) = (opus, &self.to_aac) {
-                    let p = Arc::new(p);
-                    self.feed.send(p.clone());
-                    to_aac.push(p);
+                let data = Bytes::from(d.data);
+                let opus = |dts| {
+                    MediaPacket::from_elementary(Track::Audio, Codec::Opus, Content::Frame, dts, 0, false, data.clone())
+                };
+                // The transcoder takes the publisher's times (its AAC is pushed and corrected
+                // with the video); the feed's players get the stream's.
+                if let (Ok(raw), Ok(on_stream), Some(to_aac)) =
+                    (opus(ms), opus(source.retime(Track::Audio, ms)), &self.to_aac)
+                {
+                    if self.feed.config().is_none() {
+                        if let Ok(head) = MediaPacket::from_elementary(
+                            Track::Audio,
+                            Codec::Opus,
+                            Content::Config,
+                            on_stream.dts,
+                            0,
+                            false,
+                            Bytes::from_static(&OPUS_HEAD),
+                        ) {
+                            self.feed.set_config(Arc::new(head));
+                        }
+                    }
+                    self.feed.send(Arc::new(on_stream));
+                    to_aac.push(Arc::new(raw));
                 }
             }
             RtcCodec::Opus => {

@@ -4,7 +4,7 @@
 use super::ingest;
 use super::io::{IoError, RtmpReader, RtmpWriter};
 use crate::hub::{ConsumerClock, IngestError, StreamKey};
-use crate::media::MediaPacket;
+use crate::media::{Codec, MediaPacket};
 use crate::names;
 use crate::server::Server;
 use crate::stats::{ClientDetails, ClientGuard, ClientType};
@@ -100,6 +100,17 @@ struct ConnectInfo {
     vhost: Arc<Vhost>,
     page_url: String,
     swf_url: String,
+    /// An Enhanced RTMP client that said it takes Opus (`fourCcList` or `audioFourCcInfoMap`
+    /// naming `Opus` or `*`).
+    plays_opus: bool,
+}
+
+/// Whether a `connect` object announces Opus (Enhanced RTMP v1's list or v2's audio map).
+fn announces_opus(obj: &Amf0Value) -> bool {
+    let named = |v: &str| v == "Opus" || v == "*";
+    let in_list = matches!(obj.get("fourCcList"), Some(Amf0Value::StrictArray(l)) if l.iter().any(|x| x.as_str().is_some_and(named)));
+    let in_map = obj.get("audioFourCcInfoMap").is_some_and(|m| m.get("Opus").is_some() || m.get("*").is_some());
+    in_list || in_map
 }
 
 async fn session(
@@ -321,7 +332,15 @@ fn parse_connect(server: &Server, cmd: &Command) -> Result<ConnectInfo, SessionE
     if !vhost.enabled {
         return Err(SessionError::Protocol(format!("vhost `{}` is disabled", vhost.name)));
     }
-    Ok(ConnectInfo { tc_url, app, param, vhost: vhost.clone(), page_url: s("pageUrl"), swf_url: s("swfUrl") })
+    Ok(ConnectInfo {
+        tc_url,
+        app,
+        param,
+        vhost: vhost.clone(),
+        page_url: s("pageUrl"),
+        swf_url: s("swfUrl"),
+        plays_opus: announces_opus(obj),
+    })
 }
 
 /// Normalizes a play/publish stream name: strips the query and any extension, as SRS does.
@@ -494,7 +513,7 @@ async fn play(
 ) -> Result<(), SessionError> {
     let host = split_tc_url(&info.tc_url).0;
     let req = stream_request(info, cmd, &guard.client.id, &host, guard.client.ip);
-    let (mut consumer, initial, _admitted) = match Box::pin(streams::play(server, &req)).await {
+    let (mut consumer, mut initial, _admitted) = match Box::pin(streams::play(server, &req)).await {
         Ok(PlayDecision::Here(consumer, initial, admitted)) => (consumer, initial, admitted),
         // Not here on a cluster origin: the coworker that has it gets the player (SRS's RTMP 302).
         Ok(PlayDecision::Redirect(found)) => {
@@ -513,6 +532,13 @@ async fn play(
     let key = req.key;
     let source = consumer.source().clone();
     guard.client.set_details(details(info, &key, &source.id, ClientType::RtmpPlay));
+    if info.plays_opus {
+        // A WHIP publisher's stream carries its Opus as AAC; this player takes the Opus itself.
+        if let Some(feed) = server.opus_feeds.passthrough(&key) {
+            consumer.substitute_audio(Codec::Aac, feed.config(), feed.subscribe(), feed.ended(), &mut initial);
+            info!(stream = %key.url(), "an Enhanced RTMP player: the WHIP publisher's own Opus instead of AAC");
+        }
+    }
     writer
         .send(&[
             msg::user_control(msg::UC_STREAM_BEGIN, DEFAULT_STREAM_ID),
