@@ -240,6 +240,10 @@ pub struct Source {
     state: Mutex<SourceState>,
     tx: broadcast::Sender<HubEvent>,
     pub consumers: AtomicUsize,
+    /// Of those, the ones that take no audio from the ring (WebRTC players, players of a
+    /// substitute feed): when they are all there is, a transcoder making the ring's audio can
+    /// rest.
+    pub audio_indifferent: AtomicUsize,
     pub video_frames: AtomicU64,
     pub recv_bytes: AtomicU64,
     pub send_bytes: AtomicU64,
@@ -308,6 +312,7 @@ impl Source {
             }),
             tx,
             consumers: AtomicUsize::new(0),
+            audio_indifferent: AtomicUsize::new(0),
             video_frames: AtomicU64::new(0),
             recv_bytes: AtomicU64::new(0),
             send_bytes: AtomicU64::new(0),
@@ -471,6 +476,11 @@ impl Source {
         self.lock().retime(track, timestamp)
     }
 
+    /// Whether any consumer takes its audio from the ring.
+    pub fn ring_audio_wanted(&self) -> bool {
+        self.consumers.load(Ordering::Acquire) > self.audio_indifferent.load(Ordering::Acquire)
+    }
+
     /// The settings the stream was published with (for a consumer of its own, as a transcoder).
     pub fn settings(&self) -> SourceSettings {
         self.lock().settings
@@ -631,6 +641,8 @@ pub struct Consumer {
     /// Audio taken from beside the ring instead of the stream's (see
     /// [`substitute_audio`](Self::substitute_audio)).
     audio: Option<AudioSubstitute>,
+    /// Counted in the source's `audio_indifferent` while set.
+    indifferent: Option<AudioIndifference>,
     skip: SkipAhead,
     has_video: bool,
     /// Whether the stream is known to carry audio / video (for FLV header flags).
@@ -649,6 +661,7 @@ impl Consumer {
             guard,
             rx: sub.rx,
             audio: None,
+            indifferent: None,
             skip: SkipAhead::default(),
             has_video: sub.tracks.has_video(),
             has_audio: sub.tracks.has_audio(),
@@ -718,6 +731,7 @@ impl Consumer {
         ended: tokio_util::sync::CancellationToken,
         batch: &mut Vec<Arc<MediaPacket>>,
     ) {
+        self.ignore_ring_audio();
         let sub = AudioSubstitute { replaces, config, feed, ended };
         let at = batch.iter().position(|p| sub.replaces(p)).unwrap_or(0);
         batch.retain(|p| !sub.replaces(p));
@@ -725,6 +739,15 @@ impl Consumer {
             batch.insert(at.min(batch.len()), c.clone());
         }
         self.audio = Some(sub);
+    }
+
+    /// Says this consumer does not use the ring's audio (it plays audio from elsewhere), so a
+    /// transcoder making that audio may rest while only such consumers remain.
+    pub fn ignore_ring_audio(&mut self) {
+        if self.indifferent.is_none() {
+            self.guard.source.audio_indifferent.fetch_add(1, Ordering::AcqRel);
+            self.indifferent = Some(AudioIndifference(self.guard.source.clone()));
+        }
     }
 
     /// Waits for the next event (cancel-safe), then takes whatever else is already waiting, up
@@ -804,6 +827,15 @@ impl Consumer {
         self.paused = false;
         self.skip.lagged();
         self.extend_headers(batch);
+    }
+}
+
+/// A consumer's count in its source's `audio_indifferent`, taken back when dropped.
+struct AudioIndifference(Arc<Source>);
+
+impl Drop for AudioIndifference {
+    fn drop(&mut self) {
+        self.0.audio_indifferent.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -284,7 +284,21 @@ impl OpusToAacPush {
         let asc = Bytes::copy_from_slice(t.asc());
         let mut config_sent = false;
         let mut errors = 0u64;
+        let mut resting = false;
         let worker = spawn_worker(Direction::OpusToAac, move |p| {
+            // Only WebRTC players (which take the Opus itself): no one needs AAC now. The
+            // timeline starts again when someone does. The configuration goes out first, so
+            // the stream says what its audio is.
+            if config_sent && !source.ring_audio_wanted() {
+                if !resting {
+                    resting = true;
+                    info!(stream, "no player needs the AAC: the Opus to AAC transcoder rests");
+                }
+                return;
+            }
+            if std::mem::take(&mut resting) {
+                info!(stream, "a player needs the AAC: the Opus to AAC transcoder resumes");
+            }
             let frames = match t.push(p.data(), p.dts) {
                 Ok(f) => f,
                 Err(e) => return report(&mut errors, &stream, "Opus to AAC", &e),

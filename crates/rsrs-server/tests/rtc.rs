@@ -374,6 +374,8 @@ fn whip_to_whep_latency_is_measured_and_opus_passes_through_untouched() {
     // The player hears the publisher's own Opus: no AAC round trip for WebRTC to WebRTC.
     assert!(f["audio"].parse::<u64>().unwrap() > 0, "{got}\n{}", s.log_text());
     assert!(!s.log_text().contains("transcoding AAC to Opus"), "{}", s.log_text());
+    // Only a WebRTC player, which takes the Opus itself: the AAC transcoder rests.
+    assert!(s.log_text().contains("the Opus to AAC transcoder rests"), "{}", s.log_text());
     // The player's arrival reached the publisher as a keyframe request.
     assert!(s.log_text().contains("a WebRTC player needs a keyframe: asking the publisher"), "{}", s.log_text());
 }
@@ -496,6 +498,11 @@ fn ffmpeg_publishes_over_whip_and_plays_over_rtmp_as_aac_or_opus() {
     assert!((audio[0] - video[0]).abs() < 1.5, "audio starts at {}, video at {}", audio[0], video[0]);
     assert!(audio.windows(2).all(|w| w[1] - w[0] < 0.1), "gaps in the Opus: {audio:?}");
     assert!(s.log_text().contains("the WHIP publisher's own Opus instead of AAC"), "{}", s.log_text());
+    // Its AAC rested while no one played it (after saying what it is: the API showed AAC), and
+    // resumed for the RTMP probe.
+    let log = s.log_text();
+    let (rests, resumes) = (log.find("transcoder rests"), log.find("transcoder resumes"));
+    assert!(rests.is_some() && resumes.is_some() && rests < resumes, "{log}");
 }
 
 /// Opens `?n=` WHEP sessions (half at SRS's `/rtc/v1/whip-play/`) to `?stream=` from this one page and reports once every session

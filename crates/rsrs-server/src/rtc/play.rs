@@ -83,6 +83,8 @@ impl PlaySession {
             if std::mem::take(&mut out.wants_opus_feed) {
                 // Subscribed before the old feed is let go, so a transcoder still in use is kept.
                 let f = server.opus_feeds.subscribe(&server.hub, consumer.source());
+                // Its audio is Opus from the feed, not the ring's AAC.
+                consumer.ignore_ring_audio();
                 if let Some(why) = f.failed.lock().unwrap_or_else(|e| e.into_inner()).as_deref() {
                     warn!("this viewer gets no audio: {why}");
                 }
