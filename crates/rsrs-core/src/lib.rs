@@ -6,7 +6,8 @@
 //! fan-out ring that consumers (players, HLS, DVR, edge forwarders) read. [`player`] is the one loop that sends a
 //! stream to a player, [`sink`] the one loop that feeds a writer. [`stats`] is the registry of connected
 //! clients the API shows and kicks. [`names`] is the one rule for stream, app and vhost names,
-//! [`slots`] the shares of `max_connections`, [`paths`] the file-name templates of HLS and DVR.
+//! [`slots`] the shares of `max_connections`, [`paths`] the file-name templates of HLS and DVR,
+//! [`transcode`] the audio transcoders WebRTC needs (AAC <-> Opus, through `rsrs-audio`).
 //! Protocol crates (RTMP) and the server build on this; it depends only on the codecs and the
 //! config, so cargo keeps the layers pointing one way.
 

@@ -1,9 +1,10 @@
-//! Audio for players that cannot take the stream's own codec. WebRTC carries Opus only, so a
-//! stream with AAC (RTMP, SRT) gets an Opus feed: one transcoder per stream, started by its
-//! first WebRTC player and stopped with its last, on a thread of its own so a slow codec never
-//! delays another stream's media. A WHIP publisher, whose Opus becomes AAC for the stream,
-//! offers its original Opus as the feed instead, so WebRTC players of a WebRTC stream get it
-//! untouched.
+//! Audio for players that cannot take the stream's own codec.
+//! - WebRTC carries Opus only, so a stream with AAC (RTMP, SRT) gets an Opus feed: one
+//!   transcoder per stream, started by its first WebRTC player and stopped with its last, on a
+//!   thread of its own so a slow codec never delays another stream's media.
+//! - A WHIP publisher's Opus becomes AAC for the stream ([`OpusToAacPush`], resting while no
+//!   consumer takes the ring's audio). Its original Opus is the stream's feed instead, for
+//!   WebRTC players and Enhanced RTMP players that take Opus.
 
 use crate::hub::{Consumer, Elementary, Signal, Source, SourceSettings, StreamKey};
 use crate::media::{Codec, Content, MediaPacket, Track};

@@ -505,8 +505,9 @@ fn ffmpeg_publishes_over_whip_and_plays_over_rtmp_as_aac_or_opus() {
     assert!(rests.is_some() && resumes.is_some() && rests < resumes, "{log}");
 }
 
-/// Opens `?n=` WHEP sessions (half at SRS's `/rtc/v1/whip-play/`) to `?stream=` from this one page and reports once every session
-/// has video and audio packets flowing (or after 60 s), with the fewest each got.
+/// Opens `?n=` WHEP sessions (half at SRS's `/rtc/v1/whip-play/`) to `?stream=` from this one
+/// page and reports once every session has video and audio packets flowing (or after 60 s),
+/// with the fewest each got.
 const MANY_PAGE: &str = r#"<!doctype html>
 <script>
 const p = new URLSearchParams(location.search);

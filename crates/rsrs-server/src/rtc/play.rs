@@ -1,9 +1,10 @@
-//! A WHEP viewer: the stream's packets, from a core consumer, written to the peer. H.264 and
-//! H.265 go as Annex B with the parameter sets before each keyframe (H.264 B pictures left out:
-//! WebRTC receivers decode in arrival order), AV1 with its sequence header on keyframes, VP9 as
-//! it came, each where the browser offered the codec; Opus as it came, and AAC as Opus from the stream's shared
-//! transcoder ([`crate::transcode::OpusFeeds`]). What WebRTC cannot carry yet is left out, once
-//! told.
+//! A WHEP viewer: the stream's packets, from a core consumer, written to the peer.
+//! - H.264 and H.265 go as Annex B with the parameter sets before each keyframe (H.264 B
+//!   pictures are left out: WebRTC receivers decode in arrival order); AV1 with its sequence
+//!   header on keyframes; VP9 as it came; each where the browser offered the codec.
+//! - Opus goes as it came; AAC goes as Opus from the stream's shared transcoder
+//!   ([`crate::transcode::OpusFeeds`]), or a WHIP publisher's own Opus.
+//! - What WebRTC cannot carry is left out, once told.
 
 use super::peer::Peer;
 use super::state::Datagram;

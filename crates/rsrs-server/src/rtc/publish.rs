@@ -1,10 +1,14 @@
 //! A WHIP publisher: the peer's depacketized frames into the stream's source, as an RTMP
-//! publisher's would go. H.264 arrives in Annex B with its parameter sets in band (made into an
-//! avcC when they change, as for SRT). Opus is transcoded to AAC for the stream (RTMP, HTTP-FLV,
-//! HLS and DVR players take AAC), on a thread of its own, and offered untouched to the stream's
-//! WebRTC players as its Opus feed. Without libopus, Opus goes into the stream as Opus. Each track's times come from its RTP clock, anchored at its first packet's
-//! arrival so audio and video line up. A browser sends keyframes only when asked, so one is
-//! asked for every few seconds (SRS's `pli_for_rtmp`) for the GOP cache and late joiners.
+//! publisher's would go.
+//! - H.264 arrives in Annex B with its parameter sets in band (made into an avcC when they
+//!   change, as for SRT).
+//! - Opus is transcoded to AAC for the stream (RTMP, HTTP-FLV, HLS and DVR players take AAC), on
+//!   a thread of its own, and offered untouched, on the stream's timeline, to WebRTC and Enhanced
+//!   RTMP players as the stream's Opus feed. Without libopus, Opus goes into the stream as Opus.
+//! - Each track's times come from its RTP clock, anchored at its first packet's arrival so audio
+//!   and video line up.
+//! - A browser sends keyframes only when asked: one is asked for every few seconds (SRS's
+//!   `pli_for_rtmp`) for the GOP cache and late joiners, and when a WebRTC player needs one.
 
 use super::peer::Peer;
 use super::state::Datagram;

@@ -108,7 +108,10 @@ struct ConnectInfo {
 /// Whether a `connect` object announces Opus (Enhanced RTMP v1's list or v2's audio map).
 fn announces_opus(obj: &Amf0Value) -> bool {
     let named = |v: &str| v == "Opus" || v == "*";
-    let in_list = matches!(obj.get("fourCcList"), Some(Amf0Value::StrictArray(l)) if l.iter().any(|x| x.as_str().is_some_and(named)));
+    let in_list = matches!(
+        obj.get("fourCcList"),
+        Some(Amf0Value::StrictArray(l)) if l.iter().any(|x| x.as_str().is_some_and(named))
+    );
     let in_map = obj.get("audioFourCcInfoMap").is_some_and(|m| m.get("Opus").is_some() || m.get("*").is_some());
     in_list || in_map
 }
