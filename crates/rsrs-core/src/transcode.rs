@@ -96,11 +96,17 @@ pub struct OpusFeeds {
 }
 
 impl OpusFeeds {
+    /// The map, without the feeds that have ended (so it holds only live streams' keys).
+    fn live(&self) -> std::sync::MutexGuard<'_, HashMap<StreamKey, Weak<OpusFeed>>> {
+        let mut feeds = self.feeds.lock().unwrap_or_else(|e| e.into_inner());
+        feeds.retain(|_, f| f.strong_count() > 0);
+        feeds
+    }
+
     /// The stream's Opus feed, starting a transcoder from its AAC if none runs.
     pub fn subscribe(&self, hub: &Arc<crate::hub::Hub>, source: &Source) -> Arc<OpusFeed> {
         let key = &source.key;
-        let mut feeds = self.feeds.lock().unwrap_or_else(|e| e.into_inner());
-        feeds.retain(|_, f| f.strong_count() > 0);
+        let mut feeds = self.live();
         if let Some(feed) = feeds.get(key).and_then(Weak::upgrade).filter(|f| !f.stop.is_cancelled()) {
             return feed;
         }
@@ -114,11 +120,16 @@ impl OpusFeeds {
     /// A publisher with Opus of its own offers it as the stream's feed (replacing a transcoder).
     pub fn offer(&self, key: &StreamKey) -> Arc<OpusFeed> {
         let feed = Arc::new(OpusFeed::new(true));
-        let mut feeds = self.feeds.lock().unwrap_or_else(|e| e.into_inner());
+        let mut feeds = self.live();
         if let Some(old) = feeds.insert(key.clone(), Arc::downgrade(&feed)).and_then(|w| w.upgrade()) {
             old.stop.cancel();
         }
         feed
+    }
+
+    /// The stream's publisher's own Opus, while it publishes.
+    pub fn passthrough(&self, key: &StreamKey) -> Option<Arc<OpusFeed>> {
+        self.live().get(key).and_then(Weak::upgrade).filter(|f| f.passthrough && !f.stop.is_cancelled())
     }
 }
 
@@ -145,14 +156,6 @@ static RUNNING: [AtomicI64; 2] = [AtomicI64::new(0), AtomicI64::new(0)];
 /// Transcoder threads running now, for the exporter.
 pub fn running(d: Direction) -> i64 {
     RUNNING[d as usize].load(Ordering::Relaxed)
-}
-
-impl OpusFeeds {
-    /// The stream's publisher's own Opus, while it publishes.
-    pub fn passthrough(&self, key: &StreamKey) -> Option<Arc<OpusFeed>> {
-        let feeds = self.feeds.lock().unwrap_or_else(|e| e.into_inner());
-        feeds.get(key).and_then(Weak::upgrade).filter(|f| f.passthrough && !f.stop.is_cancelled())
-    }
 }
 
 /// Runs `work` on each packet on a thread of its own; the returned sender never blocks. The

@@ -104,14 +104,15 @@ impl Peer {
     /// A datagram from the port.
     pub fn input(&mut self, d: &Datagram) -> Result<(), String> {
         let Ok(contents) = d.data.as_slice().try_into() else { return Ok(()) };
-        let (proto, destination) = match (&d.tcp, self.port.candidates().1) {
-            (Some(conn), Some(local)) => {
+        // The port's candidates are read (under its lock) only for the rarer TCP packets.
+        let (proto, destination) = match &d.tcp {
+            None => (Protocol::Udp, self.port.candidate),
+            Some(conn) => {
+                // TCP was switched off since: the packet has no candidate to arrive at.
+                let Some(local) = self.port.candidates().1 else { return Ok(()) };
                 self.tcp_out.entry(d.from).or_insert_with(|| conn.clone());
                 (Protocol::Tcp, local)
             }
-            // TCP was switched off since: the packet has no candidate to arrive at.
-            (Some(_), None) => return Ok(()),
-            (None, _) => (Protocol::Udp, self.port.candidate),
         };
         let input = Input::Receive(d.at, Receive { proto, source: d.from, destination, contents });
         self.rtc.handle_input(input).map_err(|e| format!("bad input: {e}"))
