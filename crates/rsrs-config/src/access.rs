@@ -254,7 +254,7 @@ pub(crate) fn access_from(
     };
     let token = Token {
         enabled: on(&["token", "enabled"])?,
-        secret: g.vhost(d, &["token", "secret"]).map(|v| v.string()).transpose()?.unwrap_or_default(),
+        secret: g.vhost(d, &["token", "secret"]).map(|v| v.secret()).transpose()?.unwrap_or_default(),
         publish: g.vhost(d, &["token", "publish"]).map(|v| v.bool()).transpose()?.unwrap_or(true),
         play: g.vhost(d, &["token", "play"]).map(|v| v.bool()).transpose()?.unwrap_or(true),
         jwt_key: g.vhost(d, &["token", "jwt_key"]).map(|v| v.string()).transpose()?.unwrap_or_default(),

@@ -374,15 +374,16 @@ impl Config {
     }
 
     fn from_tree(mut tree: Vec<Directive>, env: &Env, source: &str, env_only: bool) -> Result<Config, ConfigError> {
+        expand_env(&mut tree, env);
         schema::transform(&mut tree);
-        let mut warnings = schema::check(&tree)?;
-        let g = Getter { env, root: &tree };
-
-        if g.global(&["is_full"]).map(|v| v.bool()).transpose()?.unwrap_or(false) {
+        // First, as in SRS: full.conf lists every directive, including ones rsrs refuses.
+        if (Getter { env, root: &tree }).global(&["is_full"]).map(|v| v.bool()).transpose()?.unwrap_or(false) {
             return Err(ConfigError::plain(
                 "is_full is on: this is SRS's full.conf reference, never use it to run a server",
             ));
         }
+        let mut warnings = schema::check(&tree)?;
+        let g = Getter { env, root: &tree };
         let listen = match g.global(&["listen"]) {
             Some(v) => {
                 if v.args.is_empty() {
@@ -394,7 +395,13 @@ impl Config {
                     .collect::<Result<Vec<_>, _>>()?
             }
             None if env_only => Vec::new(),
-            None => return Err(ConfigError::plain(format!("{source}: `listen` is required (e.g. `listen 1935;`)"))),
+            // SRS 7 no longer requires it (a WebRTC- or SRT-only server); SRS 6 did.
+            None => {
+                warnings.push(format!(
+                    "{source}: no `listen` (nor `rtmp {{ listen }}`): RTMP is not served (e.g. `listen 1935;`)"
+                ));
+                Vec::new()
+            }
         };
         let max_connections = g.global(&["max_connections"]).map(|v| v.u32()).transpose()?.unwrap_or(1000);
         if max_connections == 0 {
@@ -462,8 +469,8 @@ impl Config {
                 .unwrap_or(false),
             auth: if g.global(&["http_api", "auth", "enabled"]).map(|v| v.bool()).transpose()?.unwrap_or(false) {
                 Some((
-                    g.global(&["http_api", "auth", "username"]).map(|v| v.string()).transpose()?.unwrap_or_default(),
-                    g.global(&["http_api", "auth", "password"]).map(|v| v.string()).transpose()?.unwrap_or_default(),
+                    g.global(&["http_api", "auth", "username"]).map(|v| v.secret()).transpose()?.unwrap_or_default(),
+                    g.global(&["http_api", "auth", "password"]).map(|v| v.secret()).transpose()?.unwrap_or_default(),
                 ))
             } else {
                 None
@@ -502,11 +509,12 @@ impl Config {
                 .map(|v| v.endpoint())
                 .transpose()?
                 .unwrap_or(Endpoint::parse("8000").expect("valid")),
+            // `candidate $NAME;` with NAME unset is SRS's default, `*` (see `expand_env`).
             candidate: g
                 .global(&["rtc_server", "candidate"])
                 .map(|v| v.string())
                 .transpose()?
-                .filter(|c| !c.is_empty() && c != "*"),
+                .filter(|c| !c.is_empty() && c != "*" && !c.starts_with('$')),
             protocol: match g.global(&["rtc_server", "protocol"]) {
                 None => RtcProtocol::Udp,
                 Some(v) => match v.string()?.as_str() {
@@ -587,6 +595,36 @@ impl Config {
     pub fn vhost_shared(&self, name: &str) -> Option<&std::sync::Arc<Vhost>> {
         self.vhosts.iter().find(|v| v.name == name).or_else(|| self.vhosts.iter().find(|v| v.name == DEFAULT_VHOST))
     }
+}
+
+/// Environment variables in arguments. SRS expands them only in `rtc_server.candidate` and
+/// `stream_caster.sip.candidate` (`candidate $CANDIDATE;`, where an unset variable means the
+/// default, `*`). rsrs expands an argument that is exactly `$NAME` or `${NAME}` in any directive
+/// when NAME is set and not empty, so one ConfigMap can serve many pods; an unset one stays
+/// literal text, as SRS leaves it, and a directive that needs a number or an address then says so
+/// at its line. Nothing is expanded inside a longer word (`rtmp://$HOST/live` is literal), so a
+/// config SRS reads means the same here.
+fn expand_env(dirs: &mut [Directive], env: &Env) {
+    for d in dirs {
+        for arg in &mut d.args {
+            if let Some(value) = env_reference(arg).and_then(|name| env.get(name)).filter(|v| !v.is_empty()) {
+                *arg = value.clone();
+            }
+        }
+        if let Some(children) = d.block.as_mut() {
+            expand_env(children, env);
+        }
+    }
+}
+
+/// The variable an argument names, when the whole argument is `$NAME` or `${NAME}`.
+fn env_reference(arg: &str) -> Option<&str> {
+    let name = match arg.strip_prefix("${") {
+        Some(rest) => rest.strip_suffix('}')?,
+        None => arg.strip_prefix('$')?,
+    };
+    let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    valid.then_some(name)
 }
 
 /// Largest number a time or ratio directive takes (about 31 years in seconds).
@@ -854,7 +892,7 @@ fn srt_server_from(g: &Getter) -> Result<SrtServer, ConfigError> {
             })?
         }
     };
-    let passphrase = g.global(&["srt_server", "passphrase"]).map(|v| v.string()).transpose()?.unwrap_or_default();
+    let passphrase = g.global(&["srt_server", "passphrase"]).map(|v| v.secret()).transpose()?.unwrap_or_default();
     if !passphrase.is_empty() && !(10..=79).contains(&passphrase.len()) {
         let v = g.global(&["srt_server", "passphrase"]).expect("present");
         return Err(v.err(format!("must be 10 to 79 characters (SRT's rule), not {}", passphrase.len())));
@@ -929,6 +967,16 @@ impl Val {
 
     pub(crate) fn string(&self) -> Result<String, ConfigError> {
         self.str().map(str::to_string)
+    }
+
+    /// A password, key or secret: `$NAME` left unexpanded (NAME unset) is an error, never the
+    /// literal text, which anyone reading the config would know.
+    pub(crate) fn secret(&self) -> Result<String, ConfigError> {
+        let s = self.str()?;
+        match env_reference(s) {
+            Some(name) => Err(self.err(format!("names environment variable {name}, which is not set or empty"))),
+            None => Ok(s.to_string()),
+        }
     }
 
     pub(crate) fn bool(&self) -> Result<bool, ConfigError> {
@@ -1143,8 +1191,9 @@ mod tests {
         assert!(e.to_string().starts_with("srs.conf:1: directive `listen`: invalid listen endpoint `19x5`"), "{e}");
         let e = Config::load_str("listen 1935;\nhttp_api {\n enabled yes;\n}\n", "srs.conf", &Env::new()).unwrap_err();
         assert_eq!(e.to_string(), "srs.conf:3: directive `http_api.enabled`: must be on or off, not `yes`");
-        let e = Config::load_str("max_connections 10;\n", "srs.conf", &Env::new()).unwrap_err();
-        assert!(e.to_string().contains("`listen` is required"));
+        // SRS 7 serves without RTMP; rsrs says so.
+        let c = Config::load_str("max_connections 10;\n", "srs.conf", &Env::new()).unwrap();
+        assert!(c.listen.is_empty() && c.warnings.iter().any(|w| w.contains("RTMP is not served")), "{:?}", c.warnings);
         let e = Config::load_str("listen 1935;\nmax_connections 0;\n", "srs.conf", &Env::new()).unwrap_err();
         assert!(e.to_string().contains("srs.conf:2"), "{e}");
         let e = Config::load_str("listen 1935;\nis_full on;\n", "srs.conf", &Env::new()).unwrap_err();
@@ -1169,7 +1218,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.grace_start_wait, Duration::from_millis(700));
         assert!(!c.warnings.iter().any(|w| w.contains("grace_start_wait")), "implemented now: {:?}", c.warnings);
-        assert!(c.warnings.iter().any(|w| w.contains("srs.conf:4") && w.contains("hls.hls_keys")), "{:?}", c.warnings);
+        assert!(!c.warnings.iter().any(|w| w.contains("hls_keys")), "switched off: {:?}", c.warnings);
         assert!(!c.warnings.iter().any(|w| w.contains("`vhost.hls`")), "hls itself is implemented: {:?}", c.warnings);
         assert!(c.warnings.iter().any(|w| w.contains("forward")), "{:?}", c.warnings);
         assert!(c.vhosts[0].hls.enabled);
@@ -1221,7 +1270,7 @@ mod tests {
         );
         assert_eq!((s.passphrase.as_str(), s.pbkeylen), ("0123456789abc", 16));
         assert!(c.warnings.iter().any(|w| w.contains("srt_to_rtmp off")), "{:?}", c.warnings);
-        assert!(c.warnings.iter().any(|w| w.contains("sei_filter")), "{:?}", c.warnings);
+        assert!(!c.warnings.iter().any(|w| w.contains("sei_filter")), "off is what rsrs does: {:?}", c.warnings);
         let e = Config::load_str("listen 1935;\nsrt_server { passphrase short; }\n", "t", &Env::new()).unwrap_err();
         assert_eq!(
             e.to_string(),

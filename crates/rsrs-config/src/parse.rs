@@ -4,8 +4,8 @@
 //! `{ ... }` block. `#` starts a comment when it begins a token. Tokens may be quoted with `"` or
 //! `'` (no escapes). A directive must fit on one line. `include FILE...;` splices other files in.
 //!
-//! Beyond SRS: an argument written as `$NAME` or `${NAME}` is replaced by that environment
-//! variable (an error if it is unset), so one config can serve many pods.
+//! The parser keeps arguments as written; `$NAME` arguments are expanded later, with the loader's
+//! environment (see `model::expand_env`).
 
 use crate::ConfigError;
 use std::path::{Path, PathBuf};
@@ -222,9 +222,8 @@ impl Parser {
                 }
                 Tok::Word(w) => {
                     if pending.is_some() {
-                        let arg = self.expand(w, line, pending_name(&pending))?;
                         if let Some((_, args, _)) = &mut pending {
-                            args.push(arg);
+                            args.push(w);
                         }
                     } else {
                         pending = Some((w, Vec::new(), line));
@@ -268,27 +267,6 @@ impl Parser {
         }
     }
 
-    fn expand(&self, word: String, line: usize, directive: &str) -> Result<String, ConfigError> {
-        let name = if let Some(n) = word.strip_prefix("${").and_then(|w| w.strip_suffix('}')) {
-            n
-        } else if let Some(n) = word.strip_prefix('$') {
-            n
-        } else {
-            return Ok(word);
-        };
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Ok(word);
-        }
-        match std::env::var(name) {
-            Ok(v) if !v.is_empty() => Ok(v),
-            _ => Err(ConfigError::at(
-                &self.loc(line),
-                directive,
-                format!("argument {word} names environment variable {name}, which is not set"),
-            )),
-        }
-    }
-
     fn include(&self, files: &[String], line: usize) -> Result<Vec<Directive>, ConfigError> {
         let loc = self.loc(line);
         if files.is_empty() {
@@ -318,10 +296,6 @@ impl Parser {
         }
         Ok(out)
     }
-}
-
-fn pending_name(p: &Option<(String, Vec<String>, usize)>) -> &str {
-    p.as_ref().map(|x| x.0.as_str()).unwrap_or("")
 }
 
 #[cfg(test)]
@@ -370,15 +344,6 @@ mod tests {
     fn empty_quoted_string_is_dropped() {
         let d = parse_str("a \"\" b;", "t").unwrap();
         assert_eq!(d[0].args, vec!["b"]);
-    }
-
-    #[test]
-    fn env_arguments() {
-        std::env::set_var("RSRS_TEST_PORT", "1940");
-        let d = parse_str("listen $RSRS_TEST_PORT ${RSRS_TEST_PORT};", "t").unwrap();
-        assert_eq!(d[0].args, vec!["1940", "1940"]);
-        let e = parse_str("listen $RSRS_TEST_SURELY_UNSET;", "t").unwrap_err();
-        assert!(e.to_string().contains("RSRS_TEST_SURELY_UNSET"), "{e}");
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Which directives exist where, which rsrs implements, and SRS's legacy rewrites.
 //!
-//! An unknown directive is an error (a typo must not silently fall back to a default). A
-//! directive SRS has but rsrs does not implement yet is accepted with a warning, so the configs
-//! of the SRS Kubernetes guide load unchanged.
+//! An unknown directive is an error (a typo must not silently fall back to a default), as SRS's
+//! `illegal ...` is. A directive SRS has for a feature rsrs does not have is accepted with one
+//! warning per feature, so SRS's configs load unchanged, unless it restricts who may publish or
+//! watch: that is refused where the vhost is read (`model.rs`, `access.rs`, which also see the
+//! `SRS_VHOST_*` overrides), because serving what the config meant to protect would fail open.
 
 use crate::parse::Directive;
 use crate::ConfigError;
@@ -12,8 +14,9 @@ use crate::ConfigError;
 pub(crate) enum Support {
     /// Implemented; the block's children (if any) are checked against `Section`.
     Yes(Section),
-    /// Known to SRS, has no effect in rsrs yet: warn when present.
-    NotYet,
+    /// Known to SRS, for a feature rsrs does not have (named here): warn once per feature when
+    /// it is switched on. A block's contents are not checked.
+    NotYet(&'static str),
     /// Known to SRS, meaningless for rsrs (daemon/tcmalloc tuning and such): accept silently.
     Ignored,
 }
@@ -46,9 +49,12 @@ pub(crate) enum Section {
     Refer,
     /// rsrs's signed URLs.
     Token,
-    /// Known SRS block whose contents we don't check (not implemented, many variants).
-    Opaque,
+    /// SRS 7's `rtmp { listen; chunk_size; }`.
+    Rtmp,
 }
+
+const RTC_TUNING: &str = "WebRTC transport tuning";
+const RTC_CANDIDATE_DISCOVERY: &str = "WebRTC candidate discovery from the API's host";
 
 pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
     use Section::*;
@@ -69,19 +75,27 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
             "token" => Yes(Token),
             "srt" => Yes(VhostSrt),
             "rtc" => Yes(VhostRtc),
-            "ingest" | "forward" | "transcode" | "bandcheck" | "dash" | "http_static" | "hds" | "exec" => Yes(Opaque),
+            "ingest" => NotYet("ingest (pulling streams in with FFmpeg)"),
+            "forward" => NotYet("forward (pushing streams to other servers)"),
+            "transcode" => NotYet("transcode (FFmpeg engines)"),
+            "exec" => NotYet("exec (running a program on publish)"),
+            "dash" => NotYet("DASH"),
+            "hds" => NotYet("HDS"),
+            "http_static" => NotYet("per-vhost http_static"),
+            "bandcheck" => NotYet("bandcheck"),
+            "rtsp" => NotYet("RTSP"),
             _ => return None,
         },
         HttpApi => match name {
             "enabled" | "listen" | "crossdomain" => leaf,
             "raw_api" => Yes(RawApi),
             "auth" => Yes(Auth),
-            "https" => Yes(Opaque),
+            "https" => NotYet("HTTPS (put a TLS proxy in front)"),
             _ => return None,
         },
         HttpServer => match name {
             "enabled" | "listen" | "dir" | "crossdomain" => leaf,
-            "https" => Yes(Opaque),
+            "https" => NotYet("HTTPS (put a TLS proxy in front)"),
             _ => return None,
         },
         Exporter => match name {
@@ -94,7 +108,10 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
             | "tsbpdmode" | "passphrase" | "pbkeylen" => leaf,
             // SRS drops SEI NAL units from SRT input (sei_filter) and reorders A/V (mix_correct);
             // rsrs keeps SEI (captions live there) and always interleaves by time.
-            "sei_filter" | "mix_correct" => NotYet,
+            "sei_filter" => NotYet("SRT sei_filter"),
+            "mix_correct" => NotYet("SRT mix_correct"),
+            // SRS 7: the stream id of a client that sends none; rsrs refuses such a client.
+            "default_streamid" => NotYet("SRT default_streamid"),
             _ => return None,
         },
         RtcServer => match name {
@@ -102,11 +119,10 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
             "tcp" => Yes(RtcTcp),
             // Tuning SRS needs for its own UDP stack; rsrs's has no such knobs.
             "ecdsa" | "encrypt" | "reuseport" | "merge_nalus" | "ip_family" | "dir" => Ignored,
-            "black_hole"
-            | "api_as_candidates"
-            | "resolve_api_domain"
-            | "keep_api_domain"
-            | "use_auto_detect_network_ip" => NotYet,
+            "black_hole" => NotYet("WebRTC black_hole"),
+            "api_as_candidates" | "resolve_api_domain" | "keep_api_domain" | "use_auto_detect_network_ip" => {
+                NotYet(RTC_CANDIDATE_DISCOVERY)
+            }
             _ => return None,
         },
         RtcTcp => match name {
@@ -115,9 +131,11 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
         },
         VhostRtc => match name {
             "enabled" | "rtmp_to_rtc" | "rtc_to_rtmp" => leaf,
-            "nack" | "twcc" | "nack_no_copy" | "stun_timeout" | "stun_strict_check" | "dtls_role" | "dtls_version"
-            | "drop_for_pt" | "pli_for_rtmp" | "bframe" | "aac" | "keep_bframe" | "opus_bitrate" | "aac_bitrate"
-            | "keep_avc_nalu_sei" => NotYet,
+            // str0m always answers NACKs and sends TWCC feedback.
+            "nack" | "twcc" | "nack_no_copy" => Ignored,
+            "stun_timeout" | "stun_strict_check" | "dtls_role" | "dtls_version" | "drop_for_pt" | "pli_for_rtmp"
+            | "bframe" | "aac" | "keep_bframe" | "opus_bitrate" | "aac_bitrate" | "keep_avc_nalu_sei"
+            | "init_rate_from_sdp" | "keep_original_ssrc" => NotYet(RTC_TUNING),
             _ => return None,
         },
         VhostSrt => match name {
@@ -138,18 +156,22 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
         },
         Play => match name {
             "gop_cache" | "gop_cache_max_frames" | "queue_length" | "mw_latency" | "mw_msgs" | "time_jitter" => leaf,
-            "atc" | "atc_auto" | "mix_correct" | "send_min_interval" | "reduce_sequence_header" => NotYet,
+            "atc" | "atc_auto" => NotYet("ATC (absolute time)"),
+            "mix_correct" => NotYet("play.mix_correct"),
+            "send_min_interval" => NotYet("play.send_min_interval"),
+            "reduce_sequence_header" => NotYet("play.reduce_sequence_header"),
             _ => return None,
         },
         Publish => match name {
             "firstpkt_timeout" | "normal_timeout" => leaf,
             "parse_sps" | "try_annexb_first" => Ignored,
-            "mr" | "mr_latency" | "kickoff_for_idle" => NotYet,
+            "mr" | "mr_latency" => NotYet("merged reads (publish.mr)"),
+            "kickoff_for_idle" => NotYet("publish.kickoff_for_idle"),
             _ => return None,
         },
         HttpRemux => match name {
             "enabled" | "mount" | "drop_if_not_match" | "has_audio" | "has_video" | "guess_has_av" => leaf,
-            "fast_cache" => NotYet,
+            "fast_cache" => NotYet("http_remux.fast_cache"),
             _ => return None,
         },
         Cluster => match name {
@@ -164,16 +186,14 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
             | "hls_low_latency" | "hls_part_duration" => leaf,
             // Codec hints: the real codecs are taken from the stream.
             "hls_acodec" | "hls_vcodec" | "hls_dts_directly" => Ignored,
-            "hls_ts_floor"
-            | "hls_nb_notify"
-            | "hls_keys"
-            | "hls_fragments_per_key"
-            | "hls_key_file"
-            | "hls_key_file_path"
-            | "hls_key_url"
-            | "hls_recover"
-            | "hls_mount"
-            | "hls_storage" => NotYet,
+            // HLS encryption: `hls_keys on` is refused where the vhost is read (segments would be
+            // in the clear); the rest mean nothing without it.
+            "hls_keys" | "hls_fragments_per_key" | "hls_key_file" | "hls_key_file_path" | "hls_key_url" => Ignored,
+            "hls_ts_floor" => NotYet("hls_ts_floor"),
+            "hls_nb_notify" => NotYet("hls_nb_notify"),
+            "hls_recover" => NotYet("hls_recover"),
+            "hls_master_m3u8_path_relative" => NotYet("hls_master_m3u8_path_relative"),
+            "hls_mount" | "hls_storage" => NotYet("HLS in memory (hls_storage)"),
             _ => return None,
         },
         Dvr => match name {
@@ -198,7 +218,11 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
             "enabled" | "secret" | "jwt_key" | "jwks_url" | "publish" | "play" => leaf,
             _ => return None,
         },
-        Leaf | Opaque => return None,
+        Rtmp => match name {
+            "listen" | "chunk_size" => leaf,
+            _ => return None,
+        },
+        Leaf => return None,
     })
 }
 
@@ -232,7 +256,12 @@ pub(crate) fn root(name: &str) -> Option<Support> {
         "vhost" => Yes(Section::Vhost),
         "srt_server" => Yes(Section::SrtServer),
         "rtc_server" => Yes(Section::RtcServer),
-        "asprocess" | "heartbeat" | "stream_caster" => NotYet,
+        "rtmp" => Yes(Section::Rtmp),
+        "asprocess" => NotYet("asprocess"),
+        "heartbeat" => NotYet("heartbeat"),
+        "stream_caster" => NotYet("stream casters (GB28181, UDP TS, FLV POST)"),
+        "rtmps" => NotYet("RTMPS (put a TLS proxy in front)"),
+        "rtsp_server" => NotYet("RTSP"),
         "ff_log_dir"
         | "ff_log_level"
         | "empty_ip_ok"
@@ -249,26 +278,50 @@ pub(crate) fn root(name: &str) -> Option<Support> {
     })
 }
 
-/// Checks every directive against the schema. Returns warnings for known-but-unimplemented
-/// directives that are switched on (or present, for plain values).
+/// Checks every directive against the schema. Returns one warning per feature rsrs does not
+/// have that the config switches on, naming where it first appears and every directive of it.
 pub(crate) fn check(root_dirs: &[Directive]) -> Result<Vec<String>, ConfigError> {
-    let mut warnings = Vec::new();
+    let mut missing = MissingFeatures::default();
     for d in root_dirs {
         match root(&d.name) {
             None => return Err(ConfigError::at(&d.loc, &d.name, "unknown directive at top level")),
-            Some(Support::NotYet) => {
-                if is_switched_on(d) {
-                    warnings
-                        .push(format!("{}: `{}` is recognized but not implemented by rsrs yet; ignored", d.loc, d.name))
-                }
-            }
+            Some(Support::NotYet(feature)) => missing.note(feature, d, &d.name),
             Some(Support::Ignored) => {}
-            Some(Support::Yes(section)) => check_children(d, section, &d.name, &mut warnings)?,
+            Some(Support::Yes(section)) => check_children(d, section, &d.name, &mut missing)?,
         }
     }
-    Ok(warnings)
+    Ok(missing.warnings())
 }
 
+/// The features a config asks for that rsrs does not have, in the order they first appear.
+#[derive(Default)]
+struct MissingFeatures(Vec<(&'static str, String, Vec<String>)>);
+
+impl MissingFeatures {
+    fn note(&mut self, feature: &'static str, d: &Directive, path: &str) {
+        if !is_switched_on(d) {
+            return;
+        }
+        match self.0.iter_mut().find(|(f, _, _)| *f == feature) {
+            Some((_, _, paths)) if !paths.iter().any(|p| p == path) => paths.push(path.to_string()),
+            Some(_) => {}
+            None => self.0.push((feature, d.loc.to_string(), vec![path.to_string()])),
+        }
+    }
+
+    fn warnings(self) -> Vec<String> {
+        self.0
+            .into_iter()
+            .map(|(feature, loc, paths)| {
+                let paths = paths.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+                format!("{loc}: {feature} is not implemented by rsrs; ignored: {paths}")
+            })
+            .collect()
+    }
+}
+
+/// Whether a directive asks for its feature: a block with `enabled on`, or a value that is not
+/// `off`.
 fn is_switched_on(d: &Directive) -> bool {
     match &d.block {
         Some(_) => d.get("enabled").and_then(|e| e.arg0()) == Some("on"),
@@ -276,16 +329,15 @@ fn is_switched_on(d: &Directive) -> bool {
     }
 }
 
-fn check_children(d: &Directive, section: Section, path: &str, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
+fn check_children(
+    d: &Directive,
+    section: Section,
+    path: &str,
+    missing: &mut MissingFeatures,
+) -> Result<(), ConfigError> {
     if section == Section::Leaf {
         if d.block.is_some() {
             return Err(ConfigError::at(&d.loc, path, "takes a value, not a { } block"));
-        }
-        return Ok(());
-    }
-    if section == Section::Opaque {
-        if is_switched_on(d) {
-            warnings.push(format!("{}: `{}` is recognized but not implemented by rsrs yet; ignored", d.loc, path));
         }
         return Ok(());
     }
@@ -296,23 +348,56 @@ fn check_children(d: &Directive, section: Section, path: &str, warnings: &mut Ve
         let child_path = format!("{path}.{}", c.name);
         match lookup(section, &c.name) {
             None => return Err(ConfigError::at(&c.loc, &child_path, format!("unknown directive in `{}`", d.name))),
-            Some(Support::NotYet) => warnings
-                .push(format!("{}: `{child_path}` is recognized but not implemented by rsrs yet; ignored", c.loc)),
+            Some(Support::NotYet(feature)) => missing.note(feature, c, &child_path),
             Some(Support::Ignored) => {}
-            Some(Support::Yes(s)) => check_children(c, s, &child_path, warnings)?,
+            Some(Support::Yes(s)) => check_children(c, s, &child_path, missing)?,
         }
     }
     Ok(())
 }
 
-/// SRS's rewrites of older config forms, applied before validation (see SRS `transform_vhost`).
-pub(crate) fn transform(dirs: &mut [Directive]) {
+/// SRS's rewrites of older and newer config forms, applied before validation (SRS's
+/// `srs_config_transform_vhost`), so a config from SRS 1 to 7 means what it means there.
+pub(crate) fn transform(dirs: &mut Vec<Directive>) {
+    hoist_rtmp_block(dirs);
     for d in dirs.iter_mut() {
-        if d.name == "http_stream" {
-            d.name = "http_server".into();
+        match d.name.as_str() {
+            "http_stream" => d.name = "http_server".into(),
+            // SRS 4 dropped these.
+            "rtc_server" => {
+                if let Some(b) = d.block.as_mut() {
+                    b.retain(|c| c.name != "perf_stat" && c.name != "queue_length");
+                }
+            }
+            // SRS 4's misspelling.
+            "srt_server" => {
+                for c in d.block.iter_mut().flatten().filter(|c| c.name == "tlpkdrop") {
+                    c.name = "tlpktdrop".into();
+                }
+            }
+            "vhost" => transform_vhost(d),
+            _ => {}
         }
-        if d.name == "vhost" {
-            transform_vhost(d);
+    }
+}
+
+/// SRS 7 moved `listen` and `chunk_size` into `rtmp { }`; rsrs reads them at the top level, where
+/// SRS 6 and earlier have them. When both places are written, the top level wins, as in SRS 7.
+fn hoist_rtmp_block(dirs: &mut Vec<Directive>) {
+    let mut hoisted = Vec::new();
+    for d in dirs.iter_mut().filter(|d| d.name == "rtmp") {
+        let Some(block) = d.block.as_mut() else { continue };
+        block.retain(|c| {
+            let moves = (c.name == "listen" || c.name == "chunk_size") && c.block.is_none();
+            if moves {
+                hoisted.push(c.clone());
+            }
+            !moves
+        });
+    }
+    for c in hoisted {
+        if !dirs.iter().any(|d| d.name == c.name) {
+            dirs.push(c);
         }
     }
 }
@@ -335,7 +420,57 @@ fn transform_vhost(v: &mut Directive) {
             | "queue_length"
             | "send_min_interval"
             | "reduce_sequence_header" => moved.push(("play", c)),
-            "mode" | "origin" | "token_traverse" | "debug_srs_upnode" => moved.push(("cluster", c)),
+            "mode" | "origin" | "token_traverse" | "vhost" | "debug_srs_upnode" => moved.push(("cluster", c)),
+            // SRS 1/2: `refer a b; refer_play c; refer_publish d;` (SRS 3: `refer { }`).
+            "refer" if c.block.is_none() => {
+                c.name = "all".into();
+                moved.push(("refer", c));
+            }
+            "refer_play" | "refer_publish" => {
+                c.name = c.name.trim_start_matches("refer_").to_string();
+                moved.push(("refer", c));
+            }
+            // SRS 1/2: `forward a b;` (SRS 3: `forward { enabled on; destination a b; }`).
+            "forward" if c.block.is_none() && !c.args.is_empty() => {
+                let loc = c.loc.clone();
+                let destination = Directive {
+                    name: "destination".into(),
+                    args: std::mem::take(&mut c.args),
+                    block: None,
+                    loc: loc.clone(),
+                };
+                let enabled = Directive { name: "enabled".into(), args: vec!["on".into()], block: None, loc };
+                c.block = Some(vec![enabled, destination]);
+                kept.push(c);
+            }
+            // SRS 4: `nack { enabled; no_copy; }` and `twcc { enabled; }` went into `rtc { }`.
+            "nack" | "twcc" => {
+                for m in c.block.take().unwrap_or_default() {
+                    let name = match (c.name.as_str(), m.name.as_str()) {
+                        (_, "enabled") => c.name.clone(),
+                        ("nack", "no_copy") => "nack_no_copy".into(),
+                        _ => continue,
+                    };
+                    moved.push(("rtc", Directive { name, ..m }));
+                }
+            }
+            "rtc" => {
+                // SRS 4: `aac transcode|discard` and `bframe keep|discard`.
+                for m in c.block.iter_mut().flatten() {
+                    match m.name.as_str() {
+                        "aac" => {
+                            m.name = "rtmp_to_rtc".into();
+                            m.args = vec![if m.arg0() == Some("transcode") { "on" } else { "off" }.into()];
+                        }
+                        "bframe" => {
+                            m.name = "keep_bframe".into();
+                            m.args = vec![if m.arg0() == Some("keep") { "on" } else { "off" }.into()];
+                        }
+                        _ => {}
+                    }
+                }
+                kept.push(c);
+            }
             "publish_1stpkt_timeout" => {
                 c.name = "firstpkt_timeout".into();
                 moved.push(("publish", c));
@@ -356,6 +491,11 @@ fn transform_vhost(v: &mut Directive) {
             }
             _ => kept.push(c),
         }
+    }
+    if moved.iter().any(|(section, _)| *section == "refer") && !kept.iter().any(|k| k.name == "refer") {
+        let loc = moved.iter().find(|(s, _)| *s == "refer").map(|(_, d)| d.loc.clone()).expect("found above");
+        let enabled = Directive { name: "enabled".into(), args: vec!["on".into()], block: None, loc: loc.clone() };
+        kept.push(Directive { name: "refer".into(), args: vec![], block: Some(vec![enabled]), loc });
     }
     for (section, d) in moved {
         let loc = d.loc.clone();
