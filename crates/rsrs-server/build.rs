@@ -1,7 +1,7 @@
 //! Marks the build `no_docker` when no Docker engine answers, so the container tests show as
 //! ignored, with the reason, instead of passing without running. With RSRS_REQUIRE_DOCKER set (CI)
 //! they are never ignored: they run and fail if the engine is missing. Likewise `not_root` for the
-//! tests that mount a tmpfs.
+//! tests that mount a tmpfs, and `no_guide` for the tests that read SRS's guide from ../shared.
 
 use std::process::Command;
 
@@ -19,6 +19,16 @@ fn main() {
         .unwrap_or(false);
     if !answers && !required {
         println!("cargo::rustc-cfg=no_docker");
+    }
+    // Tests that read SRS's Kubernetes guide need it beside the checkout (../shared/seed); without
+    // it they show as ignored. In CI (CI set) it must be there: they run and fail if it is not.
+    println!("cargo::rustc-check-cfg=cfg(no_guide)");
+    println!("cargo::rerun-if-env-changed=CI");
+    // (Checked when this script runs; a guide put there later needs `touch crates/*/build.rs`.)
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
+    let guide = std::path::Path::new(&manifest).join("../../../shared/seed");
+    if !guide.is_dir() && std::env::var_os("CI").is_none() {
+        println!("cargo::rustc-cfg=no_guide");
     }
     // Tests that mount a tmpfs need root: without it they show as ignored.
     println!("cargo::rustc-check-cfg=cfg(not_root)");

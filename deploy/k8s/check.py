@@ -92,6 +92,52 @@ def versions():
     return ["%d.%d.0" % v for v in sorted(found)]
 
 
+def check_document(doc, what, rsrs, vs, failures, extract_dir=None):
+    """Validates one manifest document strictly for every Kubernetes version in vs and runs
+    `rsrs -t` on an embedded srs.conf (written to EXTRACT_DIR/<configmap>/srs.conf when given).
+    Appends what fails to failures; returns the number of srs.conf checked."""
+    custom = CUSTOM.get((doc.get("apiVersion"), doc.get("kind")))
+    if custom is not None:
+        try:
+            jsonschema.validate(doc, custom)
+        except jsonschema.ValidationError as e:
+            failures.append("%s: %s at %s" % (what, e.message, "/".join(str(p) for p in e.absolute_path)))
+        return 0
+    adapter = (doc.get("data") or {}).get("config.yaml") if doc.get("kind") == "ConfigMap" else None
+    if adapter is not None:
+        try:
+            jsonschema.validate(yaml.safe_load(adapter), ADAPTER_CONFIG)
+        except (yaml.YAMLError, jsonschema.ValidationError) as e:
+            failures.append("%s: prometheus-adapter config.yaml: %s" % (what, str(e).splitlines()[0]))
+    for v in vs:
+        try:
+            kubernetes_validate.validate(doc, v, strict=True)
+        except kubernetes_validate.SchemaNotFoundError:
+            failures.append("%s: Kubernetes %s has no %s %s (removed or unknown apiVersion/kind)"
+                            % (what, v, doc.get("apiVersion"), doc.get("kind")))
+            break
+        except Exception as e:  # ValidationError and the like
+            first = (str(e).splitlines() or [type(e).__name__])[0]
+            failures.append("%s: Kubernetes %s: %s" % (what, v, first))
+            break
+    conf = (doc.get("data") or {}).get("srs.conf") if doc.get("kind") == "ConfigMap" else None
+    if conf is None:
+        return 0
+    if extract_dir:
+        # The very config the manifest ships, for compose topologies to mount.
+        out_dir = os.path.join(extract_dir, doc["metadata"]["name"])
+        os.makedirs(out_dir, exist_ok=True)
+        with open(os.path.join(out_dir, "srs.conf"), "w") as fh:
+            fh.write(conf)
+    with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as tmp:
+        tmp.write(conf)
+    r = subprocess.run([rsrs, "-t", "-c", tmp.name], capture_output=True, text=True)
+    os.unlink(tmp.name)
+    if r.returncode != 0:
+        failures.append("%s: srs.conf fails rsrs -t: %s" % (what, r.stderr.strip()))
+    return 1
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rsrs", required=True)
@@ -125,47 +171,9 @@ def main():
                     continue
             for doc in docs:
                 n_docs += 1
-                what = "%s %s/%s" % (path, doc.get("kind"), (doc.get("metadata") or {}).get("name"))
-                custom = CUSTOM.get((doc.get("apiVersion"), doc.get("kind")))
-                if custom is not None:
-                    try:
-                        jsonschema.validate(doc, custom)
-                    except jsonschema.ValidationError as e:
-                        failures.append("%s: %s at %s" % (what, e.message, "/".join(str(p) for p in e.absolute_path)))
-                    continue
-                adapter = (doc.get("data") or {}).get("config.yaml") if doc.get("kind") == "ConfigMap" else None
-                if adapter is not None:
-                    try:
-                        jsonschema.validate(yaml.safe_load(adapter), ADAPTER_CONFIG)
-                    except (yaml.YAMLError, jsonschema.ValidationError) as e:
-                        failures.append("%s: prometheus-adapter config.yaml: %s" % (what, str(e).splitlines()[0]))
-                for v in vs:
-                    try:
-                        kubernetes_validate.validate(doc, v, strict=True)
-                    except kubernetes_validate.SchemaNotFoundError:
-                        failures.append("%s: Kubernetes %s has no %s %s (removed or unknown apiVersion/kind)"
-                                        % (what, v, doc.get("apiVersion"), doc.get("kind")))
-                        break
-                    except Exception as e:  # ValidationError and the like
-                        first = (str(e).splitlines() or [type(e).__name__])[0]
-                        failures.append("%s: Kubernetes %s: %s" % (what, v, first))
-                        break
-                conf = (doc.get("data") or {}).get("srs.conf") if doc.get("kind") == "ConfigMap" else None
-                if conf is not None and args.extract:
-                    # The very config the manifest ships, for compose topologies to mount.
-                    scenario = os.path.relpath(root, args.dir)
-                    out_dir = os.path.join(args.extract, scenario, doc["metadata"]["name"])
-                    os.makedirs(out_dir, exist_ok=True)
-                    with open(os.path.join(out_dir, "srs.conf"), "w") as fh:
-                        fh.write(conf)
-                if conf is not None:
-                    n_confs += 1
-                    with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as tmp:
-                        tmp.write(conf)
-                    r = subprocess.run([args.rsrs, "-t", "-c", tmp.name], capture_output=True, text=True)
-                    os.unlink(tmp.name)
-                    if r.returncode != 0:
-                        failures.append("%s: srs.conf fails rsrs -t: %s" % (what, r.stderr.strip()))
+                scenario = os.path.relpath(root, args.dir)
+                n_confs += check_document(doc, "%s %s/%s" % (path, doc.get("kind"), (doc.get("metadata") or {}).get("name")),
+                                          args.rsrs, vs, failures, os.path.join(args.extract, scenario) if args.extract else None)
             print("ok %s" % os.path.relpath(path, args.dir) if not any(x.startswith(path) for x in failures) else "FAILED %s" % path)
     for f in failures:
         print("FAILED: " + f)

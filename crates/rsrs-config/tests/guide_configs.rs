@@ -26,14 +26,10 @@ fn guide_configs(text: &str) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(no_guide, ignore = "SRS's guide is not at ../shared/seed beside the checkout (CI requires it)")]
 fn every_guide_config_loads() {
     let seed = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/seed");
-    let Ok(dir) = std::fs::read_dir(&seed) else {
-        // The guide lives beside the repository (shared/); CI always has it.
-        assert!(std::env::var("CI").is_err(), "shared/seed is missing at {}", seed.display());
-        eprintln!("skipping: {} not present", seed.display());
-        return;
-    };
+    let dir = std::fs::read_dir(&seed).unwrap_or_else(|e| panic!("the guide at {}: {e}", seed.display()));
     let mut n = 0;
     for entry in dir {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();

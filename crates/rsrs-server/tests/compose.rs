@@ -43,6 +43,29 @@ fn kit() -> &'static Path {
     })
 }
 
+/// The srs.conf the Helm chart renders for an example values file (deploy/helm/check.py
+/// --extract, with `helm install srs`'s names), by example and ConfigMap name.
+fn chart_conf(example: &str, configmap: &str) -> String {
+    static CHART: OnceLock<PathBuf> = OnceLock::new();
+    let dir = CHART.get_or_init(|| {
+        let extract = tmp("helm-configs");
+        let _ = std::fs::remove_dir_all(&extract);
+        let out = Command::new("python3")
+            .arg(repo_root().join("deploy/helm/check.py"))
+            .args(["--rsrs", BIN, "--cache"])
+            .arg(tmp("tools"))
+            .arg("--extract")
+            .arg(&extract)
+            .output()
+            .unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "deploy/helm/check.py --extract: {text}");
+        extract
+    });
+    let path = dir.join(example).join(configmap).join("srs.conf");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// The srs.conf a manifest ships, by scenario directory and ConfigMap name.
 fn shipped_conf(scenario: &str, configmap: &str) -> String {
     let path = kit().join(scenario).join(configmap).join("srs.conf");
@@ -413,6 +436,54 @@ fn edge_cluster_survives_an_origin_restart_and_a_rolling_update_of_the_edges() {
 
 #[test]
 #[cfg_attr(no_docker, ignore = "no Docker engine answers (RSRS_REQUIRE_DOCKER=1 makes this a failure)")]
+fn helm_charts_edge_cluster_runs_as_containers() {
+    if !docker_available() {
+        return;
+    }
+    // The chart's edge-cluster example, rendered as `helm install srs`: its edges pull from
+    // srs-origin-service, the name the chart gives the origins' Service and the compose alias.
+    let origin = chart_conf("edge-cluster", "srs-origin-config");
+    let edge = chart_conf("edge-cluster", "srs-edge-config");
+    assert!(edge.contains("origin          srs-origin-service;"), "{edge}");
+    let origin = configmap_dir("compose-helm-origin", &origin);
+    let edge = configmap_dir("compose-helm-edge", &edge);
+    let topo = Topology::up(
+        "helm",
+        "edge-cluster",
+        &[
+            ("ORIGIN_CONF", &origin),
+            ("EDGE_CONF", &edge),
+            ("ORIGIN_RTMP_PORT", &"19341"),
+            ("ORIGIN_SRT_PORT", &"10341"),
+            ("ORIGIN_API_PORT", &"19841"),
+            ("EDGE1_RTMP_PORT", &"19342"),
+            ("EDGE1_SRT_PORT", &"10342"),
+            ("EDGE1_HTTP_PORT", &"18042"),
+            ("EDGE2_RTMP_PORT", &"19343"),
+            ("EDGE2_SRT_PORT", &"10343"),
+            ("EDGE2_HTTP_PORT", &"18043"),
+        ],
+    );
+    for port in [18042, 18043] {
+        wait_http(port, "/readyz", 200, Duration::from_secs(30));
+    }
+    wait_stream(19841, "livestream", Duration::from_secs(30));
+    let (s, p) = topo.probe("rtmp://srs-edge-service/live/livestream", 2, &[]);
+    assert_sample_stream(&s, &p);
+    let (s, p) = topo.probe("http://srs-edge-service:8080/live/livestream.flv", 2, &[]);
+    assert_sample_stream(&s, &p);
+    // SRT out of an edge, as the chart's Service offers it.
+    let (s, p) = probe("srt://127.0.0.1:10342?streamid=#!::r=live/livestream,m=request", 2);
+    assert_sample_stream(&s, &p);
+    // The chart's rolling-update settings: SIGTERM is a graceful quit that ends with exit 0.
+    let st = topo.docker(&["stop", "-t", "60", &topo.container("edge2")]);
+    assert!(st.status.success());
+    assert_eq!(topo.exit_code("edge2"), "0", "{}", topo.logs("edge2"));
+    assert!(topo.logs("edge2").contains("SIGTERM (force_grace_quit): graceful quit"), "{}", topo.logs("edge2"));
+}
+
+#[test]
+#[cfg_attr(no_docker, ignore = "no Docker engine answers (RSRS_REQUIRE_DOCKER=1 makes this a failure)")]
 fn origin_cluster_finds_streams_by_service_name_and_survives_losing_the_origin_holding_one() {
     if !docker_available() {
         return;
@@ -487,6 +558,7 @@ fn origin_cluster_with_a_service_per_origin_redirects_edges() {
 
 #[test]
 #[cfg_attr(no_docker, ignore = "no Docker engine answers (RSRS_REQUIRE_DOCKER=1 makes this a failure)")]
+#[cfg_attr(no_guide, ignore = "SRS's guide is not at ../shared/seed beside the checkout (CI requires it)")]
 fn the_guides_own_cluster_configs_run_with_only_the_image_swapped() {
     if !docker_available() {
         return;
