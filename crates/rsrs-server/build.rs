@@ -20,6 +20,12 @@ fn main() {
     if !answers && !required {
         println!("cargo::rustc-cfg=no_docker");
     }
+    // The compose topologies also need docker-compose.
+    println!("cargo::rustc-check-cfg=cfg(no_compose)");
+    let compose = Command::new("docker-compose").arg("version").output().map(|o| o.status.success()).unwrap_or(false);
+    if (!answers || !compose) && !required {
+        println!("cargo::rustc-cfg=no_compose");
+    }
     // Tests that read SRS's Kubernetes guide need it beside the checkout (../shared/seed); without
     // it they show as ignored. In CI (CI set) it must be there: they run and fail if it is not.
     println!("cargo::rustc-check-cfg=cfg(no_guide)");

@@ -281,7 +281,7 @@ fn assert_not_cut_off(r: &serde_json::Value, what: &str) {
 }
 
 #[test]
-#[cfg_attr(no_docker, ignore = "no Docker engine answers (RSRS_REQUIRE_DOCKER=1 makes this a failure)")]
+#[cfg_attr(no_compose, ignore = "no Docker engine or docker-compose (RSRS_REQUIRE_DOCKER=1 makes this a failure)")]
 fn quickstart_serves_its_service_name_and_reloads_on_a_configmap_swap() {
     if !docker_available() {
         return;
@@ -326,7 +326,7 @@ fn quickstart_serves_its_service_name_and_reloads_on_a_configmap_swap() {
 }
 
 #[test]
-#[cfg_attr(no_docker, ignore = "no Docker engine answers (RSRS_REQUIRE_DOCKER=1 makes this a failure)")]
+#[cfg_attr(no_compose, ignore = "no Docker engine or docker-compose (RSRS_REQUIRE_DOCKER=1 makes this a failure)")]
 fn hls_pod_shares_segments_with_nginx_and_the_cronjob_removes_only_leftovers() {
     if !docker_available() {
         return;
@@ -378,7 +378,7 @@ fn hls_pod_shares_segments_with_nginx_and_the_cronjob_removes_only_leftovers() {
 }
 
 #[test]
-#[cfg_attr(no_docker, ignore = "no Docker engine answers (RSRS_REQUIRE_DOCKER=1 makes this a failure)")]
+#[cfg_attr(no_compose, ignore = "no Docker engine or docker-compose (RSRS_REQUIRE_DOCKER=1 makes this a failure)")]
 fn edge_cluster_survives_an_origin_restart_and_a_rolling_update_of_the_edges() {
     if !docker_available() {
         return;
@@ -435,7 +435,7 @@ fn edge_cluster_survives_an_origin_restart_and_a_rolling_update_of_the_edges() {
 }
 
 #[test]
-#[cfg_attr(no_docker, ignore = "no Docker engine answers (RSRS_REQUIRE_DOCKER=1 makes this a failure)")]
+#[cfg_attr(no_compose, ignore = "no Docker engine or docker-compose (RSRS_REQUIRE_DOCKER=1 makes this a failure)")]
 fn helm_charts_edge_cluster_runs_as_containers() {
     if !docker_available() {
         return;
@@ -483,7 +483,7 @@ fn helm_charts_edge_cluster_runs_as_containers() {
 }
 
 #[test]
-#[cfg_attr(no_docker, ignore = "no Docker engine answers (RSRS_REQUIRE_DOCKER=1 makes this a failure)")]
+#[cfg_attr(no_compose, ignore = "no Docker engine or docker-compose (RSRS_REQUIRE_DOCKER=1 makes this a failure)")]
 fn origin_cluster_finds_streams_by_service_name_and_survives_losing_the_origin_holding_one() {
     if !docker_available() {
         return;
@@ -532,7 +532,7 @@ fn origin_cluster_finds_streams_by_service_name_and_survives_losing_the_origin_h
 }
 
 #[test]
-#[cfg_attr(no_docker, ignore = "no Docker engine answers (RSRS_REQUIRE_DOCKER=1 makes this a failure)")]
+#[cfg_attr(no_compose, ignore = "no Docker engine or docker-compose (RSRS_REQUIRE_DOCKER=1 makes this a failure)")]
 fn origin_cluster_with_a_service_per_origin_redirects_edges() {
     if !docker_available() {
         return;
@@ -557,7 +557,7 @@ fn origin_cluster_with_a_service_per_origin_redirects_edges() {
 }
 
 #[test]
-#[cfg_attr(no_docker, ignore = "no Docker engine answers (RSRS_REQUIRE_DOCKER=1 makes this a failure)")]
+#[cfg_attr(no_compose, ignore = "no Docker engine or docker-compose (RSRS_REQUIRE_DOCKER=1 makes this a failure)")]
 #[cfg_attr(no_guide, ignore = "SRS's guide is not at ../shared/seed beside the checkout (CI requires it)")]
 fn the_guides_own_cluster_configs_run_with_only_the_image_swapped() {
     if !docker_available() {

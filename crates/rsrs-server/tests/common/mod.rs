@@ -485,23 +485,20 @@ pub fn start_nginx(name: &str, blocks: &str, addr: &str) -> Nginx {
     Nginx(p)
 }
 
-/// Whether a Docker engine answers. Where RSRS_REQUIRE_DOCKER is set (CI) its absence is a
-/// failure; elsewhere the test says clearly that it did not run.
+/// Whether a Docker engine answers: a container test that was built to run fails without one.
 pub fn docker_available() -> bool {
     let ok = Command::new("docker")
         .args(["info", "--format", "{{.ServerVersion}}"])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var("RSRS_REQUIRE_DOCKER").is_err(),
-            "RSRS_REQUIRE_DOCKER is set but no Docker engine answers"
-        );
-        eprintln!(
-            "NOTE: no Docker engine: this container test did not run (set RSRS_REQUIRE_DOCKER=1 to make it a failure)"
-        );
-    }
+    // The build script marks these tests ignored where no engine answered at build time; one that
+    // runs and finds none is a failure, never a silent pass.
+    assert!(
+        ok,
+        "no Docker engine answers, though this test was built to run (RSRS_REQUIRE_DOCKER is set, or the engine \
+         stopped since the build): start it, or `touch crates/rsrs-server/build.rs` to mark the container tests ignored"
+    );
     ok
 }
 
