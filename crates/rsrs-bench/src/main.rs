@@ -37,6 +37,10 @@ struct PlayArgs {
     /// Seconds of steady load after the ramp (the measurement window).
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
+    /// Seconds each player stays before leaving (0: to the end). With a ramp, players join and
+    /// leave at count/ramp per second: churn.
+    #[arg(long, default_value_t = 0.0)]
+    hold: f64,
     /// Server process to measure (CPU and RSS, including its children). Repeatable.
     #[arg(long = "server-pid")]
     server_pids: Vec<u32>,
@@ -75,6 +79,26 @@ enum Cmd {
         #[arg(long)]
         file: PathBuf,
         /// Seconds to publish before players join (fills the server's GOP cache).
+        #[arg(long, default_value_t = 2.5)]
+        warmup: f64,
+        #[command(flatten)]
+        play: PlayArgs,
+    },
+    /// Many streams at once (the origin-cluster shape): STREAMS publishers, each stream played by
+    /// --count players at --url with `{i}` replaced by the stream's index; per-stream CPU and
+    /// RSS, publish-to-play delay, and the streams that stalled.
+    Streams {
+        /// Where to publish (RTMP): stream i is STREAM-i.
+        #[arg(long)]
+        publish_url: String,
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long, default_value_t = 100)]
+        streams: usize,
+        /// Seconds over which publishers join.
+        #[arg(long, default_value_t = 10.0)]
+        publish_ramp: f64,
+        /// Seconds to publish after the last publisher joined, before players join.
         #[arg(long, default_value_t = 2.5)]
         warmup: f64,
         #[command(flatten)]
@@ -124,6 +148,9 @@ fn main() {
                 let code = play(a, Some(book)).await;
                 pubtask.abort();
                 code
+            }
+            Cmd::Streams { publish_url, file, streams, publish_ramp, warmup, play: a } => {
+                streams_cmd(&publish_url, &file, streams, publish_ramp, warmup, a).await
             }
             Cmd::Baseline { listen, file, interval_ms, duration } => {
                 let tags = match load(&file) {
@@ -206,27 +233,101 @@ async fn publish_cmd(url: &str, file: &std::path::Path, duration: f64, count: us
     code
 }
 
+async fn streams_cmd(
+    publish_url: &str,
+    file: &std::path::Path,
+    streams: usize,
+    ramp: f64,
+    warmup: f64,
+    a: PlayArgs,
+) -> i32 {
+    let tags = match load(file) {
+        Ok(t) => t,
+        Err(e) => return fail(&e),
+    };
+    let base = match loopback_url(publish_url) {
+        Ok(u) => u,
+        Err(e) => return fail(&e),
+    };
+    if !a.url.contains("{i}") {
+        return fail("--url must contain {i}, the stream's index");
+    }
+    if let Err(e) = loopback_url(&a.url.replace("{i}", "0")) {
+        return fail(&e);
+    }
+    let streams = streams.clamp(1, MAX_PLAYERS);
+    let per_stream = a.count.clamp(1, MAX_PLAYERS / streams);
+    let end = Instant::now() + secs(ramp + warmup + a.ramp + a.duration + 2.0);
+    // One delay book per stream: every stream publishes the same file, so frames repeat across
+    // streams and only the stream's own publisher may time them.
+    let books: Vec<Arc<DelayBook>> = (0..streams).map(|_| Arc::new(DelayBook::default())).collect();
+    let before = (!a.server_pids.is_empty()).then(|| sampler::sample(&a.server_pids));
+    let t0 = Instant::now();
+    let mut publishers = Vec::with_capacity(streams);
+    for (i, book) in books.iter().enumerate() {
+        let mut u = base.clone();
+        u.stream = format!("{}-{i}", base.stream);
+        let (tags, book) = (tags.clone(), book.clone());
+        let start_at = t0 + secs(ramp * i as f64 / streams as f64);
+        publishers.push(tokio::spawn(async move {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(start_at)).await;
+            publisher::run(u, tags, end, Some(book)).await
+        }));
+    }
+    tokio::time::sleep(secs(ramp + warmup)).await;
+    let failed = publishers.iter().filter(|p| p.is_finished()).count();
+    if failed > 0 {
+        eprintln!("rsrs-bench: {failed} publishers stopped before players joined");
+    }
+    let mut players = Vec::with_capacity(streams * per_stream);
+    for (i, book) in books.iter().enumerate() {
+        let url = match loopback_url(&a.url.replace("{i}", &i.to_string())) {
+            Ok(u) => u,
+            Err(e) => return fail(&e),
+        };
+        players.extend(std::iter::repeat_n((url, Some(book.clone())), per_stream));
+    }
+    let code = run_players(&a, players, Some(streams), before).await;
+    for p in publishers {
+        p.abort();
+    }
+    code
+}
+
 async fn play(a: PlayArgs, book: Option<Arc<DelayBook>>) -> i32 {
     let url = match loopback_url(&a.url) {
         Ok(u) => u,
         Err(e) => return fail(&e),
     };
-    let count = a.count.clamp(1, MAX_PLAYERS);
+    let players = vec![(url, book); a.count.clamp(1, MAX_PLAYERS)];
+    run_players(&a, players, None, None).await
+}
+
+/// Runs the players (each with its URL and, when the bench publishes, its stream's delay book)
+/// and reports. With `streams`, players are that many equal groups, one per stream, and `before`
+/// is the server's usage before the streams were published.
+async fn run_players(
+    a: &PlayArgs,
+    players: Vec<(Url, Option<Arc<DelayBook>>)>,
+    streams: Option<usize>,
+    before: Option<sampler::Usage>,
+) -> i32 {
+    let count = players.len();
     let t0 = Instant::now();
     let window_start = t0 + secs(a.ramp);
     let end = window_start + secs(a.duration);
     let total = Arc::new(AtomicU64::new(0));
-    let before = (!a.server_pids.is_empty()).then(|| sampler::sample(&a.server_pids));
+    let before = before.or_else(|| (!a.server_pids.is_empty()).then(|| sampler::sample(&a.server_pids)));
 
     // Window sampler: server usage and delivered bytes at the start and end of steady load.
     let pids = a.server_pids.clone();
     let tot = total.clone();
     let window = tokio::spawn(async move {
         tokio::time::sleep_until(tokio::time::Instant::from_std(window_start)).await;
-        let (u0, b0) = (sampler::sample(&pids), tot.load(Ordering::Relaxed));
+        let (u0, b0, g0) = (sampler::sample(&pids), tot.load(Ordering::Relaxed), sampler::sample_self());
         tokio::time::sleep_until(tokio::time::Instant::from_std(end)).await;
-        let (u1, b1) = (sampler::sample(&pids), tot.load(Ordering::Relaxed));
-        (u0, u1, b1 - b0)
+        let (u1, b1, g1) = (sampler::sample(&pids), tot.load(Ordering::Relaxed), sampler::sample_self());
+        (u0, u1, b1 - b0, g1.cpu_secs - g0.cpu_secs)
     });
     let progress = (a.interval > 0.0).then(|| {
         let tot = total.clone();
@@ -247,12 +348,13 @@ async fn play(a: PlayArgs, book: Option<Arc<DelayBook>>) -> i32 {
         })
     });
     let mut tasks = Vec::with_capacity(count);
-    for i in 0..count {
+    for (i, (u, b)) in players.into_iter().enumerate() {
         let start_at = t0 + secs(a.ramp * i as f64 / count as f64);
-        let (u, tot, b) = (url.clone(), total.clone(), book.clone());
+        let leave = if a.hold > 0.0 { (start_at + secs(a.hold)).min(end) } else { end };
+        let (tot, proto) = (total.clone(), a.proto);
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep_until(tokio::time::Instant::from_std(start_at)).await;
-            player::run(a.proto, u, end, tot, b).await
+            player::run(proto, u, leave, tot, b).await
         }));
     }
     let mut stats: Vec<PlayerStats> = Vec::with_capacity(count);
@@ -267,9 +369,9 @@ async fn play(a: PlayArgs, book: Option<Arc<DelayBook>>) -> i32 {
     if let Some(p) = progress {
         p.abort();
     }
-    let (u0, u1, window_bytes) = window.await.unwrap_or_default();
+    let (u0, u1, window_bytes, loadgen_cpu) = window.await.unwrap_or_default();
     let measured = !a.server_pids.is_empty();
-    let r = Report::build(
+    let mut r = Report::build(
         &a.label,
         &stats,
         before,
@@ -278,6 +380,14 @@ async fn play(a: PlayArgs, book: Option<Arc<DelayBook>>) -> i32 {
         a.duration,
         a.proto == Proto::Raw,
     );
+    r.loadgen_cpu_secs = Some(loadgen_cpu);
+    if let Some(n) = streams.filter(|&n| n > 0) {
+        let stalled = stats
+            .chunks(count.div_ceil(n).max(1))
+            .filter(|g| g.iter().any(|p| p.error.is_some() || p.stalls > 0 || !p.kept_up || p.video_frames == 0))
+            .count();
+        r.per_stream(n, stalled);
+    }
     print!("{}", r.table());
     if let Some(j) = &a.json {
         let text = serde_json::to_string_pretty(&r).unwrap_or_default();

@@ -36,6 +36,15 @@ pub struct Report {
     pub server_rss_kib_before: Option<u64>,
     pub server_rss_kib_after: Option<u64>,
     pub server_rss_kib_per_player: Option<f64>,
+    /// The load generator's own CPU seconds over the same window (all its threads).
+    pub loadgen_cpu_secs: Option<f64>,
+    /// Many-stream runs: streams, and those with a player that stalled, fell behind or got
+    /// no video.
+    pub streams: Option<usize>,
+    pub streams_stalled: Option<usize>,
+    /// Many-stream runs: server CPU cores and RSS per stream.
+    pub server_cores_per_stream: Option<f64>,
+    pub server_rss_kib_per_stream: Option<f64>,
 }
 
 pub fn percentile(values: &mut [f64], p: f64) -> Option<f64> {
@@ -137,10 +146,36 @@ impl Report {
             self.server_rss_kib_after.map(|v| v.to_string()).unwrap_or("-".into()),
             o(self.server_rss_kib_per_player, 1),
         ));
+        if let Some(cpu) = self.loadgen_cpu_secs {
+            s.push_str(&format!("load generator: CPU {cpu:.2} s over the same window\n"));
+        }
+        if let (Some(n), Some(stalled)) = (self.streams, self.streams_stalled) {
+            s.push_str(&format!(
+                "streams {n}  stalled {stalled}  server {} cores/stream, {} KiB/stream\n",
+                o(self.server_cores_per_stream, 4),
+                o(self.server_rss_kib_per_stream, 1),
+            ));
+        }
         for (e, n) in &self.failures {
             s.push_str(&format!("  failure x{n}: {e}\n"));
         }
         s
+    }
+
+    /// Adds the per-stream figures of a many-stream run: `stalled` streams had a player that
+    /// stalled, did not keep up or got no video.
+    pub fn per_stream(&mut self, streams: usize, stalled: usize) {
+        self.streams = Some(streams);
+        self.streams_stalled = Some(stalled);
+        if streams == 0 {
+            return;
+        }
+        if let (Some(cpu), true) = (self.server_cpu_secs, self.window_secs > 0.0) {
+            self.server_cores_per_stream = Some(cpu / self.window_secs / streams as f64);
+        }
+        if let (Some(b), Some(a)) = (self.server_rss_kib_before, self.server_rss_kib_after) {
+            self.server_rss_kib_per_stream = Some(a.saturating_sub(b) as f64 / streams as f64);
+        }
     }
 }
 
@@ -179,5 +214,10 @@ mod tests {
         assert_eq!(r.failures.get("connect: refused"), Some(&1));
         assert_eq!(r.server_cpu_secs_per_gb, Some(1.0));
         assert_eq!(r.server_rss_kib_per_player, Some(100.0));
+        let mut r = r;
+        r.per_stream(2, 1);
+        assert_eq!((r.streams, r.streams_stalled), (Some(2), Some(1)));
+        assert_eq!(r.server_cores_per_stream, Some(0.025));
+        assert_eq!(r.server_rss_kib_per_stream, Some(150.0));
     }
 }

@@ -47,6 +47,12 @@ fn one(pid: u32) -> Option<Usage> {
     Some(Usage { cpu_secs: (utime + stime) / ticks_per_sec(), rss_kib: rss })
 }
 
+/// This process's own usage: the load generator's CPU, reported beside the server's so that a
+/// saturated generator is seen, not mistaken for a slow server.
+pub fn sample_self() -> Usage {
+    one(std::process::id()).unwrap_or_default()
+}
+
 /// Usage of the given processes and their descendants, summed.
 pub fn sample(pids: &[u32]) -> Usage {
     let mut all = Vec::new();

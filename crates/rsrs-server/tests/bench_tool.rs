@@ -113,6 +113,69 @@ fn bench_run_measures_delay_with_its_own_publisher() {
 }
 
 #[test]
+fn bench_streams_counts_each_stream_and_churn_players_leave() {
+    let s = Rsrs::start("bench-streams", "127.0.4.4", ORIGIN_CONF);
+    let sample = sample();
+    let pid = s.pid().to_string();
+    let r = bench_json(&[
+        "streams",
+        "--publish-url",
+        &s.rtmp("live/m"),
+        "--file",
+        sample.to_str().unwrap(),
+        "--streams",
+        "3",
+        "--publish-ramp",
+        "0.5",
+        "--warmup",
+        "1",
+        "--url",
+        &s.http("live/m-{i}.flv"),
+        "--proto",
+        "flv",
+        "--count",
+        "2",
+        "--ramp",
+        "0",
+        "--duration",
+        "5",
+        "--server-pid",
+        &pid,
+    ]);
+    assert_eq!((r["streams"].as_u64(), r["players"].as_u64()), (Some(3), Some(6)), "{r}");
+    assert_eq!(r["streams_stalled"], 0, "{r}");
+    assert_eq!(r["kept_up"], 6, "{r}");
+    assert!(r["server_cores_per_stream"].as_f64().is_some_and(|c| c > 0.0), "{r}");
+    assert!(r["loadgen_cpu_secs"].as_f64().is_some(), "{r}");
+    // Each stream's own publisher times its frames: a delay is measured (after the players' first
+    // 3 s, the GOP cache's).
+    assert!(r["delay_p50_ms"].as_f64().is_some(), "{r}");
+    assert_eq!(s.log_text().matches("publish started").count(), 3, "{}", s.log_text());
+    // Churn: 4 players joining over 2 s, each leaving after 1 s, never all at once.
+    let _pub = publish(&s.rtmp("live/c"), true);
+    assert!(s.wait_log_count("publish started", 4, Duration::from_secs(10)));
+    let r = bench_json(&[
+        "play",
+        "--url",
+        &s.rtmp("live/c"),
+        "--proto",
+        "rtmp",
+        "--count",
+        "4",
+        "--ramp",
+        "2",
+        "--hold",
+        "1",
+        "--duration",
+        "2",
+    ]);
+    assert_eq!((r["connected"].as_u64(), r["failed"].as_u64()), (Some(4), Some(0)), "{r}");
+    let media = r["media_secs"].as_f64().unwrap();
+    assert!(media < 4.0 * 3.5, "players left after about 1 s (plus the cached GOP): {media} media s");
+    assert!(r["ttfk_p50_ms"].as_f64().is_some(), "{r}");
+}
+
+#[test]
 fn bench_detects_a_stalled_stream() {
     let s = Rsrs::start("bench-stall", "127.0.4.3", ORIGIN_CONF);
     // Players first, so they are watching when the short publish comes and goes.

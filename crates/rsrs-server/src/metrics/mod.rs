@@ -287,6 +287,13 @@ fn process_series(s: &Scrape) {
     s.gauge("process_threads", "Threads of the process", st.number("num_threads") as i64);
     let fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0);
     s.gauge("process_open_fds", "Open file descriptors of the process", fds as i64);
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        s.gauge(
+            "rsrs_tokio_alive_tasks",
+            "Tasks alive in the runtime (connections, streams, timers): flat under a steady load, or something leaks",
+            rt.metrics().num_alive_tasks() as i64,
+        );
+    }
     // starttime is in ticks after boot; the boot time comes from /proc/stat's btime.
     let btime = std::fs::read_to_string("/proc/stat")
         .ok()
