@@ -283,9 +283,7 @@ fn assert_not_cut_off(r: &serde_json::Value, what: &str) {
 #[test]
 #[cfg_attr(no_compose, ignore = "no Docker engine or docker-compose (RSRS_REQUIRE_DOCKER=1 makes this a failure)")]
 fn quickstart_serves_its_service_name_and_reloads_on_a_configmap_swap() {
-    if !docker_available() {
-        return;
-    }
+    require_docker();
     let conf = shipped_conf("quickstart", "rsrs-config");
     let dir = configmap_dir("compose-quickstart-conf", &conf);
     let topo = Topology::up("qs", "quickstart", &[("RSRS_CONF", &dir)]);
@@ -328,9 +326,7 @@ fn quickstart_serves_its_service_name_and_reloads_on_a_configmap_swap() {
 #[test]
 #[cfg_attr(no_compose, ignore = "no Docker engine or docker-compose (RSRS_REQUIRE_DOCKER=1 makes this a failure)")]
 fn hls_pod_shares_segments_with_nginx_and_the_cronjob_removes_only_leftovers() {
-    if !docker_available() {
-        return;
-    }
+    require_docker();
     let conf = shipped_conf("hls-nginx", "rsrs-hls-config");
     let dir = configmap_dir("compose-hls-conf", &conf);
     let topo = Topology::up("hls", "hls-nginx", &[("RSRS_CONF", &dir)]);
@@ -380,9 +376,7 @@ fn hls_pod_shares_segments_with_nginx_and_the_cronjob_removes_only_leftovers() {
 #[test]
 #[cfg_attr(no_compose, ignore = "no Docker engine or docker-compose (RSRS_REQUIRE_DOCKER=1 makes this a failure)")]
 fn edge_cluster_survives_an_origin_restart_and_a_rolling_update_of_the_edges() {
-    if !docker_available() {
-        return;
-    }
+    require_docker();
     // The edge-cluster origin, and the rolling-update edge (force_grace_quit, short grace waits).
     let origin = configmap_dir("compose-edge-origin", &shipped_conf("edge-cluster", "srs-origin-config"));
     let edge = configmap_dir("compose-edge-edge", &shipped_conf("rolling-update", "srs-edge-config"));
@@ -437,9 +431,7 @@ fn edge_cluster_survives_an_origin_restart_and_a_rolling_update_of_the_edges() {
 #[test]
 #[cfg_attr(no_compose, ignore = "no Docker engine or docker-compose (RSRS_REQUIRE_DOCKER=1 makes this a failure)")]
 fn helm_charts_edge_cluster_runs_as_containers() {
-    if !docker_available() {
-        return;
-    }
+    require_docker();
     // The chart's edge-cluster example, rendered as `helm install srs`: its edges pull from
     // srs-origin-service, the name the chart gives the origins' Service and the compose alias.
     let origin = chart_conf("edge-cluster", "srs-origin-config");
@@ -485,9 +477,7 @@ fn helm_charts_edge_cluster_runs_as_containers() {
 #[test]
 #[cfg_attr(no_compose, ignore = "no Docker engine or docker-compose (RSRS_REQUIRE_DOCKER=1 makes this a failure)")]
 fn origin_cluster_finds_streams_by_service_name_and_survives_losing_the_origin_holding_one() {
-    if !docker_available() {
-        return;
-    }
+    require_docker();
     let origin = configmap_dir("compose-oc-origin", &shipped_conf("origin-cluster-statefulset", "srs-origin-config"));
     let edge = configmap_dir("compose-oc-edge", &shipped_conf("origin-cluster-statefulset", "srs-edge-config"));
     let topo = Topology::up("oc", "origin-cluster", &[("ORIGIN_CONF", &origin), ("EDGE_CONF", &edge)]);
@@ -534,9 +524,7 @@ fn origin_cluster_finds_streams_by_service_name_and_survives_losing_the_origin_h
 #[test]
 #[cfg_attr(no_compose, ignore = "no Docker engine or docker-compose (RSRS_REQUIRE_DOCKER=1 makes this a failure)")]
 fn origin_cluster_with_a_service_per_origin_redirects_edges() {
-    if !docker_available() {
-        return;
-    }
+    require_docker();
     let origin = configmap_dir("compose-ocd-origin", &shipped_conf("origin-cluster-deployments", "srs-origin-config"));
     let edge = configmap_dir("compose-ocd-edge", &shipped_conf("origin-cluster-deployments", "srs-edge-config"));
     let topo = Topology::up("ocd", "origin-cluster-deployments", &[("ORIGIN_CONF", &origin), ("EDGE_CONF", &edge)]);
@@ -560,9 +548,7 @@ fn origin_cluster_with_a_service_per_origin_redirects_edges() {
 #[cfg_attr(no_compose, ignore = "no Docker engine or docker-compose (RSRS_REQUIRE_DOCKER=1 makes this a failure)")]
 #[cfg_attr(no_guide, ignore = "SRS's guide is not at ../shared/seed beside the checkout (CI requires it)")]
 fn the_guides_own_cluster_configs_run_with_only_the_image_swapped() {
-    if !docker_available() {
-        return;
-    }
+    require_docker();
     // The guide's ConfigMaps, verbatim: its edge for the edge cluster (origin srs-origin-service),
     // its origin-cluster origin (coworkers srs-origin-N.socs:1985) and that cluster's edge.
     let confs = guide_confs();

@@ -138,9 +138,7 @@ impl Drop for Volume {
 #[cfg_attr(no_docker, ignore = "no Docker engine answers (RSRS_REQUIRE_DOCKER=1 makes this a failure)")]
 #[cfg_attr(no_guide, ignore = "SRS's guide is not at ../shared/seed beside the checkout (CI requires it)")]
 fn image_builds_without_a_registry_and_serves_like_srs() {
-    if !docker_available() {
-        return;
-    }
+    require_docker();
     let st =
         Command::new("bash").arg(repo_root().join("deploy/image/build-offline.sh")).arg("rsrs:test").status().unwrap();
     assert!(st.success(), "build-offline.sh failed");
