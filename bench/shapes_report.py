@@ -40,17 +40,17 @@ def ratios(key, rows, better="lower"):
 print(f"machine: {os.cpu_count()} cpus, {os.uname().release}; {os.environ.get('DURATION', '20')} s measured per run")
 print("CPU columns: server CPU s / load generator CPU s over the same window.\n")
 for shape in shapes:
-    if shape == "streams" or shape == "hls":
+    if shape in ("streams", "hls", "hls-fmp4"):
         rows = {t: load(f"{shape}-{t}") for t in targets}
         print(f"### {shape}\n")
-        extra = " disk MB/stream |" if shape == "hls" else ""
+        extra = " disk MB/stream |" if shape.startswith("hls") else ""
         print(f"| server | streams | stalled | players kept up | cores/stream | KiB/stream | delay p50/p99 ms |{extra} CPU s |")
         print("|---|---|---|---|---|---|---|" + ("---|" if extra else "") + "---|")
         for t, r in rows.items():
             if not r:
                 continue
             disk = ""
-            if shape == "hls":
+            if shape.startswith("hls"):
                 disk = f" {f(r.get('disk_write_bytes', 0) / 1e6 / max(1, r.get('streams') or 1), 2)} |"
             print(f"| {t} | {r.get('streams')} | {r.get('streams_stalled')} | {r['kept_up']}/{r['players']} | "
                   f"{f(r.get('server_cores_per_stream'), 5)} | {f(r.get('server_rss_kib_per_stream'), 1)} | "

@@ -13,8 +13,8 @@ use bytes::Bytes;
 use rsrs_codec::flv;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::broadcast;
 
 /// Streams released since the process started (the server trims its heap after churn).
@@ -161,6 +161,8 @@ struct SourceState {
     /// The stream time the media clock last stepped a second from, and bytes since.
     clock_mark: Option<u32>,
     bytes_since_mark: u64,
+    /// The merge windows players of this stream share, one per merge duration in use.
+    windows: Vec<Arc<MergeWindow>>,
 }
 
 impl SourceState {
@@ -283,6 +285,152 @@ impl Subscription {
     }
 }
 
+/// A merge window shared by players of a stream that merge writes for the same duration
+/// (`mw_latency`): one timer per window instead of one per player, and each player woken once per
+/// window instead of once per message and again at its own window's end.
+///
+/// A window closes on a grid, `period` apart, while messages come. A crowd of players is spread
+/// over up to [`MAX_WINDOWS`] windows whose grids are offset, so their writes are not one burst
+/// that a joining player's first frame would wait behind.
+#[derive(Debug)]
+struct MergeWindow {
+    period: Duration,
+    /// Which of the stream's windows for this period this is; gives its offset on the grid.
+    slot: usize,
+    /// Where this window's grid starts: the stream's first window's start, plus its offset.
+    origin: tokio::time::Instant,
+    /// Messages since the last close; the first starts the timer.
+    since_close: AtomicUsize,
+    /// Told by the first message after a close.
+    opened: tokio::sync::Notify,
+    /// Counts closes; players wait for it to change.
+    closes: AtomicU64,
+    /// Wakes the players at a close: one list, so one close is one burst of wake-ups (a sharded
+    /// notifier wakes in several, each of which may wake a parked worker thread).
+    closed: tokio::sync::Notify,
+    /// Players in this window, and the timer's wake-up when the last leaves.
+    seats: AtomicUsize,
+    emptied: tokio::sync::Notify,
+}
+
+/// Messages after which a window closes early: a long `mw_latency` on a busy stream must not let
+/// the ring overrun its players (they would skip to the next keyframe).
+const WINDOW_MAX_MESSAGES: usize = RING_CAPACITY / 4;
+/// Players a window takes before another is opened beside it: a close's burst of writes stays a
+/// few milliseconds, and a crowd wakes the worker threads a few times a period, not once a player.
+const WINDOW_PLAYERS: usize = 128;
+/// Most windows per stream and period; past that, players share the emptiest.
+const MAX_WINDOWS: usize = 32;
+
+impl MergeWindow {
+    /// A message entered the ring: wakes a resting timer with the first after a close, closes
+    /// early when the window holds too many.
+    fn message(&self) {
+        let n = self.since_close.fetch_add(1, Ordering::AcqRel) + 1;
+        if n == 1 {
+            self.opened.notify_one();
+        } else if n.is_multiple_of(WINDOW_MAX_MESSAGES) {
+            self.close_now();
+        }
+    }
+
+    /// This window's offset on the stream's grid: slots in bit-reversed order, so that however
+    /// many windows there are, their closes are spread over the period.
+    fn offset(&self) -> Duration {
+        let bits = MAX_WINDOWS.trailing_zeros();
+        let spread = (self.slot as u32).reverse_bits() >> (32 - bits);
+        self.period * spread / MAX_WINDOWS as u32
+    }
+
+    /// The first point of this window's grid after `now`.
+    fn next_close(&self, now: tokio::time::Instant) -> tokio::time::Instant {
+        let Some(since) = now.checked_duration_since(self.origin) else { return self.origin };
+        let period = self.period.as_nanos().max(1);
+        let n = since.as_nanos() / period + 1;
+        self.origin + Duration::from_nanos(u64::try_from(n * period).unwrap_or(u64::MAX))
+    }
+
+    /// Wakes every player now (the publisher left, the stream failed, the window is full).
+    fn close_now(&self) {
+        self.closes.fetch_add(1, Ordering::AcqRel);
+        self.closed.notify_waiters();
+    }
+
+    /// The window's timer: a close at each point of the grid that has messages before it. It
+    /// rests after a period without any, and ends when no player is left (and none joined
+    /// meanwhile) or the stream is gone.
+    async fn run(w: Arc<MergeWindow>, source: Weak<Source>) {
+        // Whether the last period had messages: a live stream's timer goes from close to close
+        // without waiting to be told of each period's first message.
+        let mut live = false;
+        loop {
+            if w.seats.load(Ordering::Acquire) == 0 {
+                let Some(src) = source.upgrade() else { return };
+                let mut st = src.lock();
+                // Under the lock a player cannot join between the count and the removal.
+                if w.seats.load(Ordering::Acquire) == 0 {
+                    st.windows.retain(|x| !Arc::ptr_eq(x, &w));
+                    return;
+                }
+            }
+            if !live && w.since_close.load(Ordering::Acquire) == 0 {
+                tokio::select! {
+                    _ = w.opened.notified() => {}
+                    _ = w.emptied.notified() => continue,
+                }
+            }
+            tokio::time::sleep_until(w.next_close(tokio::time::Instant::now())).await;
+            // Messages after this count for the next close; the ones before are in the ring for
+            // the players this one wakes.
+            live = w.since_close.swap(0, Ordering::AcqRel) > 0;
+            if live {
+                w.close_now();
+            }
+        }
+    }
+}
+
+/// A player's place in a merge window.
+#[derive(Debug)]
+struct WindowSeat {
+    window: Arc<MergeWindow>,
+    /// The last close this player took.
+    seen: u64,
+}
+
+impl WindowSeat {
+    /// Takes a seat; the first wait returns at once, for what is already in the ring.
+    fn take(w: &Arc<MergeWindow>) -> WindowSeat {
+        w.seats.fetch_add(1, Ordering::AcqRel);
+        WindowSeat { window: w.clone(), seen: w.closes.load(Ordering::Acquire).wrapping_sub(1) }
+    }
+
+    /// Until the window closes after the last close this player took. Cancel-safe: a close
+    /// missed by a dropped wait is seen by the next.
+    async fn wait(&mut self) {
+        loop {
+            let closed = self.window.closed.notified();
+            tokio::pin!(closed);
+            // Registered before the count is read, so a close between the two is not lost.
+            closed.as_mut().enable();
+            let now = self.window.closes.load(Ordering::Acquire);
+            if now != self.seen {
+                self.seen = now;
+                return;
+            }
+            closed.await;
+        }
+    }
+}
+
+impl Drop for WindowSeat {
+    fn drop(&mut self) {
+        if self.window.seats.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.window.emptied.notify_one();
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("stream {0} is already being published by client {1}")]
 pub struct StreamBusy(pub String, pub String);
@@ -309,6 +457,7 @@ impl Source {
                 ring_bytes: 0,
                 clock_mark: None,
                 bytes_since_mark: 0,
+                windows: Vec::new(),
             }),
             tx,
             consumers: AtomicUsize::new(0),
@@ -364,12 +513,15 @@ impl Source {
         st.clear_gop();
         self.gop_bytes.store(0, Ordering::Relaxed);
         let _ = self.tx.send(HubEvent::Unpublished);
+        // Players hear of it now, not at their window's end.
+        st.windows.iter().for_each(|w| w.close_now());
     }
 
     /// Ends every consumer with a reason (see [`HubEvent::Failed`]).
     pub fn fail(&self, reason: &str) {
-        let _st = self.lock();
+        let st = self.lock();
         let _ = self.tx.send(HubEvent::Failed(Arc::from(reason)));
+        st.windows.iter().for_each(|w| w.close_now());
     }
 
     /// Forgets cached track information and GOP (a new upstream starts afresh).
@@ -456,7 +608,44 @@ impl Source {
         }
         // Sent under the lock so a subscriber's snapshot and its ring position line up exactly.
         let _ = self.tx.send(HubEvent::Media(packet));
+        st.windows.iter().for_each(|w| w.message());
         Ok(())
+    }
+
+    /// A merge window of `period` for a new player: the emptiest of the stream's, or a new one
+    /// (with its timer task) when those hold [`WINDOW_PLAYERS`] each. Must be called within a
+    /// tokio runtime.
+    fn merge_window(self: &Arc<Self>, period: Duration) -> WindowSeat {
+        let mut st = self.lock();
+        let same = st.windows.iter().filter(|w| w.period == period);
+        let emptiest = same.clone().min_by_key(|w| w.seats.load(Ordering::Acquire));
+        if let Some(w) = emptiest {
+            if w.seats.load(Ordering::Acquire) < WINDOW_PLAYERS || same.clone().count() >= MAX_WINDOWS {
+                return WindowSeat::take(w);
+            }
+        }
+        let slot = (0..MAX_WINDOWS).find(|i| !same.clone().any(|w| w.slot == *i)).unwrap_or(0);
+        let base = match st.windows.iter().find(|w| w.period == period) {
+            Some(w) => w.origin - w.offset(),
+            None => tokio::time::Instant::now(),
+        };
+        let mut w = MergeWindow {
+            period,
+            slot,
+            origin: base,
+            since_close: AtomicUsize::new(0),
+            opened: tokio::sync::Notify::new(),
+            closes: AtomicU64::new(0),
+            closed: tokio::sync::Notify::new(),
+            seats: AtomicUsize::new(0),
+            emptied: tokio::sync::Notify::new(),
+        };
+        w.origin = base + w.offset();
+        let w = Arc::new(w);
+        st.windows.push(w.clone());
+        let seat = WindowSeat::take(&w);
+        tokio::spawn(MergeWindow::run(w, Arc::downgrade(self)));
+        seat
     }
 
     /// Attaches a consumer: the stream's tracks and GOP (only while published) and a ring
@@ -644,6 +833,8 @@ pub struct Consumer {
     /// Counted in the source's `audio_indifferent` while set.
     indifferent: Option<AudioIndifference>,
     skip: SkipAhead,
+    /// The stream's shared merge window, once [`merge_every`](Self::merge_every) joined one.
+    window: Option<WindowSeat>,
     has_video: bool,
     /// Whether the stream is known to carry audio / video (for FLV header flags).
     pub has_audio: bool,
@@ -663,6 +854,7 @@ impl Consumer {
             audio: None,
             indifferent: None,
             skip: SkipAhead::default(),
+            window: None,
             has_video: sub.tracks.has_video(),
             has_audio: sub.tracks.has_audio(),
             paused: false,
@@ -748,6 +940,31 @@ impl Consumer {
             self.guard.source.audio_indifferent.fetch_add(1, Ordering::AcqRel);
             self.indifferent = Some(AudioIndifference(self.guard.source.clone()));
         }
+    }
+
+    /// Takes messages a window at a time from now on: [`next`](Self::next) waits for the close of
+    /// the stream's shared merge window of `period` (`mw_latency`). A zero period keeps one
+    /// wake-up per message.
+    pub fn merge_every(&mut self, period: Duration) {
+        if period.is_zero() {
+            self.window = None;
+            return;
+        }
+        // The seat's first wait returns at once: what is in the ring already is taken then.
+        self.window = Some(self.guard.source.merge_window(period));
+    }
+
+    /// Whether this consumer takes messages a window at a time.
+    pub fn merges(&self) -> bool {
+        self.window.is_some()
+    }
+
+    /// The next messages (cancel-safe): at the close of the merge window when there is one,
+    /// else as [`recv`](Self::recv).
+    pub async fn next(&mut self, batch: &mut Vec<Arc<MediaPacket>>, max: usize) -> Option<Signal> {
+        let Some(seat) = self.window.as_mut() else { return self.recv(batch, max).await };
+        seat.wait().await;
+        self.drain(batch, max)
     }
 
     /// Waits for the next event (cancel-safe), then takes whatever else is already waiting, up
@@ -1211,5 +1428,120 @@ mod tests {
         while !batch.iter().any(|p| p.codec == Aac) {
             assert_eq!(player.recv(&mut batch, 16).await, None);
         }
+    }
+
+    /// Players that merge over the same `mw_latency` share one window: each wakes once when it
+    /// closes, `period` after the first message in it, and gets every message since.
+    #[tokio::test(start_paused = true)]
+    async fn players_share_one_merge_window() {
+        let hub = Arc::new(Hub::default());
+        let src = hub.publish(&key(), "p", "", settings()).unwrap();
+        let period = Duration::from_millis(350);
+        let mut players: Vec<_> = (0..3).map(|_| Consumer::attach(&hub, &key(), settings()).0).collect();
+        for p in players.iter_mut() {
+            p.merge_every(period);
+            // Joining takes what is waiting at once (nothing yet).
+            let mut batch = Vec::new();
+            assert_eq!(p.next(&mut batch, 16).await, None);
+            assert!(batch.is_empty());
+        }
+        assert_eq!(src.lock().windows.len(), 1, "one window for one period");
+        let start = tokio::time::Instant::now();
+        for ts in 0..5 {
+            src.push(Track::Audio, ts * 20, Bytes::from_static(&[0xAF, 1, 9])).unwrap();
+        }
+        for p in players.iter_mut() {
+            let mut batch = Vec::new();
+            assert_eq!(p.next(&mut batch, 16).await, None);
+            assert_eq!(batch.len(), 5, "the whole window in one wake-up");
+        }
+        assert_eq!(start.elapsed(), period, "closed a period after its first message");
+        // The publisher leaving closes the window at once.
+        src.push(Track::Audio, 100, Bytes::from_static(&[0xAF, 1, 9])).unwrap();
+        let at = tokio::time::Instant::now();
+        hub.unpublish(&src, "p");
+        let mut batch = Vec::new();
+        assert_eq!(players[0].next(&mut batch, 16).await, Some(Signal::Unpublished));
+        assert_eq!(batch.len(), 1);
+        assert_eq!(at.elapsed(), Duration::ZERO);
+        // The last player gone, the window goes too.
+        drop(players);
+        tokio::time::sleep(period * 2).await;
+        assert!(hub.get(&key()).is_none_or(|s| s.lock().windows.is_empty()));
+    }
+
+    /// A long window on a busy stream closes early rather than let the ring overrun its players.
+    #[tokio::test(start_paused = true)]
+    async fn a_full_merge_window_closes_early() {
+        let hub = Arc::new(Hub::default());
+        let src = hub.publish(&key(), "p", "", settings()).unwrap();
+        let (mut player, _) = Consumer::attach(&hub, &key(), settings());
+        player.merge_every(Duration::from_secs(60));
+        let mut batch = Vec::new();
+        assert_eq!(player.next(&mut batch, RING_CAPACITY).await, None);
+        let start = tokio::time::Instant::now();
+        let mut got = 0;
+        for n in 0..RING_CAPACITY as u32 * 2 {
+            src.push(Track::Audio, n, Bytes::from_static(&[0xAF, 1, 9])).unwrap();
+            if (n as usize + 1).is_multiple_of(WINDOW_MAX_MESSAGES) {
+                batch.clear();
+                assert_eq!(player.next(&mut batch, RING_CAPACITY).await, None);
+                got += batch.len();
+            }
+        }
+        assert_eq!(got, RING_CAPACITY * 2, "nothing lost to the ring");
+        assert_eq!(src.lags.load(Ordering::Relaxed), 0);
+        assert!(start.elapsed() < Duration::from_secs(1));
+    }
+
+    /// A crowd is spread over windows of at most [`WINDOW_PLAYERS`] each, whose closes are spread
+    /// over the period; a few players share one.
+    #[tokio::test(start_paused = true)]
+    async fn a_crowd_is_spread_over_offset_windows() {
+        let hub = Arc::new(Hub::default());
+        let src = hub.publish(&key(), "p", "", settings()).unwrap();
+        let period = Duration::from_millis(400);
+        let mut players: Vec<_> =
+            (0..3 * WINDOW_PLAYERS + 8).map(|_| Consumer::attach(&hub, &key(), settings()).0).collect();
+        players.iter_mut().for_each(|p| p.merge_every(period));
+        let windows = src.lock().windows.clone();
+        let mut sizes: Vec<_> = windows.iter().map(|w| w.seats.load(Ordering::Relaxed)).collect();
+        sizes.sort();
+        assert_eq!(sizes, vec![8, WINDOW_PLAYERS, WINDOW_PLAYERS, WINDOW_PLAYERS]);
+        let offsets: Vec<_> = windows.iter().map(|w| w.offset().as_millis()).collect();
+        assert_eq!(offsets, vec![0, 200, 100, 300]);
+        // Each window closes once a period, at its own offset.
+        for i in [0, 1, 2, 3].map(|n| n * WINDOW_PLAYERS) {
+            let mut batch = Vec::new();
+            assert_eq!(players[i].next(&mut batch, 16).await, None, "joining takes what waits");
+        }
+        src.push(Track::Audio, 0, Bytes::from_static(&[0xAF, 1, 9])).unwrap();
+        let start = tokio::time::Instant::now();
+        let mut tasks = Vec::new();
+        for i in [3, 2, 1, 0].map(|n| n * WINDOW_PLAYERS) {
+            let mut p = players.remove(i);
+            tasks.push(tokio::spawn(async move {
+                let mut batch = Vec::new();
+                assert_eq!(p.next(&mut batch, 16).await, None);
+                assert_eq!(batch.len(), 1);
+                (start.elapsed().as_millis(), p)
+            }));
+        }
+        let mut closes = Vec::new();
+        for t in tasks {
+            let (ms, p) = t.await.unwrap();
+            closes.push(ms);
+            players.push(p);
+        }
+        assert_eq!(closes, vec![300, 100, 200, 400], "one close a window, at its own offset");
+        // Players leave: emptied windows go; a newcomer joins the emptiest.
+        players.truncate(10);
+        // A timer resting on a stale wake-up notices within a period.
+        tokio::time::sleep(period * 2).await;
+        let left: Vec<_> = src.lock().windows.iter().map(|w| (w.slot, w.seats.load(Ordering::Relaxed))).collect();
+        assert!(left.len() < 4, "{left:?}");
+        let (mut late, _) = Consumer::attach(&hub, &key(), settings());
+        late.merge_every(period);
+        assert!(src.lock().windows.len() <= 2);
     }
 }

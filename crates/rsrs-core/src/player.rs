@@ -89,8 +89,9 @@ pub trait PlayerWire {
     }
 }
 
-/// Plays `consumer` to `wire`, `initial` first, holding writes for `merge` (`mw_latency`) to
-/// batch them, until the client stops, the stream ends for this wire, or `kill` is cancelled.
+/// Plays `consumer` to `wire`, `initial` first, merging writes over `merge` (`mw_latency`): the
+/// player wakes at the close of the stream's shared merge window and writes what came meanwhile.
+/// Until the client stops, the stream ends for this wire, or `kill` is cancelled.
 pub async fn run<W: PlayerWire>(
     wire: &mut W,
     consumer: &mut Consumer,
@@ -100,19 +101,34 @@ pub async fn run<W: PlayerWire>(
 ) -> Result<PlayEnd, W::Error> {
     let mut batch = initial;
     let mut clock = ConsumerClock::default();
-    let mut flush_at: Option<Instant> = None;
     if !batch.is_empty() {
         wire.send(&mut batch, &mut clock).await?;
     }
+    consumer.merge_every(merge);
+    // Made once: a fresh `cancelled()` each wake-up would register with the token each time.
+    let killed = kill.cancelled();
+    tokio::pin!(killed);
     loop {
         if wire.done(&clock) {
             return Ok(PlayEnd::Done);
         }
-        // One timer serves both the merge window and the give-up.
-        let deadline = flush_at.or(wire.give_up_at());
+        let give_up = wire.give_up_at();
+        // Media first: a wake-up is nearly always the window closing, and the other branches'
+        // polls (a lock each) are then skipped. A kick or the client's word waits one write at most.
         let sig = tokio::select! {
             biased;
-            _ = kill.cancelled() => return Ok(PlayEnd::Kicked),
+            mut sig = consumer.next(&mut batch, MAX_BATCH) => {
+                // A window can hold more than a batch: write until it is drained.
+                loop {
+                    let full = batch.len() >= MAX_BATCH;
+                    wire.send(&mut batch, &mut clock).await?;
+                    if sig.is_some() || !full {
+                        break sig;
+                    }
+                    sig = consumer.drain(&mut batch, MAX_BATCH);
+                }
+            }
+            _ = &mut killed => return Ok(PlayEnd::Kicked),
             input = wire.input() => {
                 match wire.handle(input?).await? {
                     ClientSays::Stop => return Ok(PlayEnd::ClientStopped),
@@ -123,29 +139,8 @@ pub async fn run<W: PlayerWire>(
                 }
                 None
             }
-            // While a merge window is open the ring is not polled: one wake-up per window
-            // instead of one per message; the flush drains what arrived meanwhile.
-            sig = consumer.recv(&mut batch, MAX_BATCH), if flush_at.is_none() => {
-                if sig.is_none() && !batch.is_empty() && !merge.is_zero() && batch.len() < MAX_BATCH {
-                    flush_at = Some(Instant::now() + merge);
-                } else {
-                    wire.send(&mut batch, &mut clock).await?;
-                }
-                sig
-            }
-            _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)).await }, if deadline.is_some() => {
-                if flush_at.is_none() {
-                    return Ok(PlayEnd::GaveUp);
-                }
-                flush_at = None;
-                loop {
-                    let sig = consumer.drain(&mut batch, MAX_BATCH);
-                    let full = batch.len() >= MAX_BATCH;
-                    wire.send(&mut batch, &mut clock).await?;
-                    if sig.is_some() || !full {
-                        break sig;
-                    }
-                }
+            _ = async { tokio::time::sleep_until(give_up.unwrap_or_else(Instant::now)).await }, if give_up.is_some() => {
+                return Ok(PlayEnd::GaveUp);
             }
         };
         match sig {

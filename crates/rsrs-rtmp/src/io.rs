@@ -1,7 +1,7 @@
 //! RTMP message I/O over a TCP connection: reading reassembled messages (handling protocol
 //! control on the way), writing commands, and writing shared media frames with vectored writes.
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use rsrs_codec::rtmp::chunk::{self, ChunkDecoder, Message};
 use rsrs_codec::rtmp::message::{self as msg, ABORT, ACKNOWLEDGEMENT, SET_CHUNK_SIZE, USER_CONTROL, WINDOW_ACK_SIZE};
 use rsrs_core::hub::ConsumerClock;
@@ -111,7 +111,7 @@ pub struct RtmpWriter {
     pub chunk_size: usize,
     counters: Arc<Counters>,
     buf: BytesMut,
-    parts: Vec<Bytes>,
+    gather: Gather,
 }
 
 impl RtmpWriter {
@@ -121,7 +121,7 @@ impl RtmpWriter {
             chunk_size: chunk::DEFAULT_CHUNK_SIZE,
             counters,
             buf: BytesMut::with_capacity(4096),
-            parts: Vec::new(),
+            gather: Gather::default(),
         }
     }
 
@@ -158,37 +158,111 @@ impl RtmpWriter {
         clock: &mut ConsumerClock,
         stream_id: u32,
     ) -> io::Result<usize> {
-        self.buf.clear();
-        self.parts.clear();
-        // Reserve once so header slices below never reallocate under earlier `split`s.
-        self.buf.reserve(frames.len() * 16);
-        for f in frames {
+        let g = &mut self.gather;
+        g.clear();
+        for (i, f) in frames.iter().enumerate() {
             let ts = clock.stamp(f);
             let (csid, type_id) = media_ids(f.track);
             let payload = f.flv_body();
             if payload.len() <= self.chunk_size {
-                chunk::put_message_header(&mut self.buf, csid, ts, payload.len(), type_id, stream_id);
-                self.parts.push(self.buf.split().freeze());
-                self.parts.push(payload.clone());
+                chunk::put_message_header(&mut g.framing, csid, ts, payload.len(), type_id, stream_id);
+                g.frame_body(i);
                 continue;
             }
             if ts >= 0x00ff_ffff {
                 // Continuations must repeat the extended timestamp: encode this one by itself.
                 let mut own = BytesMut::new();
                 chunk::encode_message(&mut own, self.chunk_size, csid, ts, type_id, stream_id, payload);
-                self.parts.push(own.freeze());
+                g.held_body(own.freeze());
                 continue;
             }
             let size = self.chunk_size;
             let body = f.wire(WireForm::RtmpChunks, size as u32, |p| chunk::chunk_body(p.flv_body(), size, csid));
-            chunk::put_message_header(&mut self.buf, csid, ts, payload.len(), type_id, stream_id);
-            self.parts.push(self.buf.split().freeze());
-            self.parts.push(body);
+            chunk::put_message_header(&mut g.framing, csid, ts, payload.len(), type_id, stream_id);
+            g.held_body(body);
         }
-        let n = write_all_vectored(&mut self.wr, &mut self.parts).await?;
+        let n = g.write(&mut self.wr, frames).await?;
         self.counters.sent(n);
         Ok(n)
     }
+}
+
+/// One gathered write of media to one client: the client's own framing (headers with its
+/// timestamps) in one buffer, between the packets' shared bodies, which stay where they are.
+/// Nothing is copied or reference-counted per piece, and the buffers are kept for the next write.
+#[derive(Default)]
+pub struct Gather {
+    /// The client's framing bytes, in order.
+    pub framing: BytesMut,
+    /// Each body: where in `framing` it goes, and where it is.
+    plan: Vec<(usize, BodyAt)>,
+    /// Bodies made for this write alone (or shared forms handed out by value).
+    held: Vec<Bytes>,
+}
+
+#[derive(Clone, Copy)]
+enum BodyAt {
+    /// The FLV body of the write's packet at this index.
+    Frame(usize),
+    /// `held[i]`.
+    Held(usize),
+}
+
+impl Gather {
+    pub fn clear(&mut self) {
+        self.framing.clear();
+        self.plan.clear();
+        self.held.clear();
+    }
+
+    /// The FLV body of packet `i` of the write goes here, after the framing so far.
+    pub fn frame_body(&mut self, i: usize) {
+        self.plan.push((self.framing.len(), BodyAt::Frame(i)));
+    }
+
+    /// `body` goes here, after the framing so far.
+    pub fn held_body(&mut self, body: Bytes) {
+        self.plan.push((self.framing.len(), BodyAt::Held(self.held.len())));
+        self.held.push(body);
+    }
+
+    /// Writes it all to `w` (`frames` are the packets [`frame_body`](Self::frame_body) named),
+    /// in as few syscalls as the socket allows. Returns the bytes written.
+    pub async fn write<W: AsyncWrite + Unpin>(&self, w: &mut W, frames: &[Arc<MediaPacket>]) -> io::Result<usize> {
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(self.plan.len() * 2 + 1);
+        let mut at = 0;
+        for &(end, body) in &self.plan {
+            if end > at {
+                slices.push(IoSlice::new(&self.framing[at..end]));
+                at = end;
+            }
+            let body: &[u8] = match body {
+                BodyAt::Frame(i) => frames.get(i).map(|f| &f.flv_body()[..]).unwrap_or_default(),
+                BodyAt::Held(i) => &self.held[i],
+            };
+            if !body.is_empty() {
+                slices.push(IoSlice::new(body));
+            }
+        }
+        if at < self.framing.len() {
+            slices.push(IoSlice::new(&self.framing[at..]));
+        }
+        write_all_slices(w, &mut slices).await
+    }
+}
+
+/// Writes every slice, with as few syscalls as possible (at most [`MAX_IOV`] slices each).
+pub async fn write_all_slices<W: AsyncWrite + Unpin>(w: &mut W, slices: &mut [IoSlice<'_>]) -> io::Result<usize> {
+    let total: usize = slices.iter().map(|s| s.len()).sum();
+    let mut rest = slices;
+    while !rest.is_empty() {
+        let n = w.write_vectored(&rest[..rest.len().min(MAX_IOV)]).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut rest, n);
+    }
+    Ok(total)
 }
 
 /// The chunk stream and message type a track's media travels on.
@@ -200,32 +274,10 @@ pub fn media_ids(track: Track) -> (u32, u8) {
     }
 }
 
-/// Writes every buffer in `parts` (consuming them) with as few syscalls as possible.
-pub async fn write_all_vectored<W: AsyncWrite + Unpin>(w: &mut W, parts: &mut [Bytes]) -> io::Result<usize> {
-    let total: usize = parts.iter().map(|b| b.len()).sum();
-    let mut idx = 0;
-    while idx < parts.len() {
-        if parts[idx].is_empty() {
-            idx += 1;
-            continue;
-        }
-        let slices: Vec<IoSlice<'_>> = parts[idx..].iter().take(MAX_IOV).map(|b| IoSlice::new(b)).collect();
-        let mut n = w.write_vectored(&slices).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        while n > 0 && idx < parts.len() {
-            let l = parts[idx].len();
-            if n >= l {
-                n -= l;
-                idx += 1;
-            } else {
-                parts[idx].advance(n);
-                n = 0;
-            }
-        }
-    }
-    Ok(total)
+/// Writes every buffer in `parts`, with as few syscalls as possible.
+pub async fn write_all_vectored<W: AsyncWrite + Unpin>(w: &mut W, parts: &[Bytes]) -> io::Result<usize> {
+    let mut slices: Vec<IoSlice<'_>> = parts.iter().filter(|b| !b.is_empty()).map(|b| IoSlice::new(b)).collect();
+    write_all_slices(w, &mut slices).await
 }
 
 #[cfg(test)]
@@ -236,7 +288,7 @@ mod tests {
     async fn vectored_write_handles_partial_writes() {
         // A duplex pipe with a tiny buffer forces partial writes.
         let (mut a, mut b) = tokio::io::duplex(7);
-        let mut parts: Vec<Bytes> = (0..50u8).map(|i| Bytes::from(vec![i; (i as usize % 5) + 1])).collect();
+        let parts: Vec<Bytes> = (0..50u8).map(|i| Bytes::from(vec![i; (i as usize % 5) + 1])).collect();
         let expected: Vec<u8> = parts.iter().flat_map(|p| p.to_vec()).collect();
         let reader = tokio::spawn(async move {
             let mut got = vec![];
@@ -250,8 +302,41 @@ mod tests {
             }
             got
         });
-        let n = write_all_vectored(&mut a, &mut parts).await.unwrap();
+        let n = write_all_vectored(&mut a, &parts).await.unwrap();
         drop(a);
+        assert_eq!(n, expected.len());
+        assert_eq!(reader.await.unwrap(), expected);
+    }
+
+    /// Framing, shared packet bodies and held bodies go out in the order they were planned,
+    /// through partial writes.
+    #[tokio::test]
+    async fn a_gathered_write_keeps_the_planned_order() {
+        let frames: Vec<Arc<MediaPacket>> = [&[0xAFu8, 1, 1, 2, 3][..], &[0xAF, 1, 9]]
+            .iter()
+            .map(|b| Arc::new(MediaPacket::from_flv(Track::Audio, 0, Bytes::copy_from_slice(b)).unwrap()))
+            .collect();
+        let mut g = Gather::default();
+        g.held_body(Bytes::from_static(b"HEAD"));
+        g.framing.extend_from_slice(b"<a>");
+        g.frame_body(0);
+        g.framing.extend_from_slice(b"<b>");
+        g.frame_body(1);
+        g.held_body(Bytes::from_static(b"held"));
+        g.framing.extend_from_slice(b"<end>");
+        let (mut a, mut b) = tokio::io::duplex(5);
+        let reader = tokio::spawn(async move {
+            let mut got = vec![];
+            tokio::io::AsyncReadExt::read_to_end(&mut b, &mut got).await.unwrap();
+            got
+        });
+        let n = g.write(&mut a, &frames).await.unwrap();
+        drop(a);
+        let mut expected = b"HEAD<a>".to_vec();
+        expected.extend_from_slice(&[0xAF, 1, 1, 2, 3]);
+        expected.extend_from_slice(b"<b>");
+        expected.extend_from_slice(&[0xAF, 1, 9]);
+        expected.extend_from_slice(b"held<end>");
         assert_eq!(n, expected.len());
         assert_eq!(reader.await.unwrap(), expected);
     }

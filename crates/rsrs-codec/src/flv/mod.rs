@@ -35,11 +35,10 @@ pub fn tag_type(track: crate::media::Track) -> u8 {
 
 /// Writes the 11-byte tag header for a tag of `data_len` bytes.
 pub fn put_tag_header(out: &mut BytesMut, tag_type: u8, timestamp: u32, data_len: usize) {
-    out.put_u8(tag_type);
-    put_u24(out, data_len as u32);
-    put_u24(out, timestamp & 0x00ff_ffff);
-    out.put_u8((timestamp >> 24) as u8);
-    put_u24(out, 0);
+    // One copy of a stack array: this runs per packet per player.
+    let [_, l2, l1, l0] = (data_len as u32).to_be_bytes();
+    let [t3, t2, t1, t0] = timestamp.to_be_bytes();
+    out.extend_from_slice(&[tag_type, l2, l1, l0, t2, t1, t0, t3, 0, 0, 0]);
 }
 
 /// A whole tag: header, body and the trailing PreviousTagSize, as one buffer.
@@ -49,12 +48,6 @@ pub fn encode_tag(tag_type: u8, timestamp: u32, data: &[u8]) -> Bytes {
     out.put_slice(data);
     out.put_u32((TAG_HEADER_LEN + data.len()) as u32);
     out.freeze()
-}
-
-fn put_u24(out: &mut BytesMut, v: u32) {
-    out.put_u8((v >> 16) as u8);
-    out.put_u8((v >> 8) as u8);
-    out.put_u8(v as u8);
 }
 
 /// One FLV tag as read from a stream or file.

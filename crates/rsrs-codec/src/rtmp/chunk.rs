@@ -268,15 +268,11 @@ fn put_basic_header(out: &mut BytesMut, fmt: u8, csid: u32) {
 /// 24 bits), length, type and message stream id.
 pub fn put_message_header(out: &mut BytesMut, csid: u32, timestamp: u32, len: usize, type_id: u8, stream_id: u32) {
     put_basic_header(out, 0, csid);
-    let ts_field = timestamp.min(0xff_ffff);
-    out.put_u8((ts_field >> 16) as u8);
-    out.put_u8((ts_field >> 8) as u8);
-    out.put_u8(ts_field as u8);
-    out.put_u8((len >> 16) as u8);
-    out.put_u8((len >> 8) as u8);
-    out.put_u8(len as u8);
-    out.put_u8(type_id);
-    out.put_u32_le(stream_id);
+    // One copy of a stack array: this runs per packet per player.
+    let [_, t2, t1, t0] = timestamp.min(0xff_ffff).to_be_bytes();
+    let [_, l2, l1, l0] = (len as u32).to_be_bytes();
+    let [s0, s1, s2, s3] = stream_id.to_le_bytes();
+    out.extend_from_slice(&[t2, t1, t0, l2, l1, l0, type_id, s0, s1, s2, s3]);
     if timestamp >= 0xff_ffff {
         out.put_u32(timestamp);
     }

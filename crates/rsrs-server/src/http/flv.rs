@@ -8,11 +8,11 @@ use super::{cors_headers, head_bytes, Request, Response};
 use crate::cluster::Found;
 use crate::hub::{Consumer, ConsumerClock, StreamKey};
 use crate::media::{MediaPacket, Track};
-use crate::rtmp::io::write_all_vectored;
+use crate::rtmp::io::{write_all_vectored, Gather};
 use crate::server::Server;
 use crate::stats::{ClientDetails, ClientGuard, ClientType};
 use crate::streams::StreamRequest;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes};
 use rsrs_codec::flv;
 use rsrs_config::{Config, Vhost};
 use rsrs_core::player::{self, AfterUnpublish, ClientSays, PlayEnd, PlayerWire};
@@ -119,8 +119,7 @@ pub async fn serve(
         head: Some(head),
         has_audio: consumer.has_audio,
         has_video: consumer.has_video(),
-        parts: Vec::new(),
-        framing: BytesMut::new(),
+        gather: Gather::default(),
     };
     let mut wire = FlvPlayer {
         out,
@@ -198,6 +197,15 @@ impl PlayerWire for FlvPlayer<'_> {
     }
 }
 
+/// An HTTP chunk's size line (`1a2b\r\n`), without the allocation `format!` would make per write.
+fn put_chunk_size(out: &mut bytes::BytesMut, len: usize) {
+    let digits = (usize::BITS - len.leading_zeros()).div_ceil(4).max(1) as usize;
+    for i in (0..digits).rev() {
+        out.put_u8(b"0123456789abcdef"[(len >> (i * 4)) & 0xf]);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
 struct FlvOut {
     wr: OwnedWriteHalf,
     chunked: bool,
@@ -205,8 +213,7 @@ struct FlvOut {
     head: Option<Bytes>,
     has_audio: bool,
     has_video: bool,
-    parts: Vec<Bytes>,
-    framing: BytesMut,
+    gather: Gather,
 }
 
 impl FlvOut {
@@ -221,12 +228,12 @@ impl FlvOut {
         if batch.is_empty() {
             return Ok(());
         }
-        self.parts.clear();
-        self.framing.clear();
-        self.framing.reserve(32 + batch.len() * 16);
+        let g = &mut self.gather;
+        g.clear();
+        g.framing.reserve(32 + batch.len() * 16);
         let mut body_len: usize = batch.iter().map(|f| flv::TAG_HEADER_LEN + f.flv_len() + 4).sum();
         let flv_header = self.head.take().map(|h| {
-            self.parts.push(h);
+            g.held_body(h);
             // Declare the tracks the stream has; if not known yet, what this batch carries.
             let a = self.has_audio || batch.iter().any(|f| f.track == Track::Audio);
             let v = self.has_video || batch.iter().any(|f| f.track == Track::Video);
@@ -238,24 +245,22 @@ impl FlvOut {
             }
         });
         if self.chunked {
-            self.framing.extend_from_slice(format!("{body_len:x}\r\n").as_bytes());
+            put_chunk_size(&mut g.framing, body_len);
         }
         if let Some(h) = flv_header {
-            self.framing.extend_from_slice(&h);
+            g.framing.extend_from_slice(&h);
         }
-        for f in batch.iter() {
+        for (i, f) in batch.iter().enumerate() {
             let ts = clock.stamp(f);
-            let body = f.flv_body();
-            flv::put_tag_header(&mut self.framing, flv::tag_type(f.track), ts, body.len());
-            self.parts.push(self.framing.split().freeze());
-            self.parts.push(body.clone());
-            self.framing.put_u32((flv::TAG_HEADER_LEN + body.len()) as u32);
+            let len = f.flv_len();
+            flv::put_tag_header(&mut g.framing, flv::tag_type(f.track), ts, len);
+            g.frame_body(i);
+            g.framing.put_u32((flv::TAG_HEADER_LEN + len) as u32);
         }
         if self.chunked {
-            self.framing.extend_from_slice(b"\r\n");
+            g.framing.extend_from_slice(b"\r\n");
         }
-        self.parts.push(self.framing.split().freeze());
-        let n = tokio::time::timeout(WRITE_TIMEOUT, write_all_vectored(&mut self.wr, &mut self.parts))
+        let n = tokio::time::timeout(WRITE_TIMEOUT, g.write(&mut self.wr, batch))
             .await
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "HTTP-FLV player stopped reading"))??;
         guard.client.counters.sent(n);
@@ -270,8 +275,8 @@ impl FlvOut {
             let body = format!("stream unavailable: {why}\n");
             let mut head = head_bytes(status, &[("Content-Type", "text/plain".to_string())], Some(body.len()), false);
             head.extend_from_slice(body.as_bytes());
-            let mut parts = [head.freeze()];
-            write_all_vectored(&mut self.wr, &mut parts).await?;
+            let parts = [head.freeze()];
+            write_all_vectored(&mut self.wr, &parts).await?;
             return Ok(());
         }
         self.finish().await
@@ -280,8 +285,8 @@ impl FlvOut {
     /// Ends a chunked body that was started (a player that never got bytes gets nothing).
     async fn finish(&mut self) -> std::io::Result<()> {
         if self.chunked && self.head.is_none() {
-            let mut parts = [Bytes::from_static(b"0\r\n\r\n")];
-            write_all_vectored(&mut self.wr, &mut parts).await?;
+            let parts = [Bytes::from_static(b"0\r\n\r\n")];
+            write_all_vectored(&mut self.wr, &parts).await?;
         }
         Ok(())
     }
@@ -300,6 +305,15 @@ mod tests {
             http10: false,
             body: Bytes::new(),
             wire_len: 0,
+        }
+    }
+
+    #[test]
+    fn chunk_size_lines() {
+        for len in [0usize, 1, 15, 16, 255, 0x1a2b, 70_000, usize::MAX] {
+            let mut out = bytes::BytesMut::new();
+            put_chunk_size(&mut out, len);
+            assert_eq!(&out[..], format!("{len:x}\r\n").as_bytes());
         }
     }
 

@@ -459,15 +459,38 @@ async fn publish_loop(
     reader: &mut RtmpReader,
     writer: &mut RtmpWriter,
 ) -> Result<(), SessionError> {
-    let kill = &guard.client.kill;
     let id = &server_identity;
+    // One kick future and one timer for the whole publish, not one of each per message: a
+    // publisher sends dozens of messages a second, on each of possibly thousands of streams.
+    let killed = guard.client.kill.cancelled();
+    tokio::pin!(killed);
     let mut timeout = vhost.publish.firstpkt_timeout;
+    let mut last_read = tokio::time::Instant::now();
+    let idle = tokio::time::sleep_until(last_read + timeout);
+    tokio::pin!(idle);
     loop {
-        let m = read_timed(reader, kill, timeout, "waiting for the publisher's media").await?;
+        let m = tokio::select! {
+            biased;
+            _ = &mut killed => return Err(SessionError::Kicked),
+            m = reader.next() => m?,
+            _ = &mut idle => {
+                // The timer is moved only when it fires: a message since then pushes it on.
+                let due = last_read + timeout;
+                if due > tokio::time::Instant::now() {
+                    idle.as_mut().reset(due);
+                    continue;
+                }
+                return Err(SessionError::Timeout("waiting for the publisher's media"));
+            }
+        };
+        last_read = tokio::time::Instant::now();
         flush_owed(reader, writer).await?;
         match m.type_id {
             msg::AUDIO | msg::VIDEO | msg::AMF0_DATA | msg::AMF3_DATA | msg::AGGREGATE => {
-                timeout = vhost.publish.normal_timeout;
+                if timeout != vhost.publish.normal_timeout {
+                    timeout = vhost.publish.normal_timeout;
+                    idle.as_mut().reset(last_read + timeout);
+                }
                 ingest::ingest(source, &m, Some(id))?;
             }
             msg::AMF0_COMMAND | msg::AMF3_COMMAND => {
