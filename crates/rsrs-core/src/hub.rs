@@ -954,11 +954,6 @@ impl Consumer {
         self.window = Some(self.guard.source.merge_window(period));
     }
 
-    /// Whether this consumer takes messages a window at a time.
-    pub fn merges(&self) -> bool {
-        self.window.is_some()
-    }
-
     /// The next messages (cancel-safe): at the close of the merge window when there is one,
     /// else as [`recv`](Self::recv).
     pub async fn next(&mut self, batch: &mut Vec<Arc<MediaPacket>>, max: usize) -> Option<Signal> {
