@@ -8,12 +8,14 @@
 //! clients the API shows and kicks. [`names`] is the one rule for stream, app and vhost names,
 //! [`slots`] the shares of `max_connections`, [`paths`] the file-name templates of HLS and DVR,
 //! [`transcode`] the audio transcoders WebRTC needs (AAC <-> Opus, through `rsrs-audio`).
+//! [`kick`] is a client's kick as a future that a loop woken per message polls for two atomics.
 //! Protocol crates (RTMP) and the server build on this; it depends only on the codecs and the
 //! config, so cargo keeps the layers pointing one way.
 
 pub mod access;
 pub mod hub;
 pub mod ids;
+pub mod kick;
 pub mod media;
 pub mod names;
 pub mod paths;

@@ -105,8 +105,8 @@ pub async fn run<W: PlayerWire>(
         wire.send(&mut batch, &mut clock).await?;
     }
     consumer.merge_every(merge);
-    // Made once: a fresh `cancelled()` each wake-up would register with the token each time.
-    let killed = kill.cancelled();
+    // Made once, and two atomics a poll: the token's own future would take two locks each time.
+    let killed = crate::kick::Kick::new(kill);
     tokio::pin!(killed);
     loop {
         if wire.done(&clock) {
@@ -114,7 +114,7 @@ pub async fn run<W: PlayerWire>(
         }
         let give_up = wire.give_up_at();
         // Media first: a wake-up is nearly always the window closing, and the other branches'
-        // polls (a lock each) are then skipped. A kick or the client's word waits one write at most.
+        // polls are then skipped. A kick or the client's word waits one write at most.
         let sig = tokio::select! {
             biased;
             mut sig = consumer.next(&mut batch, MAX_BATCH) => {

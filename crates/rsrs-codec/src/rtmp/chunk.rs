@@ -5,7 +5,6 @@
 //! pulls complete messages. It enforces limits so a hostile peer cannot grow memory without bound.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use std::collections::HashMap;
 
 /// RTMP's default chunk size until a SetChunkSize says otherwise.
 pub const DEFAULT_CHUNK_SIZE: usize = 128;
@@ -57,7 +56,9 @@ struct ChunkStreamState {
 pub struct ChunkDecoder {
     buf: BytesMut,
     chunk_size: usize,
-    streams: HashMap<u32, ChunkStreamState>,
+    /// By chunk stream id, in the order first seen. A peer uses a handful (at most
+    /// [`MAX_CHUNK_STREAMS`]): a short scan beats hashing on every chunk.
+    streams: Vec<(u32, ChunkStreamState)>,
     max_message: usize,
     max_pending: usize,
     pending: usize,
@@ -69,7 +70,7 @@ impl ChunkDecoder {
         ChunkDecoder {
             buf: BytesMut::with_capacity(8192),
             chunk_size: DEFAULT_CHUNK_SIZE,
-            streams: HashMap::new(),
+            streams: Vec::new(),
             max_message,
             max_pending,
             pending: 0,
@@ -101,7 +102,7 @@ impl ChunkDecoder {
 
     /// Drops a partially received message (Abort message, type 2).
     pub fn abort(&mut self, csid: u32) {
-        if let Some(st) = self.streams.get_mut(&csid) {
+        if let Some((_, st)) = self.streams.iter_mut().find(|(id, _)| *id == csid) {
             self.pending -= st.partial.len();
             st.partial = BytesMut::new();
         }
@@ -143,10 +144,15 @@ impl ChunkDecoder {
         if b.len() < pos + header_len {
             return Ok(None);
         }
-        if !self.streams.contains_key(&csid) && self.streams.len() >= MAX_CHUNK_STREAMS {
-            return Err(ChunkError::TooManyChunkStreams);
-        }
-        let st = self.streams.entry(csid).or_default();
+        let at = match self.streams.iter().position(|(id, _)| *id == csid) {
+            Some(at) => at,
+            None if self.streams.len() >= MAX_CHUNK_STREAMS => return Err(ChunkError::TooManyChunkStreams),
+            None => {
+                self.streams.push((csid, ChunkStreamState::default()));
+                self.streams.len() - 1
+            }
+        };
+        let st = &mut self.streams[at].1;
         if fmt != 0 && !st.has_header {
             // librtmp sometimes opens a stream with fmt 1; only fmt 2/3 truly need a predecessor.
             if fmt != 1 {
@@ -222,7 +228,7 @@ impl ChunkDecoder {
         }
         self.buf.advance(pos);
         let data = self.buf.split_to(take);
-        let st = self.streams.get_mut(&csid).expect("inserted above");
+        let st = &mut self.streams[at].1;
         if st.partial.is_empty() && take == length {
             // Fast path: the whole message was in one chunk; no copy.
             return Ok(Some(Some(Message {

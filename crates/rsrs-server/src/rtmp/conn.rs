@@ -461,8 +461,10 @@ async fn publish_loop(
 ) -> Result<(), SessionError> {
     let id = &server_identity;
     // One kick future and one timer for the whole publish, not one of each per message: a
-    // publisher sends dozens of messages a second, on each of possibly thousands of streams.
-    let killed = guard.client.kill.cancelled();
+    // publisher sends dozens of messages a second, on each of possibly thousands of streams. The
+    // kick is polled first, so a publisher that never lets its socket run dry is still kicked,
+    // and costs two atomics a poll (see `Kick`).
+    let killed = rsrs_core::kick::Kick::new(&guard.client.kill);
     tokio::pin!(killed);
     let mut timeout = vhost.publish.firstpkt_timeout;
     let mut last_read = tokio::time::Instant::now();

@@ -187,18 +187,34 @@ async fn ingest(
     let mut out = Vec::new();
     let mut timeout = req.vhost.publish.firstpkt_timeout;
     let mut reported_errors = 0;
+    // One kick future and one idle timer for the whole publish (as RTMP's publisher loop): a
+    // caller sends hundreds of packets a second.
+    let killed = rsrs_core::kick::Kick::new(&guard.client.kill);
+    tokio::pin!(killed);
+    let mut last_read = tokio::time::Instant::now();
+    let idle = tokio::time::sleep_until(last_read + timeout);
+    tokio::pin!(idle);
     loop {
         let n = tokio::select! {
-            _ = guard.client.kill.cancelled() => return Err(SessionError::Kicked),
-            r = tokio::time::timeout(timeout, sock.recv(&mut buf)) => match r {
-                Ok(n) => n?,
-                Err(_) => return Err(SessionError::Timeout(timeout)),
-            },
+            biased;
+            _ = &mut killed => return Err(SessionError::Kicked),
+            n = sock.recv(&mut buf) => n?,
+            _ = &mut idle => {
+                // The timer is moved only when it fires: a packet since then pushes it on.
+                let due = last_read + timeout;
+                if due > tokio::time::Instant::now() {
+                    idle.as_mut().reset(due);
+                    continue;
+                }
+                return Err(SessionError::Timeout(timeout));
+            }
         };
+        last_read = tokio::time::Instant::now();
         guard.client.counters.received(n);
         ts.push(&buf[..n], &mut out);
-        if !out.is_empty() {
+        if !out.is_empty() && timeout != req.vhost.publish.normal_timeout {
             timeout = req.vhost.publish.normal_timeout;
+            idle.as_mut().reset(last_read + timeout);
         }
         for p in out.drain(..) {
             source.push_elementary(Elementary::from(p))?;
