@@ -8,13 +8,15 @@
 //! clients the API shows and kicks. [`names`] is the one rule for stream, app and vhost names,
 //! [`slots`] the shares of `max_connections`, [`paths`] the file-name templates of HLS and DVR,
 //! [`transcode`] the audio transcoders WebRTC needs (AAC <-> Opus, through `rsrs-audio`).
-//! [`kick`] is a client's kick as a future that a loop woken per message polls for two atomics.
+//! [`kick`] is a client's kick as a future that a loop woken per message polls for two atomics,
+//! [`idle`] a publisher's idle timeout as one timer for the whole publish.
 //! Protocol crates (RTMP) and the server build on this; it depends only on the codecs and the
 //! config, so cargo keeps the layers pointing one way.
 
 pub mod access;
 pub mod hub;
 pub mod ids;
+pub mod idle;
 pub mod kick;
 pub mod media;
 pub mod names;

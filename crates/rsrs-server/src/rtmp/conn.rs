@@ -466,33 +466,19 @@ async fn publish_loop(
     // and costs two atomics a poll (see `Kick`).
     let killed = rsrs_core::kick::Kick::new(&guard.client.kill);
     tokio::pin!(killed);
-    let mut timeout = vhost.publish.firstpkt_timeout;
-    let mut last_read = tokio::time::Instant::now();
-    let idle = tokio::time::sleep_until(last_read + timeout);
-    tokio::pin!(idle);
+    let mut idle = rsrs_core::idle::IdleTimer::new(vhost.publish.firstpkt_timeout);
     loop {
         let m = tokio::select! {
             biased;
             _ = &mut killed => return Err(SessionError::Kicked),
             m = reader.next() => m?,
-            _ = &mut idle => {
-                // The timer is moved only when it fires: a message since then pushes it on.
-                let due = last_read + timeout;
-                if due > tokio::time::Instant::now() {
-                    idle.as_mut().reset(due);
-                    continue;
-                }
-                return Err(SessionError::Timeout("waiting for the publisher's media"));
-            }
+            _ = idle.expired() => return Err(SessionError::Timeout("waiting for the publisher's media")),
         };
-        last_read = tokio::time::Instant::now();
+        idle.touch();
         flush_owed(reader, writer).await?;
         match m.type_id {
             msg::AUDIO | msg::VIDEO | msg::AMF0_DATA | msg::AMF3_DATA | msg::AGGREGATE => {
-                if timeout != vhost.publish.normal_timeout {
-                    timeout = vhost.publish.normal_timeout;
-                    idle.as_mut().reset(last_read + timeout);
-                }
+                idle.set_timeout(vhost.publish.normal_timeout);
                 ingest::ingest(source, &m, Some(id))?;
             }
             msg::AMF0_COMMAND | msg::AMF3_COMMAND => {

@@ -185,36 +185,24 @@ async fn ingest(
     let mut ts = TsIngest::new();
     let mut buf = vec![0u8; 1500];
     let mut out = Vec::new();
-    let mut timeout = req.vhost.publish.firstpkt_timeout;
     let mut reported_errors = 0;
     // One kick future and one idle timer for the whole publish (as RTMP's publisher loop): a
     // caller sends hundreds of packets a second.
     let killed = rsrs_core::kick::Kick::new(&guard.client.kill);
     tokio::pin!(killed);
-    let mut last_read = tokio::time::Instant::now();
-    let idle = tokio::time::sleep_until(last_read + timeout);
-    tokio::pin!(idle);
+    let mut idle = rsrs_core::idle::IdleTimer::new(req.vhost.publish.firstpkt_timeout);
     loop {
         let n = tokio::select! {
             biased;
             _ = &mut killed => return Err(SessionError::Kicked),
             n = sock.recv(&mut buf) => n?,
-            _ = &mut idle => {
-                // The timer is moved only when it fires: a packet since then pushes it on.
-                let due = last_read + timeout;
-                if due > tokio::time::Instant::now() {
-                    idle.as_mut().reset(due);
-                    continue;
-                }
-                return Err(SessionError::Timeout(timeout));
-            }
+            _ = idle.expired() => return Err(SessionError::Timeout(idle.timeout())),
         };
-        last_read = tokio::time::Instant::now();
+        idle.touch();
         guard.client.counters.received(n);
         ts.push(&buf[..n], &mut out);
-        if !out.is_empty() && timeout != req.vhost.publish.normal_timeout {
-            timeout = req.vhost.publish.normal_timeout;
-            idle.as_mut().reset(last_read + timeout);
+        if !out.is_empty() {
+            idle.set_timeout(req.vhost.publish.normal_timeout);
         }
         for p in out.drain(..) {
             source.push_elementary(Elementary::from(p))?;
