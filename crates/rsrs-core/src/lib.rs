@@ -15,8 +15,8 @@
 
 pub mod access;
 pub mod hub;
-pub mod ids;
 pub mod idle;
+pub mod ids;
 pub mod kick;
 pub mod media;
 pub mod names;
