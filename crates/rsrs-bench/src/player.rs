@@ -239,6 +239,12 @@ async fn play(proto: Proto, url: &Url, obs: &mut Observer<'_>) -> Result<(), Cli
         }
         Proto::Raw => {
             let mut s = tokio::net::TcpStream::connect(url.addr()).await.map_err(ClientError::Connect)?;
+            if url.scheme == "http" {
+                // A server's HTTP-FLV read like the floor's bytes: the same reads on the
+                // player's side, so the two servers' CPU compares the servers alone.
+                let req = format!("GET {} HTTP/1.1\r\nHost: {}\r\n\r\n", url.path, url.addr());
+                tokio::io::AsyncWriteExt::write_all(&mut s, req.as_bytes()).await?;
+            }
             obs.stats.connect_ms = Some(ms(obs.start.elapsed()));
             let mut buf = vec![0u8; 65536];
             let mut received = 0u64;

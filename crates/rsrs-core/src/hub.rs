@@ -9,6 +9,7 @@
 //! A consumer that falls a whole ring behind is told so and skips ahead to the next keyframe.
 
 use crate::media::{Codec, Content, MediaPacket, TagError, Track, Tracks, UnwritableTag};
+use crate::shared_framing::{FramedBatches, SharedFraming};
 use bytes::Bytes;
 use rsrs_codec::flv;
 use std::collections::HashMap;
@@ -311,6 +312,8 @@ struct MergeWindow {
     /// Players in this window, and the timer's wake-up when the last leaves.
     seats: AtomicUsize,
     emptied: tokio::sync::Notify,
+    /// What its players framed once for each other since the last close.
+    framed: Arc<FramedBatches>,
 }
 
 /// Messages after which a window closes early: a long `mw_latency` on a busy stream must not let
@@ -352,6 +355,7 @@ impl MergeWindow {
 
     /// Wakes every player now (the publisher left, the stream failed, the window is full).
     fn close_now(&self) {
+        self.framed.clear();
         self.closes.fetch_add(1, Ordering::AcqRel);
         self.closed.notify_waiters();
     }
@@ -639,6 +643,7 @@ impl Source {
             closed: tokio::sync::Notify::new(),
             seats: AtomicUsize::new(0),
             emptied: tokio::sync::Notify::new(),
+            framed: Arc::default(),
         };
         w.origin = base + w.offset();
         let w = Arc::new(w);
@@ -954,6 +959,12 @@ impl Consumer {
         self.window = Some(self.guard.source.merge_window(period));
     }
 
+    /// The handle on the merge window's framing shared by players on one timeline (empty
+    /// without a window).
+    pub fn shared_framing(&self) -> SharedFraming {
+        self.window.as_ref().map(|s| SharedFraming::of(s.window.framed.clone())).unwrap_or_default()
+    }
+
     /// The next messages (cancel-safe): at the close of the merge window when there is one,
     /// else as [`recv`](Self::recv).
     pub async fn next(&mut self, batch: &mut Vec<Arc<MediaPacket>>, max: usize) -> Option<Signal> {
@@ -1068,7 +1079,7 @@ impl AudioSubstitute {
 
 /// Per-consumer view of time: the first media frame it receives is its zero, as SRS's per-player
 /// jitter correction gives players; headers sent before that are stamped zero.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ConsumerClock {
     base: Option<u32>,
     /// The latest timestamp handed out: how much of the stream this player has been sent.
@@ -1092,6 +1103,11 @@ impl ConsumerClock {
     /// Milliseconds of the stream sent so far (for a play's `duration`).
     pub fn position(&self) -> u32 {
         self.position
+    }
+
+    /// The stream time that is this player's zero, once its first frame fixed it.
+    pub fn base(&self) -> Option<u32> {
+        self.base
     }
 }
 

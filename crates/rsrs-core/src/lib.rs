@@ -9,7 +9,8 @@
 //! [`slots`] the shares of `max_connections`, [`paths`] the file-name templates of HLS and DVR,
 //! [`transcode`] the audio transcoders WebRTC needs (AAC <-> Opus, through `rsrs-audio`).
 //! [`kick`] is a client's kick as a future that a loop woken per message polls for two atomics,
-//! [`idle`] a publisher's idle timeout as one timer for the whole publish.
+//! [`idle`] a publisher's idle timeout as one timer for the whole publish. [`shared_framing`] lets
+//! the players of a merge window that share a timeline write one framed buffer between them.
 //! Protocol crates (RTMP) and the server build on this; it depends only on the codecs and the
 //! config, so cargo keeps the layers pointing one way.
 
@@ -22,6 +23,7 @@ pub mod media;
 pub mod names;
 pub mod paths;
 pub mod player;
+pub mod shared_framing;
 pub mod sink;
 pub mod slots;
 pub mod stats;

@@ -7,6 +7,7 @@
 
 use crate::hub::{Consumer, ConsumerClock, Signal};
 use crate::media::MediaPacket;
+use crate::shared_framing::SharedFraming;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,11 +62,13 @@ pub trait PlayerWire {
     /// What arrives from the client (an RTMP message, bytes on an HTTP connection).
     type Input;
 
-    /// Writes `batch` (stamping frames with `clock`) and empties it.
+    /// Writes `batch` (stamping frames with `clock`) and empties it. `shared` is the merge
+    /// window's framing shared by players on one timeline, for wires whose framing can use it.
     fn send(
         &mut self,
         batch: &mut Vec<Arc<MediaPacket>>,
         clock: &mut ConsumerClock,
+        shared: &SharedFraming,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
     /// Waits for the client's next input. Must be cancel-safe: it races the stream, so it only
@@ -102,9 +105,10 @@ pub async fn run<W: PlayerWire>(
     let mut batch = initial;
     let mut clock = ConsumerClock::default();
     if !batch.is_empty() {
-        wire.send(&mut batch, &mut clock).await?;
+        wire.send(&mut batch, &mut clock, &SharedFraming::default()).await?;
     }
     consumer.merge_every(merge);
+    let shared = consumer.shared_framing();
     // Made once, and two atomics a poll: the token's own future would take two locks each time.
     let killed = crate::kick::Kick::new(kill);
     tokio::pin!(killed);
@@ -121,7 +125,7 @@ pub async fn run<W: PlayerWire>(
                 // A window can hold more than a batch: write until it is drained.
                 loop {
                     let full = batch.len() >= MAX_BATCH;
-                    wire.send(&mut batch, &mut clock).await?;
+                    wire.send(&mut batch, &mut clock, &shared).await?;
                     if sig.is_some() || !full {
                         break sig;
                     }
@@ -174,7 +178,12 @@ mod tests {
         type Error = std::io::Error;
         type Input = ClientSays;
 
-        async fn send(&mut self, batch: &mut Vec<Arc<MediaPacket>>, clock: &mut ConsumerClock) -> std::io::Result<()> {
+        async fn send(
+            &mut self,
+            batch: &mut Vec<Arc<MediaPacket>>,
+            clock: &mut ConsumerClock,
+            _shared: &SharedFraming,
+        ) -> std::io::Result<()> {
             if !batch.is_empty() {
                 self.writes += 1;
             }
@@ -284,5 +293,110 @@ mod tests {
         let (mut wire, _tx) = script(AfterUnpublish::End);
         kill.cancel();
         assert_eq!(run(&mut wire, &mut consumer, initial, Duration::ZERO, &kill).await.unwrap(), PlayEnd::Kicked);
+    }
+
+    /// A wire that frames a batch as its timestamps, through the window's shared framing when
+    /// it can.
+    struct Framer {
+        stamps: Vec<u8>,
+        shared_writes: usize,
+    }
+
+    fn stamps(batch: &[Arc<MediaPacket>], clock: &mut ConsumerClock) -> Bytes {
+        batch.iter().flat_map(|f| clock.stamp(f).to_be_bytes()).collect::<Vec<u8>>().into()
+    }
+
+    impl PlayerWire for Framer {
+        type Error = std::io::Error;
+        type Input = ();
+
+        async fn send(
+            &mut self,
+            batch: &mut Vec<Arc<MediaPacket>>,
+            clock: &mut ConsumerClock,
+            shared: &SharedFraming,
+        ) -> std::io::Result<()> {
+            let bytes = match shared.framed(7, batch, clock, stamps) {
+                Some(b) => {
+                    self.shared_writes += 1;
+                    b
+                }
+                None => stamps(batch, clock),
+            };
+            self.stamps.extend_from_slice(&bytes);
+            batch.clear();
+            Ok(())
+        }
+
+        async fn input(&mut self) -> std::io::Result<()> {
+            std::future::pending().await
+        }
+
+        async fn handle(&mut self, _: ()) -> std::io::Result<ClientSays> {
+            Ok(ClientSays::Nothing)
+        }
+
+        fn after_unpublish(&mut self) -> AfterUnpublish {
+            AfterUnpublish::End
+        }
+    }
+
+    /// Players of one window that joined together write one framing between them, each gets
+    /// the stream on its own timeline all the same, and a player that joined later frames its
+    /// own.
+    #[tokio::test(start_paused = true)]
+    async fn players_on_one_timeline_share_their_windows_framing() {
+        let (hub, key, mut settings) = setup();
+        // Without a GOP cache a player's timeline starts at the first message after it joined.
+        settings.gop_cache = false;
+        let src = hub.publish(&key, "pub", "", settings).unwrap();
+        audio(&src, 1000);
+        let kill = CancellationToken::new();
+        let play = |consumer: Consumer, initial| {
+            let kill = kill.clone();
+            async move {
+                let mut consumer = consumer;
+                let mut wire = Framer { stamps: vec![], shared_writes: 0 };
+                let end = run(&mut wire, &mut consumer, initial, Duration::from_millis(100), &kill).await.unwrap();
+                assert_eq!(end, PlayEnd::Unpublished);
+                wire
+            }
+        };
+        let together: Vec<_> = (0..3).map(|_| Consumer::attach(&hub, &key, settings)).collect();
+        let feed = async {
+            for i in 1..=50 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                audio(&src, 1000 + i * 20);
+                if i == 10 {
+                    // Joins now, on a timeline of its own.
+                    return Some(Consumer::attach(&hub, &key, settings));
+                }
+            }
+            None
+        };
+        let mut players = together.into_iter().map(|(c, initial)| play(c, initial));
+        let (a, b, c) = (players.next().unwrap(), players.next().unwrap(), players.next().unwrap());
+        let late = async {
+            let (consumer, initial) = Box::pin(feed).await.unwrap();
+            let rest = async {
+                for i in 11..=50 {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    audio(&src, 1000 + i * 20);
+                }
+                hub.unpublish(&src, "pub");
+            };
+            let (late, ()) = tokio::join!(play(consumer, initial), rest);
+            late
+        };
+        let (a, b, c, late) = tokio::join!(a, b, c, late);
+        let expected: Vec<u8> = (0..50u32).flat_map(|i| (i * 20).to_be_bytes()).collect();
+        for p in [&a, &b, &c] {
+            assert_eq!(p.stamps, expected, "the whole stream from zero, in order");
+        }
+        // Each close: one notes, one frames for the rest; so two of three shared at most closes.
+        let shared = a.shared_writes + b.shared_writes + c.shared_writes;
+        assert!(shared >= 10, "only {shared} shared writes over ~10 closes");
+        assert_eq!(late.shared_writes, 0, "a later joiner is on a timeline of its own");
+        assert_eq!(late.stamps[..4], [0, 0, 0, 0], "its timeline starts at its own zero");
     }
 }

@@ -6,6 +6,7 @@ use rsrs_codec::rtmp::chunk::{self, ChunkDecoder, Message};
 use rsrs_codec::rtmp::message::{self as msg, ABORT, ACKNOWLEDGEMENT, SET_CHUNK_SIZE, USER_CONTROL, WINDOW_ACK_SIZE};
 use rsrs_core::hub::ConsumerClock;
 use rsrs_core::media::{MediaPacket, Track, WireForm};
+use rsrs_core::shared_framing::SharedFraming;
 use rsrs_core::stats::Counters;
 use std::io::{self, IoSlice};
 use std::sync::Arc;
@@ -151,40 +152,66 @@ impl RtmpWriter {
     }
 
     /// Writes media packets: a per-player fmt 0 header (its own timestamps) followed by the
-    /// packet's shared chunk body, all in vectored writes. Returns bytes written.
+    /// packet's shared chunk body, all in vectored writes; or, when another player of the merge
+    /// window on the same timeline was sent the same packets, the chunks `shared` framed once for
+    /// them all. Returns bytes written.
     pub async fn send_frames(
         &mut self,
         frames: &[Arc<MediaPacket>],
         clock: &mut ConsumerClock,
+        shared: &SharedFraming,
         stream_id: u32,
     ) -> io::Result<usize> {
         let g = &mut self.gather;
         g.clear();
-        for (i, f) in frames.iter().enumerate() {
-            let ts = clock.stamp(f);
-            let (csid, type_id) = media_ids(f.track);
-            let payload = f.flv_body();
-            if payload.len() <= self.chunk_size {
-                chunk::put_message_header(&mut g.framing, csid, ts, payload.len(), type_id, stream_id);
-                g.frame_body(i);
-                continue;
-            }
-            if ts >= 0x00ff_ffff {
-                // Continuations must repeat the extended timestamp: encode this one by itself.
-                let mut own = BytesMut::new();
-                chunk::encode_message(&mut own, self.chunk_size, csid, ts, type_id, stream_id, payload);
-                g.held_body(own.freeze());
-                continue;
-            }
-            let size = self.chunk_size;
-            let body = f.wire(WireForm::RtmpChunks, size as u32, |p| chunk::chunk_body(p.flv_body(), size, csid));
-            chunk::put_message_header(&mut g.framing, csid, ts, payload.len(), type_id, stream_id);
-            g.held_body(body);
+        let size = self.chunk_size;
+        // The layout: RTMP chunks, for this chunk size and message stream.
+        let form = 1 << 63 | (size as u64) << 32 | u64::from(stream_id);
+        match shared.framed(form, frames, clock, |frames, clock| chunks(frames, clock, size, stream_id)) {
+            Some(chunks) => g.held_body(chunks),
+            None => own_chunks(g, frames, clock, size, stream_id),
         }
         let n = g.write(&mut self.wr, frames).await?;
+        // A shared framing is let go at once, not kept alive until this player's next write.
+        g.clear();
         self.counters.sent(n);
         Ok(n)
     }
+}
+
+/// `frames` as RTMP messages framed for one player: its own message headers (with its
+/// timestamps) before the packets' shared bodies, or shared chunked bodies.
+fn own_chunks(g: &mut Gather, frames: &[Arc<MediaPacket>], clock: &mut ConsumerClock, size: usize, stream_id: u32) {
+    for (i, f) in frames.iter().enumerate() {
+        let ts = clock.stamp(f);
+        let (csid, type_id) = media_ids(f.track);
+        let payload = f.flv_body();
+        if payload.len() <= size {
+            chunk::put_message_header(&mut g.framing, csid, ts, payload.len(), type_id, stream_id);
+            g.frame_body(i);
+            continue;
+        }
+        if ts >= 0x00ff_ffff {
+            // Continuations must repeat the extended timestamp: encode this one by itself.
+            let mut own = BytesMut::new();
+            chunk::encode_message(&mut own, size, csid, ts, type_id, stream_id, payload);
+            g.held_body(own.freeze());
+            continue;
+        }
+        let body = f.wire(WireForm::RtmpChunks, size as u32, |p| chunk::chunk_body(p.flv_body(), size, csid));
+        chunk::put_message_header(&mut g.framing, csid, ts, payload.len(), type_id, stream_id);
+        g.held_body(body);
+    }
+}
+
+/// What [`own_chunks`] writes, in one buffer (for [`SharedFraming`]).
+fn chunks(frames: &[Arc<MediaPacket>], clock: &mut ConsumerClock, size: usize, stream_id: u32) -> Bytes {
+    let mut out = BytesMut::with_capacity(frames.iter().map(|f| f.flv_body().len() * 129 / 128 + 24).sum());
+    for f in frames {
+        let (csid, type_id) = media_ids(f.track);
+        chunk::encode_message(&mut out, size, csid, clock.stamp(f), type_id, stream_id, f.flv_body());
+    }
+    out.freeze()
 }
 
 /// One gathered write of media to one client: the client's own framing (headers with its
@@ -256,7 +283,12 @@ pub async fn write_all_slices<W: AsyncWrite + Unpin>(w: &mut W, slices: &mut [Io
     let total: usize = slices.iter().map(|s| s.len()).sum();
     let mut rest = slices;
     while !rest.is_empty() {
-        let n = w.write_vectored(&rest[..rest.len().min(MAX_IOV)]).await?;
+        // One slice (a framing shared by players on one timeline) is a plain `send`: a socket's
+        // `writev` goes through the file layer (`vfs_writev`, the position lock) first.
+        let n = match rest {
+            [one] => w.write(one).await?,
+            _ => w.write_vectored(&rest[..rest.len().min(MAX_IOV)]).await?,
+        };
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
@@ -306,6 +338,53 @@ mod tests {
         drop(a);
         assert_eq!(n, expected.len());
         assert_eq!(reader.await.unwrap(), expected);
+    }
+
+    /// Players sharing a framing get the very bytes they would have framed themselves: small
+    /// messages, ones split into chunks, and ones past the 24-bit timestamp whose continuations
+    /// repeat the extended timestamp.
+    #[tokio::test]
+    async fn shared_chunks_are_the_players_own_framing_byte_for_byte() {
+        let big: Vec<u8> = [0x27, 1, 0, 0, 0].into_iter().chain((0..300u32).map(|i| i as u8)).collect();
+        let big = Bytes::from(big);
+        let p = |track, ts, body: Bytes| Arc::new(MediaPacket::from_flv(track, ts, body).unwrap());
+        let at = |ts: u32| {
+            vec![
+                p(Track::Video, ts, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff])),
+                p(Track::Audio, ts, Bytes::from_static(&[0xaf, 1, 0x21, 0x22])),
+                p(Track::Video, ts + 40, big.clone()),
+                p(Track::Data, ts + 40, Bytes::from_static(b"\x02\x00\x0aonMetaData\x05")),
+            ]
+        };
+        for (start, size) in [(0, 128usize), (5000, 128), (0x00ff_fff0, 128), (0x0100_0000, 128), (0, 60000)] {
+            let frames = at(start);
+            // Timelines fixed at 0 (the 24-bit range, and past it) and one not fixed yet.
+            let mut fixed = ConsumerClock::default();
+            fixed.stamp(&Arc::new(MediaPacket::from_flv(Track::Audio, 0, Bytes::from_static(&[0xaf, 1])).unwrap()));
+            for clock in [fixed, ConsumerClock::default()] {
+                let mut g = Gather::default();
+                own_chunks(&mut g, &frames, &mut clock.clone(), size, 1);
+                let (mut a, mut b) = tokio::io::duplex(1 << 16);
+                g.write(&mut a, &frames).await.unwrap();
+                drop(a);
+                let mut own = vec![];
+                tokio::io::AsyncReadExt::read_to_end(&mut b, &mut own).await.unwrap();
+                let shared = chunks(&frames, &mut clock.clone(), size, 1);
+                assert_eq!(&shared[..], &own[..], "start {start:#x}, chunk size {size}");
+                // And they read back as the messages, with the timestamps.
+                let mut dec = ChunkDecoder::new(1 << 20, 1 << 20);
+                dec.set_chunk_size(size as u32).unwrap();
+                dec.buffer_mut().extend_from_slice(&shared);
+                let mut got = vec![];
+                while let Some(m) = dec.next_message().unwrap() {
+                    got.push((m.type_id, m.timestamp, m.payload.len()));
+                }
+                let mut c = clock.clone();
+                let want: Vec<(u8, u32, usize)> =
+                    frames.iter().map(|f| (media_ids(f.track).1, c.stamp(f), f.flv_body().len())).collect();
+                assert_eq!(got, want, "start {start:#x}, chunk size {size}");
+            }
+        }
     }
 
     /// Framing, shared packet bodies and held bodies go out in the order they were planned,

@@ -17,6 +17,7 @@ use crate::rtmp::client::{check_status, command, ClientError, RtmpClient};
 use crate::server::{source_settings, Server};
 use rsrs_codec::rtmp::message as msg;
 use rsrs_config::Vhost;
+use rsrs_core::shared_framing::SharedFraming;
 pub use state::{EdgeInfo, EdgeMode, EdgeRegistry, EdgeState};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -331,13 +332,13 @@ async fn forward(
             let sid = c.stream_id;
             loop {
                 if !batch.is_empty() {
-                    c.writer.send_frames(&batch, &mut clock, sid).await?;
+                    c.writer.send_frames(&batch, &mut clock, &SharedFraming::default(), sid).await?;
                     batch.clear();
                 }
                 tokio::select! {
                     sig = consumer.recv(&mut batch, 256) => if sig.is_some() {
                         if !batch.is_empty() {
-                            c.writer.send_frames(&batch, &mut clock, sid).await?;
+                            c.writer.send_frames(&batch, &mut clock, &SharedFraming::default(), sid).await?;
                         }
                         return Ok::<bool, ClientError>(true);
                     },

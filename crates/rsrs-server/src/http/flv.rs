@@ -16,6 +16,7 @@ use bytes::{BufMut, Bytes};
 use rsrs_codec::flv;
 use rsrs_config::{Config, Vhost};
 use rsrs_core::player::{self, AfterUnpublish, ClientSays, PlayEnd, PlayerWire};
+use rsrs_core::shared_framing::SharedFraming;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -175,8 +176,9 @@ impl PlayerWire for FlvPlayer<'_> {
         &mut self,
         batch: &mut Vec<Arc<MediaPacket>>,
         clock: &mut ConsumerClock,
+        shared: &SharedFraming,
     ) -> impl std::future::Future<Output = std::io::Result<()>> + Send {
-        self.out.write(batch, clock, self.guard, self.source)
+        self.out.write(batch, clock, shared, self.guard, self.source)
     }
 
     async fn input(&mut self) -> std::io::Result<usize> {
@@ -195,6 +197,42 @@ impl PlayerWire for FlvPlayer<'_> {
     fn give_up_at(&self) -> Option<tokio::time::Instant> {
         self.out.head.is_some().then_some(self.give_up_at)
     }
+}
+
+/// `batch`'s FLV tags framed for one player: its own tag headers (with its timestamps) and
+/// previous-tag sizes around the packets' shared bodies.
+fn own_tags(g: &mut Gather, batch: &[Arc<MediaPacket>], clock: &mut ConsumerClock) {
+    for (i, f) in batch.iter().enumerate() {
+        let ts = clock.stamp(f);
+        let len = f.flv_len();
+        flv::put_tag_header(&mut g.framing, flv::tag_type(f.track), ts, len);
+        g.frame_body(i);
+        g.framing.put_u32((flv::TAG_HEADER_LEN + len) as u32);
+    }
+}
+
+/// The layouts [`flv_tags`] writes, for [`SharedFraming`] (plus one when chunked): what
+/// [`own_tags`] writes, in one buffer.
+const FLV_TAGS: u64 = 2;
+
+/// FLV tags (header, body, previous tag size) of `batch` in one buffer, stamped by `clock`; as
+/// one HTTP chunk when `chunked`.
+fn flv_tags(batch: &[Arc<MediaPacket>], clock: &mut ConsumerClock, chunked: bool) -> Bytes {
+    let len: usize = batch.iter().map(|f| flv::TAG_HEADER_LEN + f.flv_len() + 4).sum();
+    let mut out = bytes::BytesMut::with_capacity(len + 12);
+    if chunked {
+        put_chunk_size(&mut out, len);
+    }
+    for f in batch {
+        let len = f.flv_len();
+        flv::put_tag_header(&mut out, flv::tag_type(f.track), clock.stamp(f), len);
+        out.extend_from_slice(f.flv_body());
+        out.put_u32((flv::TAG_HEADER_LEN + len) as u32);
+    }
+    if chunked {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.freeze()
 }
 
 /// An HTTP chunk's size line (`1a2b\r\n`), without the allocation `format!` would make per write.
@@ -217,11 +255,15 @@ struct FlvOut {
 }
 
 impl FlvOut {
-    /// Writes a batch of tags (and, the first time, the HTTP head and FLV header).
+    /// Writes a batch of tags (and, the first time, the HTTP head and FLV header): each tag's
+    /// header with this player's timestamp before the packet's shared body, or, when another
+    /// player of the merge window on the same timeline was sent the same packets, the tags
+    /// `shared` framed once for them all.
     async fn write(
         &mut self,
         batch: &mut Vec<Arc<MediaPacket>>,
         clock: &mut ConsumerClock,
+        shared: &SharedFraming,
         guard: &ClientGuard,
         source: &crate::hub::Source,
     ) -> std::io::Result<()> {
@@ -230,6 +272,30 @@ impl FlvOut {
         }
         let g = &mut self.gather;
         g.clear();
+        let chunked = self.chunked;
+        let tags = match self.head {
+            Some(_) => None,
+            None => shared.framed(FLV_TAGS | u64::from(chunked), batch, clock, |b, c| flv_tags(b, c, chunked)),
+        };
+        match tags {
+            Some(tags) => g.held_body(tags),
+            None => self.frame(batch, clock),
+        }
+        let g = &mut self.gather;
+        let n = tokio::time::timeout(WRITE_TIMEOUT, g.write(&mut self.wr, batch))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "HTTP-FLV player stopped reading"))??;
+        // A shared framing is let go at once, not kept alive until this player's next write.
+        g.clear();
+        guard.client.counters.sent(n);
+        source.send_bytes.fetch_add(n as u64, Ordering::Relaxed);
+        batch.clear();
+        Ok(())
+    }
+
+    /// This player's own framing of `batch` around the packets' shared bodies.
+    fn frame(&mut self, batch: &[Arc<MediaPacket>], clock: &mut ConsumerClock) {
+        let g = &mut self.gather;
         g.framing.reserve(32 + batch.len() * 16);
         let mut body_len: usize = batch.iter().map(|f| flv::TAG_HEADER_LEN + f.flv_len() + 4).sum();
         let flv_header = self.head.take().map(|h| {
@@ -250,23 +316,10 @@ impl FlvOut {
         if let Some(h) = flv_header {
             g.framing.extend_from_slice(&h);
         }
-        for (i, f) in batch.iter().enumerate() {
-            let ts = clock.stamp(f);
-            let len = f.flv_len();
-            flv::put_tag_header(&mut g.framing, flv::tag_type(f.track), ts, len);
-            g.frame_body(i);
-            g.framing.put_u32((flv::TAG_HEADER_LEN + len) as u32);
-        }
+        own_tags(g, batch, clock);
         if self.chunked {
             g.framing.extend_from_slice(b"\r\n");
         }
-        let n = tokio::time::timeout(WRITE_TIMEOUT, g.write(&mut self.wr, batch))
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "HTTP-FLV player stopped reading"))??;
-        guard.client.counters.sent(n);
-        source.send_bytes.fetch_add(n as u64, Ordering::Relaxed);
-        batch.clear();
-        Ok(())
     }
 
     /// The stream cannot be had: `status` if nothing was sent yet, else the body just ends.
@@ -295,6 +348,57 @@ impl FlvOut {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sample of what a batch carries: metadata, configurations, audio, key and inter frames.
+    fn sample_batch() -> Vec<Arc<MediaPacket>> {
+        let flv = |track, ts, body: &'static [u8]| {
+            Arc::new(MediaPacket::from_flv(track, ts, Bytes::from_static(body)).unwrap())
+        };
+        vec![
+            flv(Track::Data, 0, b"\x02\x00\x0aonMetaData\x03\x00\x00\x09"),
+            flv(Track::Video, 1000, &[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 0]),
+            flv(Track::Audio, 1000, &[0xaf, 0, 0x12, 0x10]),
+            flv(Track::Video, 1000, &[0x17, 1, 0, 0, 0x21, 0, 0, 0, 1, 0x65]),
+            flv(Track::Audio, 1023, &[0xaf, 1, 0x21, 0x22, 0x23]),
+            flv(Track::Video, 1033, &[0x27, 1, 0, 0, 0x42, 0, 0, 0, 1, 0x41]),
+        ]
+    }
+
+    async fn gathered(g: &Gather, batch: &[Arc<MediaPacket>]) -> Vec<u8> {
+        let (mut a, mut b) = tokio::io::duplex(1 << 16);
+        g.write(&mut a, batch).await.unwrap();
+        drop(a);
+        let mut got = vec![];
+        b.read_to_end(&mut got).await.unwrap();
+        got
+    }
+
+    /// Players sharing a framing get the very bytes they would have framed themselves, from a
+    /// new timeline and from one well under way.
+    #[tokio::test]
+    async fn shared_tags_are_the_players_own_framing_byte_for_byte() {
+        let batch = sample_batch();
+        let mut under_way = ConsumerClock::default();
+        under_way.stamp(&batch[3]);
+        for clock in [ConsumerClock::default(), under_way] {
+            let mut own = Gather::default();
+            let mut c = clock.clone();
+            own_tags(&mut own, &batch, &mut c);
+            let own = gathered(&own, &batch).await;
+            let shared = flv_tags(&batch, &mut clock.clone(), false);
+            assert_eq!(&shared[..], &own[..]);
+            let chunk = flv_tags(&batch, &mut clock.clone(), true);
+            let size = format!("{:x}\r\n", own.len());
+            assert_eq!(&chunk[..size.len()], size.as_bytes());
+            assert_eq!(&chunk[size.len()..chunk.len() - 2], &own[..]);
+            assert_eq!(&chunk[chunk.len() - 2..], b"\r\n");
+            let mut reader = flv::FlvReader::new(1 << 20);
+            reader.push(&flv::header(true, true));
+            reader.push(&shared);
+            let stamps: Vec<u32> = std::iter::from_fn(|| reader.next_tag().unwrap()).map(|t| t.timestamp).collect();
+            assert_eq!(stamps, [0, 0, 0, 0, 23, 33], "every tag parses back, on the player's timeline");
+        }
+    }
 
     fn req(host: &str, path: &str) -> Request {
         Request {

@@ -15,6 +15,7 @@ use rsrs_codec::rtmp::message::{self as msg, Command, DEFAULT_STREAM_ID};
 use rsrs_codec::rtmp::Message;
 use rsrs_config::Vhost;
 use rsrs_core::player::{self, AfterUnpublish, ClientSays, PlayEnd, PlayerWire};
+use rsrs_core::shared_framing::SharedFraming;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -595,8 +596,9 @@ impl PlayerWire for RtmpPlayer<'_> {
         &mut self,
         batch: &mut Vec<Arc<MediaPacket>>,
         clock: &mut ConsumerClock,
+        shared: &SharedFraming,
     ) -> impl std::future::Future<Output = Result<(), SessionError>> + Send {
-        write_batch(self.writer, batch, clock, self.source)
+        write_batch(self.writer, batch, clock, shared, self.source)
     }
 
     async fn input(&mut self) -> Result<Message, SessionError> {
@@ -660,12 +662,13 @@ async fn write_batch(
     writer: &mut RtmpWriter,
     batch: &mut Vec<Arc<MediaPacket>>,
     clock: &mut ConsumerClock,
+    shared: &SharedFraming,
     source: &crate::hub::Source,
 ) -> Result<(), SessionError> {
     if batch.is_empty() {
         return Ok(());
     }
-    let n = tokio::time::timeout(WRITE_TIMEOUT, writer.send_frames(batch, clock, DEFAULT_STREAM_ID))
+    let n = tokio::time::timeout(WRITE_TIMEOUT, writer.send_frames(batch, clock, shared, DEFAULT_STREAM_ID))
         .await
         .map_err(|_| SessionError::Timeout("writing to a player that stopped reading"))??;
     source.send_bytes.fetch_add(n as u64, Ordering::Relaxed);

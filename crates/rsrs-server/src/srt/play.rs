@@ -11,6 +11,7 @@ use crate::streams::{self, StreamRequest};
 use bytes::BytesMut;
 use rsrs_codec::ts::{AudioCodec, TsMuxer, VideoCodec, PACKET};
 use rsrs_core::player::{self, AfterUnpublish, ClientSays, PlayEnd, PlayerWire};
+use rsrs_core::shared_framing::SharedFraming;
 use rsrs_srt::{SrtSocket, LIVE_PAYLOAD};
 use std::sync::Arc;
 use tracing::{info, warn};
@@ -132,7 +133,13 @@ impl PlayerWire for SrtPlayer<'_> {
     type Error = SessionError;
     type Input = ();
 
-    async fn send(&mut self, batch: &mut Vec<Arc<MediaPacket>>, clock: &mut ConsumerClock) -> Result<(), SessionError> {
+    /// MPEG-TS carries each player's timestamps in every packet's headers: nothing to share.
+    async fn send(
+        &mut self,
+        batch: &mut Vec<Arc<MediaPacket>>,
+        clock: &mut ConsumerClock,
+        _shared: &SharedFraming,
+    ) -> Result<(), SessionError> {
         let mut ts = BytesMut::with_capacity(batch.iter().map(|p| p.data().len() + 64).sum::<usize>() * 21 / 20);
         for p in batch.drain(..) {
             let at = clock.stamp(&p);
