@@ -195,6 +195,9 @@ pub struct Play {
 pub struct Publish {
     pub firstpkt_timeout: Duration,
     pub normal_timeout: Duration,
+    /// Merged reads (`mr on`, with `mr_latency`): how long an RTMP publisher's read waits after
+    /// a small one. `None` when off, and with `min_latency on` (SRS's realtime mode), as in SRS.
+    pub merged_read: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -865,6 +868,10 @@ fn vhost_from(
         publish: Publish {
             firstpkt_timeout: ms(&["publish", "firstpkt_timeout"], 20000.0)?,
             normal_timeout: ms(&["publish", "normal_timeout"], 5000.0)?,
+            merged_read: match b(&["publish", "mr"], false)? && !min_latency {
+                true => Some(ms(&["publish", "mr_latency"], 350.0)?).filter(|l| !l.is_zero()),
+                false => None,
+            },
         },
         http_remux: remux,
         cluster,
@@ -1107,6 +1114,7 @@ mod tests {
         assert_eq!(v.play.gop_cache_max_frames, 2500);
         assert_eq!(v.publish.firstpkt_timeout, Duration::from_secs(20));
         assert_eq!(v.publish.normal_timeout, Duration::from_secs(5));
+        assert_eq!(v.publish.merged_read, None);
         assert!(c.vhost("other").is_none(), "no default vhost, no fallback");
     }
 
@@ -1222,6 +1230,29 @@ mod tests {
         assert!(!c.warnings.iter().any(|w| w.contains("`vhost.hls`")), "hls itself is implemented: {:?}", c.warnings);
         assert!(c.warnings.iter().any(|w| w.contains("forward")), "{:?}", c.warnings);
         assert!(c.vhosts[0].hls.enabled);
+    }
+
+    /// SRS's merged reads: `publish { mr on; mr_latency MS; }`, the legacy `mr { enabled; latency; }`
+    /// block, its environment variables, and off in realtime mode (`min_latency on`) as in SRS.
+    #[test]
+    fn merged_reads_as_srs_configures_them() {
+        let load = |vhost: &str, env: &Env| {
+            let c = Config::load_str(&format!("listen 1935;\nvhost v {{ {vhost} }}\n"), "t", env).unwrap();
+            assert!(!c.warnings.iter().any(|w| w.contains("mr")), "implemented: {:?}", c.warnings);
+            c.vhosts[0].publish.merged_read
+        };
+        let none = Env::new();
+        assert_eq!(load("publish { mr on; }", &none), Some(Duration::from_millis(350)));
+        assert_eq!(load("publish { mr on; mr_latency 100; }", &none), Some(Duration::from_millis(100)));
+        assert_eq!(load("mr { enabled on; latency 200; }", &none), Some(Duration::from_millis(200)));
+        assert_eq!(load("publish { mr off; mr_latency 100; }", &none), None);
+        assert_eq!(load("publish { mr on; mr_latency 0; }", &none), None);
+        assert_eq!(load("min_latency on; publish { mr on; }", &none), None, "realtime mode reads at once");
+        assert_eq!(
+            load("", &env(&[("SRS_VHOST_PUBLISH_MR", "on"), ("SRS_VHOST_PUBLISH_MR_LATENCY", "50")])),
+            Some(Duration::from_millis(50))
+        );
+        assert!(Config::load_str("listen 1935;\nvhost v { publish { mr maybe; } }\n", "t", &none).is_err());
     }
 
     #[test]

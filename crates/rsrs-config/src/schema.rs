@@ -163,9 +163,8 @@ pub(crate) fn lookup(section: Section, name: &str) -> Option<Support> {
             _ => return None,
         },
         Publish => match name {
-            "firstpkt_timeout" | "normal_timeout" => leaf,
+            "firstpkt_timeout" | "normal_timeout" | "mr" | "mr_latency" => leaf,
             "parse_sps" | "try_annexb_first" => Ignored,
-            "mr" | "mr_latency" => NotYet("merged reads (publish.mr)"),
             "kickoff_for_idle" => NotYet("publish.kickoff_for_idle"),
             _ => return None,
         },

@@ -40,13 +40,40 @@ pub struct RtmpReader {
     acked: u64,
     /// Control replies owed to the peer (acks, pings); the session sends them.
     pub owed: Vec<Message>,
+    /// Merged reads (SRS's `publish.mr`): after a small read, wait this long before the next.
+    merged_read: Option<std::time::Duration>,
+    /// When the wait after the last small read ends.
+    resume_at: Option<tokio::time::Instant>,
 }
+
+/// A read under this is small: merged reads wait before the next (SRS's `SRS_MR_SMALL_BYTES`).
+const MERGED_READ_SMALL: usize = 4096;
+/// Free room a merged read reads into, well above a small read.
+const MERGED_READ_ROOM: usize = 16 * 1024;
 
 impl RtmpReader {
     pub fn new(rd: OwnedReadHalf, leftover: &[u8], counters: Arc<Counters>) -> Self {
         let mut dec = ChunkDecoder::new(MAX_MESSAGE, MAX_PENDING);
         dec.push(leftover);
-        RtmpReader { rd, dec, counters, received: 0, ack_window: 0, acked: 0, owed: Vec::new() }
+        RtmpReader {
+            rd,
+            dec,
+            counters,
+            received: 0,
+            ack_window: 0,
+            acked: 0,
+            owed: Vec::new(),
+            merged_read: None,
+            resume_at: None,
+        }
+    }
+
+    /// Merged reads, as SRS's `publish { mr on; mr_latency MS; }`: after a read of under 4 KiB,
+    /// the next waits `latency`, so the socket gathers a batch of messages for one wake-up and
+    /// one read instead of one each. Adds up to `latency` of delay; `None` reads at once.
+    pub fn merge_reads(&mut self, latency: Option<std::time::Duration>) {
+        self.merged_read = latency.filter(|l| !l.is_zero());
+        self.resume_at = None;
     }
 
     /// Bytes read from the socket so far.
@@ -92,9 +119,21 @@ impl RtmpReader {
                     _ => return Ok(m),
                 }
             }
+            if let Some(at) = self.resume_at {
+                // A deadline, not a fresh sleep, so a cancelled wait is not started over.
+                tokio::time::sleep_until(at).await;
+                self.resume_at = None;
+            }
+            if self.merged_read.is_some() {
+                // Room for what gathered: a read cut short by a full buffer is not a small one.
+                self.dec.buffer_mut().reserve(MERGED_READ_ROOM);
+            }
             let n = self.rd.read_buf(self.dec.buffer_mut()).await?;
             if n == 0 {
                 return Err(IoError::Closed);
+            }
+            if let Some(latency) = self.merged_read.filter(|_| n < MERGED_READ_SMALL) {
+                self.resume_at = Some(tokio::time::Instant::now() + latency);
             }
             self.counters.received(n);
             self.received += n as u64;
@@ -383,6 +422,39 @@ mod tests {
                 let want: Vec<(u8, u32, usize)> =
                     frames.iter().map(|f| (media_ids(f.track).1, c.stamp(f), f.flv_body().len())).collect();
                 assert_eq!(got, want, "start {start:#x}, chunk size {size}");
+            }
+        }
+    }
+
+    /// With merged reads, a small read makes the next wait the latency, and what came meanwhile
+    /// is read together; without, every message still arrives.
+    #[tokio::test]
+    async fn merged_reads_wait_after_a_small_read() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        for merge in [Some(std::time::Duration::from_millis(150)), None] {
+            let mut publisher = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (server, _) = l.accept().await.unwrap();
+            let (rd, _wr) = server.into_split();
+            let mut reader = RtmpReader::new(rd, &[], Arc::default());
+            reader.merge_reads(merge);
+            let message = |ts: u32| {
+                let mut out = BytesMut::new();
+                chunk::encode_message(&mut out, 128, 4, ts, msg::AUDIO, 1, &[0xaf, 1, 2, 3]);
+                out
+            };
+            publisher.write_all(&message(0)).await.unwrap();
+            assert_eq!(reader.next().await.unwrap().timestamp, 0);
+            let sent = tokio::time::Instant::now();
+            for ts in [20, 40] {
+                publisher.write_all(&message(ts)).await.unwrap();
+            }
+            assert_eq!(reader.next().await.unwrap().timestamp, 20);
+            assert_eq!(reader.next().await.unwrap().timestamp, 40);
+            let waited = sent.elapsed();
+            // (Without, no bound is asserted: a busy machine may be slow to deliver.)
+            if let Some(latency) = merge {
+                assert!(waited >= latency - std::time::Duration::from_millis(5), "{waited:?}");
             }
         }
     }

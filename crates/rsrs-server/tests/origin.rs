@@ -29,7 +29,19 @@ fn rtmp_publish_and_play_with_ffprobe() {
 
 #[test]
 fn http_flv_plays_the_whole_stream_and_ends_with_it() {
-    let s = Rsrs::start("flv-whole", "127.0.2.2", ORIGIN_CONF);
+    whole_stream_over_http_flv(Rsrs::start("flv-whole", "127.0.2.2", ORIGIN_CONF));
+}
+
+/// SRS's merged reads (`publish { mr on; }`): the publisher's socket is read in batches, and
+/// every frame still arrives, in order.
+#[test]
+fn merged_reads_lose_nothing() {
+    let conf = ORIGIN_CONF
+        .replace("vhost __defaultVhost__ {", "vhost __defaultVhost__ {\n    publish { mr on; mr_latency 350; }");
+    whole_stream_over_http_flv(Rsrs::start("flv-whole-mr", "127.0.2.14", &conf));
+}
+
+fn whole_stream_over_http_flv(s: Rsrs) {
     let out = s.dir.join("got.flv");
     // The player connects first and waits; it must then get the whole 6 s publish and stop
     // when the publisher leaves.

@@ -468,6 +468,7 @@ async fn publish_loop(
     let killed = rsrs_core::kick::Kick::new(&guard.client.kill);
     tokio::pin!(killed);
     let mut idle = rsrs_core::idle::IdleTimer::new(vhost.publish.firstpkt_timeout);
+    reader.merge_reads(vhost.publish.merged_read);
     loop {
         let m = tokio::select! {
             biased;
