@@ -868,9 +868,11 @@ fn vhost_from(
         publish: Publish {
             firstpkt_timeout: ms(&["publish", "firstpkt_timeout"], 20000.0)?,
             normal_timeout: ms(&["publish", "normal_timeout"], 5000.0)?,
-            merged_read: match b(&["publish", "mr"], false)? && !min_latency {
-                true => Some(ms(&["publish", "mr_latency"], 350.0)?).filter(|l| !l.is_zero()),
-                false => None,
+            // `mr_latency` is checked even while `mr` is off, so a typo fails at its line now
+            // rather than when someone turns merged reads on.
+            merged_read: {
+                let latency = ms(&["publish", "mr_latency"], 350.0)?;
+                (b(&["publish", "mr"], false)? && !min_latency && !latency.is_zero()).then_some(latency)
             },
         },
         http_remux: remux,
@@ -1253,6 +1255,7 @@ mod tests {
             Some(Duration::from_millis(50))
         );
         assert!(Config::load_str("listen 1935;\nvhost v { publish { mr maybe; } }\n", "t", &none).is_err());
+        assert!(Config::load_str("listen 1935;\nvhost v { publish { mr_latency soon; } }\n", "t", &none).is_err());
     }
 
     #[test]
