@@ -9,6 +9,7 @@
 //! A consumer that falls a whole ring behind is told so and skips ahead to the next keyframe.
 
 use crate::media::{Codec, Content, MediaPacket, TagError, Track, Tracks, UnwritableTag};
+use crate::paced_reads::{ReadPacer, PULL_GRACE};
 use crate::shared_framing::{FramedBatches, SharedFraming};
 use bytes::Bytes;
 use rsrs_codec::flv;
@@ -263,6 +264,8 @@ pub struct Source {
     /// A player needs a keyframe now (a WebRTC player joined or lost packets); a publisher that
     /// can be asked for one (WHIP) waits on this.
     pub keyframe_wanted: tokio::sync::Notify,
+    /// A publisher that reads at the merge windows' closes (see [`paced_reads`](crate::paced_reads)).
+    pub pacer: ReadPacer,
     created_at: Instant,
 }
 
@@ -324,6 +327,9 @@ const WINDOW_MAX_MESSAGES: usize = RING_CAPACITY / 4;
 const WINDOW_PLAYERS: usize = 128;
 /// Most windows per stream and period; past that, players share the emptiest.
 const MAX_WINDOWS: usize = 32;
+/// Most windows a paced publisher reads for: each close is a read, and past a few per period the
+/// reads would outnumber the messages of a typical stream.
+pub const MAX_PACED_WINDOWS: usize = 4;
 
 impl MergeWindow {
     /// A message entered the ring: wakes a resting timer with the first after a close, closes
@@ -384,6 +390,10 @@ impl MergeWindow {
                 }
             }
             tokio::time::sleep_until(w.next_close(tokio::time::Instant::now())).await;
+            // A paced publisher reads now, so what gathered in its socket goes out with this close.
+            if let Some(src) = source.upgrade() {
+                src.pacer.pull(PULL_GRACE).await;
+            }
             // Messages after this count for the next close; the ones before are in the ring for
             // the players this one wakes.
             live = w.since_close.swap(0, Ordering::AcqRel) > 0;
@@ -475,6 +485,7 @@ impl Source {
             skipped_packets: AtomicU64::new(0),
             multitrack_told: AtomicBool::new(false),
             keyframe_wanted: tokio::sync::Notify::new(),
+            pacer: ReadPacer::default(),
             created_at: Instant::now(),
         }
     }
@@ -668,6 +679,20 @@ impl Source {
     /// the ring (a WHIP publisher's own Opus): corrected as if it had been pushed.
     pub fn retime(&self, track: Track, timestamp: u32) -> u32 {
         self.lock().retime(track, timestamp)
+    }
+
+    /// Whether the publisher may read at the merge windows' closes instead of at each message
+    /// (see [`paced_reads`](crate::paced_reads)): every consumer merges writes, in at most
+    /// [`MAX_PACED_WINDOWS`] windows. Then the longest window period, which a paced publisher
+    /// uses for its fallback reads (a window's timer rests while no message comes).
+    pub fn read_pacing(&self) -> Option<Duration> {
+        let st = self.lock();
+        if st.windows.is_empty() || st.windows.len() > MAX_PACED_WINDOWS {
+            return None;
+        }
+        let seats: usize = st.windows.iter().map(|w| w.seats.load(Ordering::Acquire)).sum();
+        let consumers = self.consumers.load(Ordering::Acquire);
+        (consumers > 0 && seats == consumers).then(|| st.windows.iter().map(|w| w.period).max().unwrap_or_default())
     }
 
     /// Whether any consumer takes its audio from the ring.
@@ -1479,6 +1504,56 @@ mod tests {
         drop(players);
         tokio::time::sleep(period * 2).await;
         assert!(hub.get(&key()).is_none_or(|s| s.lock().windows.is_empty()));
+    }
+
+    /// A publisher may pace its reads only while every consumer merges writes in a few windows;
+    /// a paced publisher is pulled at each close, and what it pushes then goes out with that close.
+    #[tokio::test(start_paused = true)]
+    async fn a_paced_publisher_is_read_at_each_close_while_every_consumer_merges() {
+        let hub = Arc::new(Hub::default());
+        let src = hub.publish(&key(), "p", "", settings()).unwrap();
+        assert_eq!(src.read_pacing(), None, "no consumers: nothing to pace for");
+        let period = Duration::from_millis(350);
+        let mut players: Vec<_> = (0..2).map(|_| Consumer::attach(&hub, &key(), settings()).0).collect();
+        assert_eq!(src.read_pacing(), None, "consumers that do not merge yet");
+        for p in players.iter_mut() {
+            p.merge_every(period);
+            let mut batch = Vec::new();
+            assert_eq!(p.next(&mut batch, 16).await, None);
+        }
+        assert_eq!(src.read_pacing(), Some(period));
+        // One consumer that takes each message at once (realtime, a writer): no pacing.
+        let (realtime, _) = Consumer::attach(&hub, &key(), settings());
+        assert_eq!(src.read_pacing(), None);
+        drop(realtime);
+        assert_eq!(src.read_pacing(), Some(period));
+
+        // The paced publisher: pulled at each close, it pushes what "gathered" then.
+        let publisher = {
+            let src = src.clone();
+            tokio::spawn(async move {
+                let paced = src.pacer.pace();
+                for ts in 0..3u32 {
+                    paced.pulled().await;
+                    src.push(Track::Audio, ts * 20, Bytes::from_static(&[0xAF, 1, 9])).unwrap();
+                    src.push(Track::Audio, ts * 20 + 10, Bytes::from_static(&[0xAF, 1, 9])).unwrap();
+                    paced.read_done();
+                }
+            })
+        };
+        // The window's timer rests until a message comes; one message starts it.
+        src.push(Track::Audio, 0, Bytes::from_static(&[0xAF, 1, 9])).unwrap();
+        let start = tokio::time::Instant::now();
+        for (close, want) in [(1u32, 3usize), (2, 2), (3, 2)] {
+            for p in players.iter_mut() {
+                let mut batch = Vec::new();
+                assert_eq!(p.next(&mut batch, 16).await, None);
+                assert_eq!(batch.len(), want, "close {close}: what was pushed at the pull goes with it");
+            }
+            assert_eq!(start.elapsed(), period * close, "closes stay on the grid");
+        }
+        publisher.await.unwrap();
+        assert!(!src.pacer.is_paced(), "the pacing ends with the publisher's hold");
     }
 
     /// A long window on a busy stream closes early rather than let the ring overrun its players.

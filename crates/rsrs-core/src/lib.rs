@@ -21,6 +21,7 @@ pub mod ids;
 pub mod kick;
 pub mod media;
 pub mod names;
+pub mod paced_reads;
 pub mod paths;
 pub mod player;
 pub mod shared_framing;

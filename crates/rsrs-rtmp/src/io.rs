@@ -90,34 +90,8 @@ impl RtmpReader {
     /// a socket read, so it can sit in a `select!` beside the media writer.
     pub async fn next(&mut self) -> Result<Message, IoError> {
         loop {
-            while let Some(m) = self.dec.next_message()? {
-                match m.type_id {
-                    SET_CHUNK_SIZE => {
-                        let size = msg::control_u32(&m.payload).unwrap_or(0);
-                        self.dec.set_chunk_size(size)?;
-                    }
-                    ABORT => {
-                        if let Some(csid) = msg::control_u32(&m.payload) {
-                            self.dec.abort(csid);
-                        }
-                    }
-                    WINDOW_ACK_SIZE => {
-                        if let Some(w) = msg::control_u32(&m.payload) {
-                            self.ack_window = w as u64;
-                        }
-                    }
-                    ACKNOWLEDGEMENT => {}
-                    USER_CONTROL => {
-                        if m.payload.len() >= 6
-                            && u16::from_be_bytes([m.payload[0], m.payload[1]]) == msg::UC_PING_REQUEST
-                        {
-                            let t = msg::control_u32(&m.payload[2..]).unwrap_or(0);
-                            self.owed.push(msg::user_control(msg::UC_PING_RESPONSE, t));
-                        }
-                    }
-                    msg::SET_PEER_BANDWIDTH => {}
-                    _ => return Ok(m),
-                }
+            if let Some(m) = self.next_buffered()? {
+                return Ok(m);
             }
             if let Some(at) = self.resume_at {
                 // A deadline, not a fresh sleep, so a cancelled wait is not started over.
@@ -135,15 +109,129 @@ impl RtmpReader {
             if let Some(latency) = self.merged_read.filter(|_| n < MERGED_READ_SMALL) {
                 self.resume_at = Some(tokio::time::Instant::now() + latency);
             }
-            self.counters.received(n);
-            self.received += n as u64;
-            if self.ack_window > 0 && self.received - self.acked >= self.ack_window {
-                self.acked = self.received;
-                self.owed.push(msg::acknowledgement(self.received as u32));
+            self.account(n);
+        }
+    }
+
+    /// The next non-control message among the bytes already read, without reading; control
+    /// messages on the way are applied (and acks and pings owed).
+    pub fn next_buffered(&mut self) -> Result<Option<Message>, IoError> {
+        while let Some(m) = self.dec.next_message()? {
+            match m.type_id {
+                SET_CHUNK_SIZE => {
+                    let size = msg::control_u32(&m.payload).unwrap_or(0);
+                    self.dec.set_chunk_size(size)?;
+                }
+                ABORT => {
+                    if let Some(csid) = msg::control_u32(&m.payload) {
+                        self.dec.abort(csid);
+                    }
+                }
+                WINDOW_ACK_SIZE => {
+                    if let Some(w) = msg::control_u32(&m.payload) {
+                        self.ack_window = w as u64;
+                    }
+                }
+                ACKNOWLEDGEMENT => {}
+                USER_CONTROL => {
+                    if m.payload.len() >= 6 && u16::from_be_bytes([m.payload[0], m.payload[1]]) == msg::UC_PING_REQUEST
+                    {
+                        let t = msg::control_u32(&m.payload[2..]).unwrap_or(0);
+                        self.owed.push(msg::user_control(msg::UC_PING_RESPONSE, t));
+                    }
+                }
+                msg::SET_PEER_BANDWIDTH => {}
+                _ => return Ok(Some(m)),
             }
+        }
+        Ok(None)
+    }
+
+    /// Reads what the socket holds now, without waiting (a paced publisher's read, see
+    /// `rsrs_core::paced_reads`), into room for `expect` bytes; reads again while a read fills
+    /// its room, up to `most` in all. Returns the bytes read; [`IoError::Closed`] at the end of
+    /// the stream.
+    pub fn read_available(&mut self, expect: usize, most: usize) -> Result<usize, IoError> {
+        let mut total = 0;
+        let mut room = expect.max(MIN_AVAILABLE_ROOM);
+        while total < most {
+            let buf = self.dec.buffer_mut();
+            buf.reserve(room);
+            let free = buf.capacity() - buf.len();
+            match recv_now(&self.rd, buf) {
+                Ok(0) => return Err(IoError::Closed),
+                Ok(n) => {
+                    total += n;
+                    self.account(n);
+                    if n < free {
+                        break;
+                    }
+                    room = room.saturating_mul(2);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(total)
+    }
+
+    /// Sets the socket's receive low-water mark (`SO_RCVLOWAT`). A paced publisher's socket, read
+    /// only at window closes, sets it high: the kernel then neither wakes the reactor for each
+    /// message nor holds back its acknowledgements until the read (it acknowledges as data comes,
+    /// so a publisher with Nagle's algorithm on does not wait on a delayed ACK to send more). `1`
+    /// restores the default.
+    pub fn set_read_low_water(&self, bytes: usize) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let fd = self.rd.as_ref().as_raw_fd();
+        let v = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `fd` is this reader's open socket and `v` lives across the call.
+        let r = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVLOWAT,
+                (&v as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    fn account(&mut self, n: usize) {
+        self.counters.received(n);
+        self.received += n as u64;
+        if self.ack_window > 0 && self.received - self.acked >= self.ack_window {
+            self.acked = self.received;
+            self.owed.push(msg::acknowledgement(self.received as u32));
         }
     }
 }
+
+/// One `recv` that does not wait, into `buf`'s free room. Not through tokio's readiness: a paced
+/// socket with a raised low-water mark reports no readiness until that much is unread, and the
+/// paced read must take what is there at the close.
+fn recv_now(rd: &OwnedReadHalf, buf: &mut BytesMut) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let fd = rd.as_ref().as_raw_fd();
+    let spare = buf.spare_capacity_mut();
+    // SAFETY: `fd` is this reader's open socket; the kernel writes at most `spare.len()` bytes
+    // into `spare`, which is `buf`'s allocated, unused room.
+    let r = unsafe { libc::recv(fd, spare.as_mut_ptr().cast(), spare.len(), libc::MSG_DONTWAIT) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = r as usize;
+    // SAFETY: the kernel initialised the first `n` bytes of the room.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}
+
+/// Least room a read without waiting reads into.
+const MIN_AVAILABLE_ROOM: usize = 4096;
 
 /// Writing side.
 pub struct RtmpWriter {
@@ -455,6 +543,47 @@ mod tests {
             // (Without, no bound is asserted: a busy machine may be slow to deliver.)
             if let Some(latency) = merge {
                 assert!(waited >= latency - std::time::Duration::from_millis(5), "{waited:?}");
+            }
+        }
+    }
+
+    /// A paced read takes what the socket holds although a raised low-water mark keeps the socket
+    /// from ever reporting readiness, then sees the end of the stream.
+    #[tokio::test]
+    async fn a_paced_read_takes_what_the_socket_holds_below_the_low_water_mark() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut publisher = tokio::net::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (server, _) = l.accept().await.unwrap();
+        let (rd, _wr) = server.into_split();
+        let mut reader = RtmpReader::new(rd, &[], Arc::default());
+        reader.set_read_low_water(256 * 1024).unwrap();
+        let mut out = BytesMut::new();
+        for ts in [0, 20, 40] {
+            chunk::encode_message(&mut out, 128, 4, ts, msg::AUDIO, 1, &[0xaf, 1, 2, 3]);
+        }
+        publisher.write_all(&out).await.unwrap();
+        // Loopback delivers as the write returns, almost always; the bound covers a slow machine.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut got = Vec::new();
+        let mut read = 0;
+        while got.len() < 3 {
+            assert!(tokio::time::Instant::now() < deadline, "read {read} bytes, {} messages", got.len());
+            read += reader.read_available(0, 1 << 20).unwrap();
+            while let Some(m) = reader.next_buffered().unwrap() {
+                got.push(m.timestamp);
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(got, [0, 20, 40]);
+        assert_eq!(read, out.len());
+        assert_eq!(reader.received(), out.len() as u64);
+        drop(publisher);
+        loop {
+            assert!(tokio::time::Instant::now() < deadline, "the end of the stream was not seen");
+            match reader.read_available(0, 1 << 20) {
+                Err(IoError::Closed) => break,
+                Ok(0) => tokio::task::yield_now().await,
+                other => panic!("{other:?}"),
             }
         }
     }

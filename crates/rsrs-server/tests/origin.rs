@@ -29,7 +29,7 @@ fn rtmp_publish_and_play_with_ffprobe() {
 
 #[test]
 fn http_flv_plays_the_whole_stream_and_ends_with_it() {
-    whole_stream_over_http_flv(Rsrs::start("flv-whole", "127.0.2.2", ORIGIN_CONF));
+    whole_stream_over_http_flv(Rsrs::start("flv-whole", "127.0.2.2", ORIGIN_CONF), |_| {});
 }
 
 /// SRS's merged reads (`publish { mr on; }`): the publisher's socket is read in batches, and
@@ -38,10 +38,32 @@ fn http_flv_plays_the_whole_stream_and_ends_with_it() {
 fn merged_reads_lose_nothing() {
     let conf = ORIGIN_CONF
         .replace("vhost __defaultVhost__ {", "vhost __defaultVhost__ {\n    publish { mr on; mr_latency 350; }");
-    whole_stream_over_http_flv(Rsrs::start("flv-whole-mr", "127.0.2.14", &conf));
+    whole_stream_over_http_flv(Rsrs::start("flv-whole-mr", "127.0.2.14", &conf), |_| {});
 }
 
-fn whole_stream_over_http_flv(s: Rsrs) {
+/// A publisher whose players all merge writes reads at their windows' closes instead of at each
+/// message (the exporter says so while it publishes), and the player still gets all of it.
+#[test]
+fn paced_reads_lose_nothing() {
+    let conf = ORIGIN_CONF.replace(
+        "vhost __defaultVhost__ {",
+        "exporter {\n    enabled on;\n    listen 127.0.2.15:9972;\n}\nvhost __defaultVhost__ {",
+    );
+    whole_stream_over_http_flv(Rsrs::start("flv-whole-paced", "127.0.2.15", &conf), |_| {
+        let paced = || {
+            let (_, _, body) = http_request("127.0.2.15:9972", "GET", "/metrics", &[]);
+            String::from_utf8_lossy(&body).lines().any(|l| {
+                l.starts_with("rsrs_stream_publisher_paced{") && l.contains("stream=\"whole\"") && l.ends_with(" 1")
+            })
+        };
+        assert!(
+            wait_until(Duration::from_secs(5), Duration::from_millis(100), paced),
+            "the publisher never read paced"
+        );
+    });
+}
+
+fn whole_stream_over_http_flv(s: Rsrs, while_publishing: impl FnOnce(&Rsrs)) {
     let out = s.dir.join("got.flv");
     // The player connects first and waits; it must then get the whole 6 s publish and stop
     // when the publisher leaves.
@@ -58,6 +80,7 @@ fn whole_stream_over_http_flv(s: Rsrs) {
     );
     assert!(s.wait_log("HTTP-FLV play started", Duration::from_secs(10)), "{}", s.log_text());
     let mut publisher = publish(&s.rtmp("live/whole"), false);
+    while_publishing(&s);
     let st = publisher.wait_timeout(Duration::from_secs(30)).expect("publisher finishes");
     assert!(st.success(), "publisher failed: {}", publisher.stderr_text());
     let st =

@@ -201,6 +201,7 @@ pub fn render(server: &Server) -> String {
         Ok(lags),
         Ok(skipped),
         Ok(players),
+        Ok(paced),
     ) = (
         gauges("rsrs_stream_publishers", "Whether the stream has a publisher (1) or not (0)"),
         gauges("rsrs_stream_consumers", "Players and writers (HLS, DVR, edge forward) attached to the stream"),
@@ -218,6 +219,10 @@ pub fn render(server: &Server) -> String {
         IntGaugeVec::new(
             Opts::new("rsrs_stream_clients", "Clients of the stream by type (players by protocol, publishers)"),
             &["vhost", "app", "stream", "type"],
+        ),
+        gauges(
+            "rsrs_stream_publisher_paced",
+            "Whether the stream's publisher reads at its players' merge-window closes (1) or at each message (0)",
         ),
     )
     else {
@@ -244,11 +249,12 @@ pub fn render(server: &Server) -> String {
         gop.with_label_values(&l).set(load(&src.gop_bytes) as i64);
         lags.with_label_values(&l).inc_by(load(&src.lags));
         skipped.with_label_values(&l).inc_by(load(&src.skipped_packets));
+        paced.with_label_values(&l).set(src.pacer.is_paced() as i64);
         for (kind, n) in by_stream.get(&src.id).into_iter().flatten() {
             players.with_label_values(&[l[0], l[1], l[2], kind]).set(*n);
         }
     }
-    for c in [publishers, consumers, recv_kbps, send_kbps, gop, players] {
+    for c in [publishers, consumers, recv_kbps, send_kbps, gop, players, paced] {
         s.add(c);
     }
     for c in [recv, send, frames, lags, skipped] {

@@ -469,7 +469,33 @@ async fn publish_loop(
     tokio::pin!(killed);
     let mut idle = rsrs_core::idle::IdleTimer::new(vhost.publish.firstpkt_timeout);
     reader.merge_reads(vhost.publish.merged_read);
+    // Paced reads (rsrs_core::paced_reads) only where SRS's merged reads are not configured.
+    let mut pacing = Pacing::new(vhost.publish.merged_read.is_none());
     loop {
+        if let Some(fallback) = pacing.due(source) {
+            let paced = source.pacer.pace();
+            // Best effort: without it the pacing still works, with ACKs as delayed as the kernel likes.
+            let _ = reader.set_read_low_water(PACED_LOW_WATER);
+            let result = paced_reads(
+                id,
+                source,
+                vhost,
+                kind,
+                &mut killed,
+                &mut idle,
+                reader,
+                writer,
+                &paced,
+                &mut pacing,
+                fallback,
+            )
+            .await;
+            let _ = reader.set_read_low_water(1);
+            match result? {
+                Publishing::Ended => return Ok(()),
+                Publishing::Continues => continue,
+            }
+        }
         let m = tokio::select! {
             biased;
             _ = &mut killed => return Err(SessionError::Kicked),
@@ -478,45 +504,151 @@ async fn publish_loop(
         };
         idle.touch();
         flush_owed(reader, writer).await?;
-        match m.type_id {
-            msg::AUDIO | msg::VIDEO | msg::AMF0_DATA | msg::AMF3_DATA | msg::AGGREGATE => {
-                idle.set_timeout(vhost.publish.normal_timeout);
-                ingest::ingest(source, &m, Some(id))?;
+        if publisher_message(id, source, vhost, kind, &mut idle, writer, m).await? == Publishing::Ended {
+            return Ok(());
+        }
+    }
+}
+
+/// An RTMP publisher's reads while it is paced: at each close's pull (or the fallback), what the
+/// socket holds. Returns when the publishing ends, or `Continues` when pacing no longer applies.
+#[allow(clippy::too_many_arguments)]
+async fn paced_reads(
+    id: &msg::ServerIdentity,
+    source: &crate::hub::Source,
+    vhost: &Vhost,
+    kind: ClientType,
+    killed: &mut std::pin::Pin<&mut rsrs_core::kick::Kick>,
+    idle: &mut rsrs_core::idle::IdleTimer,
+    reader: &mut RtmpReader,
+    writer: &mut RtmpWriter,
+    paced: &rsrs_core::paced_reads::PacedPublisher<'_>,
+    pacing: &mut Pacing,
+    fallback: Duration,
+) -> Result<Publishing, SessionError> {
+    loop {
+        tokio::select! {
+            biased;
+            _ = killed.as_mut() => return Err(SessionError::Kicked),
+            _ = paced.pulled() => {}
+            // A window's timer rests while no message comes: read now and then anyway.
+            _ = tokio::time::sleep(fallback) => {}
+            _ = idle.expired() => return Err(SessionError::Timeout("waiting for the publisher's media")),
+        }
+        let n = reader.read_available(pacing.expect, PACED_READ_MOST)?;
+        while let Some(m) = reader.next_buffered()? {
+            idle.touch();
+            if publisher_message(id, source, vhost, kind, idle, writer, m).await? == Publishing::Ended {
+                return Ok(Publishing::Ended);
             }
-            msg::AMF0_COMMAND | msg::AMF3_COMMAND => {
-                let Some(cmd) = parse_command(&m) else {
-                    continue;
-                };
-                match cmd.name.as_str() {
-                    "FCUnpublish" | "deleteStream" | "closeStream" => {
-                        if kind == ClientType::FmlePublish && cmd.name == "FCUnpublish" {
-                            let mut out = vec![msg::on_fc(
-                                "onFCUnpublish",
-                                "NetStream.Unpublish.Success",
-                                "Stop publishing stream.",
-                            )];
-                            if cmd.transaction_id > 0.0 {
-                                out.push(msg::result(cmd.transaction_id, Amf0Value::Undefined));
-                            }
-                            out.push(msg::stream_status(
-                                "NetStream.Unpublish.Success",
-                                "Stream is now unpublished",
-                                "",
-                            ));
-                            writer.send(&out).await?;
-                        }
-                        return Ok(());
-                    }
-                    _ => {
+        }
+        flush_owed(reader, writer).await?;
+        paced.read_done();
+        if !pacing.paced_read(n, source) {
+            return Ok(Publishing::Continues);
+        }
+    }
+}
+
+/// Most a paced publisher reads at one close; more means a stream too fast to pace.
+const PACED_READ_MOST: usize = 256 * 1024;
+/// A paced read above this ends the pacing: a fast stream would need its socket to hold a whole
+/// window's worth, and its big messages gain little from fewer reads.
+const PACED_READ_LIMIT: usize = 64 * 1024;
+/// A paced publisher's socket wakes nobody until this much is unread (see
+/// `RtmpReader::set_read_low_water`): well above what a paced stream gathers between closes.
+const PACED_LOW_WATER: usize = 4 * PACED_READ_LIMIT;
+/// Messages between two looks at whether the stream may be paced (a look takes the source lock).
+const PACING_LOOK_EVERY: u32 = 64;
+
+/// Whether an RTMP publisher reads paced (see `rsrs_core::paced_reads`), and how much it expects
+/// at a close.
+struct Pacing {
+    allowed: bool,
+    until_look: u32,
+    /// Room for the next paced read: the last one's bytes and a quarter again.
+    expect: usize,
+}
+
+impl Pacing {
+    fn new(allowed: bool) -> Pacing {
+        Pacing { allowed, until_look: 0, expect: 0 }
+    }
+
+    /// Whether to pace now (looked at every [`PACING_LOOK_EVERY`] messages); then the fallback
+    /// interval of its reads.
+    fn due(&mut self, source: &crate::hub::Source) -> Option<Duration> {
+        if !self.allowed {
+            return None;
+        }
+        if self.until_look > 0 {
+            self.until_look -= 1;
+            return None;
+        }
+        self.until_look = PACING_LOOK_EVERY;
+        source.read_pacing().map(|period| period * 2)
+    }
+
+    /// A paced read of `n` bytes is done: whether to stay paced.
+    fn paced_read(&mut self, n: usize, source: &crate::hub::Source) -> bool {
+        if n > PACED_READ_LIMIT {
+            // For good: its rate is what it is.
+            self.allowed = false;
+            return false;
+        }
+        self.expect = n + n / 4;
+        source.read_pacing().is_some()
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Publishing {
+    Continues,
+    Ended,
+}
+
+/// One message from a publisher: media into the source, commands answered.
+async fn publisher_message(
+    id: &msg::ServerIdentity,
+    source: &crate::hub::Source,
+    vhost: &Vhost,
+    kind: ClientType,
+    idle: &mut rsrs_core::idle::IdleTimer,
+    writer: &mut RtmpWriter,
+    m: Message,
+) -> Result<Publishing, SessionError> {
+    match m.type_id {
+        msg::AUDIO | msg::VIDEO | msg::AMF0_DATA | msg::AMF3_DATA | msg::AGGREGATE => {
+            idle.set_timeout(vhost.publish.normal_timeout);
+            ingest::ingest(source, &m, Some(id))?;
+        }
+        msg::AMF0_COMMAND | msg::AMF3_COMMAND => {
+            let Some(cmd) = parse_command(&m) else {
+                return Ok(Publishing::Continues);
+            };
+            match cmd.name.as_str() {
+                "FCUnpublish" | "deleteStream" | "closeStream" => {
+                    if kind == ClientType::FmlePublish && cmd.name == "FCUnpublish" {
+                        let mut out =
+                            vec![msg::on_fc("onFCUnpublish", "NetStream.Unpublish.Success", "Stop publishing stream.")];
                         if cmd.transaction_id > 0.0 {
-                            writer.send(&[msg::result(cmd.transaction_id, Amf0Value::Null)]).await?;
+                            out.push(msg::result(cmd.transaction_id, Amf0Value::Undefined));
                         }
+                        out.push(msg::stream_status("NetStream.Unpublish.Success", "Stream is now unpublished", ""));
+                        writer.send(&out).await?;
+                    }
+                    return Ok(Publishing::Ended);
+                }
+                _ => {
+                    if cmd.transaction_id > 0.0 {
+                        writer.send(&[msg::result(cmd.transaction_id, Amf0Value::Null)]).await?;
                     }
                 }
             }
-            other => debug!(type_id = other, "ignored message while publishing"),
         }
+        other => debug!(type_id = other, "ignored message while publishing"),
     }
+    Ok(Publishing::Continues)
 }
 
 async fn play(
