@@ -472,7 +472,7 @@ async fn publish_loop(
     // Paced reads (rsrs_core::paced_reads) only where SRS's merged reads are not configured.
     let mut pacing = Pacing::new(vhost.publish.merged_read.is_none());
     loop {
-        if let Some(fallback) = pacing.due(source) {
+        if let Some(fallback) = pacing.due(source, reader.received()) {
             let paced = source.pacer.pace();
             // Best effort: without it the pacing still works, with ACKs as delayed as the kernel likes.
             let _ = reader.set_read_low_water(PACED_LOW_WATER);
@@ -542,8 +542,9 @@ async fn paced_reads(
                 return Ok(Publishing::Ended);
             }
         }
-        flush_owed(reader, writer).await?;
+        // Before the acks owed go out: a publisher slow to take them must not hold the close.
         paced.read_done();
+        flush_owed(reader, writer).await?;
         if !pacing.paced_read(n, source) {
             return Ok(Publishing::Continues);
         }
@@ -566,18 +567,22 @@ const PACING_LOOK_EVERY: u32 = 64;
 struct Pacing {
     allowed: bool,
     until_look: u32,
+    /// When the last look was, and the bytes read by then: the stream's rate since.
+    last_look: Option<(tokio::time::Instant, u64)>,
     /// Room for the next paced read: the last one's bytes and a quarter again.
     expect: usize,
 }
 
 impl Pacing {
     fn new(allowed: bool) -> Pacing {
-        Pacing { allowed, until_look: 0, expect: 0 }
+        Pacing { allowed, until_look: 0, last_look: None, expect: 0 }
     }
 
-    /// Whether to pace now (looked at every [`PACING_LOOK_EVERY`] messages); then the fallback
-    /// interval of its reads.
-    fn due(&mut self, source: &crate::hub::Source) -> Option<Duration> {
+    /// Whether to pace now (looked at every [`PACING_LOOK_EVERY`] messages, with `received` the
+    /// bytes read so far); then the fallback interval of its reads. A stream whose rate since the
+    /// last look would gather more than half of [`PACED_READ_LIMIT`] between closes is not paced:
+    /// its socket would have to hold too much, and pacing would end at the first close anyway.
+    fn due(&mut self, source: &crate::hub::Source, received: u64) -> Option<Duration> {
         if !self.allowed {
             return None;
         }
@@ -586,7 +591,13 @@ impl Pacing {
             return None;
         }
         self.until_look = PACING_LOOK_EVERY;
-        source.read_pacing().map(|period| period * 2)
+        let now = tokio::time::Instant::now();
+        let last = self.last_look.replace((now, received));
+        let period = source.read_pacing()?;
+        let (then, before) = last?;
+        let per_close =
+            (received - before) as f64 * period.as_secs_f64() / now.duration_since(then).as_secs_f64().max(1e-3);
+        (per_close <= (PACED_READ_LIMIT / 2) as f64).then_some(period * 2)
     }
 
     /// A paced read of `n` bytes is done: whether to stay paced.
