@@ -156,7 +156,12 @@ impl RtmpReader {
         let mut room = expect.max(MIN_AVAILABLE_ROOM);
         while total < most {
             let buf = self.dec.buffer_mut();
-            buf.reserve(room);
+            if buf.capacity() - buf.len() < room {
+                // A new piece in power-of-two sizes: the allocator then reuses freed pieces
+                // whole. Varied sizes (one per close, each the last read and a quarter) made
+                // malloc's free-list search a seventh of a paced server's CPU.
+                buf.reserve((buf.len() + room).next_power_of_two() - buf.len());
+            }
             let free = buf.capacity() - buf.len();
             match recv_now(&self.rd, buf) {
                 Ok(0) => return Err(IoError::Closed),
