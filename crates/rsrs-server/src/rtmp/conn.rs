@@ -474,7 +474,7 @@ async fn publish_loop(
     loop {
         if let Some(fallback) = pacing.due(source, reader.received()) {
             let paced = source.pacer.pace();
-            // Best effort: without it the pacing still works, with ACKs as delayed as the kernel likes.
+            // Best effort: without it the pacing still works, only with a reactor wake-up per message.
             let _ = reader.set_read_low_water(PACED_LOW_WATER);
             let result = paced_reads(
                 id,
