@@ -100,6 +100,11 @@ impl RtmpClient {
         self.inner.stream_id
     }
 
+    /// Leaves Nagle's algorithm on for what this client sends (it is off after connect).
+    pub fn leave_nagle_on(&self) -> Result<(), ClientError> {
+        Ok(self.inner.writer.set_nodelay(false)?)
+    }
+
     /// Starts playing `stream` (with any query).
     pub async fn play(&mut self, stream: &str) -> Result<(), ClientError> {
         self.inner.play(stream).await.map_err(rtmp_err)

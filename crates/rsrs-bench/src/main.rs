@@ -19,6 +19,9 @@ const MAX_SECS: u64 = 900;
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    /// Publishers leave Nagle's algorithm on, as ffmpeg's do (default: off, as OBS and librtmp).
+    #[arg(long, global = true)]
+    publisher_nagle: bool,
 }
 
 #[derive(clap::Args, Clone)]
@@ -119,6 +122,9 @@ enum Cmd {
 
 fn main() {
     let cli = Cli::parse();
+    if cli.publisher_nagle {
+        publisher::leave_nagle_on();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let code = rt.block_on(async move {
         match cli.cmd {

@@ -7,6 +7,7 @@ use rsrs_codec::amf0::Amf0Value;
 use rsrs_codec::flv::{self, FlvReader, Tag};
 use rsrs_codec::media::Content;
 use rsrs_codec::rtmp::message as msg;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,15 @@ pub fn load_flv(path: &std::path::Path) -> Result<Vec<Tag>, String> {
     Ok(tags)
 }
 
+/// Whether publishers leave Nagle's algorithm on (`--publisher-nagle`), as ffmpeg's RTMP publisher
+/// does; OBS and librtmp turn it off, as this generator does by default.
+static NAGLE: AtomicBool = AtomicBool::new(false);
+
+/// Makes every publisher of this process leave Nagle's algorithm on.
+pub fn leave_nagle_on() {
+    NAGLE.store(true, Ordering::Relaxed);
+}
+
 /// Publishes `tags` to `url` in real time until `end`, looping the file with continuous
 /// timestamps. Records each video frame's send time in `book` when given.
 pub async fn run(
@@ -34,6 +44,9 @@ pub async fn run(
     book: Option<Arc<DelayBook>>,
 ) -> Result<u64, ClientError> {
     let mut c = RtmpClient::connect(&url).await?;
+    if NAGLE.load(Ordering::Relaxed) {
+        c.leave_nagle_on()?;
+    }
     c.publish(&url.stream).await?;
     let first = tags.iter().map(|t| t.timestamp).min().unwrap_or(0);
     let last = tags.iter().map(|t| t.timestamp).max().unwrap_or(0);

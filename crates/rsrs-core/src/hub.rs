@@ -327,9 +327,19 @@ const WINDOW_MAX_MESSAGES: usize = RING_CAPACITY / 4;
 const WINDOW_PLAYERS: usize = 128;
 /// Most windows per stream and period; past that, players share the emptiest.
 const MAX_WINDOWS: usize = 32;
-/// Most windows a paced publisher reads for: each close is a read, and past a few per period the
-/// reads would outnumber the messages of a typical stream.
-pub const MAX_PACED_WINDOWS: usize = 4;
+/// Most windows a paced publisher reads for: each close is a read. Eight windows of the default
+/// 350 ms (a crowd of up to 1024 players) pull every 44 ms, still fewer reads than the 70 or so
+/// messages a second of a typical stream; past that the reads would outnumber the messages.
+pub const MAX_PACED_WINDOWS: usize = 8;
+
+/// How a paced publisher would be read (see [`Source::read_pacing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadPacing {
+    /// The longest window period: a paced publisher reads at least every two of these.
+    pub longest: Duration,
+    /// About how often a window's close pulls the publisher.
+    pub pull_every: Duration,
+}
 
 impl MergeWindow {
     /// A message entered the ring: wakes a resting timer with the first after a close, closes
@@ -683,16 +693,23 @@ impl Source {
 
     /// Whether the publisher may read at the merge windows' closes instead of at each message
     /// (see [`paced_reads`](crate::paced_reads)): every consumer merges writes, in at most
-    /// [`MAX_PACED_WINDOWS`] windows. Then the longest window period, which a paced publisher
-    /// uses for its fallback reads (a window's timer rests while no message comes).
-    pub fn read_pacing(&self) -> Option<Duration> {
+    /// [`MAX_PACED_WINDOWS`] windows. Then how often it would be pulled, and the longest window
+    /// period, which a paced publisher uses for its fallback reads (a window's timer rests while
+    /// no message comes).
+    pub fn read_pacing(&self) -> Option<ReadPacing> {
         let st = self.lock();
         if st.windows.is_empty() || st.windows.len() > MAX_PACED_WINDOWS {
             return None;
         }
         let seats: usize = st.windows.iter().map(|w| w.seats.load(Ordering::Acquire)).sum();
         let consumers = self.consumers.load(Ordering::Acquire);
-        (consumers > 0 && seats == consumers).then(|| st.windows.iter().map(|w| w.period).max().unwrap_or_default())
+        if consumers == 0 || seats != consumers {
+            return None;
+        }
+        let longest = st.windows.iter().map(|w| w.period).max().unwrap_or_default();
+        // Each window pulls at its close, and the closes of a period's windows are spread over it.
+        let shortest = st.windows.iter().map(|w| w.period).min().unwrap_or_default();
+        Some(ReadPacing { longest, pull_every: shortest / st.windows.len() as u32 })
     }
 
     /// Whether any consumer takes its audio from the ring.
@@ -1521,12 +1538,13 @@ mod tests {
             let mut batch = Vec::new();
             assert_eq!(p.next(&mut batch, 16).await, None);
         }
-        assert_eq!(src.read_pacing(), Some(period));
+        let one_window = Some(ReadPacing { longest: period, pull_every: period });
+        assert_eq!(src.read_pacing(), one_window, "one window: a pull a period");
         // One consumer that takes each message at once (realtime, a writer): no pacing.
         let (realtime, _) = Consumer::attach(&hub, &key(), settings());
         assert_eq!(src.read_pacing(), None);
         drop(realtime);
-        assert_eq!(src.read_pacing(), Some(period));
+        assert_eq!(src.read_pacing(), one_window);
 
         // The paced publisher: pulled at each close, it pushes what "gathered" then.
         let publisher = {
@@ -1554,6 +1572,28 @@ mod tests {
         }
         publisher.await.unwrap();
         assert!(!src.pacer.is_paced(), "the pacing ends with the publisher's hold");
+    }
+
+    /// A crowd in several windows is read at each of their closes, which are spread over the
+    /// period; past [`MAX_PACED_WINDOWS`] windows the reads would outnumber the messages.
+    #[tokio::test(start_paused = true)]
+    async fn a_crowd_in_a_few_windows_is_pulled_at_each_windows_close() {
+        let hub = Arc::new(Hub::default());
+        let src = hub.publish(&key(), "p", "", settings()).unwrap();
+        let period = Duration::from_millis(400);
+        let mut players = Vec::new();
+        for _ in 0..WINDOW_PLAYERS * 4 {
+            let (mut p, _) = Consumer::attach(&hub, &key(), settings());
+            p.merge_every(period);
+            players.push(p);
+        }
+        assert_eq!(src.read_pacing(), Some(ReadPacing { longest: period, pull_every: period / 4 }));
+        while src.lock().windows.len() <= MAX_PACED_WINDOWS {
+            let (mut p, _) = Consumer::attach(&hub, &key(), settings());
+            p.merge_every(period);
+            players.push(p);
+        }
+        assert_eq!(src.read_pacing(), None, "{} windows", MAX_PACED_WINDOWS + 1);
     }
 
     /// A long window on a busy stream closes early rather than let the ring overrun its players.

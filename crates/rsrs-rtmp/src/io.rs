@@ -151,9 +151,15 @@ impl RtmpReader {
     /// `rsrs_core::paced_reads`), into room for `expect` bytes; reads again while a read fills
     /// its room, up to `most` in all. Returns the bytes read; [`IoError::Closed`] at the end of
     /// the stream.
+    ///
+    /// After a read that emptied the socket it looks once more: that read acknowledged what it
+    /// took, and a publisher with Nagle's algorithm on (ffmpeg) sends what it held back for that
+    /// acknowledgement at once. From the same host it is here by the second look, and goes out
+    /// with this close instead of the next.
     pub fn read_available(&mut self, expect: usize, most: usize) -> Result<usize, IoError> {
         let mut total = 0;
         let mut room = expect.max(MIN_AVAILABLE_ROOM);
+        let mut looked_again = false;
         while total < most {
             let buf = self.dec.buffer_mut();
             if buf.capacity() - buf.len() < room {
@@ -164,12 +170,20 @@ impl RtmpReader {
             }
             let free = buf.capacity() - buf.len();
             match recv_now(&self.rd, buf) {
+                // What came before the end is taken first; the next read sees the end again.
+                Ok(0) if total > 0 => break,
                 Ok(0) => return Err(IoError::Closed),
                 Ok(n) => {
                     total += n;
                     self.account(n);
                     if n < free {
-                        break;
+                        if looked_again {
+                            break;
+                        }
+                        looked_again = true;
+                        // Into what room is left: what a Nagle sender held back is small.
+                        room = MIN_AVAILABLE_ROOM;
+                        continue;
                     }
                     room = room.saturating_mul(2);
                 }
@@ -184,7 +198,8 @@ impl RtmpReader {
     /// only at window closes, sets it high: the kernel then does not wake the reactor for each
     /// message, and grows the receive buffer for what gathers. Acknowledgements still wait for
     /// the kernel's delayed-ACK timer or the read, so a publisher with Nagle's algorithm on holds
-    /// its next small send until then (measured: +25 ms at p50). `1` restores the default.
+    /// its next small send until then; [`read_available`](Self::read_available) looks again for
+    /// what that read released. `1` restores the default.
     pub fn set_read_low_water(&self, bytes: usize) -> io::Result<()> {
         use std::os::fd::AsRawFd;
         let fd = self.rd.as_ref().as_raw_fd();
@@ -256,6 +271,12 @@ impl RtmpWriter {
             buf: BytesMut::with_capacity(4096),
             gather: Gather::default(),
         }
+    }
+
+    /// Sets `TCP_NODELAY` on the connection (clients set it at connect; a load generator may
+    /// turn it off to send as ffmpeg does).
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.wr.as_ref().set_nodelay(on)
     }
 
     /// Sends messages (commands, control) in one write.

@@ -593,11 +593,11 @@ impl Pacing {
         self.until_look = PACING_LOOK_EVERY;
         let now = tokio::time::Instant::now();
         let last = self.last_look.replace((now, received));
-        let period = source.read_pacing()?;
+        let pacing = source.read_pacing()?;
         let (then, before) = last?;
-        let per_close =
-            (received - before) as f64 * period.as_secs_f64() / now.duration_since(then).as_secs_f64().max(1e-3);
-        (per_close <= (PACED_READ_LIMIT / 2) as f64).then_some(period * 2)
+        let per_close = (received - before) as f64 * pacing.pull_every.as_secs_f64()
+            / now.duration_since(then).as_secs_f64().max(1e-3);
+        (per_close <= (PACED_READ_LIMIT / 2) as f64).then_some(pacing.longest * 2)
     }
 
     /// A paced read of `n` bytes is done: whether to stay paced.
