@@ -460,37 +460,24 @@ async fn publish_loop(
     reader: &mut RtmpReader,
     writer: &mut RtmpWriter,
 ) -> Result<(), SessionError> {
-    let id = &server_identity;
     // One kick future and one timer for the whole publish, not one of each per message: a
     // publisher sends dozens of messages a second, on each of possibly thousands of streams. The
     // kick is polled first, so a publisher that never lets its socket run dry is still kicked,
     // and costs two atomics a poll (see `Kick`).
     let killed = rsrs_core::kick::Kick::new(&guard.client.kill);
     tokio::pin!(killed);
-    let mut idle = rsrs_core::idle::IdleTimer::new(vhost.publish.firstpkt_timeout);
-    reader.merge_reads(vhost.publish.merged_read);
+    let idle = rsrs_core::idle::IdleTimer::new(vhost.publish.firstpkt_timeout);
+    let mut p = Publisher { id: &server_identity, source, vhost, kind, idle, reader, writer };
+    p.reader.merge_reads(vhost.publish.merged_read);
     // Paced reads (rsrs_core::paced_reads) only where SRS's merged reads are not configured.
     let mut pacing = Pacing::new(vhost.publish.merged_read.is_none());
     loop {
-        if let Some(fallback) = pacing.due(source, reader.received()) {
+        if let Some(fallback) = pacing.due(source, p.reader.received()) {
             let paced = source.pacer.pace();
             // Best effort: without it the pacing still works, only with a reactor wake-up per message.
-            let _ = reader.set_read_low_water(PACED_LOW_WATER);
-            let result = paced_reads(
-                id,
-                source,
-                vhost,
-                kind,
-                &mut killed,
-                &mut idle,
-                reader,
-                writer,
-                &paced,
-                &mut pacing,
-                fallback,
-            )
-            .await;
-            let _ = reader.set_read_low_water(1);
+            let _ = p.reader.set_read_low_water(PACED_LOW_WATER);
+            let result = p.paced_reads(&mut killed, &paced, &mut pacing, fallback).await;
+            let _ = p.reader.set_read_low_water(1);
             match result? {
                 Publishing::Ended => return Ok(()),
                 Publishing::Continues => continue,
@@ -499,55 +486,106 @@ async fn publish_loop(
         let m = tokio::select! {
             biased;
             _ = &mut killed => return Err(SessionError::Kicked),
-            m = reader.next() => m?,
-            _ = idle.expired() => return Err(SessionError::Timeout("waiting for the publisher's media")),
+            m = p.reader.next() => m?,
+            _ = p.idle.expired() => return Err(SessionError::Timeout("waiting for the publisher's media")),
         };
-        idle.touch();
-        flush_owed(reader, writer).await?;
-        if publisher_message(id, source, vhost, kind, &mut idle, writer, m).await? == Publishing::Ended {
+        p.idle.touch();
+        flush_owed(p.reader, p.writer).await?;
+        if p.message(m).await? == Publishing::Ended {
             return Ok(());
         }
     }
 }
 
-/// An RTMP publisher's reads while it is paced: at each close's pull (or the fallback), what the
-/// socket holds. Returns when the publishing ends, or `Continues` when pacing no longer applies.
-#[allow(clippy::too_many_arguments)]
-async fn paced_reads(
-    id: &msg::ServerIdentity,
-    source: &crate::hub::Source,
-    vhost: &Vhost,
+/// What a publisher's messages need while it publishes.
+struct Publisher<'a> {
+    id: &'a msg::ServerIdentity,
+    source: &'a crate::hub::Source,
+    vhost: &'a Vhost,
     kind: ClientType,
-    killed: &mut std::pin::Pin<&mut rsrs_core::kick::Kick>,
-    idle: &mut rsrs_core::idle::IdleTimer,
-    reader: &mut RtmpReader,
-    writer: &mut RtmpWriter,
-    paced: &rsrs_core::paced_reads::PacedPublisher<'_>,
-    pacing: &mut Pacing,
-    fallback: Duration,
-) -> Result<Publishing, SessionError> {
-    loop {
-        tokio::select! {
-            biased;
-            _ = killed.as_mut() => return Err(SessionError::Kicked),
-            _ = paced.pulled() => {}
-            // A window's timer rests while no message comes: read now and then anyway.
-            _ = tokio::time::sleep(fallback) => {}
-            _ = idle.expired() => return Err(SessionError::Timeout("waiting for the publisher's media")),
-        }
-        let n = reader.read_available(pacing.expect, PACED_READ_MOST)?;
-        while let Some(m) = reader.next_buffered()? {
-            idle.touch();
-            if publisher_message(id, source, vhost, kind, idle, writer, m).await? == Publishing::Ended {
-                return Ok(Publishing::Ended);
+    /// Kicks a publisher that stops sending.
+    idle: rsrs_core::idle::IdleTimer,
+    reader: &'a mut RtmpReader,
+    writer: &'a mut RtmpWriter,
+}
+
+impl Publisher<'_> {
+    /// Its reads while it is paced: at each close's pull (or the fallback), what the socket
+    /// holds. Returns when the publishing ends, or `Continues` when pacing no longer applies.
+    async fn paced_reads(
+        &mut self,
+        killed: &mut std::pin::Pin<&mut rsrs_core::kick::Kick>,
+        paced: &rsrs_core::paced_reads::PacedPublisher<'_>,
+        pacing: &mut Pacing,
+        fallback: Duration,
+    ) -> Result<Publishing, SessionError> {
+        loop {
+            tokio::select! {
+                biased;
+                _ = killed.as_mut() => return Err(SessionError::Kicked),
+                _ = paced.pulled() => {}
+                // A window's timer rests while no message comes: read now and then anyway.
+                _ = tokio::time::sleep(fallback) => {}
+                _ = self.idle.expired() => return Err(SessionError::Timeout("waiting for the publisher's media")),
+            }
+            let n = self.reader.read_available(pacing.expect, PACED_READ_MOST)?;
+            while let Some(m) = self.reader.next_buffered()? {
+                self.idle.touch();
+                if self.message(m).await? == Publishing::Ended {
+                    return Ok(Publishing::Ended);
+                }
+            }
+            // Before the acks owed go out: a publisher slow to take them must not hold the close.
+            paced.read_done();
+            flush_owed(self.reader, self.writer).await?;
+            if !pacing.paced_read(n, self.source) {
+                return Ok(Publishing::Continues);
             }
         }
-        // Before the acks owed go out: a publisher slow to take them must not hold the close.
-        paced.read_done();
-        flush_owed(reader, writer).await?;
-        if !pacing.paced_read(n, source) {
-            return Ok(Publishing::Continues);
+    }
+
+    /// One message: media into the source, commands answered.
+    async fn message(&mut self, m: Message) -> Result<Publishing, SessionError> {
+        let (kind, writer) = (self.kind, &mut *self.writer);
+        match m.type_id {
+            msg::AUDIO | msg::VIDEO | msg::AMF0_DATA | msg::AMF3_DATA | msg::AGGREGATE => {
+                self.idle.set_timeout(self.vhost.publish.normal_timeout);
+                ingest::ingest(self.source, &m, Some(self.id))?;
+            }
+            msg::AMF0_COMMAND | msg::AMF3_COMMAND => {
+                let Some(cmd) = parse_command(&m) else {
+                    return Ok(Publishing::Continues);
+                };
+                match cmd.name.as_str() {
+                    "FCUnpublish" | "deleteStream" | "closeStream" => {
+                        if kind == ClientType::FmlePublish && cmd.name == "FCUnpublish" {
+                            let mut out = vec![msg::on_fc(
+                                "onFCUnpublish",
+                                "NetStream.Unpublish.Success",
+                                "Stop publishing stream.",
+                            )];
+                            if cmd.transaction_id > 0.0 {
+                                out.push(msg::result(cmd.transaction_id, Amf0Value::Undefined));
+                            }
+                            out.push(msg::stream_status(
+                                "NetStream.Unpublish.Success",
+                                "Stream is now unpublished",
+                                "",
+                            ));
+                            writer.send(&out).await?;
+                        }
+                        return Ok(Publishing::Ended);
+                    }
+                    _ => {
+                        if cmd.transaction_id > 0.0 {
+                            writer.send(&[msg::result(cmd.transaction_id, Amf0Value::Null)]).await?;
+                        }
+                    }
+                }
+            }
+            other => debug!(type_id = other, "ignored message while publishing"),
         }
+        Ok(Publishing::Continues)
     }
 }
 
@@ -616,50 +654,6 @@ impl Pacing {
 enum Publishing {
     Continues,
     Ended,
-}
-
-/// One message from a publisher: media into the source, commands answered.
-async fn publisher_message(
-    id: &msg::ServerIdentity,
-    source: &crate::hub::Source,
-    vhost: &Vhost,
-    kind: ClientType,
-    idle: &mut rsrs_core::idle::IdleTimer,
-    writer: &mut RtmpWriter,
-    m: Message,
-) -> Result<Publishing, SessionError> {
-    match m.type_id {
-        msg::AUDIO | msg::VIDEO | msg::AMF0_DATA | msg::AMF3_DATA | msg::AGGREGATE => {
-            idle.set_timeout(vhost.publish.normal_timeout);
-            ingest::ingest(source, &m, Some(id))?;
-        }
-        msg::AMF0_COMMAND | msg::AMF3_COMMAND => {
-            let Some(cmd) = parse_command(&m) else {
-                return Ok(Publishing::Continues);
-            };
-            match cmd.name.as_str() {
-                "FCUnpublish" | "deleteStream" | "closeStream" => {
-                    if kind == ClientType::FmlePublish && cmd.name == "FCUnpublish" {
-                        let mut out =
-                            vec![msg::on_fc("onFCUnpublish", "NetStream.Unpublish.Success", "Stop publishing stream.")];
-                        if cmd.transaction_id > 0.0 {
-                            out.push(msg::result(cmd.transaction_id, Amf0Value::Undefined));
-                        }
-                        out.push(msg::stream_status("NetStream.Unpublish.Success", "Stream is now unpublished", ""));
-                        writer.send(&out).await?;
-                    }
-                    return Ok(Publishing::Ended);
-                }
-                _ => {
-                    if cmd.transaction_id > 0.0 {
-                        writer.send(&[msg::result(cmd.transaction_id, Amf0Value::Null)]).await?;
-                    }
-                }
-            }
-        }
-        other => debug!(type_id = other, "ignored message while publishing"),
-    }
-    Ok(Publishing::Continues)
 }
 
 async fn play(
