@@ -11,7 +11,7 @@
 //! batch once into one buffer, and every later one writes that buffer as it is. A crowd that
 //! arrives together (an event's start, players coming back after an edge restart) is where this
 //! counts. Players that joined at different times frame their own, as before, at the cost of one
-//! lookup a window.
+//! lookup a window. A high-bitrate stream's batch, over `MAX_SHARED_BYTES`, is not copied at all.
 
 use crate::hub::ConsumerClock;
 use crate::media::MediaPacket;
@@ -25,6 +25,11 @@ const MAX_NOTED: usize = 16;
 const MAX_FRAMED: usize = 4;
 /// Smaller batches are not worth a lookup.
 const MIN_BATCH: usize = 2;
+/// Larger batches (a high-bitrate stream: 875 KB a window at 20 Mb/s) are not copied. Such a copy,
+/// one per timeline and window, is out of the cache by the time its players write it, and a
+/// fresh mapping each time; the packets' own bodies, which every player writes from otherwise,
+/// are one copy for all. Big bodies also make a gathered write's slices few for its bytes.
+const MAX_SHARED_BYTES: usize = 128 * 1024;
 
 /// One window's batches since its last close.
 #[derive(Default)]
@@ -88,7 +93,7 @@ impl SharedFraming {
         let window = self.0.as_ref()?;
         // Before its first frame a player's timeline is not fixed yet.
         let base = clock.base()?;
-        if batch.len() < MIN_BATCH {
+        if batch.len() < MIN_BATCH || batch.iter().map(|p| p.data().len()).sum::<usize>() > MAX_SHARED_BYTES {
             return None;
         }
         let mut noted = window.lock();
@@ -190,6 +195,33 @@ mod tests {
         // The same as the first, at last.
         let mut e = started(&early[0]);
         assert_eq!(shared.framed(1, &batch, &mut e, make), Some(stamps(&batch, &mut started(&early[0]))));
+    }
+
+    #[test]
+    fn a_big_batch_is_never_copied() {
+        let shared = SharedFraming::of(Arc::default());
+        let earlier = packets(0, 1);
+        // Two AAC frames of a byte over half the bound each (the 2-byte tag header aside).
+        let big = |ts: u32| {
+            let mut body = vec![0xaf, 1];
+            body.resize(2 + MAX_SHARED_BYTES / 2 + 1, 7);
+            Arc::new(MediaPacket::from_flv(Track::Audio, ts, body.into()).unwrap())
+        };
+        let batch = vec![big(20), big(40)];
+        let make = |_: &[Arc<MediaPacket>], _: &mut ConsumerClock| -> Bytes { panic!("copied a big batch") };
+        for _ in 0..3 {
+            assert!(shared.framed(1, &batch, &mut started(&earlier[0]), make).is_none());
+        }
+        // At the bound it is shared again.
+        let smaller = |ts: u32| {
+            let mut body = vec![0xaf, 1];
+            body.resize(2 + MAX_SHARED_BYTES / 2, 7);
+            Arc::new(MediaPacket::from_flv(Track::Audio, ts, body.into()).unwrap())
+        };
+        let batch = vec![smaller(20), smaller(40)];
+        let make = |b: &[Arc<MediaPacket>], c: &mut ConsumerClock| stamps(b, c);
+        assert!(shared.framed(1, &batch, &mut started(&earlier[0]), make).is_none(), "noted");
+        assert!(shared.framed(1, &batch, &mut started(&earlier[0]), make).is_some());
     }
 
     #[test]
