@@ -546,7 +546,6 @@ impl Publisher<'_> {
 
     /// One message: media into the source, commands answered.
     async fn message(&mut self, m: Message) -> Result<Publishing, SessionError> {
-        let (kind, writer) = (self.kind, &mut *self.writer);
         match m.type_id {
             msg::AUDIO | msg::VIDEO | msg::AMF0_DATA | msg::AMF3_DATA | msg::AGGREGATE => {
                 self.idle.set_timeout(self.vhost.publish.normal_timeout);
@@ -558,7 +557,7 @@ impl Publisher<'_> {
                 };
                 match cmd.name.as_str() {
                     "FCUnpublish" | "deleteStream" | "closeStream" => {
-                        if kind == ClientType::FmlePublish && cmd.name == "FCUnpublish" {
+                        if self.kind == ClientType::FmlePublish && cmd.name == "FCUnpublish" {
                             let mut out = vec![msg::on_fc(
                                 "onFCUnpublish",
                                 "NetStream.Unpublish.Success",
@@ -572,13 +571,13 @@ impl Publisher<'_> {
                                 "Stream is now unpublished",
                                 "",
                             ));
-                            writer.send(&out).await?;
+                            self.writer.send(&out).await?;
                         }
                         return Ok(Publishing::Ended);
                     }
                     _ => {
                         if cmd.transaction_id > 0.0 {
-                            writer.send(&[msg::result(cmd.transaction_id, Amf0Value::Null)]).await?;
+                            self.writer.send(&[msg::result(cmd.transaction_id, Amf0Value::Null)]).await?;
                         }
                     }
                 }
