@@ -7,6 +7,10 @@
 //! publisher never waits for any of them. Wire forms are made once per packet and shared; each
 //! consumer only writes its own few header bytes (its timestamps start at zero, as in SRS).
 //! A consumer that falls a whole ring behind is told so and skips ahead to the next keyframe.
+//!
+//! Players that merge writes (`mw_latency`) share a merge window, which reads the ring once per
+//! close into a [`Run`] that all its players write as it is: a player's cost per close does not
+//! grow with the messages in it.
 
 use crate::media::{Codec, Content, MediaPacket, TagError, Track, Tracks, UnwritableTag};
 use crate::paced_reads::{ReadPacer, PULL_GRACE};
@@ -165,6 +169,9 @@ struct SourceState {
     bytes_since_mark: u64,
     /// The merge windows players of this stream share, one per merge duration in use.
     windows: Vec<Arc<MergeWindow>>,
+    /// Events sent into the ring so far: the ring position a new receiver starts at. A window
+    /// and a consumer reading the ring count the same way, so their places can be compared.
+    sent: u64,
 }
 
 impl SourceState {
@@ -211,6 +218,14 @@ impl SourceState {
             }
         }
         Ok(())
+    }
+
+    /// Sends `ev` into the ring, counting it (a send without receivers leaves the ring as it
+    /// was, so it does not count).
+    fn send(&mut self, tx: &broadcast::Sender<HubEvent>, ev: HubEvent) {
+        if tx.send(ev).is_ok() {
+            self.sent += 1;
+        }
     }
 
     /// Accounts a message about to enter the ring, refusing one that would make it too heavy.
@@ -275,6 +290,8 @@ pub struct Subscription {
     pub tracks: Tracks,
     pub gop: Vec<Arc<MediaPacket>>,
     pub rx: broadcast::Receiver<HubEvent>,
+    /// The ring position `rx` starts at.
+    pub position: u64,
 }
 
 impl Subscription {
@@ -317,6 +334,112 @@ struct MergeWindow {
     emptied: tokio::sync::Notify,
     /// What its players framed once for each other since the last close.
     framed: Arc<FramedBatches>,
+    /// The window's own reading of the ring, made once per close for all its players.
+    feed: Mutex<WindowFeed>,
+}
+
+/// What a merge window took from the ring at one close, shared by its players: each writes it
+/// as it is, without a reference count and a ring read per message and player (which, from
+/// players on both cores, bounce the same cache lines).
+#[derive(Debug)]
+pub struct Run {
+    /// The ring position (see `SourceState::sent`) of the first packet.
+    first: u64,
+    packets: Vec<Arc<MediaPacket>>,
+    /// What came after the packets (it takes a ring position of its own).
+    end: Option<Signal>,
+}
+
+impl Run {
+    /// The ring position after this run.
+    fn end(&self) -> u64 {
+        self.first + self.packets.len() as u64 + u64::from(self.end.is_some())
+    }
+}
+
+/// A window's place in the ring and the runs it read, kept until its slowest player took them
+/// (or [`RING_CAPACITY`] messages, as the ring itself: a player further behind skips ahead).
+#[derive(Debug)]
+struct WindowFeed {
+    rx: broadcast::Receiver<HubEvent>,
+    /// The ring position of the next event `rx` gives.
+    next: u64,
+    closed: bool,
+    runs: std::collections::VecDeque<Arc<Run>>,
+    /// Packets in `runs`.
+    held: usize,
+    /// Each seat's place: the ring position of the next event it needs (`None`: a free index).
+    seats: Vec<Option<u64>>,
+}
+
+impl WindowFeed {
+    /// At a close: what came since the last, as runs ending at each signal.
+    fn read(&mut self) {
+        let mut first = self.next;
+        let mut packets = Vec::new();
+        loop {
+            let end = match self.rx.try_recv() {
+                Ok(HubEvent::Media(p)) => {
+                    packets.push(p);
+                    self.next += 1;
+                    continue;
+                }
+                Ok(HubEvent::Unpublished) => Signal::Unpublished,
+                Ok(HubEvent::Failed(why)) => Signal::Failed(why),
+                Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                    // Cannot happen while the window closes early (a quarter ring); if it does,
+                    // the gap makes its players skip ahead as a lagging consumer would.
+                    self.push(first, std::mem::take(&mut packets), None);
+                    self.next += n;
+                    first = self.next;
+                    continue;
+                }
+                Err(broadcast::error::TryRecvError::Closed) if !self.closed => {
+                    self.closed = true;
+                    Signal::Closed
+                }
+                Err(_) => break,
+            };
+            self.next += 1;
+            self.push(first, std::mem::take(&mut packets), Some(end));
+            first = self.next;
+        }
+        self.push(first, packets, None);
+        // What every seat has taken is let go; the ring's own bound applies to the rest.
+        let needed = self.seats.iter().flatten().min().copied().unwrap_or(self.next);
+        while let Some(run) = self.runs.front() {
+            if run.end() > needed && self.held <= RING_CAPACITY {
+                break;
+            }
+            self.held -= run.packets.len();
+            self.runs.pop_front();
+        }
+    }
+
+    fn push(&mut self, first: u64, packets: Vec<Arc<MediaPacket>>, end: Option<Signal>) {
+        if packets.is_empty() && end.is_none() {
+            return;
+        }
+        self.held += packets.len();
+        self.runs.push_back(Arc::new(Run { first, packets, end }));
+    }
+
+    /// The first run past `position` for the seat `index`, and whether another follows. The
+    /// seat is noted past it: the run is the seat's to write now, and the window need not keep it.
+    fn run_after(&mut self, index: usize, position: u64) -> Option<(Arc<Run>, bool)> {
+        let at = self.runs.iter().position(|r| r.end() > position);
+        let past = at.map_or(position, |at| self.runs[at].end());
+        if let Some(seat) = self.seats.get_mut(index) {
+            *seat = Some(past);
+        }
+        let at = at?;
+        Some((self.runs[at].clone(), at + 1 < self.runs.len()))
+    }
+
+    /// Whether the runs reach back to `position`, so a consumer there can take them from now on.
+    fn covers(&self, position: u64) -> bool {
+        self.runs.front().map_or(self.next, |r| r.first) <= position
+    }
 }
 
 /// Messages after which a window closes early: a long `mw_latency` on a busy stream must not let
@@ -369,8 +492,14 @@ impl MergeWindow {
         self.origin + Duration::from_nanos(u64::try_from(n * period).unwrap_or(u64::MAX))
     }
 
+    fn feed(&self) -> std::sync::MutexGuard<'_, WindowFeed> {
+        // The feed holds no invariant a panic elsewhere could break.
+        self.feed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Wakes every player now (the publisher left, the stream failed, the window is full).
     fn close_now(&self) {
+        self.feed().read();
         self.framed.clear();
         self.closes.fetch_add(1, Ordering::AcqRel);
         self.closed.notify_waiters();
@@ -420,13 +549,29 @@ struct WindowSeat {
     window: Arc<MergeWindow>,
     /// The last close this player took.
     seen: u64,
+    /// This seat's index in the window's feed.
+    index: usize,
 }
 
 impl WindowSeat {
-    /// Takes a seat; the first wait returns at once, for what is already in the ring.
-    fn take(w: &Arc<MergeWindow>) -> WindowSeat {
+    /// Takes a seat for a consumer at ring `position`; the first wait returns at once, for what
+    /// is already in the ring.
+    fn take(w: &Arc<MergeWindow>, position: u64) -> WindowSeat {
         w.seats.fetch_add(1, Ordering::AcqRel);
-        WindowSeat { window: w.clone(), seen: w.closes.load(Ordering::Acquire).wrapping_sub(1) }
+        let index = {
+            let mut feed = w.feed();
+            match feed.seats.iter().position(Option::is_none) {
+                Some(i) => {
+                    feed.seats[i] = Some(position);
+                    i
+                }
+                None => {
+                    feed.seats.push(Some(position));
+                    feed.seats.len() - 1
+                }
+            }
+        };
+        WindowSeat { window: w.clone(), seen: w.closes.load(Ordering::Acquire).wrapping_sub(1), index }
     }
 
     /// Until the window closes after the last close this player took. Cancel-safe: a close
@@ -449,6 +594,9 @@ impl WindowSeat {
 
 impl Drop for WindowSeat {
     fn drop(&mut self) {
+        if let Some(seat) = self.window.feed().seats.get_mut(self.index) {
+            *seat = None;
+        }
         if self.window.seats.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.window.emptied.notify_one();
         }
@@ -482,6 +630,7 @@ impl Source {
                 clock_mark: None,
                 bytes_since_mark: 0,
                 windows: Vec::new(),
+                sent: 0,
             }),
             tx,
             consumers: AtomicUsize::new(0),
@@ -537,15 +686,15 @@ impl Source {
         self.published.store(false, Ordering::Relaxed);
         st.clear_gop();
         self.gop_bytes.store(0, Ordering::Relaxed);
-        let _ = self.tx.send(HubEvent::Unpublished);
+        st.send(&self.tx, HubEvent::Unpublished);
         // Players hear of it now, not at their window's end.
         st.windows.iter().for_each(|w| w.close_now());
     }
 
     /// Ends every consumer with a reason (see [`HubEvent::Failed`]).
     pub fn fail(&self, reason: &str) {
-        let st = self.lock();
-        let _ = self.tx.send(HubEvent::Failed(Arc::from(reason)));
+        let mut st = self.lock();
+        st.send(&self.tx, HubEvent::Failed(Arc::from(reason)));
         st.windows.iter().for_each(|w| w.close_now());
     }
 
@@ -632,7 +781,7 @@ impl Source {
             self.gop_bytes.store(st.gop_bytes as u64, Ordering::Relaxed);
         }
         // Sent under the lock so a subscriber's snapshot and its ring position line up exactly.
-        let _ = self.tx.send(HubEvent::Media(packet));
+        st.send(&self.tx, HubEvent::Media(packet));
         st.windows.iter().for_each(|w| w.message());
         Ok(())
     }
@@ -640,13 +789,13 @@ impl Source {
     /// A merge window of `period` for a new player: the emptiest of the stream's, or a new one
     /// (with its timer task) when those hold [`WINDOW_PLAYERS`] each. Must be called within a
     /// tokio runtime.
-    fn merge_window(self: &Arc<Self>, period: Duration) -> WindowSeat {
+    fn merge_window(self: &Arc<Self>, period: Duration, position: u64) -> WindowSeat {
         let mut st = self.lock();
         let same = st.windows.iter().filter(|w| w.period == period);
         let emptiest = same.clone().min_by_key(|w| w.seats.load(Ordering::Acquire));
         if let Some(w) = emptiest {
             if w.seats.load(Ordering::Acquire) < WINDOW_PLAYERS || same.clone().count() >= MAX_WINDOWS {
-                return WindowSeat::take(w);
+                return WindowSeat::take(w, position);
             }
         }
         let slot = (0..MAX_WINDOWS).find(|i| !same.clone().any(|w| w.slot == *i)).unwrap_or(0);
@@ -665,11 +814,20 @@ impl Source {
             seats: AtomicUsize::new(0),
             emptied: tokio::sync::Notify::new(),
             framed: Arc::default(),
+            // Under the lock: the window's place in the ring is where the count says.
+            feed: Mutex::new(WindowFeed {
+                rx: self.tx.subscribe(),
+                next: st.sent,
+                closed: false,
+                runs: Default::default(),
+                held: 0,
+                seats: Vec::new(),
+            }),
         };
         w.origin = base + w.offset();
         let w = Arc::new(w);
         st.windows.push(w.clone());
-        let seat = WindowSeat::take(&w);
+        let seat = WindowSeat::take(&w, position);
         tokio::spawn(MergeWindow::run(w, Arc::downgrade(self)));
         seat
     }
@@ -679,10 +837,11 @@ impl Source {
     pub fn subscribe(&self) -> Subscription {
         let st = self.lock();
         let rx = self.tx.subscribe();
+        let position = st.sent;
         if st.publisher.is_none() {
-            return Subscription { tracks: Tracks::default(), gop: Vec::new(), rx };
+            return Subscription { tracks: Tracks::default(), gop: Vec::new(), rx, position };
         }
-        Subscription { tracks: st.tracks.clone(), gop: st.gop.clone(), rx }
+        Subscription { tracks: st.tracks.clone(), gop: st.gop.clone(), rx, position }
     }
 
     /// A publisher's timestamp on the stream's timeline, for media that goes to players beside
@@ -873,7 +1032,12 @@ pub enum Signal {
 /// by every output protocol so they all treat lag, pause and unpublish the same way.
 pub struct Consumer {
     guard: ConsumerGuard,
-    rx: broadcast::Receiver<HubEvent>,
+    /// Its own place in the ring: until it takes its merge window's runs, and always without one.
+    rx: Option<broadcast::Receiver<HubEvent>>,
+    /// The ring position of the next event it needs.
+    position: u64,
+    /// Whether more is waiting than the last take gave (see [`more`](Self::more)).
+    more: bool,
     /// Audio taken from beside the ring instead of the stream's (see
     /// [`substitute_audio`](Self::substitute_audio)).
     audio: Option<AudioSubstitute>,
@@ -897,7 +1061,9 @@ impl Consumer {
         let initial = sub.initial();
         let c = Consumer {
             guard,
-            rx: sub.rx,
+            rx: Some(sub.rx),
+            position: sub.position,
+            more: false,
             audio: None,
             indifferent: None,
             skip: SkipAhead::default(),
@@ -918,19 +1084,10 @@ impl Consumer {
     }
 
     fn take(&mut self, ev: HubEvent, batch: &mut Vec<Arc<MediaPacket>>) -> Option<Signal> {
+        self.position += 1;
         match ev {
-            HubEvent::Media(f) if self.audio.as_ref().is_some_and(|a| a.replaces(&f)) => None,
             HubEvent::Media(f) => {
-                if f.is_config() && f.track == Track::Video {
-                    self.has_video = true;
-                }
-                if !self.paused {
-                    if self.skip.admit(&f, self.has_video) {
-                        batch.push(f);
-                    } else {
-                        self.guard.source.skipped_packets.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+                self.admit(&f, batch);
                 None
             }
             HubEvent::Unpublished => Some(Signal::Unpublished),
@@ -938,7 +1095,31 @@ impl Consumer {
         }
     }
 
+    /// Adds `f` to `batch` unless this consumer leaves it out (its audio comes from elsewhere,
+    /// it is paused, or it waits for a keyframe).
+    fn admit(&mut self, f: &Arc<MediaPacket>, batch: &mut Vec<Arc<MediaPacket>>) {
+        if self.audio.as_ref().is_some_and(|a| a.replaces(f)) {
+            return;
+        }
+        if f.is_config() && f.track == Track::Video {
+            self.has_video = true;
+        }
+        if !self.paused {
+            if self.skip.admit(f, self.has_video) {
+                batch.push(f.clone());
+            } else {
+                self.guard.source.skipped_packets.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Whether this consumer takes every packet of the ring as it is.
+    fn takes_all(&self) -> bool {
+        self.audio.is_none() && !self.paused && !self.skip.waiting
+    }
+
     fn lagged(&mut self, missed: u64, batch: &mut Vec<Arc<MediaPacket>>) {
+        self.position += missed;
         tracing::debug!(missed, "player fell behind the ring; skipping to the next keyframe");
         let source = &self.guard.source;
         source.lags.fetch_add(1, Ordering::Relaxed);
@@ -992,13 +1173,21 @@ impl Consumer {
     /// Takes messages a window at a time from now on: [`next`](Self::next) waits for the close of
     /// the stream's shared merge window of `period` (`mw_latency`). A zero period keeps one
     /// wake-up per message.
+    ///
+    /// A consumer joins one window for its life: once it takes the window's runs it has no place
+    /// in the ring of its own, so a later call changes nothing.
     pub fn merge_every(&mut self, period: Duration) {
-        if period.is_zero() {
-            self.window = None;
+        if period.is_zero() || self.window.is_some() {
             return;
         }
         // The seat's first wait returns at once: what is in the ring already is taken then.
-        self.window = Some(self.guard.source.merge_window(period));
+        self.window = Some(self.guard.source.merge_window(period, self.position));
+    }
+
+    /// Whether the last [`next`](Self::next) or [`drain`](Self::drain) left more waiting: a full
+    /// batch, or another of the window's runs.
+    pub fn more(&self) -> bool {
+        self.more
     }
 
     /// The handle on the merge window's framing shared by players on one timeline (empty
@@ -1009,20 +1198,70 @@ impl Consumer {
 
     /// The next messages (cancel-safe): at the close of the merge window when there is one,
     /// else as [`recv`](Self::recv).
-    pub async fn next(&mut self, batch: &mut Vec<Arc<MediaPacket>>, max: usize) -> Option<Signal> {
-        let Some(seat) = self.window.as_mut() else { return self.recv(batch, max).await };
+    pub async fn next(&mut self, batch: &mut Batch, max: usize) -> Option<Signal> {
+        let Some(seat) = self.window.as_mut() else { return self.recv(batch.own(), max).await };
         seat.wait().await;
-        self.drain(batch, max)
+        self.take_waiting(batch, max)
+    }
+
+    /// What is waiting, without blocking (cancel-safe): with a window, its next run whatever
+    /// `max` says (a run holds at most a window's [`WINDOW_MAX_MESSAGES`]), else as
+    /// [`drain`](Self::drain).
+    pub fn take_waiting(&mut self, batch: &mut Batch, max: usize) -> Option<Signal> {
+        if self.window.is_none() {
+            return self.drain(batch.own(), max);
+        }
+        if self.rx.is_some() {
+            // Joining: from its own place in the ring until the window's runs reach back to it.
+            let sig = self.drain(batch.own(), max);
+            let covered = self.window.as_ref().is_some_and(|s| s.window.feed().covers(self.position));
+            if sig.is_none() && !self.more && covered {
+                self.rx = None;
+            }
+            return sig;
+        }
+        let position = self.position;
+        let taken = self.window.as_ref().and_then(|s| s.window.feed().run_after(s.index, position));
+        let Some((run, more)) = taken else {
+            self.more = false;
+            self.drain_audio(batch.own());
+            return None;
+        };
+        self.more = more;
+        if run.first > self.position {
+            // The window let go of what this player had not taken: it is a ring behind.
+            let missed = run.first - self.position;
+            self.lagged(missed, batch.own());
+        }
+        let from = (self.position - run.first) as usize;
+        if from == 0 && batch.is_empty() && self.takes_all() {
+            if !self.has_video {
+                self.has_video = run.packets.iter().any(|f| f.is_config() && f.track == Track::Video);
+            }
+            batch.shared = Some(run.clone());
+        } else {
+            let own = batch.own();
+            for f in run.packets.get(from..).unwrap_or_default() {
+                self.admit(f, own);
+            }
+        }
+        self.position = run.end();
+        if batch.shared.is_none() {
+            self.drain_audio(batch.own());
+        }
+        run.end.clone()
     }
 
     /// Waits for the next event (cancel-safe), then takes whatever else is already waiting, up
     /// to `max` frames in `batch`.
     pub async fn recv(&mut self, batch: &mut Vec<Arc<MediaPacket>>, max: usize) -> Option<Signal> {
+        // Without a place in the ring it takes its window's runs (see `take_waiting`).
+        let Some(rx) = self.rx.as_mut() else { return Some(Signal::Closed) };
         let ev = match self.audio.as_mut() {
-            None => Some(self.rx.recv().await),
+            None => Some(rx.recv().await),
             // With a substitute audio feed: whichever comes first.
             Some(sub) => tokio::select! {
-                ev = self.rx.recv() => Some(ev),
+                ev = rx.recv() => Some(ev),
                 p = sub.feed.recv() => {
                     match p {
                         Ok(p) if !self.paused => batch.push(p),
@@ -1054,8 +1293,14 @@ impl Consumer {
     /// Takes what is already waiting without blocking, until `batch` holds `max` frames or a
     /// signal comes.
     pub fn drain(&mut self, batch: &mut Vec<Arc<MediaPacket>>, max: usize) -> Option<Signal> {
-        while batch.len() < max {
-            match self.rx.try_recv() {
+        self.more = false;
+        loop {
+            let Some(rx) = self.rx.as_mut() else { return Some(Signal::Closed) };
+            if batch.len() >= max {
+                self.more = true;
+                break;
+            }
+            match rx.try_recv() {
                 Ok(ev) => {
                     if let Some(sig) = self.take(ev, batch) {
                         return Some(sig);
@@ -1092,6 +1337,50 @@ impl Consumer {
         self.paused = false;
         self.skip.lagged();
         self.extend_headers(batch);
+    }
+}
+
+/// What a player writes next: packets of its own, or its merge window's run as it is.
+#[derive(Debug, Default)]
+pub struct Batch {
+    own: Vec<Arc<MediaPacket>>,
+    shared: Option<Arc<Run>>,
+}
+
+impl Batch {
+    pub fn packets(&self) -> &[Arc<MediaPacket>] {
+        match &self.shared {
+            Some(run) => &run.packets,
+            None => &self.own,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.packets().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.packets().is_empty()
+    }
+
+    /// Empties it, keeping its own vector's room.
+    pub fn clear(&mut self) {
+        self.own.clear();
+        self.shared = None;
+    }
+
+    /// Its own packets, to add to (a window's run it held is copied in first).
+    pub fn own(&mut self) -> &mut Vec<Arc<MediaPacket>> {
+        if let Some(run) = self.shared.take() {
+            self.own.extend(run.packets.iter().cloned());
+        }
+        &mut self.own
+    }
+}
+
+impl From<Vec<Arc<MediaPacket>>> for Batch {
+    fn from(own: Vec<Arc<MediaPacket>>) -> Batch {
+        Batch { own, shared: None }
     }
 }
 
@@ -1494,7 +1783,7 @@ mod tests {
         for p in players.iter_mut() {
             p.merge_every(period);
             // Joining takes what is waiting at once (nothing yet).
-            let mut batch = Vec::new();
+            let mut batch = Batch::default();
             assert_eq!(p.next(&mut batch, 16).await, None);
             assert!(batch.is_empty());
         }
@@ -1504,7 +1793,7 @@ mod tests {
             src.push(Track::Audio, ts * 20, Bytes::from_static(&[0xAF, 1, 9])).unwrap();
         }
         for p in players.iter_mut() {
-            let mut batch = Vec::new();
+            let mut batch = Batch::default();
             assert_eq!(p.next(&mut batch, 16).await, None);
             assert_eq!(batch.len(), 5, "the whole window in one wake-up");
         }
@@ -1513,7 +1802,7 @@ mod tests {
         src.push(Track::Audio, 100, Bytes::from_static(&[0xAF, 1, 9])).unwrap();
         let at = tokio::time::Instant::now();
         hub.unpublish(&src, "p");
-        let mut batch = Vec::new();
+        let mut batch = Batch::default();
         assert_eq!(players[0].next(&mut batch, 16).await, Some(Signal::Unpublished));
         assert_eq!(batch.len(), 1);
         assert_eq!(at.elapsed(), Duration::ZERO);
@@ -1535,7 +1824,7 @@ mod tests {
         assert_eq!(src.read_pacing(), None, "consumers that do not merge yet");
         for p in players.iter_mut() {
             p.merge_every(period);
-            let mut batch = Vec::new();
+            let mut batch = Batch::default();
             assert_eq!(p.next(&mut batch, 16).await, None);
         }
         let one_window = Some(ReadPacing { longest: period, pull_every: period });
@@ -1564,7 +1853,7 @@ mod tests {
         let start = tokio::time::Instant::now();
         for (close, want) in [(1u32, 3usize), (2, 2), (3, 2)] {
             for p in players.iter_mut() {
-                let mut batch = Vec::new();
+                let mut batch = Batch::default();
                 assert_eq!(p.next(&mut batch, 16).await, None);
                 assert_eq!(batch.len(), want, "close {close}: what was pushed at the pull goes with it");
             }
@@ -1603,7 +1892,7 @@ mod tests {
         let src = hub.publish(&key(), "p", "", settings()).unwrap();
         let (mut player, _) = Consumer::attach(&hub, &key(), settings());
         player.merge_every(Duration::from_secs(60));
-        let mut batch = Vec::new();
+        let mut batch = Batch::default();
         assert_eq!(player.next(&mut batch, RING_CAPACITY).await, None);
         let start = tokio::time::Instant::now();
         let mut got = 0;
@@ -1638,7 +1927,7 @@ mod tests {
         assert_eq!(offsets, vec![0, 200, 100, 300]);
         // Each window closes once a period, at its own offset.
         for i in [0, 1, 2, 3].map(|n| n * WINDOW_PLAYERS) {
-            let mut batch = Vec::new();
+            let mut batch = Batch::default();
             assert_eq!(players[i].next(&mut batch, 16).await, None, "joining takes what waits");
         }
         src.push(Track::Audio, 0, Bytes::from_static(&[0xAF, 1, 9])).unwrap();
@@ -1647,7 +1936,7 @@ mod tests {
         for i in [3, 2, 1, 0].map(|n| n * WINDOW_PLAYERS) {
             let mut p = players.remove(i);
             tasks.push(tokio::spawn(async move {
-                let mut batch = Vec::new();
+                let mut batch = Batch::default();
                 assert_eq!(p.next(&mut batch, 16).await, None);
                 assert_eq!(batch.len(), 1);
                 (start.elapsed().as_millis(), p)
@@ -1669,5 +1958,107 @@ mod tests {
         let (mut late, _) = Consumer::attach(&hub, &key(), settings());
         late.merge_every(period);
         assert!(src.lock().windows.len() <= 2);
+    }
+
+    /// A window's players are handed the run it read at its close, one for them all. A player
+    /// that joins while messages flow reads its own place in the ring until the window's runs
+    /// reach back to it, and gets every message once, in order.
+    #[tokio::test(start_paused = true)]
+    async fn a_windows_players_share_its_runs_and_a_joiner_misses_nothing() {
+        let hub = Arc::new(Hub::default());
+        let s = SourceSettings { gop_cache: false, ..settings() };
+        let src = hub.publish(&key(), "p", "", s).unwrap();
+        let audio = |ts: u32| src.push(Track::Audio, ts, Bytes::from_static(&[0xAF, 1, 9])).unwrap();
+        let stamps = |b: &Batch| b.packets().iter().map(|p| p.dts).collect::<Vec<_>>();
+        let period = Duration::from_millis(100);
+        let (mut a, _) = Consumer::attach(&hub, &key(), s);
+        a.merge_every(period);
+        let mut batch_a = Batch::default();
+        assert_eq!(a.next(&mut batch_a, 16).await, None);
+        audio(0);
+        audio(20);
+        // b attaches between two closes and joins the window a message later.
+        let (mut b, initial) = Consumer::attach(&hub, &key(), s);
+        assert!(initial.is_empty());
+        audio(40);
+        b.merge_every(period);
+        let mut batch_b = Batch::default();
+        assert_eq!(b.next(&mut batch_b, 16).await, None, "joining takes its own ring place at once");
+        assert_eq!(stamps(&batch_b), [40]);
+        assert!(b.rx.is_none(), "the window's runs reach back to it: it lets go of its ring place");
+        audio(60);
+        let (mut got_a, mut got_b) = (vec![], stamps(&batch_b));
+        for _ in 0..2 {
+            batch_a.clear();
+            batch_b.clear();
+            assert_eq!(a.next(&mut batch_a, 16).await, None);
+            assert_eq!(b.next(&mut batch_b, 16).await, None);
+            got_a.extend(stamps(&batch_a));
+            got_b.extend(stamps(&batch_b));
+            audio(80);
+            audio(100);
+        }
+        assert_eq!(got_a, [0, 20, 40, 60, 80, 100]);
+        assert_eq!(got_b, [40, 60, 80, 100], "every message once");
+        assert!(
+            std::ptr::eq(batch_a.packets(), batch_b.packets()),
+            "players that take all of a run write the window's own"
+        );
+    }
+
+    /// A window keeps its runs until its slowest player took them, and a ring's worth at most: a
+    /// player further behind skips to the next keyframe while the others lose nothing, and what
+    /// every player took is let go.
+    #[tokio::test(start_paused = true)]
+    async fn a_window_lets_go_of_taken_runs_and_a_slow_player_skips_ahead() {
+        let hub = Arc::new(Hub::default());
+        let src = hub.publish(&key(), "p", "", settings()).unwrap();
+        src.push(Track::Video, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1])).unwrap();
+        let (mut slow, _) = Consumer::attach(&hub, &key(), settings());
+        let (mut fast, _) = Consumer::attach(&hub, &key(), settings());
+        // A long period: the window closes only when full, every WINDOW_MAX_MESSAGES.
+        let period = Duration::from_secs(60);
+        let mut batch = Batch::default();
+        for p in [&mut slow, &mut fast] {
+            p.merge_every(period);
+            assert_eq!(p.next(&mut batch, 16).await, None);
+            assert!(batch.is_empty() && p.rx.is_none());
+        }
+        let window = src.lock().windows[0].clone();
+        let mut fast_got = 0;
+        for i in 0..(2 * RING_CAPACITY as u32) {
+            src.push(Track::Video, 40 * (i + 1), video(i % 100 == 0, 0)).unwrap();
+            if (i as usize + 1).is_multiple_of(WINDOW_MAX_MESSAGES) {
+                batch.clear();
+                assert_eq!(fast.next(&mut batch, 16).await, None);
+                fast_got += batch.len();
+                assert!(!fast.more());
+                assert!(window.feed().held <= RING_CAPACITY + WINDOW_MAX_MESSAGES, "bounded by the ring");
+            }
+        }
+        assert_eq!(fast_got, 2 * RING_CAPACITY, "the fast player lost nothing");
+        assert_eq!(src.lags.load(Ordering::Relaxed), 0);
+        // The slow one is more than a ring behind: headers, then from the next keyframe.
+        let mut got = vec![];
+        batch.clear();
+        let mut sig = slow.next(&mut batch, 16).await;
+        loop {
+            assert_eq!(sig, None);
+            got.extend(batch.packets().iter().cloned());
+            batch.clear();
+            if !slow.more() {
+                break;
+            }
+            sig = slow.take_waiting(&mut batch, 16);
+        }
+        assert_eq!(src.lags.load(Ordering::Relaxed), 1);
+        assert!(got[0].is_config(), "the stream's headers first");
+        let first = got.iter().find(|f| !f.is_config()).unwrap();
+        assert!(first.keyframe, "it resumes on a keyframe");
+        assert_eq!(got.last().unwrap().dts, 40 * 2 * RING_CAPACITY as u32, "up to the last message");
+        // Both took everything: the next close lets go of all but its own run.
+        src.push(Track::Video, 41 * 2 * RING_CAPACITY as u32, video(false, 1)).unwrap();
+        window.close_now();
+        assert_eq!(window.feed().held, 1);
     }
 }

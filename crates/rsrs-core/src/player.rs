@@ -5,7 +5,7 @@
 //! A protocol implements [`PlayerWire`]: how a batch is written, what the client says, and what
 //! the player does when the publisher leaves. [`run`] does the rest.
 
-use crate::hub::{Consumer, ConsumerClock, Signal};
+use crate::hub::{Batch, Consumer, ConsumerClock, Signal};
 use crate::media::MediaPacket;
 use crate::shared_framing::SharedFraming;
 use std::future::Future;
@@ -62,11 +62,11 @@ pub trait PlayerWire {
     /// What arrives from the client (an RTMP message, bytes on an HTTP connection).
     type Input;
 
-    /// Writes `batch` (stamping frames with `clock`) and empties it. `shared` is the merge
-    /// window's framing shared by players on one timeline, for wires whose framing can use it.
+    /// Writes `batch` (stamping frames with `clock`). `shared` is the merge window's framing
+    /// shared by players on one timeline, for wires whose framing can use it.
     fn send(
         &mut self,
-        batch: &mut Vec<Arc<MediaPacket>>,
+        batch: &[Arc<MediaPacket>],
         clock: &mut ConsumerClock,
         shared: &SharedFraming,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
@@ -102,10 +102,11 @@ pub async fn run<W: PlayerWire>(
     merge: Duration,
     kill: &CancellationToken,
 ) -> Result<PlayEnd, W::Error> {
-    let mut batch = initial;
+    let mut batch = Batch::from(initial);
     let mut clock = ConsumerClock::default();
     if !batch.is_empty() {
-        wire.send(&mut batch, &mut clock, &SharedFraming::default()).await?;
+        wire.send(batch.packets(), &mut clock, &SharedFraming::default()).await?;
+        batch.clear();
     }
     consumer.merge_every(merge);
     let shared = consumer.shared_framing();
@@ -122,14 +123,15 @@ pub async fn run<W: PlayerWire>(
         let sig = tokio::select! {
             biased;
             mut sig = consumer.next(&mut batch, MAX_BATCH) => {
-                // A window can hold more than a batch: write until it is drained.
+                // More can be waiting than a batch (a slow player's window runs): write until
+                // it is all taken.
                 loop {
-                    let full = batch.len() >= MAX_BATCH;
-                    wire.send(&mut batch, &mut clock, &shared).await?;
-                    if sig.is_some() || !full {
+                    wire.send(batch.packets(), &mut clock, &shared).await?;
+                    batch.clear();
+                    if sig.is_some() || !consumer.more() {
                         break sig;
                     }
-                    sig = consumer.drain(&mut batch, MAX_BATCH);
+                    sig = consumer.take_waiting(&mut batch, MAX_BATCH);
                 }
             }
             _ = &mut killed => return Ok(PlayEnd::Kicked),
@@ -138,7 +140,7 @@ pub async fn run<W: PlayerWire>(
                     ClientSays::Stop => return Ok(PlayEnd::ClientStopped),
                     ClientSays::Pause => consumer.paused = true,
                     // Headers first, then the next keyframe, so decoders pick up again.
-                    ClientSays::Resume => consumer.resume(&mut batch),
+                    ClientSays::Resume => consumer.resume(batch.own()),
                     ClientSays::Nothing => {}
                 }
                 None
@@ -180,14 +182,14 @@ mod tests {
 
         async fn send(
             &mut self,
-            batch: &mut Vec<Arc<MediaPacket>>,
+            batch: &[Arc<MediaPacket>],
             clock: &mut ConsumerClock,
             _shared: &SharedFraming,
         ) -> std::io::Result<()> {
             if !batch.is_empty() {
                 self.writes += 1;
             }
-            self.sent.extend(batch.drain(..).map(|f| clock.stamp(&f)));
+            self.sent.extend(batch.iter().map(|f| clock.stamp(f)));
             Ok(())
         }
 
@@ -312,7 +314,7 @@ mod tests {
 
         async fn send(
             &mut self,
-            batch: &mut Vec<Arc<MediaPacket>>,
+            batch: &[Arc<MediaPacket>],
             clock: &mut ConsumerClock,
             shared: &SharedFraming,
         ) -> std::io::Result<()> {
@@ -324,7 +326,6 @@ mod tests {
                 None => stamps(batch, clock),
             };
             self.stamps.extend_from_slice(&bytes);
-            batch.clear();
             Ok(())
         }
 

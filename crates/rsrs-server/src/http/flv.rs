@@ -174,7 +174,7 @@ impl PlayerWire for FlvPlayer<'_> {
 
     fn send(
         &mut self,
-        batch: &mut Vec<Arc<MediaPacket>>,
+        batch: &[Arc<MediaPacket>],
         clock: &mut ConsumerClock,
         shared: &SharedFraming,
     ) -> impl std::future::Future<Output = std::io::Result<()>> + Send {
@@ -261,7 +261,7 @@ impl FlvOut {
     /// `shared` framed once for them all.
     async fn write(
         &mut self,
-        batch: &mut Vec<Arc<MediaPacket>>,
+        batch: &[Arc<MediaPacket>],
         clock: &mut ConsumerClock,
         shared: &SharedFraming,
         guard: &ClientGuard,
@@ -289,7 +289,6 @@ impl FlvOut {
         g.clear();
         guard.client.counters.sent(n);
         source.send_bytes.fetch_add(n as u64, Ordering::Relaxed);
-        batch.clear();
         Ok(())
     }
 

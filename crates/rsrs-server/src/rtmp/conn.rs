@@ -731,7 +731,7 @@ impl PlayerWire for RtmpPlayer<'_> {
 
     fn send(
         &mut self,
-        batch: &mut Vec<Arc<MediaPacket>>,
+        batch: &[Arc<MediaPacket>],
         clock: &mut ConsumerClock,
         shared: &SharedFraming,
     ) -> impl std::future::Future<Output = Result<(), SessionError>> + Send {
@@ -797,7 +797,7 @@ async fn play_failed(writer: &mut RtmpWriter, stream: &str, why: &str) -> Sessio
 
 async fn write_batch(
     writer: &mut RtmpWriter,
-    batch: &mut Vec<Arc<MediaPacket>>,
+    batch: &[Arc<MediaPacket>],
     clock: &mut ConsumerClock,
     shared: &SharedFraming,
     source: &crate::hub::Source,
@@ -809,7 +809,6 @@ async fn write_batch(
         .await
         .map_err(|_| SessionError::Timeout("writing to a player that stopped reading"))??;
     source.send_bytes.fetch_add(n as u64, Ordering::Relaxed);
-    batch.clear();
     Ok(())
 }
 

@@ -136,14 +136,14 @@ impl PlayerWire for SrtPlayer<'_> {
     /// MPEG-TS carries each player's timestamps in every packet's headers: nothing to share.
     async fn send(
         &mut self,
-        batch: &mut Vec<Arc<MediaPacket>>,
+        batch: &[Arc<MediaPacket>],
         clock: &mut ConsumerClock,
         _shared: &SharedFraming,
     ) -> Result<(), SessionError> {
         let mut ts = BytesMut::with_capacity(batch.iter().map(|p| p.data().len() + 64).sum::<usize>() * 21 / 20);
-        for p in batch.drain(..) {
-            let at = clock.stamp(&p);
-            self.out.mux(&p, at, &mut ts, &self.key);
+        for p in batch {
+            let at = clock.stamp(p);
+            self.out.mux(p, at, &mut ts, &self.key);
         }
         let chunk = LIVE_PAYLOAD / PACKET * PACKET;
         for msg in ts.chunks(chunk) {
