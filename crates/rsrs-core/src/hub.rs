@@ -2061,4 +2061,75 @@ mod tests {
         window.close_now();
         assert_eq!(window.feed().held, 1);
     }
+
+    /// Players joining, merging, taking and leaving at random points between pushes and closes:
+    /// each gets every message from its join on, once and in order, whether from its own ring
+    /// place or its window's runs.
+    #[tokio::test(start_paused = true)]
+    async fn window_players_get_every_message_once_whatever_the_interleaving() {
+        use rand::{Rng, SeedableRng};
+        for seed in 0..20u64 {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let hub = Arc::new(Hub::default());
+            let s = SourceSettings { gop_cache: false, ..settings() };
+            let src = hub.publish(&key(), "p", "", s).unwrap();
+            let period = Duration::from_secs(3600);
+            // (consumer, whether it joined a window, the first stamp it must get, what it got)
+            let mut players: Vec<(Consumer, bool, u32, Vec<u32>)> = Vec::new();
+            let mut pushed = 0u32;
+            let mut batch = Batch::default();
+            let take = |p: &mut Consumer, got: &mut Vec<u32>, batch: &mut Batch| loop {
+                assert_eq!(p.take_waiting(batch, 7), None);
+                got.extend(batch.packets().iter().map(|f| f.dts));
+                batch.clear();
+                if !p.more() {
+                    break;
+                }
+            };
+            for _ in 0..600 {
+                match rng.gen_range(0..10) {
+                    0..=3 => {
+                        // Few enough between two takes that no one falls a ring behind.
+                        src.push(Track::Audio, pushed, Bytes::from_static(&[0xAF, 1, 9])).unwrap();
+                        pushed += 1;
+                    }
+                    4 if players.len() < 6 => {
+                        let (c, initial) = Consumer::attach(&hub, &key(), s);
+                        assert!(initial.is_empty());
+                        players.push((c, false, pushed, vec![]));
+                    }
+                    5 if !players.is_empty() => {
+                        let i = rng.gen_range(0..players.len());
+                        players[i].0.merge_every(period);
+                        players[i].1 = true;
+                    }
+                    6 => {
+                        for w in src.lock().windows.clone() {
+                            w.close_now();
+                        }
+                    }
+                    7 if players.len() > 3 => {
+                        let (c, _, from, got) = players.swap_remove(rng.gen_range(0..players.len()));
+                        assert_eq!(got, (from..from + got.len() as u32).collect::<Vec<_>>(), "seed {seed}");
+                        drop(c);
+                    }
+                    _ => {}
+                }
+                // Takes stay within a ring's reach of the pushes.
+                for (c, _, _, got) in players.iter_mut() {
+                    if rng.gen_bool(0.3) || (pushed as usize).is_multiple_of(RING_CAPACITY / 4) {
+                        take(c, got, &mut batch);
+                    }
+                }
+            }
+            for w in src.lock().windows.clone() {
+                w.close_now();
+            }
+            for (c, merged, from, got) in players.iter_mut() {
+                take(c, got, &mut batch);
+                assert_eq!(*got, (*from..pushed).collect::<Vec<_>>(), "seed {seed}: merged {merged}");
+            }
+            assert_eq!(src.lags.load(Ordering::Relaxed), 0);
+        }
+    }
 }
