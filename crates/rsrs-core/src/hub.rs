@@ -1184,8 +1184,8 @@ impl Consumer {
         self.window = Some(self.guard.source.merge_window(period, self.position));
     }
 
-    /// Whether the last [`next`](Self::next) or [`drain`](Self::drain) left more waiting: a full
-    /// batch, or another of the window's runs.
+    /// Whether the last [`next`](Self::next), [`take_waiting`](Self::take_waiting) or
+    /// [`drain`](Self::drain) left more waiting: a full batch, or another of the window's runs.
     pub fn more(&self) -> bool {
         self.more
     }
