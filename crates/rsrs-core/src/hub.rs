@@ -342,7 +342,7 @@ struct MergeWindow {
 /// as it is, without a reference count and a ring read per message and player (which, from
 /// players on both cores, bounce the same cache lines).
 #[derive(Debug)]
-pub struct Run {
+pub(crate) struct Run {
     /// The ring position (see `SourceState::sent`) of the first packet.
     first: u64,
     packets: Vec<Arc<MediaPacket>>,
@@ -1234,22 +1234,22 @@ impl Consumer {
             self.lagged(missed, batch.own());
         }
         let from = (self.position - run.first) as usize;
+        self.position = run.end();
+        let end = run.end.clone();
         if from == 0 && batch.is_empty() && self.takes_all() {
             if !self.has_video {
                 self.has_video = run.packets.iter().any(|f| f.is_config() && f.track == Track::Video);
             }
-            batch.shared = Some(run.clone());
+            // The run itself, not another count on it: every player of the window touches that count.
+            batch.shared = Some(run);
         } else {
             let own = batch.own();
             for f in run.packets.get(from..).unwrap_or_default() {
                 self.admit(f, own);
             }
+            self.drain_audio(own);
         }
-        self.position = run.end();
-        if batch.shared.is_none() {
-            self.drain_audio(batch.own());
-        }
-        run.end.clone()
+        end
     }
 
     /// Waits for the next event (cancel-safe), then takes whatever else is already waiting, up
